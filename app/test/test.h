@@ -78,7 +78,7 @@ int main(int argc, char **argv) \
 	const char *prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0]; \
 	int (*setup)(int, char **) = (setup_fn); \
 	void (*teardown)(void) = (teardown_fn); \
-	unsigned int i, failed = 0; \
+	volatile unsigned int i, failed = 0; \
 	if (setup != NULL && setup(argc, argv) != 0) { \
 		printf("FAIL: %s/setup: setup failed\n", prog); \
 		return 1; \
