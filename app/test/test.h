@@ -76,10 +76,10 @@ int main(int argc, char **argv) \
 { \
 	static const struct test_case cases[] = { __VA_ARGS__ }; \
 	const char *prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0]; \
-	int (*setup)(int, char **) = (setup_fn); \
-	void (*teardown)(void) = (teardown_fn); \
+	int (*test_setup_)(int, char **) = (setup_fn); \
+	void (*test_teardown_)(void) = (teardown_fn); \
 	volatile unsigned int i, failed = 0; \
-	if (setup != NULL && setup(argc, argv) != 0) { \
+	if (test_setup_ != NULL && test_setup_(argc, argv) != 0) { \
 		printf("FAIL: %s/setup: setup failed\n", prog); \
 		return 1; \
 	} \
@@ -96,8 +96,8 @@ int main(int argc, char **argv) \
 		} \
 		fflush(stdout); \
 	} \
-	if (teardown != NULL) \
-		teardown(); \
+	if (test_teardown_ != NULL) \
+		test_teardown_(); \
 	return failed ? 1 : 0; \
 }
 

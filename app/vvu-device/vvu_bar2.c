@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * BAR2 windows over the front-end's memory (spec §L.8, phase 1).
+ *
+ * Region i of SET_MEM_TABLE sits at BAR2 offset sum(memory_size_j, j < i)
+ * and shows fd_i bytes [mmap_offset_i, mmap_offset_i + memory_size_i). The
+ * device itself never maps these fds; it only hands them to the vfio-user
+ * client as sparse mmap areas. It does check that each window lies inside
+ * its file, because a client mapping past the end would fault on access.
+ */
+
+#include <errno.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "vvu_device.h"
+
+uint64_t
+vvu_next_pow2(uint64_t v)
+{
+	uint64_t p = 1;
+
+	while (p < v && p != 0)
+		p <<= 1;
+	return p;
+}
+
+void
+vvu_bar2_clear(struct vvu_bar2 *bar2)
+{
+	unsigned int i;
+
+	for (i = 0; i < bar2->nr; i++)
+		if (bar2->win[i].fd >= 0)
+			close(bar2->win[i].fd);
+	bar2->nr = 0;
+	bar2->used = 0;
+	bar2->generation++;
+}
+
+/* Bytes [off, off+size) must exist in fd when it is a regular file. */
+static int
+check_fd_range(int fd, uint64_t off, uint64_t size)
+{
+	struct stat st;
+
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return -EBADF;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	if (off + size > (uint64_t)st.st_size)
+		return -EINVAL;
+	return 0;
+}
+
+int
+vvu_bar2_place(struct vvu_bar2 *bar2, uint64_t bar_size,
+	       const struct vhost_user_memory *mem, int *fds, int nr_fds,
+	       uint64_t *needed)
+{
+	uint64_t total = 0;
+	uint32_t i, n = mem->nregions;
+
+	*needed = 0;
+	if (n == 0 || n > VHOST_USER_MEMORY_MAX_NREGIONS || (uint32_t)nr_fds != n)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		const struct vhost_user_mem_region *r = &mem->regions[i];
+
+		if (r->memory_size == 0 || r->memory_size % VVU_PAGE_SIZE != 0 ||
+		    r->mmap_offset % VVU_PAGE_SIZE != 0)
+			return -EINVAL;
+		if (r->mmap_offset + r->memory_size < r->mmap_offset)
+			return -EINVAL;
+		if (total + r->memory_size < total)
+			return -EINVAL;
+		total += r->memory_size;
+	}
+	if (total > bar_size) {
+		*needed = vvu_next_pow2(total);
+		return -ENOSPC;
+	}
+	for (i = 0; i < n; i++)
+		if (check_fd_range(fds[i], mem->regions[i].mmap_offset,
+				   mem->regions[i].memory_size) < 0)
+			return -EINVAL;
+	/* a new table replaces the whole layout */
+	vvu_bar2_clear(bar2);
+	total = 0;
+	for (i = 0; i < n; i++) {
+		struct vvu_window *w = &bar2->win[i];
+
+		w->fd = fds[i];
+		fds[i] = -1;
+		w->fd_offset = mem->regions[i].mmap_offset;
+		w->size = mem->regions[i].memory_size;
+		w->bar_offset = total;
+		total += w->size;
+	}
+	bar2->nr = n;
+	bar2->used = total;
+	return 0;
+}

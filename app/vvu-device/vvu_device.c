@@ -1,0 +1,340 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The device object: reset, the connection state machine (see the comment
+ * at the top of vvu_device.h) and interrupt delivery.
+ *
+ * Interrupts: with MSI-X enabled an event goes to its vector; a masked
+ * vector (table entry, function mask, or SET_IRQS mask) records a pending
+ * bit in the PBA that fires on unmask; NO_VECTOR drops the event. With MSI-X
+ * off the ISR bit is set and the INTx eventfd (if any) is signalled. The ISR
+ * bit is set in both cases so a driver polling ISR still sees the cause.
+ */
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "vvu_device.h"
+
+void
+vvu_log(const struct vvu_device *dev, int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (dev != NULL && level > dev->opt.verbose)
+		return;
+	if (dev == NULL && level > VVU_ERR)
+		return;
+	fprintf(stderr, "vvu-device: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static void
+close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+void
+vvu_dev_close_irq_fds(struct vvu_device *dev)
+{
+	uint32_t v;
+
+	for (v = 0; v < VVU_MSIX_MAX; v++) {
+		close_fd(&dev->irq_fds[v]);
+		dev->irq_masked[v] = false;
+	}
+	close_fd(&dev->intx_fd);
+}
+
+int
+vvu_eventfd_prepare(int fd)
+{
+	static const char want[] = "anon_inode:[eventfd]";
+	char path[64], link[sizeof(want) + 1];
+	ssize_t n;
+	int fl;
+
+	if (fd < 0)
+		return -EBADF;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link));
+	if (n != (ssize_t)(sizeof(want) - 1) || memcmp(link, want, (size_t)n) != 0)
+		return -EINVAL;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
+int
+vvu_dev_set_msix_fds(struct vvu_device *dev, uint32_t start, uint32_t count,
+		     const int *fds)
+{
+	uint32_t i;
+
+	/* check everything first: on failure the fds stay the caller's */
+	if (start >= dev->nvec || count > dev->nvec - start)
+		return -EINVAL;
+	for (i = 0; fds != NULL && i < count; i++)
+		if (fds[i] >= 0 && vvu_eventfd_prepare(fds[i]) < 0)
+			return -EINVAL;
+	for (i = 0; i < count; i++) {
+		close_fd(&dev->irq_fds[start + i]);
+		dev->irq_fds[start + i] = fds != NULL ? fds[i] : -1;
+	}
+	return 0;
+}
+
+bool
+vvu_dev_msix_enabled(const struct vvu_device *dev)
+{
+	return (vvu_get16(dev->cfg + VVU_CAP_MSIX + PCI_MSIX_FLAGS) &
+		PCI_MSIX_FLAGS_ENABLE) != 0;
+}
+
+static bool
+msix_masked(const struct vvu_device *dev, uint16_t v)
+{
+	const uint8_t *e = dev->msix_table + (size_t)v * PCI_MSIX_ENTRY_SIZE;
+
+	if (vvu_get16(dev->cfg + VVU_CAP_MSIX + PCI_MSIX_FLAGS) & PCI_MSIX_FLAGS_MASKALL)
+		return true;
+	if (dev->irq_masked[v])
+		return true;
+	return (vvu_get32(e + PCI_MSIX_ENTRY_VECTOR_CTRL) & PCI_MSIX_ENTRY_CTRL_MASKBIT) != 0;
+}
+
+static void
+signal_fd(int fd)
+{
+	uint64_t one = 1;
+
+	/* eventfd writes only fail on counter overflow: the event is there */
+	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0)
+		return;
+}
+
+void
+vvu_dev_interrupt(struct vvu_device *dev, uint16_t vector, uint8_t isr_bit)
+{
+	dev->isr |= isr_bit;
+	if (!vvu_dev_msix_enabled(dev)) {
+		if (!(vvu_get16(dev->cfg + PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE)) {
+			dev->interrupts++;
+			signal_fd(dev->intx_fd);
+		}
+		return;
+	}
+	if (vector == VIRTIO_MSI_NO_VECTOR || vector >= dev->nvec)
+		return;
+	if (msix_masked(dev, vector)) {
+		dev->pba[vector / 64] |= 1ULL << (vector % 64);
+		return;
+	}
+	dev->interrupts++;
+	signal_fd(dev->irq_fds[vector]);
+}
+
+void
+vvu_dev_msix_unmasked(struct vvu_device *dev, uint16_t vector)
+{
+	uint64_t bit = 1ULL << (vector % 64);
+
+	if (vector >= dev->nvec || !(dev->pba[vector / 64] & bit))
+		return;
+	if (!vvu_dev_msix_enabled(dev) || msix_masked(dev, vector))
+		return;
+	dev->pba[vector / 64] &= ~bit;
+	dev->interrupts++;
+	signal_fd(dev->irq_fds[vector]);
+}
+
+void
+vvu_dev_config_changed(struct vvu_device *dev)
+{
+	dev->config_generation++;
+	vvu_dev_interrupt(dev, dev->msix_config, VVU_ISR_CONFIG);
+}
+
+void
+vvu_dev_queue_interrupt(struct vvu_device *dev, unsigned int q)
+{
+	vvu_dev_interrupt(dev, dev->vq[q].msix_vector, VVU_ISR_QUEUE);
+}
+
+bool
+vvu_dev_ready(const struct vvu_device *dev)
+{
+	return (dev->status & VIRTIO_CONFIG_S_DRIVER_OK) &&
+		!(dev->status & (VIRTIO_CONFIG_S_NEEDS_RESET | VIRTIO_CONFIG_S_FAILED)) &&
+		(dev->dev_status & VVU_STATUS_BACKEND_UP);
+}
+
+void
+vvu_dev_frontend_up(struct vvu_device *dev)
+{
+	vvu_log(dev, VVU_INFO, "front-end connected");
+	dev->dev_status |= VVU_STATUS_FRONTEND_UP;
+	vvu_dev_config_changed(dev);
+}
+
+void
+vvu_dev_frontend_gone(struct vvu_device *dev, bool interrupt)
+{
+	bool was_up = vvu_frontend_connected(dev);
+
+	vvu_frontend_close(dev);
+	vvu_fwd_drop_frontend_state(dev);
+	if (was_up && interrupt) {
+		/* the device clears both bits; the driver sets BACKEND_UP again */
+		dev->dev_status = 0;
+		vvu_dev_config_changed(dev);
+	} else {
+		dev->dev_status &= ~VVU_STATUS_FRONTEND_UP;
+	}
+	if (dev->bar2_changed != NULL)
+		dev->bar2_changed(dev);
+	vvu_frontend_update(dev);
+}
+
+void
+vvu_dev_needs_reset(struct vvu_device *dev, const char *why)
+{
+	vvu_log(dev, VVU_ERR, "device needs reset: %s", why);
+	dev->needs_reset_events++;
+	/* set first, so the front-end cannot come back before the reset */
+	dev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	if (vvu_frontend_connected(dev))
+		vvu_dev_frontend_gone(dev, false);
+	else
+		vvu_fwd_drop_frontend_state(dev);
+	/* virtio 1.2 §2.1.2: notify when DRIVER_OK was set */
+	if (dev->status & VIRTIO_CONFIG_S_DRIVER_OK)
+		vvu_dev_config_changed(dev);
+	vvu_frontend_update(dev);
+}
+
+void
+vvu_dev_virtio_reset(struct vvu_device *dev)
+{
+	unsigned int q;
+	uint32_t i;
+
+	if (vvu_frontend_connected(dev))
+		vvu_log(dev, VVU_INFO, "reset: disconnecting the front-end");
+	dev->status = 0;
+	dev->dev_status = 0;
+	vvu_frontend_close(dev);
+	vvu_fwd_drop_frontend_state(dev);
+	if (dev->bar2_changed != NULL)
+		dev->bar2_changed(dev);
+	dev->dfselect = 0;
+	dev->gfselect = 0;
+	dev->driver_features = 0;
+	dev->msix_config = VIRTIO_MSI_NO_VECTOR;
+	dev->queue_select = 0;
+	for (q = 0; q < VVU_NUM_VQS; q++)
+		vvu_vq_reset(&dev->vq[q]);
+	dev->isr = 0;
+	dev->aux_select = 0;
+	for (i = 0; i < VVU_MAX_QUEUES; i++)
+		dev->aux_vector[i] = VIRTIO_MSI_NO_VECTOR;
+	vvu_frontend_update(dev);
+}
+
+void
+vvu_dev_pci_reset(struct vvu_device *dev)
+{
+	uint32_t v;
+
+	vvu_dev_virtio_reset(dev);
+	vvu_pci_reset(dev);
+	memset(dev->msix_table, 0, sizeof(dev->msix_table));
+	/* PCI: every vector starts masked */
+	for (v = 0; v < dev->nvec; v++)
+		vvu_put32(dev->msix_table + (size_t)v * PCI_MSIX_ENTRY_SIZE +
+			  PCI_MSIX_ENTRY_VECTOR_CTRL, PCI_MSIX_ENTRY_CTRL_MASKBIT);
+	memset(dev->pba, 0, sizeof(dev->pba));
+	for (v = 0; v < VVU_MSIX_MAX; v++)
+		dev->irq_masked[v] = false;
+}
+
+int
+vvu_dev_init(struct vvu_device *dev, const struct vvu_options *opt,
+	     struct vvu_loop *loop)
+{
+	uint32_t i, n = opt->num_queues;
+	int ret;
+
+	memset(dev, 0, sizeof(*dev));
+	if (n < 1 || n > VVU_MAX_QUEUES)
+		return -EINVAL;
+	if (opt->shm_size < VVU_MIN_SHM_SIZE || opt->shm_size > VVU_MAX_SHM_SIZE ||
+	    (opt->shm_size & (opt->shm_size - 1)) != 0)
+		return -EINVAL;
+	if (opt->virtio_id > 0xffff - VVU_PCI_DEVICE_ID_BASE)
+		return -EINVAL;
+	dev->opt = *opt;
+	dev->loop = loop;
+	dev->nvec = VVU_MSIX_FIXED + n;
+	dev->intx_fd = -1;
+	for (i = 0; i < VVU_MSIX_MAX; i++)
+		dev->irq_fds[i] = -1;
+	dev->fe.listen_fd = -1;
+	dev->fe.timer_fd = -1;
+	dev->fe.conn_fd = -1;
+	dev->fe.kick_fds = malloc(n * sizeof(int));
+	dev->fe.call_fds = malloc(n * sizeof(int));
+	dev->fe.err_fds = malloc(n * sizeof(int));
+	dev->fe.kick_watch = calloc(n, sizeof(*dev->fe.kick_watch));
+	if (dev->fe.kick_fds == NULL || dev->fe.call_fds == NULL || dev->fe.err_fds == NULL ||
+	    dev->fe.kick_watch == NULL) {
+		vvu_dev_fini(dev);
+		return -ENOMEM;
+	}
+	for (i = 0; i < n; i++) {
+		dev->fe.kick_fds[i] = -1;
+		dev->fe.call_fds[i] = -1;
+		dev->fe.err_fds[i] = -1;
+	}
+	for (i = 0; i < VHOST_USER_MAX_FDS; i++)
+		dev->fe.pending.fds[i] = dev->fe.in.fds[i] = -1;
+	vvu_pci_build(dev);
+	vvu_dev_pci_reset(dev);
+	ret = vvu_frontend_init(dev);
+	if (ret < 0) {
+		vvu_dev_fini(dev);
+		return ret;
+	}
+	return 0;
+}
+
+void
+vvu_dev_fini(struct vvu_device *dev)
+{
+	if (dev->fe.kick_fds != NULL && dev->fe.call_fds != NULL && dev->fe.err_fds != NULL) {
+		vvu_frontend_close(dev);
+		vvu_fwd_drop_frontend_state(dev);
+	}
+	vvu_frontend_fini(dev);
+	vvu_dev_close_irq_fds(dev);
+	vvu_dma_unmap_all(&dev->dma);
+	free(dev->dma.regions);
+	dev->dma.regions = NULL;
+	free(dev->fe.kick_fds);
+	free(dev->fe.call_fds);
+	free(dev->fe.err_fds);
+	free(dev->fe.kick_watch);
+	dev->fe.kick_fds = dev->fe.call_fds = dev->fe.err_fds = NULL;
+	dev->fe.kick_watch = NULL;
+}

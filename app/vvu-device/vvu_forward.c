@@ -1,0 +1,489 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Forwarding between the front-end and the driver (spec "Messages the device
+ * forwards").
+ *
+ * Every front-end request is checked against one row of rules[]: payload
+ * size range, how many fds it must carry, and what the device does with it.
+ * The device consumes every fd (memory -> BAR2 windows, kick -> watched,
+ * call/err -> kept for the aux notification slots) and forwards the message
+ * bytes, with fds stripped, into one rxq buffer. Replies come back on txq,
+ * one message per chain. Protocol features phase 1 cannot carry are masked
+ * by bit value in both directions.
+ *
+ * Any violation by the front-end disconnects it with one log line. Any
+ * violation by the driver on the rings sets NEEDS_RESET.
+ */
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+
+#include "vvu_device.h"
+
+#define NONE_OR_U64	0, 8
+
+#define RULE_(req, act, f, mn, mx) \
+	[VHOST_USER_ ## req] = { .action = VVU_FWD_ ## act, .fds = VVU_FDS_ ## f, \
+				 .min_size = (mn), .max_size = (mx) }
+/* the size pair may come from a macro (U64): expand it before RULE_ */
+#define RULE(req, act, f, ...) RULE_(req, act, f, __VA_ARGS__)
+
+#define U64		sizeof(uint64_t), sizeof(uint64_t)
+#define MEM_MIN		offsetof(struct vhost_user_memory, regions)
+#define IOTLB_MIN	(offsetof(struct vhost_user_iotlb, type) + 1)
+#define CONFIG_MIN	offsetof(struct vhost_user_config, region)
+
+static const struct vvu_fwd_rule rules[VHOST_USER_REQUEST_MAX] = {
+	RULE(GET_FEATURES, PASS, NONE, NONE_OR_U64),
+	RULE(SET_FEATURES, PASS, NONE, U64),
+	RULE(SET_OWNER, PASS, NONE, NONE_OR_U64),
+	RULE(RESET_OWNER, PASS, NONE, NONE_OR_U64),
+	RULE(SET_MEM_TABLE, MEM_TABLE, TABLE, MEM_MIN, sizeof(struct vhost_user_memory)),
+	/* phase 2: log window (BAR4) and log doorbell */
+	RULE(SET_LOG_BASE, REJECT, NONE, 0, 0),
+	RULE(SET_LOG_FD, REJECT, NONE, 0, 0),
+	RULE(SET_VRING_NUM, PASS, NONE, sizeof(struct vhost_user_vring_state),
+	     sizeof(struct vhost_user_vring_state)),
+	RULE(SET_VRING_ADDR, PASS, NONE, sizeof(struct vhost_user_vring_addr),
+	     sizeof(struct vhost_user_vring_addr)),
+	RULE(SET_VRING_BASE, PASS, NONE, sizeof(struct vhost_user_vring_state),
+	     sizeof(struct vhost_user_vring_state)),
+	RULE(GET_VRING_BASE, PASS, NONE, sizeof(struct vhost_user_vring_state),
+	     sizeof(struct vhost_user_vring_state)),
+	RULE(SET_VRING_KICK, KICK, VRING, U64),
+	RULE(SET_VRING_CALL, CALL, VRING, U64),
+	RULE(SET_VRING_ERR, ERR, VRING, U64),
+	RULE(GET_PROTOCOL_FEATURES, PASS, NONE, NONE_OR_U64),
+	RULE(SET_PROTOCOL_FEATURES, SET_PROTO, NONE, U64),
+	RULE(GET_QUEUE_NUM, PASS, NONE, NONE_OR_U64),
+	RULE(SET_VRING_ENABLE, PASS, NONE, sizeof(struct vhost_user_vring_state),
+	     sizeof(struct vhost_user_vring_state)),
+	RULE(SEND_RARP, PASS, NONE, U64),
+	RULE(NET_SET_MTU, PASS, NONE, U64),
+	/* phase 2: back-end request channel */
+	RULE(SET_BACKEND_REQ_FD, REJECT, NONE, 0, 0),
+	RULE(IOTLB_MSG, PASS, NONE, IOTLB_MIN, sizeof(struct vhost_user_iotlb)),
+	RULE(SET_VRING_ENDIAN, PASS, NONE, sizeof(struct vhost_user_vring_state),
+	     sizeof(struct vhost_user_vring_state)),
+	RULE(GET_CONFIG, PASS, NONE, CONFIG_MIN, sizeof(struct vhost_user_config)),
+	RULE(SET_CONFIG, PASS, NONE, CONFIG_MIN, sizeof(struct vhost_user_config)),
+	/* crypto sessions outgrow a rxq buffer; the feature is masked */
+	RULE(CREATE_CRYPTO_SESSION, REJECT, NONE, 0, 0),
+	RULE(CLOSE_CRYPTO_SESSION, REJECT, NONE, 0, 0),
+	/* postcopy needs PAGEFAULT (masked); GPU socket carries an fd */
+	RULE(POSTCOPY_ADVISE, REJECT, NONE, 0, 0),
+	RULE(POSTCOPY_LISTEN, REJECT, NONE, 0, 0),
+	RULE(POSTCOPY_END, REJECT, NONE, 0, 0),
+	/* phase 2: inflight memfd (BAR5) */
+	RULE(GET_INFLIGHT_FD, REJECT, NONE, 0, 0),
+	RULE(SET_INFLIGHT_FD, REJECT, NONE, 0, 0),
+	RULE(GPU_SET_SOCKET, REJECT, NONE, 0, 0),
+	RULE(RESET_DEVICE, PASS, NONE, NONE_OR_U64),
+	RULE(VRING_KICK, PASS, NONE, sizeof(struct vhost_user_vring_state),
+	     sizeof(struct vhost_user_vring_state)),
+	RULE(GET_MAX_MEM_SLOTS, PASS, NONE, NONE_OR_U64),
+	/* CONFIGURE_MEM_SLOTS is masked in phase 1 */
+	RULE(ADD_MEM_REG, REJECT, NONE, 0, 0),
+	RULE(REM_MEM_REG, REJECT, NONE, 0, 0),
+	RULE(SET_STATUS, PASS, NONE, U64),
+	RULE(GET_STATUS, PASS, NONE, NONE_OR_U64),
+};
+
+const struct vvu_fwd_rule *
+vvu_fwd_rule(uint32_t request)
+{
+	if (request >= VHOST_USER_REQUEST_MAX || request == VHOST_USER_NONE)
+		return NULL;
+	if (rules[request].max_size == 0 && rules[request].action != VVU_FWD_REJECT)
+		return NULL;
+	return &rules[request];
+}
+
+uint64_t
+vvu_fwd_mask_proto(uint64_t features)
+{
+	return features & ~(uint64_t)VVU_PROTO_MASKED;
+}
+
+static void
+close_fds(int *fds, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+		fds[i] = -1;
+	}
+}
+
+static void
+kick_ready(void *arg, uint32_t events)
+{
+	struct vvu_kick_watch *w = arg;
+	struct vvu_device *dev = w->dev;
+	int fd = dev->fe.kick_fds[w->q];
+	uint64_t cnt;
+
+	if (fd < 0)
+		return;
+	/* drain the counter: many kicks become one notification */
+	if (read(fd, &cnt, sizeof(cnt)) != sizeof(cnt))
+		return;
+	vvu_dev_interrupt(dev, dev->aux_vector[w->q], VVU_ISR_DRIVER_AUX);
+}
+
+static void
+replace_fd(struct vvu_device *dev, int *slot, int fd, bool watch, uint32_t q)
+{
+	if (*slot >= 0) {
+		if (watch && dev->loop != NULL)
+			vvu_loop_del(dev->loop, *slot);
+		close(*slot);
+	}
+	*slot = fd;
+	if (fd >= 0 && watch && dev->loop != NULL) {
+		dev->fe.kick_watch[q].dev = dev;
+		dev->fe.kick_watch[q].q = q;
+		if (vvu_loop_add(dev->loop, fd, EPOLLIN, kick_ready, &dev->fe.kick_watch[q]) < 0)
+			vvu_log(dev, VVU_ERR, "cannot watch kickfd of queue %u", q);
+	}
+}
+
+static const char *
+action_name(const struct vvu_fwd_rule *r)
+{
+	switch (r->action) {
+	case VVU_FWD_KICK:
+		return "kick";
+	case VVU_FWD_CALL:
+		return "call";
+	default:
+		return "err";
+	}
+}
+
+/* SET_VRING_KICK/CALL/ERR: index in bits 0-7, NOFD in bit 8, nothing else. */
+static int
+vring_fd_msg(struct vvu_device *dev, const struct vvu_fwd_rule *r, struct vvu_fe_msg *m)
+{
+	uint64_t v = m->msg.payload.u64;
+	uint32_t q = (uint32_t)(v & VHOST_USER_VRING_IDX_MASK);
+	bool nofd = (v & VHOST_USER_VRING_NOFD_MASK) != 0;
+	int fd = -1;
+
+	if (v & ~(uint64_t)(VHOST_USER_VRING_IDX_MASK | VHOST_USER_VRING_NOFD_MASK)) {
+		vvu_log(dev, VVU_ERR, "front-end: bad vring %s payload 0x%llx",
+			action_name(r), (unsigned long long)v);
+		return -EINVAL;
+	}
+	if (q >= dev->opt.num_queues) {
+		vvu_log(dev, VVU_ERR, "front-end: vring %s for queue %u >= %u",
+			action_name(r), q, dev->opt.num_queues);
+		return -EINVAL;
+	}
+	if (m->nr_fds != (nofd ? 0 : 1)) {
+		vvu_log(dev, VVU_ERR, "front-end: vring %s with %d fds (nofd %d)",
+			action_name(r), m->nr_fds, nofd);
+		return -EINVAL;
+	}
+	if (!nofd) {
+		/* only eventfds: anything else could block or spin the loop */
+		if (vvu_eventfd_prepare(m->fds[0]) < 0) {
+			vvu_log(dev, VVU_ERR, "front-end: vring %s fd is not an eventfd",
+				action_name(r));
+			return -EINVAL;
+		}
+		fd = m->fds[0];
+		m->fds[0] = -1;
+	}
+	switch (r->action) {
+	case VVU_FWD_KICK:
+		/* NOFD: the front-end polls; the driver gets no notification */
+		replace_fd(dev, &dev->fe.kick_fds[q], fd, true, q);
+		break;
+	case VVU_FWD_CALL:
+		replace_fd(dev, &dev->fe.call_fds[q], fd, false, q);
+		break;
+	default:
+		replace_fd(dev, &dev->fe.err_fds[q], fd, false, q);
+		break;
+	}
+	return 0;
+}
+
+static int
+mem_table_msg(struct vvu_device *dev, struct vvu_fe_msg *m)
+{
+	struct vhost_user_memory table;
+	const struct vhost_user_memory *mem = &table;
+	uint32_t n;
+	uint64_t needed;
+	int ret;
+
+	/* the payload sits at offset 12 of a packed message: copy to align */
+	memset(&table, 0, sizeof(table));
+	memcpy(&table, (const uint8_t *)m->bytes + VHOST_USER_HDR_SIZE,
+	       m->msg.hdr.size < sizeof(table) ? m->msg.hdr.size : sizeof(table));
+	n = mem->nregions;
+
+	if (n == 0 || n > VHOST_USER_MEMORY_MAX_NREGIONS ||
+	    m->msg.hdr.size < MEM_MIN + n * sizeof(struct vhost_user_mem_region)) {
+		vvu_log(dev, VVU_ERR, "front-end: SET_MEM_TABLE with %u regions in %u bytes",
+			n, m->msg.hdr.size);
+		return -EINVAL;
+	}
+	if ((uint32_t)m->nr_fds != n) {
+		vvu_log(dev, VVU_ERR, "front-end: SET_MEM_TABLE with %u regions and %d fds",
+			n, m->nr_fds);
+		return -EINVAL;
+	}
+	ret = vvu_bar2_place(&dev->bar2, dev->opt.shm_size, mem, m->fds, m->nr_fds, &needed);
+	if (ret == -ENOSPC) {
+		vvu_log(dev, VVU_ERR,
+			"front-end memory does not fit BAR2: needs --shm-size %llu (have %llu)",
+			(unsigned long long)needed, (unsigned long long)dev->opt.shm_size);
+		return ret;
+	}
+	if (ret < 0) {
+		vvu_log(dev, VVU_ERR, "front-end: SET_MEM_TABLE regions rejected (%s)",
+			strerror(-ret));
+		return ret;
+	}
+	vvu_log(dev, VVU_INFO, "BAR2: %u windows, %llu bytes", dev->bar2.nr,
+		(unsigned long long)dev->bar2.used);
+	if (dev->bar2_changed != NULL)
+		dev->bar2_changed(dev);
+	return 0;
+}
+
+static int
+check_and_consume(struct vvu_device *dev, struct vvu_fe_msg *m)
+{
+	const struct vhost_user_hdr *h = &m->msg.hdr;
+	const struct vvu_fwd_rule *r = vvu_fwd_rule(h->request);
+
+	if (r == NULL) {
+		vvu_log(dev, VVU_ERR, "front-end: unknown request %u", h->request);
+		return -EPROTO;
+	}
+	if (r->action == VVU_FWD_REJECT) {
+		vvu_log(dev, VVU_ERR, "front-end: request %u is not supported (phase 1)",
+			h->request);
+		return -ENOTSUP;
+	}
+	if ((h->flags & VHOST_USER_VERSION_MASK) != VHOST_USER_VERSION ||
+	    (h->flags & VHOST_USER_REPLY_MASK)) {
+		vvu_log(dev, VVU_ERR, "front-end: request %u with flags 0x%x",
+			h->request, h->flags);
+		return -EPROTO;
+	}
+	if (h->size < r->min_size || h->size > r->max_size ||
+	    m->len != VHOST_USER_HDR_SIZE + h->size) {
+		vvu_log(dev, VVU_ERR, "front-end: request %u with %u payload bytes",
+			h->request, h->size);
+		return -EINVAL;
+	}
+	if (r->fds == VVU_FDS_NONE && m->nr_fds != 0) {
+		vvu_log(dev, VVU_ERR, "front-end: request %u carries %d fds", h->request,
+			m->nr_fds);
+		return -EINVAL;
+	}
+	switch (r->action) {
+	case VVU_FWD_MEM_TABLE:
+		return mem_table_msg(dev, m);
+	case VVU_FWD_KICK:
+	case VVU_FWD_CALL:
+	case VVU_FWD_ERR:
+		return vring_fd_msg(dev, r, m);
+	case VVU_FWD_SET_PROTO:
+		m->msg.payload.u64 = vvu_fwd_mask_proto(m->msg.payload.u64);
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+int
+vvu_fwd_frontend_msg(struct vvu_device *dev, struct vvu_fe_msg *m)
+{
+	int ret;
+
+	ret = check_and_consume(dev, m);
+	/* whatever was not taken is closed: fds are never forwarded */
+	close_fds(m->fds, VHOST_USER_MAX_FDS);
+	m->nr_fds = 0;
+	if (ret < 0)
+		return ret;
+	dev->fe.msgs_in++;
+	if (dev->fe.has_pending) {
+		/* the reader stops while a message waits; cannot happen */
+		vvu_log(dev, VVU_ERR, "front-end: message while one is pending");
+		return -EBUSY;
+	}
+	memcpy(dev->fe.pending.bytes, m->bytes, m->len);
+	dev->fe.pending.len = m->len;
+	dev->fe.has_pending = true;
+	vvu_frontend_set_reading(dev, false);
+	vvu_fwd_rxq(dev);
+	return 0;
+}
+
+static bool
+rings_live(const struct vvu_device *dev)
+{
+	return (dev->status & VIRTIO_CONFIG_S_DRIVER_OK) &&
+		!(dev->status & VIRTIO_CONFIG_S_NEEDS_RESET);
+}
+
+void
+vvu_fwd_rxq(struct vvu_device *dev)
+{
+	struct vvu_vq *vq = &dev->vq[VVU_RXQ];
+	struct vvu_chain c;
+	int ret;
+
+	if (!dev->fe.has_pending || !rings_live(dev))
+		return;
+	ret = vvu_vq_pop(&dev->dma, vq, &c);
+	if (ret == 0)
+		return;		/* wait for the driver to post a buffer */
+	if (ret < 0) {
+		vvu_dev_needs_reset(dev, "malformed rxq ring");
+		return;
+	}
+	if (c.write_len < dev->fe.pending.len) {
+		vvu_log(dev, VVU_ERR, "rxq buffer of %u bytes < message of %u bytes",
+			c.write_len, dev->fe.pending.len);
+		vvu_dev_needs_reset(dev, "front-end message does not fit the rxq buffer");
+		return;
+	}
+	if (vvu_chain_write(&dev->dma, &c, dev->fe.pending.bytes, dev->fe.pending.len) < 0 ||
+	    vvu_vq_push(&dev->dma, vq, c.head, dev->fe.pending.len) < 0) {
+		vvu_dev_needs_reset(dev, "rxq buffer outside the DMA windows");
+		return;
+	}
+	vvu_log(dev, VVU_DEBUG, "rxq <- request %u (%u bytes)",
+		dev->fe.pending.msg.hdr.request, dev->fe.pending.len);
+	dev->fe.has_pending = false;
+	dev->fe.msgs_out++;
+	if (vvu_vq_want_interrupt(&dev->dma, vq))
+		vvu_dev_queue_interrupt(dev, VVU_RXQ);
+	vvu_frontend_set_reading(dev, true);
+}
+
+/* One txq message; false when the device must stop (NEEDS_RESET). */
+static bool
+txq_message(struct vvu_device *dev, const struct vvu_chain *c)
+{
+	union {
+		struct vhost_user_msg msg;
+		uint8_t bytes[VVU_MSG_MAX];
+	} u;
+	uint32_t len;
+	int got;
+
+	if (c->read_len < VHOST_USER_HDR_SIZE || c->read_len > VVU_MSG_MAX) {
+		vvu_dev_needs_reset(dev, "txq buffer is not one message");
+		return false;
+	}
+	got = vvu_chain_read(&dev->dma, c, u.bytes, sizeof(u.bytes));
+	if (got < 0 || (uint32_t)got != c->read_len) {
+		vvu_dev_needs_reset(dev, "txq buffer outside the DMA windows");
+		return false;
+	}
+	len = (uint32_t)got;
+	if (VHOST_USER_HDR_SIZE + (uint64_t)u.msg.hdr.size != len) {
+		vvu_dev_needs_reset(dev, "txq buffer length != 12 + hdr.size");
+		return false;
+	}
+	if (!(u.msg.hdr.flags & VHOST_USER_REPLY_MASK)) {
+		/* back-end requests need SET_BACKEND_REQ_FD (phase 2) */
+		vvu_log(dev, VVU_INFO, "txq: back-end request %u dropped", u.msg.hdr.request);
+		return true;
+	}
+	if (!vvu_frontend_connected(dev)) {
+		vvu_log(dev, VVU_DEBUG, "txq: reply %u for a gone front-end dropped",
+			u.msg.hdr.request);
+		return true;
+	}
+	if (u.msg.hdr.request == VHOST_USER_GET_PROTOCOL_FEATURES) {
+		if (u.msg.hdr.size != sizeof(uint64_t)) {
+			vvu_dev_needs_reset(dev, "GET_PROTOCOL_FEATURES reply of bad size");
+			return false;
+		}
+		u.msg.payload.u64 = vvu_fwd_mask_proto(u.msg.payload.u64);
+	}
+	vvu_log(dev, VVU_DEBUG, "txq -> reply %u (%u bytes)", u.msg.hdr.request, len);
+	if (vvu_frontend_send(dev, u.bytes, len) < 0) {
+		vvu_log(dev, VVU_ERR, "front-end: send failed, disconnecting");
+		vvu_dev_frontend_gone(dev, true);
+	}
+	return true;
+}
+
+void
+vvu_fwd_txq(struct vvu_device *dev)
+{
+	struct vvu_vq *vq = &dev->vq[VVU_TXQ];
+	struct vvu_chain c;
+	bool used = false;
+	int ret;
+
+	while (rings_live(dev)) {
+		ret = vvu_vq_pop(&dev->dma, vq, &c);
+		if (ret == 0)
+			break;
+		if (ret < 0) {
+			vvu_dev_needs_reset(dev, "malformed txq ring");
+			return;
+		}
+		if (!txq_message(dev, &c))
+			return;
+		if (vvu_vq_push(&dev->dma, vq, c.head, 0) < 0) {
+			vvu_dev_needs_reset(dev, "txq used ring outside the DMA windows");
+			return;
+		}
+		used = true;
+	}
+	if (used && vvu_vq_want_interrupt(&dev->dma, vq))
+		vvu_dev_queue_interrupt(dev, VVU_TXQ);
+}
+
+void
+vvu_fwd_aux_notify(struct vvu_device *dev, uint32_t slot)
+{
+	uint32_t n = dev->opt.num_queues;
+	uint64_t one = 1;
+	int fd = -1;
+
+	/* writes before the enabling message, or to unknown slots, are dropped */
+	if (slot < n)
+		fd = dev->fe.call_fds[slot];
+	else if (slot < 2 * n)
+		fd = dev->fe.err_fds[slot - n];
+	/* slot 2N is the log doorbell: phase 2 */
+	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0)
+		vvu_log(dev, VVU_DEBUG, "aux notification %u: write failed", slot);
+}
+
+void
+vvu_fwd_drop_frontend_state(struct vvu_device *dev)
+{
+	uint32_t q;
+
+	for (q = 0; q < dev->opt.num_queues; q++) {
+		replace_fd(dev, &dev->fe.kick_fds[q], -1, true, q);
+		replace_fd(dev, &dev->fe.call_fds[q], -1, false, q);
+		replace_fd(dev, &dev->fe.err_fds[q], -1, false, q);
+	}
+	if (dev->bar2.nr > 0)
+		vvu_bar2_clear(&dev->bar2);
+	/* stale messages die with the connection */
+	dev->fe.has_pending = false;
+	close_fds(dev->fe.in.fds, VHOST_USER_MAX_FDS);
+	dev->fe.in.nr_fds = 0;
+	dev->fe.in_have = 0;
+}
