@@ -174,6 +174,7 @@ struct vhost_vq {
 	bool used_wrap_counter;		/* packed only */
 	bool access_ok;			/* rings translated, memory mapped */
 	bool enabled;			/* SET_VRING_ENABLE (or implicit, see below) */
+	bool ready;			/* last readiness told to vring_state_changed */
 	bool packed;			/* VIRTIO_F_RING_PACKED negotiated */
 	bool event_idx;			/* VIRTIO_RING_F_EVENT_IDX negotiated */
 	bool notify_off;		/* application asked for no guest kicks */
@@ -204,6 +205,33 @@ struct vhost_vq {
 
 	uint64_t stats[VHOST_VQ_STAT_MAX];
 } __rte_cache_aligned;
+
+/*
+ * IOTLB cache (vhost_iotlb.c): IOVA ranges the front-end mapped with
+ * IOTLB_MSG updates, kept as front-end VAs so a memory-table change needs no
+ * flush. Written only by the control thread holding every vq access_lock;
+ * read by bursts holding their own. Misses asked for are remembered (under
+ * pending_lock, taken by lcores) so a burst loop does not flood the
+ * front-end with the same request.
+ */
+#define VHOST_IOTLB_ENTRIES	256
+#define VHOST_IOTLB_PENDING	16
+
+struct vhost_iotlb_entry {
+	uint64_t iova;
+	uint64_t size;
+	uint64_t uaddr;
+	uint8_t perm;			/* VHOST_USER_ACCESS_* */
+};
+
+struct vhost_iotlb {
+	uint32_t nr_entries;
+	uint32_t next_evict;		/* round-robin victim when full */
+	struct vhost_iotlb_entry entries[VHOST_IOTLB_ENTRIES];
+	rte_spinlock_t pending_lock;
+	uint32_t nr_pending;
+	uint64_t pending[VHOST_IOTLB_PENDING];	/* page IOVAs of misses sent */
+};
 
 /* dev->flags */
 #define VHOST_DEV_READY		(1u << 0)	/* first queue pair ready */
@@ -263,6 +291,9 @@ struct vhost_dev {
 	const struct vhost_transport_ops *trans;
 	void *trans_priv;		/* transport connection state */
 	char ifname[VHOST_IFNAME_MAX];	/* the endpoint's path, for logs */
+
+	/* IOTLB (IOMMU_PLATFORM); zeroed at allocation, no set-up needed. */
+	struct vhost_iotlb iotlb;
 };
 
 /* ---- Device table (vhost.c) ---- */
