@@ -1,0 +1,487 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Data-path internals shared by virtio_net*.c and vhost_log.c (internal).
+ *
+ * The data path moves packets between mbufs and the front-end's rings. A
+ * burst runs with vq->access_lock held (vhost.h explains who holds what) and
+ * touches guest memory only through addresses returned by
+ * vhost_desc_to_vva(), never beyond the returned length.
+ *
+ * Shape of a burst (split and packed alike):
+ *
+ *  1. read the driver's index (split: avail->idx) or the head descriptor's
+ *     flags (packed) once, with acquire ordering, and bound the work by it;
+ *  2. per packet, walk the descriptor chain: copy each descriptor to a local
+ *     (one read of every field), check it, translate its buffer into a list
+ *     of host-VA pieces (struct vhost_buf_vec) - a buffer that spans memory
+ *     regions becomes several pieces;
+ *  3. copy the packet; copies up to VHOST_COPY_BATCH_LEN bytes are queued
+ *     (struct vhost_copy_elem) and done together at the end of the burst,
+ *     so descriptor work and memory copies do not interleave;
+ *  4. record used entries: split writes them straight into the used ring
+ *     (the driver reads none until used->idx moves), packed keeps a shadow
+ *     array and writes the descriptors back at the end, head flags last;
+ *  5. do the queued copies, dirty-log what was written, publish the burst
+ *     with one release store (used->idx, or the first used descriptor's
+ *     flags), then decide whether the driver wants an interrupt.
+ *
+ * Nothing in struct vhost_vq_dp survives a burst except the event-index
+ * bookkeeping and the allocations, so vhost_vq_dp_reset() has little to do.
+ */
+
+#ifndef _VHOST_DP_H_
+#define _VHOST_DP_H_
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_mbuf.h>
+#include <rte_memcpy.h>
+#include <rte_mempool.h>
+
+#include "vhost.h"
+
+/* Most packets one burst moves (DPDK's MAX_PKT_BURST; apps loop for more). */
+#define VHOST_MAX_BURST		32
+/* Most host-VA pieces one packet may occupy (DPDK's BUF_VECTOR_MAX). */
+#define VHOST_BUF_VEC_MAX	256
+/* Copies up to this size are deferred to the end of the burst. */
+#define VHOST_COPY_BATCH_LEN	256
+/* Deferred copies queued per burst before we copy inline instead. */
+#define VHOST_COPY_BATCH_MAX	(VHOST_MAX_BURST * 4)
+/* Packed ring fast path: this many single-descriptor buffers at once. */
+#define VHOST_PACKED_BATCH	4
+/* Size of one descriptor, split or packed (virtio 1.1 2.7.5, 2.8.13). */
+#define VHOST_DESC_SIZE		16
+/* Dirty log granularity (vhost-user spec: one bit per 4 KiB page). */
+#define VHOST_LOG_PAGE		4096
+
+/* Packed ring flag masks (<linux/virtio_ring.h> gives bit numbers). */
+#define VHOST_PACKED_F_AVAIL	(1u << VRING_PACKED_DESC_F_AVAIL)
+#define VHOST_PACKED_F_USED	(1u << VRING_PACKED_DESC_F_USED)
+#define VHOST_PACKED_WRAP_BIT	15
+
+/* One contiguous piece of a guest buffer, in host VA. */
+struct vhost_buf_vec {
+	uint64_t vva;
+	uint32_t len;
+};
+
+/* A copy deferred to the end of the burst. */
+struct vhost_copy_elem {
+	void *dst;
+	const void *src;
+	uint32_t len;
+};
+
+/* A used entry waiting to be written back (packed ring). */
+struct vhost_used_shadow {
+	uint16_t id;		/* buffer id */
+	uint16_t count;		/* descriptors the buffer took in the ring */
+	uint32_t len;		/* bytes written by the device */
+};
+
+/* A chain reserved for the packet being enqueued (mergeable rx). */
+struct vhost_rx_chain {
+	uint16_t id;		/* split: head index; packed: buffer id */
+	uint16_t count;		/* packed: ring slots; split: unused */
+	uint32_t len;		/* bytes the chain can hold */
+};
+
+struct vhost_vq_dp {
+	uint16_t size;			/* vq->size this state was made for */
+	/* EVENT_IDX bookkeeping: the used index the driver was last told. */
+	uint16_t signalled_used;
+	bool signalled_used_valid;
+	bool log_on;			/* dirty logging active for this burst */
+	uint16_t nr_copy;
+	uint16_t nr_shadow;
+	struct vhost_copy_elem copy[VHOST_COPY_BATCH_MAX];
+	struct vhost_buf_vec vec[VHOST_BUF_VEC_MAX];
+	struct vhost_rx_chain chain[VHOST_BUF_VEC_MAX];
+	struct vhost_used_shadow *shadow;	/* size entries (packed) */
+	void *ind_copy;			/* size descriptors: non-contiguous tables */
+};
+
+/* Longest packet dequeue accepts (a 64 KiB GSO frame plus headers). */
+#define VHOST_MAX_PKT_LEN	(128 * 1024)
+
+/* mbuf TX offload requests that need the virtio-net header filled in. */
+#define VHOST_TX_OL_MASK (RTE_MBUF_F_TX_L4_MASK | RTE_MBUF_F_TX_TCP_SEG | \
+			  RTE_MBUF_F_TX_UDP_SEG | RTE_MBUF_F_TX_IP_CKSUM)
+
+/* Features with which the driver may ask us for offloads on dequeue. */
+#define VHOST_HOST_OL_FEATURES ((1ULL << VIRTIO_NET_F_CSUM) | \
+	(1ULL << VIRTIO_NET_F_HOST_TSO4) | (1ULL << VIRTIO_NET_F_HOST_TSO6) | \
+	(1ULL << VIRTIO_NET_F_HOST_ECN) | (1ULL << VIRTIO_NET_F_HOST_UFO))
+
+/* ---- virtio_net.c: common helpers ---- */
+
+/* Read a split descriptor once into a local (guest may rewrite it). */
+static __rte_always_inline void
+vhost_desc_load(const struct vring_desc *src, struct vring_desc *d)
+{
+	const volatile struct vring_desc *s = src;
+
+	d->addr = s->addr;
+	d->len = s->len;
+	d->flags = s->flags;
+	d->next = s->next;
+}
+
+static __rte_always_inline void
+vhost_pdesc_load(const struct vring_packed_desc *src, struct vring_packed_desc *d)
+{
+	const volatile struct vring_packed_desc *s = src;
+
+	d->addr = s->addr;
+	d->len = s->len;
+	d->id = s->id;
+	d->flags = s->flags;
+}
+
+/*
+ * Append the host-VA pieces of guest buffer [addr, addr + len) to vec.
+ * Returns 0, or -1 if part of it is unmapped or the vector is full.
+ */
+static __rte_always_inline int
+vhost_map_buf(struct vhost_dev *dev, struct vhost_vq *vq, uint64_t addr,
+	      uint32_t len, struct vhost_buf_vec *vec, uint16_t *nr_vec, uint8_t perm)
+{
+	uint16_t n = *nr_vec;
+
+	while (len > 0) {
+		uint64_t mlen = len;
+		uint64_t vva = vhost_desc_to_vva(dev, vq, addr, &mlen, perm);
+
+		if (unlikely(vva == 0 || mlen == 0 || n >= VHOST_BUF_VEC_MAX))
+			return -1;
+		vec[n].vva = vva;
+		vec[n].len = (uint32_t)mlen;
+		n++;
+		addr += mlen;
+		len -= (uint32_t)mlen;
+	}
+	*nr_vec = n;
+	return 0;
+}
+
+/* Queue a copy, or do it now when the batch is full or the copy large. */
+static __rte_always_inline void
+vhost_copy(struct vhost_vq_dp *dp, void *dst, const void *src, uint32_t len)
+{
+	if (likely(len <= VHOST_COPY_BATCH_LEN && dp->nr_copy < VHOST_COPY_BATCH_MAX)) {
+		struct vhost_copy_elem *e = &dp->copy[dp->nr_copy++];
+
+		e->dst = dst;
+		e->src = src;
+		e->len = len;
+	} else {
+		rte_memcpy(dst, src, len);
+	}
+}
+
+/* Do the deferred copies (before anything is published). */
+static __rte_always_inline void
+vhost_copy_flush(struct vhost_vq_dp *dp)
+{
+	uint16_t i;
+
+	for (i = 0; i < dp->nr_copy; i++)
+		rte_memcpy(dp->copy[i].dst, dp->copy[i].src, dp->copy[i].len);
+	dp->nr_copy = 0;
+}
+
+/* Rate-limited data-path error: at most one line a second per process. */
+void vhost_dp_log_bad(struct vhost_dev *dev, struct vhost_vq *vq, const char *why);
+
+/* Statistics of a burst that moved pkts[0..n). */
+void vhost_stats_update(struct vhost_vq *vq, struct rte_mbuf **pkts, uint16_t n);
+
+/* Interrupt the driver if it wants one, now that the burst is published. */
+void vhost_notify_split(struct vhost_dev *dev, struct vhost_vq *vq);
+void vhost_notify_packed(struct vhost_dev *dev, struct vhost_vq *vq);
+
+/*
+ * Queue-level workers (lock held, access_ok/enabled checked, dp valid).
+ * The public bursts are thin wrappers; tests and fuzzers call these.
+ */
+uint16_t vhost_split_enqueue(struct vhost_dev *dev, struct vhost_vq *vq,
+			     struct rte_mbuf **pkts, uint16_t count);
+uint16_t vhost_split_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
+			     struct rte_mempool *pool, struct rte_mbuf **pkts,
+			     uint16_t count);
+uint16_t vhost_packed_enqueue(struct vhost_dev *dev, struct vhost_vq *vq,
+			      struct rte_mbuf **pkts, uint16_t count);
+uint16_t vhost_packed_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
+			      struct rte_mempool *pool, struct rte_mbuf **pkts,
+			      uint16_t count);
+
+/*
+ * Full bursts on one queue: take the lock (dequeue: trylock), check the
+ * queue is usable, run the split or packed worker, notify. Return the
+ * number of packets moved.
+ */
+uint16_t vhost_vq_enqueue(struct vhost_dev *dev, struct vhost_vq *vq,
+			  struct rte_mbuf **pkts, uint16_t count);
+uint16_t vhost_vq_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
+			  struct rte_mempool *pool, struct rte_mbuf **pkts,
+			  uint16_t count);
+
+/*
+ * Walk one chain for the fuzzer and tests: gather its pieces into vec.
+ * Returns the number of pieces (>= 0) and the chain's byte length in *len
+ * (split: *id = head; packed: buffer id, *count = ring slots), or -1.
+ */
+int vhost_split_walk(struct vhost_dev *dev, struct vhost_vq *vq, uint16_t head,
+		     struct vhost_buf_vec *vec, uint64_t *len, uint8_t perm);
+int vhost_packed_walk(struct vhost_dev *dev, struct vhost_vq *vq, uint16_t idx,
+		      struct vhost_buf_vec *vec, uint64_t *len, uint16_t *id,
+		      uint16_t *count, uint8_t perm);
+
+/*
+ * Fetch an indirect table (len bytes at guest addr) for reading: its host
+ * VA if contiguous, else a copy in dp->ind_copy; NULL if invalid.
+ */
+const void *vhost_indirect_table(struct vhost_dev *dev, struct vhost_vq *vq,
+				 uint64_t addr, uint32_t len);
+
+/* Attach an external buffer of at least len bytes to m (EXTBUF mode). */
+int vhost_extbuf_attach(struct rte_mbuf *m, uint32_t len);
+
+/* ---- virtio_net_offload.c ---- */
+
+/* Fill a virtio-net header from m's TX offload requests (may fix m's IP csum). */
+void vhost_offload_to_hdr(struct rte_mbuf *m, struct virtio_net_hdr *hdr);
+/* Apply a (local copy of a) virtio-net header from the driver to m. */
+void vhost_offload_from_hdr(struct vhost_dev *dev, const struct virtio_net_hdr *hdr,
+			    struct rte_mbuf *m);
+
+/* ---- vhost_log.c ---- */
+
+/* Mark host VA [vva, vva + len) dirty (finds its guest-physical pages). */
+void vhost_log_write_vva(struct vhost_dev *dev, uint64_t vva, uint64_t len);
+/* Mark bytes [off, off + len) of vq's used ring dirty. */
+void vhost_log_used(struct vhost_dev *dev, struct vhost_vq *vq, uint64_t off, uint64_t len);
+
+static __rte_always_inline bool
+vhost_log_enabled(const struct vhost_dev *dev)
+{
+	return unlikely((dev->features & (1ULL << VHOST_F_LOG_ALL)) && dev->log_addr != 0);
+}
+
+/*
+ * Enqueue one packet into the pieces vec[0..nr_vec) (their total is at
+ * least pkt_len + hlen): the virtio-net header, then the data. Returns 0,
+ * or -1 if the pieces ran out (an mbuf whose pkt_len lies).
+ */
+static __rte_always_inline int
+vhost_rx_fill(struct vhost_dev *dev, struct vhost_vq_dp *dp, struct rte_mbuf *m,
+	      const struct vhost_buf_vec *vec, uint16_t nr_vec, uint16_t num_buffers)
+{
+	struct virtio_net_hdr_mrg_rxbuf hdr;
+	uint32_t hlen = (uint32_t)dev->vhost_hlen;
+	const struct rte_mbuf *seg;
+	uint16_t vi = 0;
+	uint8_t *dst;
+	uint32_t room;
+
+	memset(&hdr, 0, sizeof(hdr));
+	/* Present (and 1 without MRG_RXBUF) whenever hlen covers it. */
+	hdr.num_buffers = num_buffers;
+	if (unlikely(m->ol_flags & VHOST_TX_OL_MASK))
+		vhost_offload_to_hdr(m, &hdr.hdr);
+
+	dst = (uint8_t *)(uintptr_t)vec[0].vva;
+	room = vec[0].len;
+	if (likely(room >= hlen)) {
+		if (hlen == sizeof(hdr))
+			memcpy(dst, &hdr, sizeof(hdr));
+		else
+			memcpy(dst, &hdr, sizeof(hdr.hdr));
+		dst += hlen;
+		room -= hlen;
+	} else {
+		/* A header split over several descriptors (any layout). */
+		const uint8_t *src = (const uint8_t *)&hdr;
+		uint32_t left = hlen;
+
+		while (left > 0) {
+			uint32_t n;
+
+			if (room == 0) {
+				if (unlikely(++vi >= nr_vec))
+					return -1;
+				dst = (uint8_t *)(uintptr_t)vec[vi].vva;
+				room = vec[vi].len;
+				continue;
+			}
+			n = RTE_MIN(left, room);
+			memcpy(dst, src, n);
+			src += n;
+			dst += n;
+			room -= n;
+			left -= n;
+		}
+	}
+
+	for (seg = m; seg != NULL; seg = seg->next) {
+		const uint8_t *src = rte_pktmbuf_mtod(seg, const uint8_t *);
+		uint32_t left = seg->data_len;
+
+		while (left > 0) {
+			uint32_t n;
+
+			if (room == 0) {
+				if (unlikely(++vi >= nr_vec))
+					return -1;
+				dst = (uint8_t *)(uintptr_t)vec[vi].vva;
+				room = vec[vi].len;
+				continue;
+			}
+			n = RTE_MIN(left, room);
+			vhost_copy(dp, dst, src, n);
+			src += n;
+			dst += n;
+			room -= n;
+			left -= n;
+		}
+	}
+	return 0;
+}
+
+/* Log every piece of an enqueued chain list up to len bytes (migration). */
+static inline void
+vhost_rx_log(struct vhost_dev *dev, const struct vhost_buf_vec *vec, uint16_t nr_vec,
+	     uint64_t len)
+{
+	uint16_t i;
+
+	for (i = 0; i < nr_vec && len > 0; i++) {
+		uint64_t n = RTE_MIN(len, (uint64_t)vec[i].len);
+
+		vhost_log_write_vva(dev, vec[i].vva, n);
+		len -= n;
+	}
+}
+
+/*
+ * Dequeue one packet from the pieces vec[0..nr_vec) (chain_len bytes) into
+ * m (fresh from the pool), chaining more mbufs from pool as needed. The
+ * header is copied to a local before any field is looked at. Returns 0, or
+ * -1 if the packet must be dropped (m may then hold extra segments: the
+ * caller flushes pending copies and frees it).
+ */
+static __rte_always_inline int
+vhost_tx_fill(struct vhost_dev *dev, struct vhost_vq_dp *dp,
+	      const struct vhost_buf_vec *vec, uint16_t nr_vec, uint64_t chain_len,
+	      struct rte_mempool *pool, struct rte_mbuf *m, bool host_ol)
+{
+	struct virtio_net_hdr_mrg_rxbuf hdr;
+	uint32_t hlen = (uint32_t)dev->vhost_hlen;
+	struct rte_mbuf *cur = m;
+	const uint8_t *src;
+	uint32_t avail, room, left, pkt_len;
+	uint16_t vi = 0;
+	uint8_t *dst;
+
+	hdr.hdr.flags = 0;
+	hdr.hdr.gso_type = VIRTIO_NET_HDR_GSO_NONE;
+	/* CVE-2022-2132: a chain must hold the header and some data. */
+	if (unlikely(chain_len <= hlen || chain_len - hlen > VHOST_MAX_PKT_LEN))
+		return -1;
+	pkt_len = (uint32_t)(chain_len - hlen);
+
+	src = (const uint8_t *)(uintptr_t)vec[0].vva;
+	avail = vec[0].len;
+	if (likely(avail >= hlen)) {
+		if (host_ol)
+			memcpy(&hdr, src, sizeof(hdr.hdr));
+		src += hlen;
+		avail -= hlen;
+	} else {
+		uint8_t *h = (uint8_t *)&hdr;
+
+		left = hlen;
+		while (left > 0) {
+			uint32_t n;
+
+			if (avail == 0) {
+				if (unlikely(++vi >= nr_vec))
+					return -1;
+				src = (const uint8_t *)(uintptr_t)vec[vi].vva;
+				avail = vec[vi].len;
+				continue;
+			}
+			n = RTE_MIN(left, avail);
+			memcpy(h, src, n);
+			h += n;
+			src += n;
+			avail -= n;
+			left -= n;
+		}
+	}
+
+	room = rte_pktmbuf_tailroom(m);
+	if (unlikely(pkt_len > room)) {
+		if (dev->extbuf && vhost_extbuf_attach(m, pkt_len) == 0)
+			room = rte_pktmbuf_tailroom(m);
+		else if (dev->linearbuf)
+			return -1;
+	}
+	dst = rte_pktmbuf_mtod(m, uint8_t *);
+
+	left = pkt_len;
+	while (left > 0) {
+		uint32_t n;
+
+		if (avail == 0) {
+			if (unlikely(++vi >= nr_vec))
+				return -1;
+			src = (const uint8_t *)(uintptr_t)vec[vi].vva;
+			avail = vec[vi].len;
+			continue;
+		}
+		if (room == 0) {
+			struct rte_mbuf *nm = rte_pktmbuf_alloc(pool);
+
+			if (unlikely(nm == NULL))
+				return -1;
+			cur->next = nm;
+			cur = nm;
+			m->nb_segs++;
+			dst = rte_pktmbuf_mtod(nm, uint8_t *);
+			room = rte_pktmbuf_tailroom(nm);
+			continue;
+		}
+		n = RTE_MIN(RTE_MIN(avail, room), left);
+		vhost_copy(dp, dst, src, n);
+		cur->data_len += n;
+		src += n;
+		dst += n;
+		avail -= n;
+		room -= n;
+		left -= n;
+	}
+	m->pkt_len = pkt_len;
+
+	if (host_ol && unlikely(hdr.hdr.flags != 0 ||
+				hdr.hdr.gso_type != VIRTIO_NET_HDR_GSO_NONE)) {
+		/* Offload parsing reads the packet: finish the copies first. */
+		vhost_copy_flush(dp);
+		vhost_offload_from_hdr(dev, &hdr.hdr, m);
+	}
+	return 0;
+}
+
+/* A dropped dequeue packet: undo m so the slot can take the next one. */
+static inline struct rte_mbuf *
+vhost_tx_recycle(struct vhost_vq_dp *dp, struct rte_mempool *pool, struct rte_mbuf *m)
+{
+	/* Pending copies may target m's segments: do them before freeing. */
+	vhost_copy_flush(dp);
+	rte_pktmbuf_free(m);
+	return rte_pktmbuf_alloc(pool);
+}
+
+#endif /* _VHOST_DP_H_ */
