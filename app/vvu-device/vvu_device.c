@@ -225,6 +225,27 @@ vvu_dev_needs_reset(struct vvu_device *dev, const char *why)
 }
 
 void
+vvu_dev_dma_fault(struct vvu_device *dev, const char *why)
+{
+	/* why names the ring step that was running, not what went wrong */
+	vvu_log(dev, VVU_ERR, "SIGBUS on the driver's DMA memory (it shrank a mapped "
+		"file); step: %s; dropping the driver", why);
+	/* stop every ring access first: the mappings are poisoned */
+	vvu_dev_needs_reset(dev, "SIGBUS on a DMA mapping");
+	if (dev->drop_driver != NULL)
+		dev->drop_driver(dev);
+}
+
+void
+vvu_dev_ring_error(struct vvu_device *dev, int err, const char *why)
+{
+	if (err == -EIO)
+		vvu_dev_dma_fault(dev, why);
+	else
+		vvu_dev_needs_reset(dev, why);
+}
+
+void
 vvu_dev_virtio_reset(struct vvu_device *dev)
 {
 	unsigned int q;
@@ -297,6 +318,12 @@ vvu_dev_init(struct vvu_device *dev, const struct vvu_options *opt,
 	dev->fe.call_fds = malloc(n * sizeof(int));
 	dev->fe.err_fds = malloc(n * sizeof(int));
 	dev->fe.kick_watch = calloc(n, sizeof(*dev->fe.kick_watch));
+	/* a driver truncating its DMA memory must not kill us (vvu_dma.c) */
+	ret = vvu_dma_guard_init();
+	if (ret < 0) {
+		vvu_dev_fini(dev);
+		return ret;
+	}
 	if (dev->fe.kick_fds == NULL || dev->fe.call_fds == NULL || dev->fe.err_fds == NULL ||
 	    dev->fe.kick_watch == NULL) {
 		vvu_dev_fini(dev);

@@ -12,7 +12,8 @@
  *   vvu_pci.c      256-byte PCI config space and the capability chain
  *   vvu_regs.c     BAR0: common cfg, ISR, device cfg, notify, aux notify,
  *                  driver aux cfg, MSI-X table and PBA
- *   vvu_dma.c      the driver's DMA windows (mmapped DMA_MAP fds)
+ *   vvu_dma.c      the driver's DMA windows (mmapped DMA_MAP fds) and the
+ *                  SIGBUS guard around every access to them
  *   vvu_vq.c       the device side of the rxq/txq split rings
  *   vvu_bar2.c     BAR2 windows over the front-end's memory fds
  *   vvu_forward.c  the forwarding rules table, fd consumption, feature masks
@@ -192,6 +193,28 @@ void vvu_dma_unmap_all(struct vvu_dma *dma);
 void *vvu_dma_translate(const struct vvu_dma *dma, uint64_t iova, uint64_t len,
 			uint32_t access);
 
+/*
+ * Surviving a driver that shrinks a file it DMA-mapped (vvu_dma.c).
+ *
+ * A mapping does not pin the file's size: a driver can DMA_MAP a memfd and
+ * ftruncate() it, and our next load or store in that range raises SIGBUS.
+ * No check done before the access can close that race, so the device
+ * catches the fault instead: every ring or buffer access runs inside
+ * vvu_dma_guarded(), which arms a SIGBUS handler for the DMA mappings of
+ * dma. A fault at an address inside one of them unwinds to
+ * vvu_dma_guarded(), which returns -EIO; any other SIGBUS keeps its
+ * previous disposition (a real bug still crashes). The caller treats -EIO
+ * as "the driver broke its own memory" (vvu_dev_dma_fault()).
+ *
+ * vvu_dma_guard_init() installs the handler once per process (idempotent);
+ * vvu_dev_init() calls it. fn must not keep state that a jump out of it
+ * would leave half-updated outside its own arguments.
+ */
+int vvu_dma_guard_init(void);
+int vvu_dma_guarded(const struct vvu_dma *dma, int (*fn)(void *arg), void *arg);
+/* Faults caught so far in this thread (tests, debug log). */
+uint64_t vvu_dma_faults(void);
+
 /* ---- one split virtqueue, device side (vvu_vq.c) ---- */
 struct vvu_vq {
 	uint16_t size;		/* queue_size as the driver set it */
@@ -221,6 +244,10 @@ struct vvu_chain {
 };
 
 void vvu_vq_reset(struct vvu_vq *vq);
+/*
+ * The ring and chain helpers below run inside vvu_dma_guarded(): besides
+ * their own errors they return -EIO when the driver's memory vanished.
+ */
 /* 1: chain taken, 0: ring empty, negative: malformed ring (-EINVAL/-EFAULT). */
 int vvu_vq_pop(const struct vvu_dma *dma, struct vvu_vq *vq, struct vvu_chain *c);
 /* Give back a chain the device did not use (front of the ring again). */
@@ -423,6 +450,8 @@ struct vvu_device {
 
 	/* set when the client should re-read BAR2's region info */
 	void (*bar2_changed)(struct vvu_device *dev);
+	/* the driver's DMA memory faulted: drop that driver (vvu_server.c) */
+	void (*drop_driver)(struct vvu_device *dev);
 	/* server glue state (vvu_server.c) */
 	void *server;
 	/* counters for tests and the debug log */
@@ -444,6 +473,14 @@ void vvu_dev_frontend_up(struct vvu_device *dev);
 void vvu_dev_frontend_gone(struct vvu_device *dev, bool interrupt);
 /* Something the spec calls fatal for this device instance: NEEDS_RESET. */
 void vvu_dev_needs_reset(struct vvu_device *dev, const char *why);
+/*
+ * A ring access hit SIGBUS (the driver truncated mapped memory): NEEDS_RESET
+ * and, through dev->drop_driver, disconnect that driver, whose mappings can
+ * never be trusted again.
+ */
+void vvu_dev_dma_fault(struct vvu_device *dev, const char *why);
+/* err from a ring helper: -EIO -> vvu_dev_dma_fault, else NEEDS_RESET. */
+void vvu_dev_ring_error(struct vvu_device *dev, int err, const char *why);
 /* Raise an MSI-X vector (or INTx with isr_bit when MSI-X is off). */
 void vvu_dev_interrupt(struct vvu_device *dev, uint16_t vector, uint8_t isr_bit);
 void vvu_dev_config_changed(struct vvu_device *dev);

@@ -7,9 +7,15 @@
  *
  * Windows never overlap (a map over an existing one is refused with EEXIST,
  * as the vfio-user spec asks), so a range is inside at most one of them.
+ *
+ * The driver still owns the files behind the windows and may shrink them
+ * at any time; the SIGBUS guard at the end of this file turns the fault an
+ * access then takes into an error (see vvu_dma_guarded() in vvu_device.h).
  */
 
 #include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -145,4 +151,101 @@ vvu_dma_translate(const struct vvu_dma *dma, uint64_t iova, uint64_t len,
 		return r->va + (iova - r->iova);
 	}
 	return NULL;
+}
+
+/*
+ * SIGBUS guard (see vvu_device.h). One guard per thread: the device is
+ * single-threaded, but thread-local state keeps a second thread (a test)
+ * from jumping into the wrong stack.
+ */
+struct vvu_dma_guard {
+	sigjmp_buf env;
+	const struct vvu_dma *dma;
+	volatile sig_atomic_t armed;
+};
+
+static _Thread_local struct vvu_dma_guard guard;
+static _Thread_local uint64_t guard_faults;
+static struct sigaction old_sigbus;
+static bool guard_installed;
+
+/* Whether addr lies in one of the mappings (whole pages) of dma. */
+static bool
+in_mappings(const struct vvu_dma *dma, const void *addr)
+{
+	const uint8_t *a = addr;
+	unsigned int i;
+
+	for (i = 0; i < dma->nr; i++) {
+		const uint8_t *lo = dma->regions[i].map_base;
+
+		if (a >= lo && a < lo + dma->regions[i].map_len)
+			return true;
+	}
+	return false;
+}
+
+static void
+sigbus_handler(int sig, siginfo_t *si, void *uctx)
+{
+	/* si_code > 0: raised by the kernel for an access, not kill() */
+	if (guard.armed && si->si_code > 0 && in_mappings(guard.dma, si->si_addr)) {
+		guard.armed = 0;
+		siglongjmp(guard.env, 1);
+	}
+	/*
+	 * Not a DMA access: give the fault back to whoever had it before
+	 * (default action or a sanitizer). Returning re-executes the access,
+	 * which faults again under the old disposition; a sent signal is
+	 * raised again by hand.
+	 */
+	sigaction(SIGBUS, &old_sigbus, NULL);
+	if (si->si_code <= 0)
+		raise(sig);
+}
+
+int
+vvu_dma_guard_init(void)
+{
+	struct sigaction sa;
+
+	if (guard_installed)
+		return 0;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = sigbus_handler;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGBUS, &sa, &old_sigbus) < 0)
+		return -errno;
+	guard_installed = true;
+	return 0;
+}
+
+int
+vvu_dma_guarded(const struct vvu_dma *dma, int (*fn)(void *arg), void *arg)
+{
+	int ret;
+
+	/* nested or before init: the outer guard (or nothing) applies */
+	if (guard.armed || !guard_installed)
+		return fn(arg);
+	/* savemask 1: the jump leaves the handler, SIGBUS must be unblocked */
+	if (sigsetjmp(guard.env, 1) != 0) {
+		guard_faults++;
+		return -EIO;
+	}
+	guard.dma = dma;
+	guard.armed = 1;
+	/* keep the compiler from moving DMA accesses out of the armed window */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	ret = fn(arg);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	guard.armed = 0;
+	return ret;
+}
+
+uint64_t
+vvu_dma_faults(void)
+{
+	return guard_faults;
 }

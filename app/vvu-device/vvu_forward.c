@@ -351,7 +351,7 @@ vvu_fwd_rxq(struct vvu_device *dev)
 	if (ret == 0)
 		return;		/* wait for the driver to post a buffer */
 	if (ret < 0) {
-		vvu_dev_needs_reset(dev, "malformed rxq ring");
+		vvu_dev_ring_error(dev, ret, "malformed rxq ring");
 		return;
 	}
 	if (c.write_len < dev->fe.pending.len) {
@@ -360,9 +360,11 @@ vvu_fwd_rxq(struct vvu_device *dev)
 		vvu_dev_needs_reset(dev, "front-end message does not fit the rxq buffer");
 		return;
 	}
-	if (vvu_chain_write(&dev->dma, &c, dev->fe.pending.bytes, dev->fe.pending.len) < 0 ||
-	    vvu_vq_push(&dev->dma, vq, c.head, dev->fe.pending.len) < 0) {
-		vvu_dev_needs_reset(dev, "rxq buffer outside the DMA windows");
+	ret = vvu_chain_write(&dev->dma, &c, dev->fe.pending.bytes, dev->fe.pending.len);
+	if (ret == 0)
+		ret = vvu_vq_push(&dev->dma, vq, c.head, dev->fe.pending.len);
+	if (ret < 0) {
+		vvu_dev_ring_error(dev, ret, "rxq buffer outside the DMA windows");
 		return;
 	}
 	vvu_log(dev, VVU_DEBUG, "rxq <- request %u (%u bytes)",
@@ -391,7 +393,8 @@ txq_message(struct vvu_device *dev, const struct vvu_chain *c)
 	}
 	got = vvu_chain_read(&dev->dma, c, u.bytes, sizeof(u.bytes));
 	if (got < 0 || (uint32_t)got != c->read_len) {
-		vvu_dev_needs_reset(dev, "txq buffer outside the DMA windows");
+		vvu_dev_ring_error(dev, got < 0 ? got : -EFAULT,
+				   "txq buffer outside the DMA windows");
 		return false;
 	}
 	len = (uint32_t)got;
@@ -437,13 +440,14 @@ vvu_fwd_txq(struct vvu_device *dev)
 		if (ret == 0)
 			break;
 		if (ret < 0) {
-			vvu_dev_needs_reset(dev, "malformed txq ring");
+			vvu_dev_ring_error(dev, ret, "malformed txq ring");
 			return;
 		}
 		if (!txq_message(dev, &c))
 			return;
-		if (vvu_vq_push(&dev->dma, vq, c.head, 0) < 0) {
-			vvu_dev_needs_reset(dev, "txq used ring outside the DMA windows");
+		ret = vvu_vq_push(&dev->dma, vq, c.head, 0);
+		if (ret < 0) {
+			vvu_dev_ring_error(dev, ret, "txq used ring outside the DMA windows");
 			return;
 		}
 		used = true;

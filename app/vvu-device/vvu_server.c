@@ -23,11 +23,54 @@
 #include "vvu_server.h"
 #include "vfio_user.h"
 
+/*
+ * How long a partial vfio-user message may keep the (single-threaded) loop
+ * waiting. The library reads one whole message per call and blocks for the
+ * rest of it; its 5 s default would let one slow or hostile client freeze
+ * the front-end side too. A well-behaved client writes a message in one
+ * sendmsg() on a local socket, so 200 ms is generous for it, and a stalled
+ * one is dropped (and the device reset) after at most that long. The same
+ * bound applies to sending a reply to a client that does not read.
+ */
+#define VVU_VFIO_USER_TIMEOUT_MS	200
+
 struct vvu_server {
 	struct vvu_device *dev;
 	struct vfio_user_server *srv;
 	int conn_fd;		/* as registered in the loop */
+	bool in_handle;		/* inside vfio_user_server_handle() */
+	bool drop_pending;	/* drop the client once handle() returns */
 };
+
+/* Forget the connection's loop watch and let the library close it. */
+static void
+server_drop(struct vvu_server *s)
+{
+	if (s->conn_fd >= 0)
+		vvu_loop_del(s->dev->loop, s->conn_fd);
+	s->conn_fd = -1;
+	s->drop_pending = false;
+	vfio_user_server_disconnect(s->srv);
+}
+
+/*
+ * dev->drop_driver: the driver's DMA memory faulted. Callbacks must not
+ * re-enter the library, so inside a request the drop waits until
+ * vfio_user_server_handle() has returned; from the front-end's or a kick's
+ * callback it happens at once.
+ */
+static void
+drop_driver(struct vvu_device *dev)
+{
+	struct vvu_server *s = dev->server;
+
+	if (s == NULL || s->conn_fd < 0)
+		return;
+	if (s->in_handle)
+		s->drop_pending = true;
+	else
+		server_drop(s);
+}
 
 static void
 server_log(int level, const char *msg, void *arg)
@@ -366,7 +409,14 @@ conn_ready(void *arg, uint32_t events)
 	int fd = s->conn_fd;
 	int ret;
 
+	s->in_handle = true;
 	ret = vfio_user_server_handle(s->srv);
+	s->in_handle = false;
+	if (s->drop_pending && ret != -ENOTCONN) {
+		server_drop(s);
+		return;
+	}
+	s->drop_pending = false;
 	if (ret == -ENOTCONN || vfio_user_server_conn_fd(s->srv) != fd) {
 		/* the library closed it; forget the watch */
 		vvu_loop_del(s->dev->loop, fd);
@@ -395,6 +445,7 @@ listen_ready(void *arg, uint32_t events)
 int
 vvu_server_start(struct vvu_device *dev)
 {
+	struct vfio_user_server_params params = { .timeout_ms = VVU_VFIO_USER_TIMEOUT_MS };
 	struct vvu_server *s;
 
 	vfio_user_set_log(server_log, dev, dev->opt.verbose >= VVU_DEBUG ?
@@ -404,7 +455,7 @@ vvu_server_start(struct vvu_device *dev)
 		return -ENOMEM;
 	s->dev = dev;
 	s->conn_fd = -1;
-	s->srv = vfio_user_server_create(dev->opt.vfio_user_path, &vvu_ops, s, NULL);
+	s->srv = vfio_user_server_create(dev->opt.vfio_user_path, &vvu_ops, s, &params);
 	if (s->srv == NULL) {
 		int ret = -errno;
 
@@ -418,6 +469,7 @@ vvu_server_start(struct vvu_device *dev)
 		return -EIO;
 	}
 	dev->server = s;
+	dev->drop_driver = drop_driver;
 	return 0;
 }
 
@@ -434,4 +486,5 @@ vvu_server_stop(struct vvu_device *dev)
 	vfio_user_server_destroy(s->srv);
 	free(s);
 	dev->server = NULL;
+	dev->drop_driver = NULL;
 }

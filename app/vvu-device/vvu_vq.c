@@ -51,8 +51,8 @@ avail_ring(const struct vvu_dma *dma, const struct vvu_vq *vq)
 				 VVU_DMA_READ);
 }
 
-int
-vvu_vq_pop(const struct vvu_dma *dma, struct vvu_vq *vq, struct vvu_chain *c)
+static int
+vq_pop(const struct vvu_dma *dma, struct vvu_vq *vq, struct vvu_chain *c)
 {
 	const uint8_t *avail, *desc;
 	uint16_t avail_idx, head, idx;
@@ -117,8 +117,8 @@ vvu_vq_unpop(struct vvu_vq *vq)
 	vq->last_avail--;
 }
 
-int
-vvu_vq_push(const struct vvu_dma *dma, struct vvu_vq *vq, uint16_t head, uint32_t len)
+static int
+vq_push(const struct vvu_dma *dma, struct vvu_vq *vq, uint16_t head, uint32_t len)
 {
 	uint8_t *used;
 	uint8_t *elem;
@@ -138,8 +138,8 @@ vvu_vq_push(const struct vvu_dma *dma, struct vvu_vq *vq, uint16_t head, uint32_
 	return 0;
 }
 
-bool
-vvu_vq_want_interrupt(const struct vvu_dma *dma, const struct vvu_vq *vq)
+static bool
+vq_want_interrupt(const struct vvu_dma *dma, const struct vvu_vq *vq)
 {
 	const uint8_t *avail = avail_ring(dma, vq);
 
@@ -147,9 +147,9 @@ vvu_vq_want_interrupt(const struct vvu_dma *dma, const struct vvu_vq *vq)
 	return avail == NULL || !(load16(avail) & VRING_AVAIL_F_NO_INTERRUPT);
 }
 
-int
-vvu_chain_write(const struct vvu_dma *dma, const struct vvu_chain *c,
-		const void *buf, uint32_t len)
+static int
+chain_write(const struct vvu_dma *dma, const struct vvu_chain *c, const void *buf,
+	    uint32_t len)
 {
 	const uint8_t *p = buf;
 	uint16_t i;
@@ -173,9 +173,8 @@ vvu_chain_write(const struct vvu_dma *dma, const struct vvu_chain *c,
 	return 0;
 }
 
-int
-vvu_chain_read(const struct vvu_dma *dma, const struct vvu_chain *c, void *buf,
-	       uint32_t cap)
+static int
+chain_read(const struct vvu_dma *dma, const struct vvu_chain *c, void *buf, uint32_t cap)
 {
 	uint8_t *p = buf;
 	uint32_t got = 0;
@@ -195,4 +194,108 @@ vvu_chain_read(const struct vvu_dma *dma, const struct vvu_chain *c, void *buf,
 		got += n;
 	}
 	return (int)got;
+}
+
+/*
+ * The public helpers: each runs its inner function under the SIGBUS guard
+ * (vvu_dma_guarded()), so memory the driver truncated under a mapping
+ * becomes -EIO instead of killing the device. The inner functions update
+ * vq state only after their last DMA access that can fail, except
+ * vq_push's index store, which a fault makes moot (the driver is dropped
+ * and the device reset).
+ */
+struct vq_call {
+	const struct vvu_dma *dma;
+	struct vvu_vq *vq;
+	const struct vvu_vq *cvq;
+	struct vvu_chain *c;
+	const struct vvu_chain *cc;
+	const void *in;
+	void *out;
+	uint32_t len;
+	uint16_t head;
+};
+
+static int
+pop_cb(void *arg)
+{
+	struct vq_call *k = arg;
+
+	return vq_pop(k->dma, k->vq, k->c);
+}
+
+int
+vvu_vq_pop(const struct vvu_dma *dma, struct vvu_vq *vq, struct vvu_chain *c)
+{
+	struct vq_call k = { .dma = dma, .vq = vq, .c = c };
+
+	return vvu_dma_guarded(dma, pop_cb, &k);
+}
+
+static int
+push_cb(void *arg)
+{
+	struct vq_call *k = arg;
+
+	return vq_push(k->dma, k->vq, k->head, k->len);
+}
+
+int
+vvu_vq_push(const struct vvu_dma *dma, struct vvu_vq *vq, uint16_t head, uint32_t len)
+{
+	struct vq_call k = { .dma = dma, .vq = vq, .head = head, .len = len };
+
+	return vvu_dma_guarded(dma, push_cb, &k);
+}
+
+static int
+want_cb(void *arg)
+{
+	struct vq_call *k = arg;
+
+	return vq_want_interrupt(k->dma, k->cvq) ? 1 : 0;
+}
+
+bool
+vvu_vq_want_interrupt(const struct vvu_dma *dma, const struct vvu_vq *vq)
+{
+	struct vq_call k = { .dma = dma, .cvq = vq };
+
+	/* a fault here means "interrupt": a spurious one is harmless, and
+	 * the next pop or push reports the fault */
+	return vvu_dma_guarded(dma, want_cb, &k) != 0;
+}
+
+static int
+write_cb(void *arg)
+{
+	struct vq_call *k = arg;
+
+	return chain_write(k->dma, k->cc, k->in, k->len);
+}
+
+int
+vvu_chain_write(const struct vvu_dma *dma, const struct vvu_chain *c,
+		const void *buf, uint32_t len)
+{
+	struct vq_call k = { .dma = dma, .cc = c, .in = buf, .len = len };
+
+	return vvu_dma_guarded(dma, write_cb, &k);
+}
+
+static int
+read_cb(void *arg)
+{
+	struct vq_call *k = arg;
+
+	return chain_read(k->dma, k->cc, k->out, k->len);
+}
+
+int
+vvu_chain_read(const struct vvu_dma *dma, const struct vvu_chain *c, void *buf,
+	       uint32_t cap)
+{
+	struct vq_call k = { .dma = dma, .cc = c, .out = buf, .len = cap };
+
+	return vvu_dma_guarded(dma, read_cb, &k);
 }

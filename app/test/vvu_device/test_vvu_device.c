@@ -11,10 +11,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include "test.h"
 #include "vvu_device.h"
@@ -1022,6 +1024,69 @@ TEST_CASE(dma_map_rules)
 	TEST_ASSERT_EQ(count_fds(), before);
 }
 
+/*
+ * A driver shrinking a DMA-mapped file: ring and buffer helpers return -EIO
+ * instead of dying of SIGBUS, and a SIGBUS outside the guard still kills.
+ */
+TEST_CASE(dma_sigbus_guard)
+{
+	struct vvu_dma dma = {0};
+	struct vvu_vq vq;
+	struct vvu_chain c = { .nsegs = 1, .write_len = 64 };
+	uint64_t faults = vvu_dma_faults();
+	int before = count_fds();
+	int fd = memfd_of(1 << 20);
+	int keep = dup(fd);
+	uint8_t buf[64] = {0};
+	volatile const uint8_t *p;
+	pid_t pid;
+	int st = 0;
+
+	TEST_ASSERT(keep >= 0 && vvu_dma_guard_init() == 0 && vvu_dma_guard_init() == 0);
+	TEST_ASSERT(vvu_dma_map(&dma, fd, 0, 0x10000, 1 << 20,
+				VVU_DMA_READ | VVU_DMA_WRITE) == 0);
+	vvu_vq_reset(&vq);
+	vq.size = 8;
+	vq.enabled = true;
+	vq.desc = 0x10000;
+	vq.avail = 0x11000;
+	vq.used = 0x12000;
+	c.segs[0] = (struct vvu_seg){ .iova = 0x20000, .len = 64, .write = true };
+	TEST_ASSERT_EQ(vvu_vq_pop(&dma, &vq, &c), 0);	/* empty ring, memory fine */
+	TEST_ASSERT_EQ(vvu_chain_write(&dma, &c, buf, sizeof(buf)), 0);
+	TEST_ASSERT(ftruncate(keep, 0) == 0);
+	TEST_ASSERT_EQ(vvu_vq_pop(&dma, &vq, &c), -EIO);
+	TEST_ASSERT_EQ(vvu_vq_push(&dma, &vq, 0, 1), -EIO);
+	TEST_ASSERT_EQ(vvu_chain_write(&dma, &c, buf, sizeof(buf)), -EIO);
+	c.segs[0].write = false;
+	c.read_len = 64;
+	TEST_ASSERT_EQ(vvu_chain_read(&dma, &c, buf, sizeof(buf)), -EIO);
+	TEST_ASSERT(vvu_vq_want_interrupt(&dma, &vq));
+	TEST_ASSERT_EQ(vvu_dma_faults() - faults, 5);
+	/* an unguarded access is a real bug: the fault must still kill */
+	p = vvu_dma_translate(&dma, 0x10000, 1, VVU_DMA_READ);
+	TEST_ASSERT(p != NULL);
+	pid = fork();
+	TEST_ASSERT(pid >= 0);
+	if (pid == 0) {
+		/* a sanitizer's report of this expected fault is noise in the log */
+		int null = open("/dev/null", O_WRONLY);
+
+		if (null >= 0)
+			dup2(null, 2);
+		_exit(p[0] == 0xee ? 42 : 43);	/* only if the read survived */
+	}
+	TEST_ASSERT(waitpid(pid, &st, 0) == pid);
+	/* killed by SIGBUS, or a sanitizer's handler (the previous one) exited */
+	TEST_ASSERT((WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS) ||
+		    (WIFEXITED(st) && WEXITSTATUS(st) != 0 && WEXITSTATUS(st) < 42),
+		    "child status %#x", st);
+	vvu_dma_unmap_all(&dma);
+	free(dma.regions);
+	close(keep);
+	TEST_ASSERT_EQ(count_fds(), before);
+}
+
 /* ---- vfio-user glue answers ---- */
 TEST_CASE(server_regions_and_irqs)
 {
@@ -1171,6 +1236,7 @@ TEST_MAIN(NULL, NULL,
 	TEST_ENTRY(rxq_malformed_ring),
 	TEST_ENTRY(txq_replies_to_frontend),
 	TEST_ENTRY(dma_map_rules),
+	TEST_ENTRY(dma_sigbus_guard),
 	TEST_ENTRY(server_regions_and_irqs),
 	TEST_ENTRY(reset_drops_frontend_state),
 	TEST_ENTRY(option_parsers))
