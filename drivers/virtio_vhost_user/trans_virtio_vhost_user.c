@@ -1,0 +1,886 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The virtio-vhost-user (VVU) transport of lib/vhost.
+ *
+ * One endpoint (rte_vhost_driver_register path) drives one VVU device:
+ *  - "vfio-user:<socket>" (or any non-PCI path with
+ *    RTE_VHOST_USER_VIRTIO_TRANSPORT): dpdk-vvu-device over vfio-user;
+ *  - "DDDD:BB:DD.F": a PCI function bound to vfio-pci (kernel VFIO).
+ * The device is the vhost-user back-end socket toward the front-end; it
+ * forwards each front-end message into one rxq buffer, and we answer on
+ * txq. A device has at most one front-end at a time, so an endpoint has at
+ * most one connection (struct vhost_dev) at a time.
+ *
+ * Connection state machine (device config status, spec §L.5)
+ * ---------------------------------------------------------
+ *   attach: open, virtio init, rings, MSI-X, DRIVER_OK, then BACKEND_UP.
+ *   FRONTEND_UP seen          -> re-read BAR2 windows, vhost_dev_new().
+ *   FRONTEND_UP gone (device cleared both bits when the front-end left)
+ *                             -> vhost_dev_free(), drop stale rxq messages,
+ *                                set BACKEND_UP again (next front-end).
+ *   handler error / disconnect op
+ *                             -> clear BACKEND_UP (the device drops the
+ *                                front-end), free, drain, set BACKEND_UP.
+ *   device gone (socket EOF, a request times out, ring violation,
+ *   NEEDS_RESET)              -> detach everything; retry attach every
+ *                                VVU_RECONNECT_MS until it works.
+ * rxq messages are only ever handed to the connection that was live when
+ * we last read FRONTEND_UP: the device cannot accept a new front-end
+ * before we set BACKEND_UP again, and we drain rxq before doing so.
+ *
+ * Threads and locks
+ * -----------------
+ * Everything runs on lib/vhost's event loop (MSI-X eventfd, a control
+ * eventfd, the vfio-user socket, a reconnect timer) under the endpoint's
+ * recursive mutex, except: endpoint_start/cleanup (application thread, same
+ * mutex) and vring_call (data-path lcores, no lock). vring_call writes the
+ * device aux notification slot directly when the device access ops allow
+ * any thread (kernel VFIO); otherwise (vfio-user, one request at a time) it
+ * sets a bit and wakes the event loop, which writes the doorbells.
+ *
+ * Cleanup sets `closing` first (callbacks then do nothing), cancels the
+ * timer and removes the fds from the loop without holding the mutex (the
+ * loop may be waiting for it), then detaches under the mutex.
+ */
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/virtio_config.h>
+#include <linux/virtio_pci.h>
+
+#include <rte_common.h>
+#include <rte_vhost.h>
+
+#include "rte_vhost_vvu.h"
+#include "vhost.h"
+#include "vhost_transport.h"
+#include "vvu_dev_ops.h"
+#include "vvu_pci.h"
+#include "vvu_queue.h"
+#include "vvu_transport.h"
+
+#define VVU_LOG(who, level, fmt, ...) \
+	VHOST_LOG_CONFIG(who, level, "vvu: " fmt, ##__VA_ARGS__)
+
+#define VVU_RECONNECT_MS	1000
+/* How long a reply may wait for a free txq buffer. */
+#define VVU_TX_WAIT_US		(1000 * 1000)
+#define VVU_TX_POLL_US		50
+/* MSI-X plan (spec §L.7, driver default): config, rxq and txq on vector 0. */
+#define VVU_VECTOR		0
+#define VVU_NR_VECTORS		1
+#define VVU_CALL_WORDS		(VHOST_MAX_VRING / 64)
+
+/* Protocol features whose resources the device cannot carry in phase 1. */
+#define VVU_PROTO_UNSUPPORTED ( \
+	(1ULL << VHOST_USER_PROTO_F_LOG_SHMFD) | \
+	(1ULL << VHOST_USER_PROTO_F_BACKEND_REQ) | \
+	(1ULL << VHOST_USER_PROTO_F_BACKEND_SEND_FD) | \
+	(1ULL << VHOST_USER_PROTO_F_HOST_NOTIFIER) | \
+	(1ULL << VHOST_USER_PROTO_F_INFLIGHT_SHMFD) | \
+	(1ULL << VHOST_USER_PROTO_F_PAGEFAULT) | \
+	(1ULL << VHOST_USER_PROTO_F_CONFIGURE_MEM_SLOTS))
+
+struct vvu_ep {
+	struct vhost_endpoint *ep;
+	struct vvu_hw hw;
+	struct vvu_pci pci;
+	pthread_mutex_t lock;		/* recursive: the handler calls send_reply */
+	bool closing;			/* endpoint_cleanup started */
+	bool started;
+	bool attached;			/* device initialised, fds in the loop */
+	bool ctl_watched;
+	int irq_fd;			/* MSI-X vector 0 */
+	int ctl_fd;			/* deferred doorbells, disconnect requests */
+	int watch_fd;			/* device socket (vfio-user), or -1 */
+	struct vvu_dma_mem dma;
+	bool dma_valid;
+	struct vvu_vq rxq;
+	struct vvu_vq txq;
+	struct vhost_dev *dev;		/* the live connection, or NULL */
+	bool conn_broken;		/* close it at the next chance */
+	uint64_t shm_next;		/* §L.8 offset of the next region */
+	uint64_t calls[VVU_CALL_WORDS];	/* pending call doorbells (vfio-user) */
+	int last_err;			/* last attach failure, for quiet retries */
+	struct vhost_user_ctx ctx;	/* the message being handled */
+};
+
+static const struct vhost_transport_ops vvu_transport_ops;
+
+static void vvu_reconnect_cb(void *arg);
+static void vvu_irq_cb(int fd, uint32_t events, void *arg);
+static void vvu_watch_cb(int fd, uint32_t events, void *arg);
+
+/* ---- Path parsing ---- */
+
+bool
+vvu_is_pci_addr(const char *s)
+{
+	static const char pattern[] = "xxxx:xx:xx.x";
+	size_t i;
+
+	if (strlen(s) != sizeof(pattern) - 1)
+		return false;
+	for (i = 0; i < sizeof(pattern) - 1; i++) {
+		if (pattern[i] == 'x' ? !isxdigit((unsigned char)s[i]) : s[i] != pattern[i])
+			return false;
+	}
+	return true;
+}
+
+int
+vvu_parse_path(const char *path, uint64_t flags, const struct vvu_dev_ops **ops,
+	       char *addr, size_t addr_len)
+{
+	size_t plen = strlen(RTE_VHOST_VVU_VFIO_USER_PREFIX);
+	const char *sock;
+
+	if (strncmp(path, RTE_VHOST_VVU_VFIO_USER_PREFIX, plen) == 0) {
+		sock = path + plen;
+	} else if (vvu_is_pci_addr(path)) {
+		*ops = &vvu_vfio_ops;
+		return snprintf(addr, addr_len, "%s", path) < (int)addr_len ? 0 : -EINVAL;
+	} else if (flags & RTE_VHOST_USER_VIRTIO_TRANSPORT) {
+		sock = path;
+	} else {
+		return -EINVAL;
+	}
+	if (sock[0] == '\0' || strlen(sock) >= sizeof(((struct sockaddr_un *)0)->sun_path) ||
+	    strlen(sock) >= addr_len)
+		return -EINVAL;
+	*ops = &vvu_vfio_user_ops;
+	snprintf(addr, addr_len, "%s", sock);
+	return 0;
+}
+
+static int
+vvu_match(const char *path, uint64_t flags)
+{
+	size_t plen = strlen(RTE_VHOST_VVU_VFIO_USER_PREFIX);
+
+	/* Above AF_UNIX's catch-all 1. */
+	if ((flags & RTE_VHOST_USER_VIRTIO_TRANSPORT) ||
+	    strncmp(path, RTE_VHOST_VVU_VFIO_USER_PREFIX, plen) == 0 || vvu_is_pci_addr(path))
+		return 10;
+	return 0;
+}
+
+/* ---- Doorbells and notifications ---- */
+
+static void
+vvu_kick_queue(struct vvu_ep *e, struct vvu_vq *vq, uint16_t q)
+{
+	if (vvu_vq_notify_suppressed(vq))
+		return;
+	if (vvu_pci_notify_queue(&e->pci, q) < 0)
+		VVU_LOG(e->ep->path, DEBUG, "notify of queue %u failed\n", q);
+}
+
+static void
+vvu_flush_calls(struct vvu_ep *e)
+{
+	unsigned int w;
+
+	for (w = 0; w < VVU_CALL_WORDS; w++) {
+		uint64_t bits = __atomic_exchange_n(&e->calls[w], 0, __ATOMIC_ACQ_REL);
+
+		while (bits != 0) {
+			unsigned int b = (unsigned int)__builtin_ctzll(bits);
+
+			bits &= bits - 1;
+			if (e->attached)
+				vvu_pci_aux_notify(&e->pci, w * 64 + b);
+		}
+	}
+}
+
+static void
+vvu_wake(struct vvu_ep *e)
+{
+	if (eventfd_write(e->ctl_fd, 1) < 0)
+		VVU_LOG(e->ep->path, DEBUG, "control eventfd: %s\n", strerror(errno));
+}
+
+/* ---- Connections ---- */
+
+/* Throw away every message waiting in rxq (stale: its connection is gone). */
+static int
+vvu_drain_rxq(struct vvu_ep *e)
+{
+	uint8_t buf[VVU_BUF_SIZE];
+	unsigned int n = 0;
+	int ret;
+
+	while ((ret = vvu_vq_rx_pop(&e->rxq, buf, sizeof(buf))) > 0)
+		n++;
+	if (n > 0) {
+		VVU_LOG(e->ep->path, INFO, "dropped %u stale message(s)\n", n);
+		vvu_kick_queue(e, &e->rxq, VVU_RXQ);
+	}
+	return ret;
+}
+
+static void
+vvu_conn_free(struct vvu_ep *e)
+{
+	struct vhost_dev *dev = e->dev;
+
+	if (dev == NULL)
+		return;
+	e->dev = NULL;
+	e->conn_broken = false;
+	vhost_dev_free(dev);
+}
+
+static int
+vvu_conn_open(struct vvu_ep *e)
+{
+	struct vhost_dev *dev;
+	int ret;
+
+	/* The front-end's memory is in BAR2 windows that are new now. */
+	ret = e->hw.ops->shm_refresh(&e->hw, e->pci.caps.shm.bar);
+	if (ret < 0)
+		VVU_LOG(e->ep->path, WARNING, "BAR2 windows not readable yet: %s\n",
+			strerror(-ret));
+	e->shm_next = 0;
+	e->conn_broken = false;
+	dev = vhost_dev_new(e->ep);
+	if (dev == NULL)
+		return -ECANCELED;	/* refused by new_connection, or no vid */
+	dev->trans_priv = e;
+	e->dev = dev;
+	VVU_LOG(e->ep->path, INFO, "front-end connected (vid %d)\n", dev->vid);
+	return 0;
+}
+
+/*
+ * We end the connection ourselves: clearing BACKEND_UP makes the device drop
+ * the front-end (no interrupt), then we take BACKEND_UP again.
+ */
+static int
+vvu_conn_drop(struct vvu_ep *e)
+{
+	int ret;
+
+	ret = vvu_pci_set_dev_status(&e->pci, 0);
+	vvu_conn_free(e);
+	if (ret == 0)
+		ret = vvu_drain_rxq(e);
+	if (ret == 0)
+		ret = vvu_pci_set_dev_status(&e->pci, VVU_STATUS_BACKEND_UP);
+	return ret;
+}
+
+/* One message from rxq into the handler. Returns <0 on a device error. */
+static int
+vvu_handle_one(struct vvu_ep *e, const uint8_t *buf, int len)
+{
+	struct vhost_user_ctx *ctx = &e->ctx;
+	struct vhost_user_hdr hdr;
+	int ret;
+
+	if (e->dev == NULL || e->conn_broken)
+		return 0;	/* stale, or its connection is being closed */
+	if ((size_t)len < VHOST_USER_HDR_SIZE)
+		goto bad;
+	memcpy(&hdr, buf, sizeof(hdr));
+	if (hdr.size > VHOST_USER_PAYLOAD_MAX || (size_t)len != VHOST_USER_HDR_SIZE + hdr.size)
+		goto bad;
+	memset(&ctx->msg.hdr, 0, sizeof(ctx->msg.hdr));
+	memcpy(&ctx->msg, buf, (size_t)len);
+	ctx->nr_fds = 0;
+	ret = vhost_user_msg_handle(e->dev, ctx);
+	if (ret < 0)
+		e->conn_broken = true;
+	return 0;
+bad:
+	VVU_LOG(e->ep->path, ERR, "rxq message of %d bytes does not frame one vhost-user"
+		" message: closing the connection\n", len);
+	e->conn_broken = true;
+	return 0;
+}
+
+static int
+vvu_process_rxq(struct vvu_ep *e)
+{
+	uint8_t buf[VVU_BUF_SIZE];
+	unsigned int n = 0;
+	int len, ret = 0;
+
+	while ((len = vvu_vq_rx_pop(&e->rxq, buf, sizeof(buf))) > 0) {
+		n++;
+		ret = vvu_handle_one(e, buf, len);
+		if (ret < 0)
+			break;
+		if (e->conn_broken) {
+			ret = vvu_conn_drop(e);
+			if (ret < 0)
+				break;
+		}
+	}
+	if (len < 0) {
+		VVU_LOG(e->ep->path, ERR, "device broke the rxq ring rules\n");
+		return len;
+	}
+	if (n > 0)
+		vvu_kick_queue(e, &e->rxq, VVU_RXQ);
+	return ret;
+}
+
+/*
+ * Everything an interrupt may mean (config change, rxq, txq share vector
+ * 0): reclaim txq, follow the status bits, handle rxq. <0: device failure.
+ */
+static int
+vvu_service(struct vvu_ep *e)
+{
+	uint32_t ds;
+	uint8_t st;
+	int ret;
+
+	ret = vvu_vq_tx_reclaim(&e->txq);
+	if (ret < 0) {
+		VVU_LOG(e->ep->path, ERR, "device broke the txq ring rules\n");
+		return ret;
+	}
+	ret = vvu_pci_get_status(&e->pci, &st);
+	if (ret < 0)
+		return ret;
+	if (st & VIRTIO_CONFIG_S_NEEDS_RESET) {
+		VVU_LOG(e->ep->path, ERR, "device needs a reset\n");
+		return -EIO;
+	}
+	ret = vvu_pci_get_dev_status(&e->pci, &ds);
+	if (ret < 0)
+		return ret;
+	if (e->dev != NULL && !(ds & VVU_STATUS_FRONTEND_UP)) {
+		VVU_LOG(e->ep->path, INFO, "front-end left\n");
+		vvu_conn_free(e);
+		ret = vvu_drain_rxq(e);
+		if (ret < 0)
+			return ret;
+	}
+	if (e->dev == NULL && (ds & VVU_STATUS_FRONTEND_UP) && (ds & VVU_STATUS_BACKEND_UP)) {
+		ret = vvu_conn_open(e);
+		if (ret == -ECANCELED) {
+			ret = vvu_conn_drop(e);
+			if (ret < 0)
+				return ret;
+		}
+	}
+	ret = vvu_process_rxq(e);
+	if (ret < 0)
+		return ret;
+	if (e->conn_broken) {
+		ret = vvu_conn_drop(e);
+		if (ret < 0)
+			return ret;
+	}
+	if (e->dev == NULL && !(ds & VVU_STATUS_BACKEND_UP)) {
+		ret = vvu_drain_rxq(e);
+		if (ret == 0)
+			ret = vvu_pci_set_dev_status(&e->pci, VVU_STATUS_BACKEND_UP);
+	}
+	return ret;
+}
+
+/* ---- Attach / detach ---- */
+
+/*
+ * Undo attach, in the order that keeps the device off our memory: the
+ * connection first (the data path stops, regions unmap), then the device is
+ * reset and its interrupts routed nowhere, then it is closed, and only then
+ * is the ring memory freed. Runs on the event loop (removing our fds never
+ * waits there), or from cleanup after it removed them itself (attached is
+ * false then). device_ok: the device still answers, so reset it first.
+ */
+static void
+vvu_detach(struct vvu_ep *e, bool device_ok)
+{
+	struct vvu_hw *hw = &e->hw;
+
+	vvu_conn_free(e);
+	if (e->attached) {
+		vhost_event_del(e->irq_fd);
+		if (e->watch_fd >= 0)
+			vhost_event_del(e->watch_fd);
+	}
+	e->attached = false;
+	e->watch_fd = -1;
+	if (hw->priv != NULL) {
+		if (device_ok && vvu_pci_reset(&e->pci) == 0)
+			hw->ops->set_irqs(hw, 0, NULL);
+		hw->ops->close(hw);
+	}
+	if (e->dma_valid)
+		hw->ops->dma_free(hw, &e->dma);
+	e->dma_valid = false;
+	if (e->irq_fd >= 0)
+		close(e->irq_fd);
+	e->irq_fd = -1;
+	memset(e->calls, 0, sizeof(e->calls));
+}
+
+static int
+vvu_setup_queues(struct vvu_ep *e)
+{
+	struct vvu_hw *hw = &e->hw;
+	uint16_t rxsz, txsz;
+	size_t rxmem;
+	int ret;
+
+	ret = vvu_pci_queue_size(&e->pci, VVU_RXQ, VVU_QUEUE_SIZE_MAX, &rxsz);
+	if (ret == 0)
+		ret = vvu_pci_queue_size(&e->pci, VVU_TXQ, VVU_QUEUE_SIZE_MAX, &txsz);
+	if (ret < 0)
+		return ret;
+	rxmem = vvu_vq_mem_size(rxsz);
+	ret = hw->ops->dma_alloc(hw, rxmem + vvu_vq_mem_size(txsz), &e->dma);
+	if (ret < 0) {
+		VVU_LOG(e->ep->path, ERR, "no DMA memory for the message queues: %s\n",
+			strerror(-ret));
+		return ret;
+	}
+	e->dma_valid = true;
+	vvu_vq_init(&e->rxq, rxsz, true, e->dma.va, e->dma.iova);
+	vvu_vq_init(&e->txq, txsz, false, (uint8_t *)e->dma.va + rxmem, e->dma.iova + rxmem);
+
+	e->irq_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (e->irq_fd < 0)
+		return -errno;
+	ret = hw->ops->set_irqs(hw, VVU_NR_VECTORS, &e->irq_fd);
+	if (ret < 0)
+		return ret;
+	ret = vvu_pci_set_config_vector(&e->pci, VVU_VECTOR);
+	if (ret == 0)
+		ret = vvu_pci_queue_setup(&e->pci, VVU_RXQ, e->rxq.desc_iova, e->rxq.avail_iova,
+					  e->rxq.used_iova, VVU_VECTOR);
+	if (ret == 0)
+		ret = vvu_pci_queue_setup(&e->pci, VVU_TXQ, e->txq.desc_iova, e->txq.avail_iova,
+					  e->txq.used_iova, VVU_VECTOR);
+	/* Kicks stay at NO_VECTOR (reset value): the data path polls. */
+	return ret;
+}
+
+static int
+vvu_attach(struct vvu_ep *e)
+{
+	struct vvu_hw *hw = &e->hw;
+	uint8_t st;
+	int ret;
+
+	if (hw->ops == &vvu_vfio_user_ops) {
+		struct stat sb;
+
+		if (stat(hw->addr, &sb) < 0)
+			return -ENOENT;	/* the device is not started yet */
+	}
+	e->irq_fd = -1;
+	e->watch_fd = -1;
+	ret = hw->ops->open(hw);
+	if (ret < 0)
+		goto fail;
+	ret = vvu_pci_probe(&e->pci, hw);
+	if (ret == 0)
+		ret = vvu_pci_init(&e->pci);
+	if (ret == 0)
+		ret = vvu_setup_queues(e);
+	if (ret < 0)
+		goto fail;
+	vvu_vq_rx_post_all(&e->rxq);
+	ret = vvu_pci_get_status(&e->pci, &st);
+	if (ret == 0)
+		ret = vvu_pci_set_status(&e->pci, st | VIRTIO_CONFIG_S_DRIVER_OK);
+	if (ret < 0)
+		goto fail;
+
+	/* On the loop thread: the callbacks cannot run before we return. */
+	ret = vhost_event_add(e->irq_fd, vvu_irq_cb, e);
+	if (ret < 0)
+		goto fail;
+	e->attached = true;	/* from here on, detach removes irq_fd */
+	e->watch_fd = hw->ops->watch_fd(hw);
+	if (e->watch_fd >= 0 && vhost_event_add(e->watch_fd, vvu_watch_cb, e) < 0) {
+		e->watch_fd = -1;
+		ret = -EIO;
+		goto fail;
+	}
+	vvu_kick_queue(e, &e->rxq, VVU_RXQ);
+	ret = vvu_pci_set_dev_status(&e->pci, VVU_STATUS_BACKEND_UP);
+	if (ret < 0)
+		goto fail;
+	VVU_LOG(e->ep->path, INFO, "attached %04x:%04x over %s: %u vhost queues, shared"
+		" memory 0x%" PRIx64 " bytes in BAR%u, rxq/txq %u/%u\n", e->pci.caps.vendor_id,
+		e->pci.caps.device_id, hw->ops->name, e->pci.max_vhost_queues,
+		e->pci.caps.shm.length, e->pci.caps.shm.bar, e->rxq.size, e->txq.size);
+	e->last_err = 0;
+	return 0;
+fail:
+	vvu_detach(e, ret != -ETIMEDOUT && ret != -ENOTCONN && ret != -EPROTO);
+	return ret;
+}
+
+/* The device failed or left: drop everything and try again later. */
+static void
+vvu_device_lost(struct vvu_ep *e, int err)
+{
+	VVU_LOG(e->ep->path, ERR, "device lost (%s): detaching, retrying every %d ms\n",
+		strerror(-err), VVU_RECONNECT_MS);
+	vvu_detach(e, err != -ETIMEDOUT && err != -ENOTCONN && err != -EPROTO &&
+		   err != -ECONNRESET && err != -EPIPE);
+	if (!e->closing && vhost_event_timer(VVU_RECONNECT_MS, vvu_reconnect_cb, e) < 0)
+		VVU_LOG(e->ep->path, ERR, "cannot schedule a reconnect\n");
+}
+
+static void
+vvu_try_attach(struct vvu_ep *e)
+{
+	int ret;
+
+	ret = vvu_attach(e);
+	if (ret == 0)
+		return;
+	/* Say it once per cause, not once a second. */
+	if (ret != e->last_err) {
+		if (ret == -ENOENT)
+			VVU_LOG(e->ep->path, INFO, "waiting for the device at %s\n", e->hw.addr);
+		else
+			VVU_LOG(e->ep->path, ERR, "cannot attach the device: %s; retrying every"
+				" %d ms\n", strerror(-ret), VVU_RECONNECT_MS);
+		e->last_err = ret;
+	}
+	if (!e->closing && vhost_event_timer(VVU_RECONNECT_MS, vvu_reconnect_cb, e) < 0)
+		VVU_LOG(e->ep->path, ERR, "cannot schedule a reconnect\n");
+}
+
+/* ---- Event loop callbacks ---- */
+
+static void
+vvu_reconnect_cb(void *arg)
+{
+	struct vvu_ep *e = arg;
+
+	pthread_mutex_lock(&e->lock);
+	if (!e->closing && !e->attached)
+		vvu_try_attach(e);
+	pthread_mutex_unlock(&e->lock);
+}
+
+static void
+vvu_irq_cb(int fd, uint32_t events, void *arg)
+{
+	struct vvu_ep *e = arg;
+	eventfd_t v;
+	int ret;
+
+	pthread_mutex_lock(&e->lock);
+	if (e->closing || !e->attached || fd != e->irq_fd)
+		goto out;
+	if (eventfd_read(fd, &v) < 0 && errno != EAGAIN)
+		VVU_LOG(e->ep->path, DEBUG, "interrupt eventfd: %s\n", strerror(errno));
+	ret = vvu_service(e);
+	if (ret < 0)
+		vvu_device_lost(e, ret);
+out:
+	pthread_mutex_unlock(&e->lock);
+}
+
+static void
+vvu_ctl_cb(int fd, uint32_t events, void *arg)
+{
+	struct vvu_ep *e = arg;
+	eventfd_t v;
+	int ret = 0;
+
+	pthread_mutex_lock(&e->lock);
+	if (e->closing)
+		goto out;
+	if (eventfd_read(fd, &v) < 0 && errno != EAGAIN)
+		VVU_LOG(e->ep->path, DEBUG, "control eventfd: %s\n", strerror(errno));
+	if (!e->attached)
+		goto out;
+	vvu_flush_calls(e);
+	if (e->conn_broken)
+		ret = vvu_conn_drop(e);
+	if (ret < 0)
+		vvu_device_lost(e, ret);
+out:
+	pthread_mutex_unlock(&e->lock);
+}
+
+static void
+vvu_watch_cb(int fd, uint32_t events, void *arg)
+{
+	struct vvu_ep *e = arg;
+
+	pthread_mutex_lock(&e->lock);
+	if (!e->closing && e->attached && fd == e->watch_fd &&
+	    e->hw.ops->check_alive(&e->hw) < 0)
+		vvu_device_lost(e, -ECONNRESET);
+	pthread_mutex_unlock(&e->lock);
+}
+
+/* ---- Transport ops ---- */
+
+static int
+vvu_endpoint_init(struct vhost_endpoint *ep)
+{
+	const struct vvu_dev_ops *ops;
+	pthread_mutexattr_t attr;
+	struct vvu_ep *e;
+	int ret;
+
+	e = calloc(1, sizeof(*e));
+	if (e == NULL)
+		return -ENOMEM;
+	ret = vvu_parse_path(ep->path, ep->flags, &ops, e->hw.addr, sizeof(e->hw.addr));
+	if (ret < 0) {
+		VVU_LOG(ep->path, ERR, "not a PCI address or a vfio-user socket path\n");
+		free(e);
+		return ret;
+	}
+	e->ctl_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (e->ctl_fd < 0) {
+		ret = -errno;
+		free(e);
+		return ret;
+	}
+	e->ep = ep;
+	e->hw.ops = ops;
+	snprintf(e->hw.name, sizeof(e->hw.name), "%s", ep->path);
+	e->irq_fd = -1;
+	e->watch_fd = -1;
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&e->lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+	if (ep->flags & RTE_VHOST_USER_CLIENT)
+		VVU_LOG(ep->path, INFO, "client mode is the device's option; ignored here\n");
+	/* The device masks these too; not offering them keeps the two in step. */
+	ep->protocol_features &= ~VVU_PROTO_UNSUPPORTED;
+	ep->trans_priv = e;
+	return 0;
+}
+
+static int
+vvu_endpoint_start(struct vhost_endpoint *ep)
+{
+	struct vvu_ep *e = ep->trans_priv;
+	int ret;
+
+	ret = vhost_event_add(e->ctl_fd, vvu_ctl_cb, e);
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&e->lock);
+	e->ctl_watched = true;
+	e->started = true;
+	pthread_mutex_unlock(&e->lock);
+	/*
+	 * Attach on the event loop, like every later attach and detach: there
+	 * removing our fds from the loop never waits, so holding the lock
+	 * while doing it cannot deadlock against a callback. A device that is
+	 * not there yet (any start order) is retried from there.
+	 */
+	ret = vhost_event_timer(0, vvu_reconnect_cb, e);
+	if (ret < 0)
+		VVU_LOG(ep->path, ERR, "cannot schedule the attach: %s\n", strerror(-ret));
+	return ret;
+}
+
+static void
+vvu_endpoint_cleanup(struct vhost_endpoint *ep)
+{
+	struct vvu_ep *e = ep->trans_priv;
+	int irq_fd = -1, watch_fd = -1;
+	bool ctl, was_attached;
+
+	if (e == NULL)
+		return;
+	pthread_mutex_lock(&e->lock);
+	e->closing = true;
+	if (e->attached) {
+		irq_fd = e->irq_fd;
+		watch_fd = e->watch_fd;
+	}
+	ctl = e->ctl_watched;
+	pthread_mutex_unlock(&e->lock);
+
+	/* Without the lock: a running callback may be waiting for it. */
+	vhost_event_timer_cancel(vvu_reconnect_cb, e);
+	if (ctl)
+		vhost_event_del(e->ctl_fd);
+	if (irq_fd >= 0)
+		vhost_event_del(irq_fd);
+	if (watch_fd >= 0)
+		vhost_event_del(watch_fd);
+
+	pthread_mutex_lock(&e->lock);
+	/* The loop no longer knows our fds: detach must not remove them again. */
+	was_attached = e->attached;
+	e->attached = false;
+	vvu_detach(e, was_attached);
+	pthread_mutex_unlock(&e->lock);
+	close(e->ctl_fd);
+	pthread_mutex_destroy(&e->lock);
+	free(e);
+	ep->trans_priv = NULL;
+}
+
+static int
+vvu_send_reply(struct vhost_dev *dev, const struct vhost_user_msg *msg, const int *fds,
+	       int nr_fds)
+{
+	struct vvu_ep *e = dev->trans_priv;
+	const struct timespec pause = { .tv_nsec = VVU_TX_POLL_US * 1000 };
+	size_t len = VHOST_USER_HDR_SIZE + msg->hdr.size;
+	unsigned int waited = 0;
+	int ret;
+
+	if (nr_fds > 0 || msg->hdr.size > VHOST_USER_PAYLOAD_MAX || len > VVU_BUF_SIZE) {
+		VVU_LOG(dev->ifname, ERR, "reply to request %u cannot travel on txq\n",
+			msg->hdr.request);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&e->lock);
+	if (!e->attached || e->dev != dev) {
+		ret = -ENOTCONN;
+		goto out;
+	}
+	for (;;) {
+		ret = vvu_vq_tx_reclaim(&e->txq);
+		if (ret == 0)
+			ret = vvu_vq_tx_push(&e->txq, msg, len);
+		if (ret != -ENOSPC || waited >= VVU_TX_WAIT_US)
+			break;
+		nanosleep(&pause, NULL);
+		waited += VVU_TX_POLL_US;
+	}
+	if (ret == 0)
+		vvu_kick_queue(e, &e->txq, VVU_TXQ);
+out:
+	pthread_mutex_unlock(&e->lock);
+	if (ret < 0)
+		VVU_LOG(dev->ifname, ERR, "reply to request %u failed: %s\n", msg->hdr.request,
+			strerror(-ret));
+	return ret;
+}
+
+/*
+ * Region i of the table lives at BAR2 offset sum(memory_size of regions
+ * before it) (spec §L.8); mmap_offset is the front-end's business only.
+ */
+static int
+vvu_map_region(struct vhost_dev *dev, struct rte_vhost_mem_region *reg, uint64_t mmap_offset,
+	       int fd, uint32_t slot)
+{
+	struct vvu_ep *e = dev->trans_priv;
+	struct vvu_shm_map m = { 0 };
+	uint64_t bar_off;
+	int ret;
+
+	pthread_mutex_lock(&e->lock);
+	if (!e->attached) {
+		ret = -ENOTCONN;
+		goto out;
+	}
+	if (slot == 0) {
+		e->shm_next = 0;
+		ret = e->hw.ops->shm_refresh(&e->hw, e->pci.caps.shm.bar);
+		if (ret < 0)
+			goto out;
+	}
+	ret = vvu_pci_shm_offset(&e->pci.caps, e->shm_next, reg->size, &bar_off);
+	if (ret < 0) {
+		VVU_LOG(dev->ifname, ERR, "shared memory of 0x%" PRIx64 " bytes is too small for"
+			" the front-end's memory (region %u needs it up to 0x%" PRIx64 ")\n",
+			e->pci.caps.shm.length, slot, e->shm_next + reg->size);
+		goto out;
+	}
+	ret = e->hw.ops->shm_map(&e->hw, e->pci.caps.shm.bar, bar_off, reg->size, &m);
+	if (ret < 0)
+		goto out;
+	reg->host_user_addr = (uint64_t)(uintptr_t)m.va;
+	reg->mmap_addr = m.map;
+	reg->mmap_size = m.map_len;
+	reg->fd = -1;
+	e->shm_next += reg->size;
+out:
+	pthread_mutex_unlock(&e->lock);
+	return ret;
+}
+
+static void
+vvu_unmap_region(struct vhost_dev *dev, struct rte_vhost_mem_region *reg)
+{
+	struct vvu_ep *e = dev->trans_priv;
+	struct vvu_shm_map m = {
+		.va = (void *)(uintptr_t)reg->host_user_addr,
+		.map = reg->mmap_addr,
+		.map_len = (size_t)reg->mmap_size,
+	};
+
+	if (m.map != NULL)
+		e->hw.ops->shm_unmap(&e->hw, &m);
+	reg->mmap_addr = NULL;
+	reg->mmap_size = 0;
+	reg->host_user_addr = 0;
+	reg->fd = -1;
+}
+
+static int
+vvu_vring_call(struct vhost_dev *dev, struct vhost_vq *vq)
+{
+	struct vvu_ep *e = dev->trans_priv;
+	uint32_t slot = vq->index;
+	uint64_t bit, old;
+
+	if (slot >= e->pci.max_vhost_queues || slot >= VHOST_MAX_VRING)
+		return 0;
+	if (e->hw.ops->mt_safe_write)
+		return vvu_pci_aux_notify(&e->pci, slot);
+	bit = 1ULL << (slot % 64);
+	old = __atomic_fetch_or(&e->calls[slot / 64], bit, __ATOMIC_ACQ_REL);
+	if (!(old & bit))
+		vvu_wake(e);
+	return 0;
+}
+
+static void
+vvu_disconnect(struct vhost_dev *dev)
+{
+	struct vvu_ep *e = dev->trans_priv;
+
+	/* Usually from the handler (we hold the lock); closed after it returns. */
+	e->conn_broken = true;
+	vvu_wake(e);
+}
+
+static const struct vhost_transport_ops vvu_transport_ops = {
+	.name = "virtio-vhost-user",
+	.passes_fds = false,
+	.match = vvu_match,
+	.endpoint_init = vvu_endpoint_init,
+	.endpoint_start = vvu_endpoint_start,
+	.endpoint_cleanup = vvu_endpoint_cleanup,
+	.send_reply = vvu_send_reply,
+	.map_region = vvu_map_region,
+	.unmap_region = vvu_unmap_region,
+	.vring_call = vvu_vring_call,
+	.disconnect = vvu_disconnect,
+};
+
+RTE_INIT(vvu_transport_register)
+{
+	vhost_transport_register(&vvu_transport_ops);
+}

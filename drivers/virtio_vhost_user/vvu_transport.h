@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Helpers of the VVU transport (trans_virtio_vhost_user.c) that the unit
+ * tests call directly (internal).
+ */
+
+#ifndef _VVU_TRANSPORT_H_
+#define _VVU_TRANSPORT_H_
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vvu_dev_ops.h"
+
+/* "DDDD:BB:DD.F" in hex, as DPDK writes a full PCI address. */
+bool vvu_is_pci_addr(const char *s);
+
+/*
+ * Which device access serves a registered path: a PCI address is kernel
+ * VFIO; "vfio-user:<socket>", or any other path registered with
+ * RTE_VHOST_USER_VIRTIO_TRANSPORT, is vfio-user. Fills *ops and addr (the
+ * PCI address or the socket path). -EINVAL for anything else, or a socket
+ * path that does not fit sockaddr_un.
+ */
+int vvu_parse_path(const char *path, uint64_t flags, const struct vvu_dev_ops **ops,
+		   char *addr, size_t addr_len);
+
+#endif /* _VVU_TRANSPORT_H_ */
