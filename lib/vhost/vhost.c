@@ -264,6 +264,16 @@ vhost_dev_notify_vring_states(struct vhost_dev *dev)
 }
 
 void
+vhost_vq_announce_down(struct vhost_dev *dev, struct vhost_vq *vq)
+{
+	if (!vq->ready)
+		return;
+	vq->ready = false;
+	if (dev->notify_ops != NULL && dev->notify_ops->vring_state_changed != NULL)
+		dev->notify_ops->vring_state_changed(dev->vid, vq->index, 0);
+}
+
+void
 vhost_dev_check_ready(struct vhost_dev *dev)
 {
 	uint32_t i;

@@ -60,7 +60,7 @@
 
 /* vq->kickfd / callfd / errfd values that are not fds. */
 #define VHOST_FD_UNSET		(-2)	/* never configured: queue not ready */
-#define VHOST_FD_NONE		(-1)	/* configured without an fd (NOFD or fd-less transport) */
+#define VHOST_FD_NONE		(-1)	/* set without an fd (NOFD, fd-less transport) */
 
 /* Feature bits that <linux/virtio_*.h> on Debian 12 may lack. */
 #ifndef VIRTIO_F_RING_PACKED
@@ -78,7 +78,10 @@
 
 /*
  * What a net endpoint offers by default: the same virtio feature set as DPDK
- * 22.11's library, so front-ends negotiate the same things with us.
+ * 22.11's library, so front-ends negotiate the same things with us. That
+ * includes CTRL_RX, though the control queue is the front-end's business:
+ * DPDK's virtio-user PMD refuses promiscuous/allmulticast without it, and
+ * examples/vhost --promiscuous enables it with enable_features().
  * rte_vhost_driver_register() removes IOMMU_PLATFORM without
  * RTE_VHOST_USER_IOMMU_SUPPORT, and host TSO/UFO with linear buffers only.
  */
@@ -90,6 +93,7 @@
 	(1ULL << VIRTIO_NET_F_HOST_TSO4) | (1ULL << VIRTIO_NET_F_HOST_TSO6) | \
 	(1ULL << VIRTIO_NET_F_HOST_ECN) | (1ULL << VIRTIO_NET_F_HOST_UFO) | \
 	(1ULL << VIRTIO_NET_F_MRG_RXBUF) | (1ULL << VIRTIO_NET_F_CTRL_VQ) | \
+	(1ULL << VIRTIO_NET_F_CTRL_RX) | \
 	(1ULL << VIRTIO_NET_F_GUEST_ANNOUNCE) | (1ULL << VIRTIO_NET_F_MQ) | \
 	(1ULL << VIRTIO_F_ANY_LAYOUT) | (1ULL << VIRTIO_RING_F_INDIRECT_DESC) | \
 	(1ULL << VIRTIO_RING_F_EVENT_IDX) | (1ULL << VHOST_F_LOG_ALL) | \
@@ -315,6 +319,11 @@ void vhost_dev_lock_all_vqs(struct vhost_dev *dev);
 void vhost_dev_unlock_all_vqs(struct vhost_dev *dev);
 /* If running, call destroy_device() and clear VHOST_DEV_RUNNING. */
 void vhost_dev_stop(struct vhost_dev *dev);
+/*
+ * If vq was announced ready, announce it not ready now (vring_state_changed
+ * with 0). Called without vq's lock, before one of its fds is replaced.
+ */
+void vhost_vq_announce_down(struct vhost_dev *dev, struct vhost_vq *vq);
 /* If the device has become ready and is not running, call new_device(). */
 void vhost_dev_check_ready(struct vhost_dev *dev);
 /* Unmap every memory region through the transport; empties dev->mem. */

@@ -66,9 +66,9 @@ rte_vhost_get_numa_node(int vid)
 	}
 	return node;
 #else
-	if (dev == NULL)
-		return -1;
-	return 0;
+	/* Like DPDK built without NUMA: unknown, so OVS keeps its own node. */
+	RTE_SET_USED(dev);
+	return -1;
 #endif
 }
 

@@ -23,6 +23,10 @@
  *  - QEMU sends SET_VRING_CALL right after SET_OWNER, before SET_FEATURES
  *    and SET_VRING_NUM, and may send SET_VRING_ENABLE before SET_FEATURES:
  *    those need the owner only;
+ *  - a DPDK 22.11 virtio-user server (server=1) resumes its session on a
+ *    reconnected back-end without ever sending SET_OWNER again: it opens
+ *    with SET_VRING_ENABLE 0 / GET_VRING_BASE (stopping the rings it had),
+ *    then the usual set-up. That opening stands for SET_OWNER;
  *  - SET_VRING_NUM/ADDR/BASE, whose meaning depends on the negotiated ring
  *    layout, need SET_FEATURES;
  *  - requests that exist only under a protocol feature (STATUS, MTU, RARP,
@@ -124,7 +128,7 @@ static const struct vhost_msg_rule vhost_msg_rules[VHOST_USER_REQUEST_MAX] = {
 	     SZ(sizeof(struct vhost_user_vring_addr)), NULL,
 	     VHOST_FDS_NONE, VHOST_IDX_ADDR, VHOST_NEED_OWNER | VHOST_NEED_FEATURES,
 	     VHOST_NO_PROTO, false),
-	RULE(SET_VRING_BASE, vhost_user_set_vring_base, SZ(STATE), vhost_user_check_vring_base,
+	RULE(SET_VRING_BASE, vhost_user_set_vring_base, SZ(STATE), NULL,
 	     VHOST_FDS_NONE, VHOST_IDX_STATE, VHOST_NEED_OWNER | VHOST_NEED_FEATURES,
 	     VHOST_NO_PROTO, false),
 	RULE(GET_VRING_BASE, vhost_user_get_vring_base, SZ(STATE), NULL,
@@ -345,6 +349,11 @@ vhost_msg_validate(struct vhost_dev *dev, struct vhost_user_ctx *ctx,
 			return -EINVAL;
 		}
 	}
+	/* A resumed session (see "Order of front-ends" above) is owned. */
+	if ((ctx->msg.hdr.request == VHOST_USER_SET_VRING_ENABLE ||
+	     ctx->msg.hdr.request == VHOST_USER_GET_VRING_BASE) &&
+	    !(dev->flags & (VHOST_DEV_OWNER_SET | VHOST_DEV_FEATURES_SET)))
+		dev->flags |= VHOST_DEV_OWNER_SET;
 	if ((rule->need & VHOST_NEED_OWNER) && !(dev->flags & VHOST_DEV_OWNER_SET)) {
 		VHOST_MSG_LOG(dev, ctx, ERR, "sent before SET_OWNER\n");
 		return -EPROTO;

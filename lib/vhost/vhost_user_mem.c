@@ -320,10 +320,18 @@ vhost_user_rem_mem_reg(struct vhost_dev *dev, struct vhost_user_ctx *ctx,
 	for (i = 0; i < mem->nregions; i++)
 		if (vhost_region_same(&msg.region, &mem->regions[i]))
 			break;
+	/*
+	 * Not there: already removed. QEMU keeps one region list per queue
+	 * pair and sends each pair's REM_MEM_REG on the same connection, so
+	 * with several queue pairs every removal after the first names a
+	 * region that is gone (ADD_MEM_REG duplicates are skipped the same
+	 * way). What the front-end wants, no such region, holds: succeed.
+	 */
 	if (i == mem->nregions) {
-		VHOST_MSG_LOG(dev, ctx, ERR, "no region gpa 0x%" PRIx64 " size 0x%" PRIx64
-			      "\n", msg.region.guest_phys_addr, msg.region.memory_size);
-		return -ENOENT;
+		VHOST_MSG_LOG(dev, ctx, DEBUG, "no region gpa 0x%" PRIx64 " size 0x%" PRIx64
+			      ", already removed\n", msg.region.guest_phys_addr,
+			      msg.region.memory_size);
+		return 0;
 	}
 
 	vhost_dev_stop(dev);	/* the application may point into it */

@@ -117,7 +117,6 @@ const char *vhost_user_check_mem_table(const struct vhost_user_ctx *ctx);
 const char *vhost_user_check_mem_reg(const struct vhost_user_ctx *ctx);
 const char *vhost_user_check_log_base(const struct vhost_user_ctx *ctx);
 const char *vhost_user_check_vring_num(const struct vhost_user_ctx *ctx);
-const char *vhost_user_check_vring_base(const struct vhost_user_ctx *ctx);
 const char *vhost_user_check_vring_enable(const struct vhost_user_ctx *ctx);
 const char *vhost_user_check_mtu(const struct vhost_user_ctx *ctx);
 const char *vhost_user_check_status(const struct vhost_user_ctx *ctx);

@@ -47,17 +47,6 @@ vhost_user_check_vring_num(const struct vhost_user_ctx *ctx)
 }
 
 const char *
-vhost_user_check_vring_base(const struct vhost_user_ctx *ctx)
-{
-	struct vhost_user_vring_state st;
-
-	vhost_msg_payload(ctx, &st, sizeof(st));
-	if (st.num > UINT16_MAX)
-		return "ring base does not fit 16 bits";
-	return NULL;
-}
-
-const char *
 vhost_user_check_vring_enable(const struct vhost_user_ctx *ctx)
 {
 	struct vhost_user_vring_state st;
@@ -155,12 +144,27 @@ vhost_user_set_vring_base(struct vhost_dev *dev, struct vhost_user_ctx *ctx,
 	vhost_msg_payload(ctx, &st, sizeof(st));
 	vq = vhost_msg_vq(dev, st.index);
 
+	/*
+	 * A split ring base is a 16-bit index. A packed one has the avail
+	 * index and wrap counter in bits 0-15; QEMU (since 4.2) also puts its
+	 * used index and used wrap counter in bits 16-31, and its used wrap
+	 * counter starts at 1, so even the first start of a packed ring
+	 * carries 0x80008000. Like DPDK, those upper bits are ignored: the
+	 * ring was stopped with used == avail (GET_VRING_BASE answers 16
+	 * bits), so the used position restarts at the avail one.
+	 */
+	if (!vhost_has_feature(dev, VIRTIO_F_RING_PACKED) && st.num > UINT16_MAX) {
+		VHOST_MSG_LOG(dev, ctx, ERR, "vring %u: split ring base 0x%x above 16 bits\n",
+			      st.index, st.num);
+		return -EINVAL;
+	}
+
 	rte_spinlock_lock(&vq->access_lock);
 	if (vq->dp != NULL)
 		vhost_vq_dp_reset(vq);
 	if (vhost_has_feature(dev, VIRTIO_F_RING_PACKED)) {
 		uint16_t idx = st.num & VHOST_PACKED_IDX_MASK;
-		bool wrap = !!(st.num >> VHOST_PACKED_WRAP_SHIFT);
+		bool wrap = !!((st.num >> VHOST_PACKED_WRAP_SHIFT) & 1);
 
 		if (vq->size != 0 && idx >= vq->size) {
 			rte_spinlock_unlock(&vq->access_lock);
@@ -226,6 +230,15 @@ vhost_user_set_vring_kick(struct vhost_dev *dev, struct vhost_user_ctx *ctx,
 	struct vhost_vq *vq = vhost_msg_vq(dev, index);
 	int ret = 0;
 
+	/*
+	 * Like DPDK: a ready vring whose kick fd changes goes down (0) while
+	 * the old fd is still open, and up again (1) after this message. The
+	 * net_vhost PMD re-reads the kick fd for its Rx interrupt on each
+	 * vring_state_changed(); without the cycle its epoll would keep a
+	 * closed (and soon reused) fd number.
+	 */
+	vhost_vq_announce_down(dev, vq);
+
 	rte_spinlock_lock(&vq->access_lock);
 	vhost_fd_replace(&vq->kickfd, vhost_msg_take_fd(ctx, 0));
 	if (!vhost_has_feature(dev, VHOST_USER_F_PROTOCOL_FEATURES))
@@ -248,6 +261,10 @@ vhost_vring_set_fd(struct vhost_dev *dev, struct vhost_user_ctx *ctx, bool call)
 {
 	uint32_t index = (uint32_t)(vhost_msg_u64(ctx) & VHOST_USER_VRING_IDX_MASK);
 	struct vhost_vq *vq = vhost_msg_vq(dev, index);
+
+	/* A new call fd is announced like a new kick fd (DPDK does the same). */
+	if (call)
+		vhost_vq_announce_down(dev, vq);
 
 	rte_spinlock_lock(&vq->access_lock);
 	vhost_fd_replace(call ? &vq->callfd : &vq->errfd, vhost_msg_take_fd(ctx, 0));

@@ -622,6 +622,34 @@ TEST_CASE(test_virtio_user_sequence_no_status)
 	case_end(NULL);
 }
 
+/*
+ * A DPDK 22.11 virtio-user server that accepts a restarted back-end resumes
+ * its session on the new connection without SET_OWNER: it stops the rings
+ * it had (SET_VRING_ENABLE 0, GET_VRING_BASE), then sends the usual set-up.
+ */
+TEST_CASE(test_virtio_user_server_reconnect)
+{
+	struct vhost_dev *dev;
+	uint32_t q;
+
+	case_begin();
+	dev = mock_dev_new(&mock_trans_fd);
+	TEST_ASSERT(dev != NULL);
+	for (q = 0; q < 2; q++)
+		TEST_ASSERT_EQ(mock_send_state(dev, VHOST_USER_SET_VRING_ENABLE, q, 0), 0);
+	for (q = 0; q < 2; q++) {
+		TEST_ASSERT_EQ(mock_send_state(dev, VHOST_USER_GET_VRING_BASE, q, 0), 0);
+		TEST_ASSERT_EQ(mock.reply.payload.state.num, 0);
+	}
+	TEST_ASSERT_EQ(mock_send_empty(dev, VHOST_USER_GET_FEATURES), 0);
+	for (q = 0; q < 2; q++)
+		TEST_ASSERT_EQ(mock_send_vring_fd(dev, VHOST_USER_SET_VRING_CALL, q), 0);
+	/* Ring layout still needs SET_FEATURES. */
+	TEST_ASSERT(mock_send_state(dev, VHOST_USER_SET_VRING_NUM, 0, 256) < 0);
+	TEST_ASSERT_EQ(mock.new_device, 0);
+	case_end(dev);
+}
+
 TEST_CASE(test_fdless_transport)
 {
 	struct vhost_user_log log = { .mmap_size = 4096, .mmap_offset = 0 };
@@ -857,6 +885,7 @@ TEST_MAIN(msg_setup, msg_teardown,
 	TEST_ENTRY(test_qemu_sequence),
 	TEST_ENTRY(test_virtio_user_sequence),
 	TEST_ENTRY(test_virtio_user_sequence_no_status),
+	TEST_ENTRY(test_virtio_user_server_reconnect),
 	TEST_ENTRY(test_fdless_transport),
 	TEST_ENTRY(test_legacy_enable_on_kick),
 	TEST_ENTRY(test_vring_fd_replace),
