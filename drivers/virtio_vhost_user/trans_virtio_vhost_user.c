@@ -112,6 +112,7 @@ struct vvu_ep {
 	uint64_t shm_next;		/* §L.8 offset of the next region */
 	uint64_t calls[VVU_CALL_WORDS];	/* pending call doorbells (vfio-user) */
 	int last_err;			/* last attach failure, for quiet retries */
+	bool attach_quiet;		/* its reason was logged: retry quietly */
 	struct vhost_user_ctx ctx;	/* the message being handled */
 };
 
@@ -546,12 +547,22 @@ vvu_device_lost(struct vvu_ep *e, int err)
 static void
 vvu_try_attach(struct vvu_ep *e)
 {
+	bool was_quiet = e->attach_quiet;
 	int ret;
 
+	vvu_pci_quiet_refusals(was_quiet);
 	ret = vvu_attach(e);
-	if (ret == 0)
+	vvu_pci_quiet_refusals(false);
+	if (ret == 0) {
+		e->attach_quiet = false;
 		return;
-	/* Say it once per cause, not once a second. */
+	}
+	/*
+	 * Say it once per cause, not once a second: the reason (logged by
+	 * vvu_pci) is at ERR on the first attempt that fails this way, and
+	 * at DEBUG while it keeps failing the same way.
+	 */
+	e->attach_quiet = ret != -ENOENT && (!was_quiet || ret == e->last_err);
 	if (ret != e->last_err) {
 		if (ret == -ENOENT)
 			VVU_LOG(e->ep->path, INFO, "waiting for the device at %s\n", e->hw.addr);

@@ -24,8 +24,29 @@
 #include "vhost.h"
 #include "vvu_pci.h"
 
+/*
+ * The transport retries a refused device every second; a refusal it has
+ * already reported goes to DEBUG on the retries (vvu_pci_quiet_refusals),
+ * so a long-lived application logs each reason once, not once a second.
+ * Attach runs on lib/vhost's event loop thread only: thread-local is enough.
+ */
+static _Thread_local bool vvu_pci_quiet;
+
+void
+vvu_pci_quiet_refusals(bool quiet)
+{
+	vvu_pci_quiet = quiet;
+}
+
+static uint32_t
+vvu_pci_log_level(uint32_t level)
+{
+	return vvu_pci_quiet && level == RTE_LOG_ERR ? RTE_LOG_DEBUG : level;
+}
+
 #define VVU_LOG(who, level, fmt, ...) \
-	VHOST_LOG_CONFIG(who, level, "vvu: " fmt, ##__VA_ARGS__)
+	rte_log(vvu_pci_log_level(RTE_LOG_ ## level), vhost_config_log_level, \
+		"VHOST_CONFIG: (%s) vvu: " fmt, (who), ##__VA_ARGS__)
 
 /* Reset completes within this time or the device is declared broken. */
 #define VVU_RESET_TIMEOUT_MS	1000

@@ -113,6 +113,12 @@ struct vvu_pci {
 	uint16_t notify_off[VVU_NUM_VQS];	/* validated queue_notify_off */
 };
 
+/*
+ * Log this thread's refusals (probe and init errors) at DEBUG instead of
+ * ERR: set while retrying a device whose refusal was already reported.
+ */
+void vvu_pci_quiet_refusals(bool quiet);
+
 /* Read the config space and BAR sizes through hw->ops and parse them. */
 int vvu_pci_probe(struct vvu_pci *p, struct vvu_hw *hw);
 
