@@ -1,0 +1,300 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# THE test command. On a fresh Debian 12 machine, as root:   devtools/test.sh
+#
+# 1. installs what is missing (apt-get), reserves hugepages
+# 2. builds (meson setup build -Dwerror=true; ninja)                    -> build/gcc
+# 3. ABI check against Debian's librte_vhost.so.23 (devtools/check-abi.sh) -> abi/*
+# 4. C unit tests: every executable registered with meson test()          -> <binary>/<case>
+# 5. the same unit tests built with ASan+UBSan in build-asan               -> asan/<binary>/<case>
+# 6. fuzz smoke: clang build in build-fuzz (-Dfuzz=true), each target ~20 s -> fuzz/<target>
+# 7. end-to-end suites in dts/ with pytest (real testpmd peers)            -> dts/<test>
+#
+# Every result is one line "PASS: name", "FAIL: name: why" or "SKIP: name: reason";
+# the last line is "N passed, N failed[, N skipped]"; the exit status is non-zero
+# if anything failed. A step whose prerequisites are absent (no unit tests or fuzz
+# targets yet) contributes nothing, or a SKIP with its reason; never a pass.
+#
+# Environment:
+#   VVU_TEST_STEPS   steps to run, default "build abi unit asan fuzz dts"
+#   VHOST_LIB_DIR    library the dts back-end uses (default build/lib/vhost;
+#                    "debian" = Debian's own, to validate the harness)
+#   FUZZ_SECONDS     per fuzz target (default 20)
+#   VVU_TEST_LOGS    where step logs go (default build-logs)
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+REPO=$(pwd)
+STEPS=${VVU_TEST_STEPS:-build abi unit asan fuzz dts}
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+LOGS=${VVU_TEST_LOGS:-$REPO/build-logs}
+PY=/usr/bin/python3 # Debian's, whatever PATH says (pytest comes from python3-pytest)
+export DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8
+mkdir -p "$LOGS"
+
+passed=0
+failed=0
+skipped=0
+T0=$(date +%s)
+
+pass() { echo "PASS: $1"; passed=$((passed + 1)); }
+fail() { echo "FAIL: $1: $2"; failed=$((failed + 1)); }
+skip() { echo "SKIP: $1: $2"; skipped=$((skipped + 1)); }
+step() { echo; echo "=== $1 ($(($(date +%s) - T0)) s)"; }
+want() { [[ " $STEPS " == *" $1 "* ]]; }
+# Count the PASS/FAIL/SKIP lines of a result file (one per line, already printed).
+count() {
+	local p f s
+	p=$(grep -c '^PASS: ' "$1" || true)
+	f=$(grep -c '^FAIL: ' "$1" || true)
+	s=$(grep -c '^SKIP: ' "$1" || true)
+	passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+}
+finish() {
+	echo
+	echo "logs: $LOGS  (total $(($(date +%s) - T0)) s)"
+	if [ "$skipped" -gt 0 ]; then
+		echo "$passed passed, $failed failed, $skipped skipped"
+	else
+		echo "$passed passed, $failed failed"
+	fi
+	if [ "$failed" -eq 0 ]; then exit 0; fi
+	exit 1
+}
+
+# ---------------------------------------------------------------- packages
+step "packages"
+PKGS=(dpdk dpdk-dev libdpdk-dev meson ninja-build pkg-config gcc libc6-dev binutils
+	libnuma-dev libjansson-dev clang libclang-rt-14-dev python3 python3-pytest
+	python3-pyelftools coreutils util-linux procps)
+missing=()
+for p in "${PKGS[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "installing: ${missing[*]}"
+	if [ "$(id -u)" -ne 0 ]; then
+		fail setup/packages "missing ${missing[*]} and not root"
+		finish
+	fi
+	if ! { timeout 900 apt-get update -q &&
+		timeout 1800 apt-get install -y -q --no-install-recommends "${missing[@]}"; } \
+		> "$LOGS/apt.log" 2>&1; then
+		tail -20 "$LOGS/apt.log"
+		fail setup/packages "apt-get install ${missing[*]} failed (see $LOGS/apt.log)"
+		finish
+	fi
+fi
+echo "packages: all present"
+
+# ---------------------------------------------------------------- hugepages
+step "hugepages"
+if [ "$(id -u)" -eq 0 ]; then
+	if ! bash usertools/vvu-hugepages.sh; then
+		fail setup/hugepages "could not reserve hugepages (dts will skip)"
+	fi
+else
+	echo "not root: leaving hugepages as they are"
+fi
+
+# ---------------------------------------------------------------- build
+# meson_config DIR LOG ARGS...: configure DIR (fresh, or reconfigure with ARGS).
+meson_config() {
+	local dir=$1 log=$2
+	shift 2
+	if [ -f "$dir/build.ninja" ]; then
+		timeout 600 meson configure "$dir" "$@" > "$log" 2>&1
+	else
+		rm -rf "$dir"
+		timeout 600 meson setup "$dir" "$@" > "$log" 2>&1
+	fi
+}
+# meson_build DIR LOG ARGS...: configure and build everything.
+meson_build() {
+	meson_config "$@" && timeout 1800 ninja -C "$1" >> "$2" 2>&1
+}
+built=no
+if want build; then
+	step "build (gcc, -Dwerror=true)"
+	if meson_build build "$LOGS/build.log" -Dwerror=true -Dtests=true -Dfuzz=false; then
+		pass build/gcc
+		built=yes
+	else
+		grep -E 'error|Error|ERROR' "$LOGS/build.log" | head -30 || true
+		tail -5 "$LOGS/build.log"
+		fail build/gcc "meson/ninja failed (see $LOGS/build.log)"
+	fi
+elif [ -f build/build.ninja ]; then
+	built=yes # steps after build use an existing build dir
+fi
+
+# ---------------------------------------------------------------- abi
+if want abi; then
+	step "ABI check against Debian's librte_vhost.so.23"
+	if [ "$built" = yes ]; then
+		bash devtools/check-abi.sh build/lib/vhost/librte_vhost.so.23 > "$LOGS/abi.txt" 2>&1 || true
+		cat "$LOGS/abi.txt"
+		count "$LOGS/abi.txt"
+		grep -q '^\(PASS\|FAIL\): ' "$LOGS/abi.txt" || fail abi "check-abi.sh printed no result"
+	else
+		skip abi "no build"
+	fi
+fi
+
+# ---------------------------------------------------------------- unit tests
+# run_unit_tests BUILD_DIR PREFIX: run every meson test() executable directly
+# (bounded by its meson timeout), print its PASS/FAIL/SKIP lines with PREFIX,
+# and a FAIL for a binary that failed or crashed without saying which case.
+run_unit_tests() {
+	local dir=$1 prefix=$2 out=$3
+	"$PY" - "$dir" "$prefix" > "$out" 2>&1 <<'EOF' || true
+import json, os, re, subprocess, sys
+build, prefix = sys.argv[1], sys.argv[2]
+tests = json.loads(subprocess.run(["meson", "introspect", build, "--tests"],
+                                  capture_output=True, text=True, check=True).stdout)
+if not tests:
+    print(f"(no unit tests registered in {build})")
+for t in tests:
+    env = dict(os.environ, **(t.get("env") or {}))
+    timeout = t.get("timeout") or 120
+    try:
+        r = subprocess.run(t["cmd"], cwd=t.get("workdir") or build, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=timeout, stdin=subprocess.DEVNULL)
+        out, code = r.stdout.decode(errors="replace"), r.returncode
+    except subprocess.TimeoutExpired as e:
+        out, code = (e.stdout or b"").decode(errors="replace"), f"timeout {timeout}s"
+    lines = out.splitlines()
+    results = [l for l in lines if re.match(r"(PASS|FAIL|SKIP): ", l)]
+    for l in results:
+        kind, rest = l.split(": ", 1)
+        print(f"{kind}: {prefix}{rest}")
+    fails = any(l.startswith("FAIL: ") for l in results)
+    if code != 0 and not fails:
+        print(f"FAIL: {prefix}{t['name']}: exited with {code} after {len(results)} results")
+        print("\n".join("    " + l for l in lines[-25:]))
+    elif fails:
+        print("\n".join("    " + l for l in lines if not re.match(r"(PASS|SKIP): ", l))[-4000:])
+    if not results and code == 0:
+        print(f"(note: {t['name']} printed no PASS/FAIL/SKIP line)")
+EOF
+	cat "$out"
+	count "$out"
+}
+
+if want unit; then
+	step "unit tests (gcc build)"
+	if [ "$built" = yes ]; then
+		run_unit_tests build "" "$LOGS/unit.txt"
+	else
+		skip unit "no build"
+	fi
+fi
+
+# ---------------------------------------------------------------- asan
+if want asan; then
+	step "unit tests under ASan+UBSan (build-asan)"
+	if meson_build build-asan "$LOGS/build-asan.log" -Db_sanitize=address,undefined \
+		-Db_lundef=false -Dbuildtype=debugoptimized -Dtests=true -Dfuzz=false; then
+		ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1} \
+		UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+			run_unit_tests build-asan "asan/" "$LOGS/unit-asan.txt"
+	else
+		grep -E 'error|Error|ERROR' "$LOGS/build-asan.log" | head -30 || true
+		fail build/asan "meson/ninja failed (see $LOGS/build-asan.log)"
+	fi
+fi
+
+# ---------------------------------------------------------------- fuzz
+if want fuzz; then
+	step "fuzz smoke (build-fuzz, clang, ${FUZZ_SECONDS} s per target)"
+	# Only the fuzz executables are built: with -fsanitize=fuzzer-no-link on
+	# every object, the shared library cannot link (-Wl,--no-undefined), and the
+	# targets link the static internal libraries anyway.
+	if CC=clang meson_config build-fuzz "$LOGS/build-fuzz.log" -Dfuzz=true -Dtests=false \
+		-Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized; then
+		targets=$(meson introspect build-fuzz --targets | "$PY" -c '
+import json, os, sys
+for t in json.load(sys.stdin):
+    if t["type"] == "executable" and t["name"].startswith("fuzz_"):
+        for f in t["filename"]:
+            print(os.path.relpath(f, sys.argv[1]))' build-fuzz | sort)
+		if [ -z "$targets" ]; then
+			skip fuzz "no fuzz targets defined (no devtools/fuzz/fuzz_*.c yet)"
+		elif ! timeout 1800 ninja -C build-fuzz $targets >> "$LOGS/build-fuzz.log" 2>&1; then
+			grep -E 'error|FAILED' "$LOGS/build-fuzz.log" | head -30 || true
+			fail build/fuzz "ninja of the fuzz targets failed (see $LOGS/build-fuzz.log)"
+			targets=
+		fi
+		for rel in $targets; do
+			t=build-fuzz/$rel
+			name=$(basename "$t")
+			corpus=build-fuzz/corpus/$name
+			mkdir -p "$corpus"
+			seeds=()
+			[ -d "devtools/fuzz/corpus/$name" ] && seeds=("devtools/fuzz/corpus/$name")
+			if ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0} \
+				UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+				timeout $((FUZZ_SECONDS * 3 + 60)) "$t" -max_total_time="$FUZZ_SECONDS" \
+				-timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+				-artifact_prefix="build-fuzz/$name-" "$corpus" "${seeds[@]}" \
+				> "$LOGS/fuzz-$name.log" 2>&1; then
+				runs=$(awk '/stat::number_of_executed_units/ {print $2}' "$LOGS/fuzz-$name.log")
+				pass "fuzz/$name ($runs runs in ${FUZZ_SECONDS} s)"
+			else
+				grep -E 'ERROR|SUMMARY|runtime error|Test unit written' \
+					"$LOGS/fuzz-$name.log" | head -15 || true
+				fail "fuzz/$name" "crashed or timed out (see $LOGS/fuzz-$name.log)"
+			fi
+		done
+	else
+		grep -E 'error|Error|ERROR' "$LOGS/build-fuzz.log" | head -30 || true
+		fail build/fuzz "meson setup with CC=clang -Dfuzz=true failed (see $LOGS/build-fuzz.log)"
+	fi
+fi
+
+# ---------------------------------------------------------------- dts
+if want dts; then
+	step "end-to-end (dts/, pytest; vhost library: ${VHOST_LIB_DIR:-build/lib/vhost})"
+	if [ "$built" = yes ] || [ "${VHOST_LIB_DIR:-}" = debian ]; then
+		rm -f "$LOGS/dts.xml"
+		timeout -k 30 2400 "$PY" -m pytest dts -q -rfEs --junitxml="$LOGS/dts.xml" \
+			> "$LOGS/dts.log" 2>&1 || true
+		tail -40 "$LOGS/dts.log"
+		"$PY" - "$LOGS/dts.xml" > "$LOGS/dts.txt" <<'EOF' || true
+import sys, xml.etree.ElementTree as ET
+try:
+    root = ET.parse(sys.argv[1]).getroot()
+except (OSError, ET.ParseError) as e:
+    print(f"FAIL: dts: pytest wrote no report ({e}); see dts.log")
+    sys.exit()
+n = 0
+for tc in root.iter("testcase"):
+    n += 1
+    name = "dts/" + tc.get("classname", "").split(".")[-1] + "::" + tc.get("name")
+    bad = tc.find("failure")
+    if bad is None:
+        bad = tc.find("error")
+    sk = tc.find("skipped")
+    t = float(tc.get("time", 0))
+    if bad is not None:
+        msg = (bad.get("message") or "").splitlines()
+        print(f"FAIL: {name}: {msg[0][:300] if msg else 'failed'}")
+    elif sk is not None:
+        print(f"SKIP: {name}: {sk.get('message')}")
+    else:
+        print(f"PASS: {name} ({t:.1f} s)")
+if n == 0:
+    print("FAIL: dts: no test collected")
+EOF
+		cat "$LOGS/dts.txt"
+		count "$LOGS/dts.txt"
+	else
+		skip dts "no build (set VHOST_LIB_DIR=debian to run the suites on Debian's library)"
+	fi
+fi
+
+finish

@@ -1,0 +1,140 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""AF_UNIX forwarding between real peers, counted exactly.
+
+Topology (one AF_UNIX socket in a private temp dir, two CPUs):
+
+    front-end: Debian dpdk-testpmd, net_virtio_user0, Debian's libraries,
+               rxonly on lcore 0, sends with "start tx_first"
+        |  vhost-user over AF_UNIX
+    back-end:  Debian dpdk-testpmd, net_vhost0, LD_LIBRARY_PATH -> the
+               librte_vhost.so.23 under test (VHOST_LIB_DIR), io fwd on lcore 1
+
+"vhost_server": the back-end owns the socket (default net_vhost), started first.
+"vhost_client": the back-end connects (client=1) to a virtio_user server=1.
+
+Test plan
+  1. test_backend_loads_the_selected_librte_vhost: /proc/PID/maps of the back-end
+     holds exactly the library under test.
+  2. test_exact_counts_both_directions[side-ring-mrg-len-queues]: every
+     combination of vhost server/client, split/packed ring, mergeable rx buffers
+     on/off, 64/1518-byte packets, 1/2 queue pairs: the front-end sends N, the
+     back-end receives N and forwards N, the front-end receives N (bytes too,
+     and N / queues on every queue, including the library's vring stats).
+  3. test_vhost_client_started_first_connects_when_frontend_appears: the
+     back-end (client=1) starts before any server exists and connects once the
+     front-end's socket appears (reconnect); then exact counts.
+  4. test_frontend_restart_traffic_resumes[sigkill|quit]: vhost server; the
+     front-end dies (or quits) and a new one connects; exact counts again.
+  5. test_backend_restart_traffic_resumes[sigkill|quit]: vhost client; the
+     back-end dies (or quits), a new one reconnects to the same front-end;
+     exact counts again.
+Counting method: framework/traffic.py.
+"""
+
+import pytest
+
+from framework.traffic import send_and_count
+
+SIDES = ["vhost_server", "vhost_client"]
+RINGS = ["split", "packed"]
+MRG = ["mrg_on", "mrg_off"]
+LENGTHS = [64, 1518]
+QUEUES = [1, 2]
+
+
+def connect(topo, side="vhost_server", queues=1, ring="split", mrg="mrg_on"):
+    """Start both peers in the order the side needs; return (frontend, backend)
+    once the back-end forwards and both links are up."""
+    client = side == "vhost_client"
+    fe = topo.frontend(server=client, queues=queues, packed=ring == "packed",
+                       mrg_rxbuf=mrg == "mrg_on")
+    be = topo.backend(client=client, queues=queues)
+    first, second = (fe, be) if client else (be, fe)
+    first.spawn()  # the socket's server
+    topo.wait_socket()
+    second.start()
+    first.wait_ready()
+    check_library(topo, be)
+    be.start_forwarding()
+    be.wait_link(up=True)
+    fe.wait_link(up=True)
+    return fe, be
+
+
+def check_library(topo, be):
+    mapped = be.mapped_vhost_libraries()
+    assert mapped == {topo.lib.path}, (
+        f"back-end maps {sorted(mapped)}, expected only {topo.lib.path} ({topo.lib.name})")
+
+
+def assert_exact(counts, pkt_len):
+    assert counts.exact, counts.summary()
+    assert counts.byte_counts_match(pkt_len), (
+        f"byte counters differ from {counts.expected} x {pkt_len}: {counts.summary()} "
+        f"bytes fe tx {counts.frontend.tx_bytes} be rx {counts.backend.rx_bytes} "
+        f"be tx {counts.backend.tx_bytes} fe rx {counts.frontend.rx_bytes}")
+    bad = counts.queue_mismatches()
+    assert not bad, "per-queue counts: " + "; ".join(bad)
+
+
+def test_backend_loads_the_selected_librte_vhost(topo):
+    be = topo.backend()
+    be.start()
+    check_library(topo, be)
+
+
+@pytest.mark.parametrize("queues", QUEUES, ids=lambda q: f"{q}q")
+@pytest.mark.parametrize("pkt_len", LENGTHS, ids=lambda n: f"{n}B")
+@pytest.mark.parametrize("mrg", MRG)
+@pytest.mark.parametrize("ring", RINGS)
+@pytest.mark.parametrize("side", SIDES)
+def test_exact_counts_both_directions(topo, side, ring, mrg, pkt_len, queues):
+    fe, be = connect(topo, side, queues, ring, mrg)
+    counts = send_and_count(fe, be, pkt_len, queues=queues)
+    assert_exact(counts, pkt_len)
+
+
+def test_vhost_client_started_first_connects_when_frontend_appears(topo):
+    be = topo.backend(client=True)
+    be.start()
+    be.start_forwarding()
+    assert not be.link_up(), "link up without a front-end"
+    fe = topo.frontend(server=True)
+    fe.start()  # its init completes once the waiting back-end has connected
+    be.wait_link(up=True)
+    fe.wait_link(up=True)
+    assert_exact(send_and_count(fe, be, 64), 64)
+
+
+@pytest.mark.parametrize("how", ["sigkill", "quit"])
+def test_frontend_restart_traffic_resumes(topo, how):
+    fe, be = connect(topo, "vhost_server")
+    assert_exact(send_and_count(fe, be, 64), 64)
+
+    fe.kill() if how == "sigkill" else fe.quit()
+    be.wait_link(up=False)
+
+    fe2 = topo.frontend(name="frontend2")
+    fe2.start()
+    be.wait_link(up=True)
+    fe2.wait_link(up=True)
+    assert_exact(send_and_count(fe2, be, 64), 64)
+    assert_exact(send_and_count(fe2, be, 1518), 1518)
+
+
+@pytest.mark.parametrize("how", ["sigkill", "quit"])
+def test_backend_restart_traffic_resumes(topo, how):
+    fe, be = connect(topo, "vhost_client")
+    assert_exact(send_and_count(fe, be, 64), 64)
+
+    be.kill() if how == "sigkill" else be.quit()
+    fe.wait_link(up=False)
+
+    be2 = topo.backend(client=True, name="backend2")
+    be2.start()
+    check_library(topo, be2)
+    be2.start_forwarding()
+    be2.wait_link(up=True)
+    fe.wait_link(up=True)
+    assert_exact(send_and_count(fe, be2, 64), 64)
+    assert_exact(send_and_count(fe, be2, 1518), 1518)
