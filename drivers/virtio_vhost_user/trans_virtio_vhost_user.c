@@ -124,21 +124,6 @@ static void vvu_watch_cb(int fd, uint32_t events, void *arg);
 
 /* ---- Path parsing ---- */
 
-bool
-vvu_is_pci_addr(const char *s)
-{
-	static const char pattern[] = "xxxx:xx:xx.x";
-	size_t i;
-
-	if (strlen(s) != sizeof(pattern) - 1)
-		return false;
-	for (i = 0; i < sizeof(pattern) - 1; i++) {
-		if (pattern[i] == 'x' ? !isxdigit((unsigned char)s[i]) : s[i] != pattern[i])
-			return false;
-	}
-	return true;
-}
-
 int
 vvu_parse_path(const char *path, uint64_t flags, const struct vvu_dev_ops **ops,
 	       char *addr, size_t addr_len)
@@ -148,7 +133,7 @@ vvu_parse_path(const char *path, uint64_t flags, const struct vvu_dev_ops **ops,
 
 	if (strncmp(path, RTE_VHOST_VVU_VFIO_USER_PREFIX, plen) == 0) {
 		sock = path + plen;
-	} else if (vvu_is_pci_addr(path)) {
+	} else if (vhost_path_is_pci_addr(path)) {
 		*ops = &vvu_vfio_ops;
 		return snprintf(addr, addr_len, "%s", path) < (int)addr_len ? 0 : -EINVAL;
 	} else if (flags & RTE_VHOST_USER_VIRTIO_TRANSPORT) {
@@ -171,7 +156,7 @@ vvu_match(const char *path, uint64_t flags)
 
 	/* Above AF_UNIX's catch-all 1. */
 	if ((flags & RTE_VHOST_USER_VIRTIO_TRANSPORT) ||
-	    strncmp(path, RTE_VHOST_VVU_VFIO_USER_PREFIX, plen) == 0 || vvu_is_pci_addr(path))
+	    strncmp(path, RTE_VHOST_VVU_VFIO_USER_PREFIX, plen) == 0 || vhost_path_is_pci_addr(path))
 		return 10;
 	return 0;
 }

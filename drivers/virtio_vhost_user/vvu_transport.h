@@ -13,9 +13,6 @@
 
 #include "vvu_dev_ops.h"
 
-/* "DDDD:BB:DD.F" in hex, as DPDK writes a full PCI address. */
-bool vvu_is_pci_addr(const char *s);
-
 /*
  * Which device access serves a registered path: a PCI address is kernel
  * VFIO; "vfio-user:<socket>", or any other path registered with

@@ -932,22 +932,6 @@ af_unix_disconnect(struct vhost_dev *dev)
 	shutdown(conn->fd, SHUT_RDWR);
 }
 
-/* "DDDD:BB:DD.F", hex, as rte_pci_addr_parse reads a full PCI address. */
-static bool
-af_unix_is_pci_addr(const char *s)
-{
-	static const char pattern[] = "xxxx:xx:xx.x";
-	size_t i;
-
-	if (strlen(s) != sizeof(pattern) - 1)
-		return false;
-	for (i = 0; i < sizeof(pattern) - 1; i++) {
-		if (pattern[i] == 'x' ? !isxdigit((unsigned char)s[i]) : s[i] != pattern[i])
-			return false;
-	}
-	return true;
-}
-
 /* The catch-all transport: anything another transport does not claim. */
 static int
 af_unix_match(const char *path, uint64_t flags)
@@ -957,7 +941,7 @@ af_unix_match(const char *path, uint64_t flags)
 	if (strncmp(path, RTE_VHOST_VVU_VFIO_USER_PREFIX,
 		    strlen(RTE_VHOST_VVU_VFIO_USER_PREFIX)) == 0)
 		return 0;
-	if (af_unix_is_pci_addr(path))
+	if (vhost_path_is_pci_addr(path))
 		return 0;
 	return 1;
 }

@@ -11,6 +11,7 @@
  * AF_UNIX transport regardless of constructor order.
  */
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <fcntl.h>
@@ -175,4 +176,19 @@ vhost_munmap_region(struct vhost_dev *dev, struct rte_vhost_mem_region *reg)
 	reg->mmap_size = 0;
 	reg->host_user_addr = 0;
 	reg->fd = -1;
+}
+
+bool
+vhost_path_is_pci_addr(const char *path)
+{
+	static const char pattern[] = "xxxx:xx:xx.x";
+	size_t i;
+
+	if (strlen(path) != sizeof(pattern) - 1)
+		return false;
+	for (i = 0; i < sizeof(pattern) - 1; i++) {
+		if (pattern[i] == 'x' ? !isxdigit((unsigned char)path[i]) : path[i] != pattern[i])
+			return false;
+	}
+	return true;
 }

@@ -133,6 +133,12 @@ void vhost_transport_register(const struct vhost_transport_ops *ops);
 /* The transport that claims path/flags, or NULL. */
 const struct vhost_transport_ops *vhost_transport_find(const char *path, uint64_t flags);
 
+/*
+ * True if path is a full PCI address "DDDD:BB:DD.F" (hex digits), the form
+ * the VVU transport claims and every other transport leaves alone.
+ */
+bool vhost_path_is_pci_addr(const char *path);
+
 /* Generic helpers for fd-based transports (mmap of a front-end fd). */
 int vhost_mmap_region_fd(struct vhost_dev *dev, struct rte_vhost_mem_region *reg,
 			 uint64_t mmap_offset, int fd);
