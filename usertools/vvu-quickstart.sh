@@ -3,36 +3,72 @@
 #
 # The demo. On a fresh Debian 12 machine, as root:   usertools/vvu-quickstart.sh
 #
-# Installs what it needs, builds the project, reserves hugepages, then runs two of
-# Debian's dpdk-testpmd for a few seconds over one AF_UNIX vhost-user socket:
+# Installs what it needs, builds the project (build/), reserves hugepages, then runs
+# the virtio-vhost-user (VVU) topology for a few seconds:
 #
-#   back-end   net_vhost0 (vhost-user server) on OUR librte_vhost.so.23 (LD_LIBRARY_PATH),
-#              io forwarding on CPU 1
-#   front-end  net_virtio_user0 (Debian's libraries), io forwarding on CPU 0,
-#              primed with "start tx_first 32": packets circulate both ways
+#   front-end  Debian's dpdk-testpmd, net_virtio_user0 (Debian's libraries), io
+#              forwarding on CPU 0, primed with "start tx_first 32"
+#        |  vhost-user over AF_UNIX (fe.sock)
+#   device     dpdk-vvu-device (build/app/vvu-device), the VVU device as a vfio-user server
+#        |  vfio-user over AF_UNIX (vfu.sock)
+#   back-end   Debian's dpdk-testpmd, net_vhost0,iface=vfio-user:vfu.sock on OUR
+#              librte_vhost.so.23 (LD_LIBRARY_PATH; its VVU driver), io forwarding on CPU 1
 #
-# prints the rate in both directions, stops everything it started, and exits 0 only
-# if packets flowed both ways.
+# so packets circulate both ways through the front-end's memory as the device exposes
+# it to the back-end. It prints the rate in each direction and the time from the
+# front-end's connection to link up, stops everything it started (by pid), and exits 0
+# only if packets flowed both ways.
 #
-# Environment: VVU_DEMO_SECONDS (default 5), VVU_DEMO_PKT_LEN (default 64),
-#   VHOST_LIB_DIR (default build/lib/vhost; "debian" = Debian's own library).
+# Usage: usertools/vvu-quickstart.sh [--transport vvu|af_unix|both]
+#   vvu      (default) the topology above
+#   af_unix  the classic pair: back-end net_vhost0,iface=<socket> directly on the
+#            front-end's AF_UNIX socket, no device
+#   both     one after the other, then a side-by-side summary
+#
+# Environment: VVU_DEMO_TRANSPORT (same as --transport), VVU_DEMO_SECONDS (default 5),
+#   VVU_DEMO_PKT_LEN (default 64), VHOST_LIB_DIR (default build/lib/vhost; "debian" =
+#   Debian's own library, af_unix only), KEEP_LOGS=1 (keep the logs of a good run).
 set -euo pipefail
+export LC_ALL=C
+
+usage() { sed -n '22,30s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REPO=$(pwd)
+TRANSPORT=${VVU_DEMO_TRANSPORT:-vvu}
+while [ $# -gt 0 ]; do
+	case $1 in
+	--transport) [ $# -ge 2 ] || { usage >&2; exit 2; }; TRANSPORT=$2; shift 2 ;;
+	--transport=*) TRANSPORT=${1#*=}; shift ;;
+	-h | --help) usage; exit 0 ;;
+	*) echo "vvu-quickstart: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
+	esac
+done
+case $TRANSPORT in
+vvu | af_unix) RUNS=("$TRANSPORT") ;;
+both | all) RUNS=(vvu af_unix) ;;
+*) echo "vvu-quickstart: --transport must be vvu, af_unix or both" >&2; exit 2 ;;
+esac
 SECONDS_RUN=${VVU_DEMO_SECONDS:-5}
 LEN=${VVU_DEMO_PKT_LEN:-64}
 LIBDIR=${VHOST_LIB_DIR:-$REPO/build/lib/vhost}
+DEVICE=$REPO/build/app/vvu-device/dpdk-vvu-device
+# Upper bound on any one process's life (timeout): start-up + traffic + shutdown.
+LIMIT=$((SECONDS_RUN + 150))
 export DEBIAN_FRONTEND=noninteractive
 
 say() { echo "vvu-quickstart: $*"; }
 die() { echo "vvu-quickstart: error: $*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || die "run as root (hugepages, apt-get)"
+[[ $SECONDS_RUN =~ ^[1-9][0-9]*$ ]] || die "VVU_DEMO_SECONDS must be a positive integer"
+if [ "$LIBDIR" = debian ] && [[ " ${RUNS[*]} " == *" vvu "* ]]; then
+	die "VHOST_LIB_DIR=debian: Debian's library has no VVU transport (use --transport af_unix)"
+fi
 
 # 1. packages
 PKGS=(dpdk dpdk-dev libdpdk-dev meson ninja-build pkg-config gcc libc6-dev libnuma-dev
-	libjansson-dev python3-pyelftools coreutils util-linux)
+	libjansson-dev python3 python3-pyelftools coreutils util-linux)
 missing=()
 for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -43,44 +79,70 @@ if [ ${#missing[@]} -gt 0 ]; then
 	timeout 1800 apt-get install -y -q --no-install-recommends "${missing[@]}" > /dev/null
 fi
 
-# 2. build (only when the back-end uses our library)
+# 2. build: what the demo runs (our library, the device), in the project's build/
 if [ "$LIBDIR" != debian ]; then
 	if [ ! -f build/build.ninja ]; then
-		say "configuring build/"
-		meson setup build > /dev/null
+		say "configuring build/ (meson setup build)"
+		timeout 600 meson setup build > build-quickstart-setup.log 2>&1 ||
+			{ tail -20 build-quickstart-setup.log; die "meson setup failed"; }
+		rm -f build-quickstart-setup.log
 	fi
-	say "building (ninja -C build)"
-	ninja -C build > build/quickstart-build.log 2>&1 ||
+	say "building librte_vhost.so.23 and dpdk-vvu-device (ninja -C build)"
+	timeout 1800 ninja -C build lib/vhost/librte_vhost.so.23.0 app/vvu-device/dpdk-vvu-device \
+		> build/quickstart-build.log 2>&1 ||
 		{ tail -20 build/quickstart-build.log; die "build failed (build/quickstart-build.log)"; }
 	LIBDIR=$(realpath "$LIBDIR")
 	[ -f "$LIBDIR/librte_vhost.so.23" ] || die "no $LIBDIR/librte_vhost.so.23 after the build"
+	[ -x "$DEVICE" ] || [[ " ${RUNS[*]} " != *" vvu "* ]] || die "no $DEVICE after the build"
 fi
 
 # 3. hugepages
 bash usertools/vvu-hugepages.sh
 
-# 4. the pair
-RUN=$(mktemp -d /tmp/vvu-quickstart.XXXXXX)
-SOCK=$RUN/vhost.sock
-BE_PREFIX=vvu-qs-be-$$
-FE_PREFIX=vvu-qs-fe-$$
-BP= FP=
+# 4. the runs
+RUN=$(mktemp -d /tmp/vvu-quickstart.XXXXXX) # sockets, fifos, logs (short: sun_path limit)
+PIDS=()     # every process started, real pids and their timeout wrappers
+PREFIXES=() # EAL file prefixes
+ok=0
+
+# stop_all: stop every process started so far, by pid, and reap it: testpmd quits on
+# SIGINT, the device on SIGTERM (timeout forwards both); SIGKILL after 3 s.
+stop_all() {
+	local p i alive
+	for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	for ((i = 0; i < 30; i++)); do
+		alive=0
+		for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+		[ "$alive" = 0 ] && break
+		sleep 0.1
+	done
+	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	PIDS=()
+	for p in "${PREFIXES[@]}"; do rm -rf "/var/run/dpdk/$p"; done
+}
+# shellcheck disable=SC2317 # invoked by the trap
 cleanup() {
 	exec 3>&- 4>&- 2>/dev/null || true
-	for p in $FP $BP; do kill -INT "$p" 2>/dev/null || true; done
-	for _ in 1 2 3 4 5 6 7 8 9 10; do
-		kill -0 ${FP:-0} 2>/dev/null || kill -0 ${BP:-0} 2>/dev/null || break
-		sleep 0.3
-	done
-	for p in $FP $BP; do kill -KILL "$p" 2>/dev/null || true; done
-	rm -rf "/var/run/dpdk/$BE_PREFIX" "/var/run/dpdk/$FE_PREFIX"
-	if [ "${KEEP_LOGS:-0}" = 1 ] || [ "${ok:-0}" != 1 ]; then
+	if [ -n "$NAP_PID" ]; then kill "$NAP_PID" 2>/dev/null || true; fi
+	stop_all
+	if [ "${KEEP_LOGS:-0}" = 1 ] || [ "$ok" != 1 ]; then
 		say "logs kept in $RUN"
 	else
 		rm -rf "$RUN"
 	fi
 }
 trap cleanup EXIT
+# nap SECONDS: sleep in the background and wait for it, so that INT/TERM run the trap
+# at once instead of after the sleep; cleanup kills the sleep by pid.
+NAP_PID=
+nap() {
+	sleep "$1" &
+	NAP_PID=$!
+	wait "$NAP_PID" || true
+	NAP_PID=
+}
 trap 'exit 130' INT TERM
 
 wait_for() { # FILE REGEX SECONDS
@@ -92,75 +154,236 @@ wait_for() { # FILE REGEX SECONDS
 	return 1
 }
 
-mkfifo "$RUN/be.in" "$RUN/fe.in"
-if [ "$LIBDIR" = debian ]; then
-	say "back-end:  testpmd net_vhost0 on Debian's librte_vhost.so.23"
-	BE_ENV=()
-else
-	say "back-end:  testpmd net_vhost0 on $LIBDIR/librte_vhost.so.23"
-	BE_ENV=(LD_LIBRARY_PATH="$LIBDIR")
-fi
-env "${BE_ENV[@]}" stdbuf -oL dpdk-testpmd -l 0,1 --main-lcore 0 --file-prefix "$BE_PREFIX" \
-	--no-pci --in-memory -m 512 --vdev "net_vhost0,iface=$SOCK,queues=1" -- \
-	-i --auto-start --forward-mode=io --nb-cores=1 < "$RUN/be.in" > "$RUN/backend.log" 2>&1 &
-BP=$!
-exec 4> "$RUN/be.in"
-wait_for "$RUN/backend.log" 'testpmd> ' 60 || { tail "$RUN/backend.log"; die "back-end did not start"; }
-if [ "$LIBDIR" != debian ]; then
-	grep -q "$(realpath "$LIBDIR/librte_vhost.so.23")" "/proc/$BP/maps" ||
-		die "the back-end did not load our library"
-fi
+# stamp LOG: copy stdin to LOG, each line prefixed with the wall-clock time at which
+# it could be read (time.time(), s); a partial line (testpmd's prompt) is written
+# after 0.2 s of silence. Python, not a bash read loop: bash reads a pipe byte by
+# byte, which falls behind a verbose log (Debian's library logs every message) and
+# would stamp lines late.
+STAMP_PY='
+import os, select, sys, time
+out = open(sys.argv[1], "w", encoding="utf-8", errors="replace")
+def put(t, line):
+    out.write("%.6f %s\n" % (t, line.decode("utf-8", "replace")))
+buf = b""
+while True:
+    r = select.select([0], [], [], 0.2)[0]
+    if not r:
+        if buf:
+            put(time.time(), buf)
+            buf = b""
+            out.flush()
+        continue
+    data = os.read(0, 65536)
+    now = time.time()
+    if not data:
+        break
+    *lines, buf = (buf + data).split(b"\n")
+    for line in lines:
+        put(now, line)
+    out.flush()
+if buf:
+    put(time.time(), buf)
+out.close()
+'
+stamp() { python3 -c "$STAMP_PY" "$1"; }
 
-say "front-end: testpmd net_virtio_user0 (Debian's libraries), $LEN-byte packets"
-stdbuf -oL dpdk-testpmd -l 0,1 --main-lcore 1 --file-prefix "$FE_PREFIX" --no-pci --in-memory \
-	--single-file-segments -m 512 --vdev "net_virtio_user0,path=$SOCK,queues=1" -- \
-	-i --forward-mode=io --nb-cores=1 --txpkts="$LEN" < "$RUN/fe.in" > "$RUN/frontend.log" 2>&1 &
-FP=$!
-exec 3> "$RUN/fe.in"
-wait_for "$RUN/frontend.log" 'testpmd> ' 60 || { tail "$RUN/frontend.log"; die "front-end did not start"; }
-for ((i = 0; i < 60; i++)); do
-	echo "show port info 0" >&3
-	sleep 0.5
-	grep -aq 'Link status: up' "$RUN/frontend.log" && break
-done
-grep -aq 'Link status: up' "$RUN/frontend.log" || die "link did not come up"
+# spawn NAME IN CMD...: run CMD under timeout, stdin from IN (a file/fifo), output
+# time-stamped into $RUN/NAME.log; sets SPAWNED to the pid of CMD itself.
+spawn() {
+	local name=$1 in=$2 tp i
+	shift 2
+	mkfifo "$RUN/$name.out"
+	stamp "$RUN/$name.log" < "$RUN/$name.out" &
+	PIDS+=("$!")
+	timeout -k 5 "$LIMIT" "$@" < "$in" > "$RUN/$name.out" 2>&1 &
+	tp=$!
+	PIDS+=("$tp")
+	SPAWNED=
+	for ((i = 0; i < 100; i++)); do
+		SPAWNED=$(cat "/proc/$tp/task/$tp/children" 2>/dev/null || true)
+		SPAWNED=${SPAWNED%% *}
+		[ -n "$SPAWNED" ] && break
+		kill -0 "$tp" 2>/dev/null || break
+		sleep 0.05
+	done
+	[ -n "$SPAWNED" ] || die "$name did not start"
+	PIDS+=("$SPAWNED")
+}
 
-say "link up; forwarding for $SECONDS_RUN s"
-echo "start tx_first 32" >&3
-sleep 1
-echo "show port stats 0" >&3
-echo "show port stats 0" >&4
-sleep "$SECONDS_RUN"
-echo "show port stats 0" >&3
-echo "show port stats 0" >&4
-sleep 0.5
-printf 'stop\nquit\n' >&3
-printf 'stop\nquit\n' >&4
-exec 3>&- 4>&-
-for ((i = 0; i < 100; i++)); do
-	kill -0 "$FP" 2>/dev/null || kill -0 "$BP" 2>/dev/null || break
-	sleep 0.1
-done
-
-last() { grep -a "$1" "$2" | tail -1 | awk '{print $2}'; }
-fe_tx=$(last 'Tx-pps:' "$RUN/frontend.log")
-fe_rx=$(last 'Rx-pps:' "$RUN/frontend.log")
-be_rx=$(last 'Rx-pps:' "$RUN/backend.log")
-be_tx=$(last 'Tx-pps:' "$RUN/backend.log")
-be_rx_total=$(grep -a 'RX-packets:' "$RUN/backend.log" | tail -1 | awk '{print $2}')
-fe_rx_total=$(grep -a 'RX-packets:' "$RUN/frontend.log" | tail -1 | awk '{print $2}')
+# First time-stamp of REGEX in LOG (empty if none).
+stamp_of() { { grep -aE "$2" "$1" 2>/dev/null || true; } | head -1 | cut -d' ' -f1; }
+# Last "Rx-pps:"/"Tx-pps:"/"RX-packets:" value in LOG.
+last_val() { { grep -ao "$1 *[0-9]*" "$2" || true; } | tail -1 | awk '{print $2}'; }
 mpps() { awk -v v="${1:-0}" 'BEGIN {printf "%.2f", v / 1e6}'; }
+ms() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", (b - a) * 1000}'; }
+
+declare -A R_FB R_BF R_LINK
+
+# run_demo vvu|af_unix
+run_demo() {
+	local t=$1 dir=$RUN/$1 fe_sock be_iface be_lib_txt dev_pid='' be_pid fe_pid i
+	local t0 t1 t0_what link_ms fe_rx be_rx be_tot fe_tot
+	local be_prefix=vvu-qs-be-$$-$t fe_prefix=vvu-qs-fe-$$-$t
+	mkdir -p "$dir"
+	PREFIXES+=("$be_prefix" "$fe_prefix")
+	fe_sock=$dir/fe.sock
+	if [ "$LIBDIR" = debian ]; then
+		BE_ENV=()
+		be_lib_txt="Debian's library"
+	else
+		BE_ENV=(LD_LIBRARY_PATH="$LIBDIR")
+		be_lib_txt="our ${LIBDIR#"$REPO"/}"
+	fi
+
+	echo
+	if [ "$t" = vvu ]; then
+		echo "=== virtio-vhost-user: front-end testpmd <-> dpdk-vvu-device <-> back-end testpmd ==="
+	else
+		echo "=== AF_UNIX vhost-user: front-end testpmd <-> back-end testpmd ==="
+	fi
+	echo "  sockets and logs in $dir (kept on failure or with KEEP_LOGS=1)"
+	if [ "$t" = vvu ]; then
+		be_iface=vfio-user:$dir/vfu.sock
+		spawn "$t/device" /dev/null stdbuf -oL -eL "$DEVICE" \
+			--vfio-user "$dir/vfu.sock" --vhost-user "$fe_sock" -v
+		dev_pid=$SPAWNED
+		for ((i = 0; i < 100; i++)); do
+			[ -S "$dir/vfu.sock" ] && [ -S "$fe_sock" ] && break
+			kill -0 "$dev_pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		if [ ! -S "$dir/vfu.sock" ] || [ ! -S "$fe_sock" ]; then
+			tail "$dir/device.log"
+			die "dpdk-vvu-device did not create its sockets"
+		fi
+		printf '  %-10s %-60s (pid %s)\n' device \
+			"dpdk-vvu-device --vfio-user vfu.sock --vhost-user fe.sock" "$dev_pid"
+	else
+		be_iface=$fe_sock
+	fi
+
+	# testpmd's commands go through fifos held open (read-write: no blocking open) on
+	# fds 4 (back-end) and 3 (front-end)
+	mkfifo "$dir/be.in" "$dir/fe.in"
+	exec 4<> "$dir/be.in" 3<> "$dir/fe.in"
+	spawn "$t/backend" "$dir/be.in" env "${BE_ENV[@]}" stdbuf -oL dpdk-testpmd \
+		-l 0,1 --main-lcore 0 --file-prefix "$be_prefix" --no-pci --in-memory \
+		--single-file-segments -m 512 --vdev "net_vhost0,iface=$be_iface,queues=1" -- \
+		-i --auto-start --forward-mode=io --nb-cores=1
+	be_pid=$SPAWNED
+	wait_for "$dir/backend.log" 'testpmd> ' 60 ||
+		{ tail "$dir/backend.log"; die "back-end did not start"; }
+	if [ "$LIBDIR" != debian ]; then
+		grep -q "$(realpath "$LIBDIR/librte_vhost.so.23")" "/proc/$be_pid/maps" ||
+			die "the back-end did not load our library"
+	fi
+	printf '  %-10s %-60s (pid %s)\n' back-end \
+		"testpmd net_vhost0,iface=${be_iface/"$dir"\//}, $be_lib_txt" "$be_pid"
+	if [ "$t" = vvu ]; then
+		# the back-end's VVU driver has attached and set BACKEND_UP
+		wait_for "$dir/device.log" 'BACKEND_UP' 30 ||
+			{ tail "$dir/device.log" "$dir/backend.log"; die "the back-end did not attach to the device"; }
+	else
+		[ -S "$fe_sock" ] || die "the back-end did not create $fe_sock"
+	fi
+
+	spawn "$t/frontend" "$dir/fe.in" stdbuf -oL dpdk-testpmd \
+		-l 0,1 --main-lcore 1 --file-prefix "$fe_prefix" --no-pci --in-memory \
+		--single-file-segments -m 512 --vdev "net_virtio_user0,path=$fe_sock,queues=1" -- \
+		-i --forward-mode=io --nb-cores=1 --txpkts="$LEN"
+	fe_pid=$SPAWNED
+	printf '  %-10s %-60s (pid %s)\n' front-end \
+		"testpmd net_virtio_user0,path=fe.sock, Debian's libraries" "$fe_pid"
+	wait_for "$dir/frontend.log" 'testpmd> ' 60 ||
+		{ tail "$dir/frontend.log"; die "front-end did not start"; }
+	# link up on both sides: the back-end's LSC event, the front-end's port info
+	wait_for "$dir/backend.log" 'Port 0: link state change event' 30 ||
+		{ tail "$dir/backend.log"; die "the back-end's link did not come up"; }
+	for ((i = 0; i < 60; i++)); do
+		echo "show port info 0" >&3
+		sleep 0.5
+		grep -aq 'Link status: up' "$dir/frontend.log" && break
+	done
+	grep -aq 'Link status: up' "$dir/frontend.log" || die "the front-end's link did not come up"
+
+	# front-end connect -> link up (see the definition printed below)
+	if [ "$t" = vvu ]; then
+		t0=$(stamp_of "$dir/device.log" 'front-end connected')
+	else
+		t0=$(stamp_of "$dir/backend.log" 'VHOST_CONFIG: .*new (vhost user )?connection')
+	fi
+	t1=$(stamp_of "$dir/backend.log" 'Port 0: link state change event')
+	if [ -n "$t0" ] && [ -n "$t1" ]; then link_ms=$(ms "$t0" "$t1"); else link_ms=n/a; fi
+
+	echo "  link up; forwarding $LEN-byte packets for $SECONDS_RUN s"
+	echo "start tx_first 32" >&3
+	sleep 1
+	echo "show port stats 0" >&3
+	echo "show port stats 0" >&4
+	nap "$SECONDS_RUN"
+	echo "show port stats 0" >&3
+	echo "show port stats 0" >&4
+	sleep 0.5
+	printf 'stop\nquit\n' >&3
+	printf 'stop\nquit\n' >&4
+	exec 3>&- 4>&-
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$fe_pid" 2>/dev/null || kill -0 "$be_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if [ -n "$dev_pid" ]; then kill -TERM "$dev_pid" 2>/dev/null || true; fi
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$fe_pid" 2>/dev/null || kill -0 "$be_pid" 2>/dev/null ||
+			kill -0 "${dev_pid:-$be_pid}" 2>/dev/null || break
+		sleep 0.1
+	done
+
+	fe_rx=$(last_val 'Rx-pps:' "$dir/frontend.log")
+	be_rx=$(last_val 'Rx-pps:' "$dir/backend.log")
+	be_tot=$(last_val 'RX-packets:' "$dir/backend.log")
+	fe_tot=$(last_val 'RX-packets:' "$dir/frontend.log")
+	R_FB[$t]=$(mpps "$be_rx") R_BF[$t]=$(mpps "$fe_rx") R_LINK[$t]=$link_ms
+
+	if [ "$t" = vvu ]; then
+		t0_what="dpdk-vvu-device accepted the front-end's connection"
+	else
+		t0_what="the back-end's library accepted the front-end's connection"
+	fi
+	echo
+	printf '  front-end -> back-end  %6s Mpps  (vhost dequeue; %s packets received by the back-end)\n' \
+		"${R_FB[$t]}" "${be_tot:-0}"
+	printf '  back-end -> front-end  %6s Mpps  (vhost enqueue; %s packets received by the front-end)\n' \
+		"${R_BF[$t]}" "${fe_tot:-0}"
+	printf '  connect -> link up     %6s ms    (%s ->\n' "$link_ms" "$t0_what"
+	printf '                                       the back-end'"'"'s link-up event: all rings set up, device ready)\n'
+	if [ "${be_tot:-0}" -gt 0 ] && [ "${fe_tot:-0}" -gt 0 ] &&
+		[ "${be_rx:-0}" -gt 0 ] && [ "${fe_rx:-0}" -gt 0 ]; then
+		DEMO_OK=1
+	else
+		DEMO_OK=0
+	fi
+}
+
+failed=()
+for t in "${RUNS[@]}"; do
+	run_demo "$t"
+	stop_all # whatever did not exit by itself (nothing, normally)
+	[ "$DEMO_OK" = 1 ] || failed+=("$t")
+done
+
+if [ ${#RUNS[@]} -gt 1 ]; then
+	echo
+	echo "=== summary ($LEN-byte packets, Mpps as received; the machine's noise applies) ==="
+	printf '  %-10s %14s %14s %18s\n' transport "front->back" "back->front" "connect->link up"
+	for t in "${RUNS[@]}"; do
+		printf '  %-10s %9s Mpps %9s Mpps %15s ms\n' "$t" "${R_FB[$t]:-0}" "${R_BF[$t]:-0}" "${R_LINK[$t]:-n/a}"
+	done
+fi
 echo
-echo "  front-end -> back-end: $(mpps "$fe_tx") Mpps sent, $(mpps "$be_rx") Mpps received by vhost" \
-	"(${be_rx_total:-0} packets in all)"
-echo "  back-end -> front-end: $(mpps "$be_tx") Mpps sent by vhost, $(mpps "$fe_rx") Mpps received" \
-	"(${fe_rx_total:-0} packets in all)"
-echo
-if [ "${be_rx_total:-0}" -gt 0 ] && [ "${fe_rx_total:-0}" -gt 0 ] &&
-	[ "${be_rx:-0}" -gt 0 ] && [ "${fe_rx:-0}" -gt 0 ]; then
+if [ ${#failed[@]} -eq 0 ]; then
 	ok=1
-	say "OK: traffic flowed both ways"
+	say "OK: traffic flowed both ways (${RUNS[*]})"
 	exit 0
 fi
-say "FAILED: no traffic in at least one direction (logs: $RUN)"
+say "FAILED: no traffic in at least one direction (${failed[*]}; logs: $RUN)"
 exit 1
