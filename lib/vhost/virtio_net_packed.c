@@ -76,6 +76,25 @@ packed_gather(struct vhost_dev *dev, struct vhost_vq *vq, uint16_t idx,
 	uint64_t total = 0;
 	uint32_t cnt = 0;
 
+	/*
+	 * Fast path: one slot (no NEXT, no INDIRECT) mapped in one piece.
+	 * Same result as the walk below for such a chain, without its loop.
+	 */
+	if (likely(!(d.flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) && d.len != 0 &&
+		   *nr_vec < VHOST_BUF_VEC_MAX)) {
+		uint64_t mlen = d.len;
+		uint64_t vva = vhost_desc_to_vva(dev, vq, d.addr, &mlen, perm);
+
+		if (likely(vva != 0 && mlen == d.len)) {
+			vec[*nr_vec].vva = vva;
+			vec[*nr_vec].len = d.len;
+			(*nr_vec)++;
+			*id = d.id;
+			*count = 1;
+			*len = d.len;
+			return 0;
+		}
+	}
 	if (d.flags & VRING_DESC_F_INDIRECT) {
 		const struct vring_packed_desc *table;
 		uint32_t i, n = d.len / VHOST_DESC_SIZE;
@@ -165,38 +184,46 @@ packed_shadow_put(struct vhost_vq_dp *dp, uint16_t id, uint16_t count, uint32_t 
 	s->len = len;
 }
 
-/* Write the shadow entries back and make them visible, then notify. */
+/*
+ * Write the shadow entries back and make them visible, then notify.
+ * The driver consumes used descriptors in ring order starting with the
+ * head one, whose flags are stored last with release: everything before
+ * is visible once it is. Each other entry's flags are also a release
+ * store (free on x86), so even a driver peeking ahead never sees flags
+ * before that entry's id and length. One pass, flags precomputed.
+ */
 static void
 packed_publish(struct vhost_dev *dev, struct vhost_vq *vq)
 {
 	struct vhost_vq_dp *dp = vq->dp;
 	struct vring_packed_desc *descs = vq->desc_packed;
-	const uint16_t head_idx = vq->last_used_idx;
+	const struct vhost_used_shadow *sh = dp->shadow;
+	const uint16_t head_idx = vq->last_used_idx, size = vq->size, nr = dp->nr_shadow;
+	const bool log_on = dp->log_on;
 	uint16_t idx = head_idx, head_flags = 0, i;
 	bool wrap = vq->used_wrap_counter;
+	uint16_t used = wrap ? (VHOST_PACKED_F_AVAIL | VHOST_PACKED_F_USED) : 0;
 
-	for (i = 0; i < dp->nr_shadow; i++) {
-		descs[idx].id = dp->shadow[i].id;
-		descs[idx].len = dp->shadow[i].len;
-		packed_advance(vq, &idx, &wrap, dp->shadow[i].count);
-	}
-	rte_atomic_thread_fence(__ATOMIC_RELEASE);
-
-	idx = head_idx;
-	wrap = vq->used_wrap_counter;
-	for (i = 0; i < dp->nr_shadow; i++) {
-		uint16_t flags = wrap ? (VHOST_PACKED_F_AVAIL | VHOST_PACKED_F_USED) : 0;
-
+	for (i = 0; i < nr; i++) {
 		/* WRITE tells the driver the length is meaningful. */
-		if (dp->shadow[i].len != 0)
-			flags |= VRING_DESC_F_WRITE;
+		uint16_t flags = used | (sh[i].len != 0 ? VRING_DESC_F_WRITE : 0);
+		uint32_t next;
+
+		descs[idx].id = sh[i].id;
+		descs[idx].len = sh[i].len;
 		if (i == 0)
 			head_flags = flags;
 		else
-			descs[idx].flags = flags;
-		if (unlikely(dp->log_on))
+			__atomic_store_n(&descs[idx].flags, flags, __ATOMIC_RELEASE);
+		if (unlikely(log_on))
 			vhost_log_used(dev, vq, (uint64_t)idx * VHOST_DESC_SIZE, VHOST_DESC_SIZE);
-		packed_advance(vq, &idx, &wrap, dp->shadow[i].count);
+		next = (uint32_t)idx + sh[i].count;
+		if (next >= size) {
+			next -= size;
+			wrap = !wrap;
+			used = wrap ? (VHOST_PACKED_F_AVAIL | VHOST_PACKED_F_USED) : 0;
+		}
+		idx = (uint16_t)next;
 	}
 	__atomic_store_n(&descs[head_idx].flags, head_flags, __ATOMIC_RELEASE);
 
@@ -239,18 +266,57 @@ vhost_packed_enqueue(struct vhost_dev *dev, struct vhost_vq *vq,
 		uint16_t start = vq->last_avail_idx;
 		bool start_wrap = vq->avail_wrap_counter;
 		uint16_t nr_vec = 0, nr_chain = 0, c;
+		struct vring_packed_desc head;
+		bool have_head = true;
 		uint64_t got = 0;
 
+		if (unlikely(dp->nr_shadow >= dp->size) ||
+		    !packed_head_load(vq, start, start_wrap, &head))
+			break;
+		if (i + 1 < count)
+			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
+		/*
+		 * Fast path: a one-segment mbuf into one slot (no NEXT, no
+		 * INDIRECT) that holds header and data in one mapped piece.
+		 * The checks are packed_gather()'s for a one-slot chain plus
+		 * "big enough"; the head was read once, above, and the general
+		 * loop below takes it over if this does not apply.
+		 */
+		if (likely(!(head.flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) &&
+			   head.len >= need && m->next == NULL)) {
+			uint64_t mlen = head.len;
+			uint64_t vva = vhost_desc_to_vva(dev, vq, head.addr, &mlen,
+							 VHOST_USER_ACCESS_RW);
+
+			if (likely(vva != 0 && mlen == head.len)) {
+				uint32_t len = (uint32_t)need;
+
+				vec[0].vva = vva;
+				vec[0].len = head.len;
+				if (unlikely(vhost_rx_fill(dev, dp, m, vec, 1, 1, hlen) < 0))
+					len = 0;
+				else if (unlikely(dp->log_on)) {
+					vhost_copy_flush(dp);
+					vhost_rx_log(dev, vec, 1, need);
+				}
+				packed_shadow_put(dp, head.id, 1, len);
+				packed_advance(vq, &vq->last_avail_idx,
+					       &vq->avail_wrap_counter, 1);
+				continue;
+			}
+		}
+
 		while (got < need) {
-			struct vring_packed_desc head;
 			uint16_t before = nr_vec, id, cnt;
 			uint64_t clen;
 
-			if (unlikely(dp->nr_shadow + nr_chain >= dp->size ||
-				     nr_chain >= VHOST_BUF_VEC_MAX) ||
-			    !packed_head_load(vq, vq->last_avail_idx,
-					      vq->avail_wrap_counter, &head))
+			if (!have_head &&
+			    (unlikely(dp->nr_shadow + nr_chain >= dp->size ||
+				      nr_chain >= VHOST_BUF_VEC_MAX) ||
+			     !packed_head_load(vq, vq->last_avail_idx,
+					       vq->avail_wrap_counter, &head)))
 				goto undo;
+			have_head = false;
 			if (unlikely(packed_gather(dev, vq, vq->last_avail_idx, &head, vec,
 						   &nr_vec, &clen, &id, &cnt,
 						   VHOST_USER_ACCESS_RW) < 0 ||
@@ -276,7 +342,7 @@ vhost_packed_enqueue(struct vhost_dev *dev, struct vhost_vq *vq,
 			got += clen;
 		}
 
-		if (unlikely(vhost_rx_fill(dev, dp, m, vec, nr_vec, nr_chain) < 0)) {
+		if (unlikely(vhost_rx_fill(dev, dp, m, vec, nr_vec, nr_chain, hlen) < 0)) {
 			for (c = 0; c < nr_chain; c++)
 				chain[c].len = 0;
 		} else if (unlikely(dp->log_on)) {
@@ -299,6 +365,37 @@ undo:
 	return i;
 }
 
+/*
+ * Batch of VHOST_PACKED_BATCH one-slot buffers at an aligned position
+ * (DPDK's idea): the flags of all four are checked first and, only if
+ * every one is available with neither NEXT nor INDIRECT, the rest of
+ * each descriptor is read (once) and the four are handled back to back.
+ * If any flag disqualifies the batch nothing but flags was read, and the
+ * general path below polls them again as it would have anyway.
+ */
+static __rte_always_inline bool
+packed_batch_avail(const struct vhost_vq *vq, uint16_t idx, bool wrap,
+		   struct vring_packed_desc d[VHOST_PACKED_BATCH])
+{
+	const struct vring_packed_desc *ring = &vq->desc_packed[idx];
+	const volatile struct vring_packed_desc *p = ring;
+	uint16_t flags[VHOST_PACKED_BATCH], k;
+
+	for (k = 0; k < VHOST_PACKED_BATCH; k++)
+		flags[k] = __atomic_load_n(&ring[k].flags, __ATOMIC_ACQUIRE);
+	for (k = 0; k < VHOST_PACKED_BATCH; k++)
+		if (!packed_avail(flags[k], wrap) ||
+		    (flags[k] & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)))
+			return false;
+	for (k = 0; k < VHOST_PACKED_BATCH; k++) {
+		d[k].addr = p[k].addr;
+		d[k].len = p[k].len;
+		d[k].id = p[k].id;
+		d[k].flags = flags[k];
+	}
+	return true;
+}
+
 uint16_t
 vhost_packed_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
 		     struct rte_mempool *pool, struct rte_mbuf **pkts, uint16_t count)
@@ -306,13 +403,18 @@ vhost_packed_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
 	struct vhost_vq_dp *dp = vq->dp;
 	struct vhost_buf_vec *vec = dp->vec;
 	const bool host_ol = (dev->features & VHOST_HOST_OL_FEATURES) != 0;
+	const uint32_t hlen = (uint32_t)dev->vhost_hlen;
+	const uint16_t size = vq->size;
 	struct vring_packed_desc head;
-	uint16_t i, n = 0;
+	uint16_t idx, i, n = 0;
+	bool wrap, nomem = false;
 
 	if (!packed_indexes_ok(dev, vq))
 		return 0;
+	idx = vq->last_avail_idx;
+	wrap = vq->avail_wrap_counter;
 	/* Idle polls are the common case: look before allocating. */
-	if (!packed_head_load(vq, vq->last_avail_idx, vq->avail_wrap_counter, &head))
+	if (!packed_head_load(vq, idx, wrap, &head))
 		return 0;
 	dp->nr_shadow = 0;
 	dp->log_on = vhost_log_enabled(dev);
@@ -321,30 +423,77 @@ vhost_packed_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
 		return 0;
 	}
 
-	for (i = 0; i < count; i++) {
-		struct rte_mbuf *m = pkts[n];
+	i = 0;
+	while (i < count) {
+		struct rte_mbuf *m;
 		uint16_t nr_vec = 0, id, cnt;
 		uint64_t len;
 
-		if (i != 0 && !packed_head_load(vq, vq->last_avail_idx,
-						vq->avail_wrap_counter, &head))
+		if ((idx & (VHOST_PACKED_BATCH - 1)) == 0 && count - i >= VHOST_PACKED_BATCH &&
+		    idx + VHOST_PACKED_BATCH <= size &&
+		    dp->nr_shadow + VHOST_PACKED_BATCH <= dp->size) {
+			struct vring_packed_desc bd[VHOST_PACKED_BATCH];
+			uint16_t k;
+
+			if (packed_batch_avail(vq, idx, wrap, bd)) {
+				rte_prefetch0(&vq->desc_packed[(idx + VHOST_PACKED_BATCH) &
+							       (size - 1)]);
+				for (k = 0; k < VHOST_PACKED_BATCH; k++) {
+					m = pkts[n];
+					nr_vec = 0;
+					/* One slot, no NEXT: id is the buffer's. */
+					packed_shadow_put(dp, bd[k].id, 1, 0);
+					if (unlikely(packed_gather(dev, vq, idx + k, &bd[k], vec,
+								   &nr_vec, &len, &id, &cnt,
+								   VHOST_USER_ACCESS_RO) < 0)) {
+						vhost_dp_log_bad(dev, vq,
+								 "invalid tx descriptor chain");
+						continue;
+					}
+					if (unlikely(vhost_tx_fill(dev, dp, vec, nr_vec, len, pool,
+								   m, host_ol, hlen) < 0)) {
+						vhost_dp_log_bad(dev, vq, "tx packet dropped");
+						pkts[n] = vhost_tx_recycle(dp, pool, m);
+						if (unlikely(pkts[n] == NULL)) {
+							/* Slot k is consumed (shadowed). */
+							k++;
+							nomem = true;
+							break;
+						}
+						continue;
+					}
+					n++;
+				}
+				i += k;
+				packed_advance(vq, &idx, &wrap, k);
+				if (unlikely(nomem))
+					break;
+				continue;
+			}
+		}
+
+		m = pkts[n];
+		nr_vec = 0;
+		if (i != 0 && !packed_head_load(vq, idx, wrap, &head))
 			break;
 		if (unlikely(dp->nr_shadow >= dp->size))
 			break;
-		if (unlikely(packed_gather(dev, vq, vq->last_avail_idx, &head, vec, &nr_vec,
+		i++;
+		if (unlikely(packed_gather(dev, vq, idx, &head, vec, &nr_vec,
 					   &len, &id, &cnt, VHOST_USER_ACCESS_RO) < 0)) {
 			vhost_dp_log_bad(dev, vq, "invalid tx descriptor chain");
-			if (packed_skip(vq, vq->last_avail_idx, &head, &id, &cnt) < 0)
+			if (packed_skip(vq, idx, &head, &id, &cnt) < 0)
 				break;
 			packed_shadow_put(dp, id, cnt, 0);
-			packed_advance(vq, &vq->last_avail_idx, &vq->avail_wrap_counter, cnt);
+			packed_advance(vq, &idx, &wrap, cnt);
 			continue;
 		}
 		packed_shadow_put(dp, id, cnt, 0);
-		packed_advance(vq, &vq->last_avail_idx, &vq->avail_wrap_counter, cnt);
-		rte_prefetch0(&vq->desc_packed[vq->last_avail_idx]);
+		packed_advance(vq, &idx, &wrap, cnt);
+		rte_prefetch0(&vq->desc_packed[idx]);
 
-		if (unlikely(vhost_tx_fill(dev, dp, vec, nr_vec, len, pool, m, host_ol) < 0)) {
+		if (unlikely(vhost_tx_fill(dev, dp, vec, nr_vec, len, pool, m, host_ol,
+					   hlen) < 0)) {
 			vhost_dp_log_bad(dev, vq, "tx packet dropped");
 			pkts[n] = vhost_tx_recycle(dp, pool, m);
 			if (unlikely(pkts[n] == NULL))
@@ -353,6 +502,8 @@ vhost_packed_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
 		}
 		n++;
 	}
+	vq->last_avail_idx = idx;
+	vq->avail_wrap_counter = wrap;
 
 	vhost_copy_flush(dp);
 	if (dp->nr_shadow != 0)

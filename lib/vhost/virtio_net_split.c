@@ -9,9 +9,10 @@
  * last_avail_idx larger than the ring means the driver is broken or
  * hostile: the burst is refused (logged, rate-limited) until it is fixed.
  *
- * Used entries are written straight into used->ring while the burst runs:
- * the driver reads no entry before used->idx covers it, and used->idx is
- * stored once, with release ordering, after every buffer copy is done.
+ * Used entries are staged in dp->used_shadow while the burst runs and
+ * copied into used->ring at its end (one short run of stores instead of
+ * stores spread over the burst to the lines the driver polls); used->idx
+ * is then stored once, with release ordering, after every buffer copy.
  *
  * Bad chains (index out of the table, loops, nested or malformed indirect
  * tables, buffers outside guest memory) are never followed further than
@@ -28,21 +29,39 @@
 #include "vhost.h"
 #include "vhost_dp.h"
 
-/* Gather the pieces of the chain at head into vec[*nr_vec...]. */
+/*
+ * Gather the pieces of a chain into vec[*nr_vec...]. The caller has loaded
+ * its head descriptor d (from descs[head], head < size checked), so each
+ * descriptor is read exactly once; descs/nr_descs are the ring's table.
+ */
 static __rte_always_inline int
-split_gather(struct vhost_dev *dev, struct vhost_vq *vq, uint16_t head,
-	     struct vhost_buf_vec *vec, uint16_t *nr_vec, uint64_t *len, uint8_t perm)
+split_gather_desc(struct vhost_dev *dev, struct vhost_vq *vq, const struct vring_desc *descs,
+		  uint32_t nr_descs, struct vring_desc d, struct vhost_buf_vec *vec,
+		  uint16_t *nr_vec, uint64_t *len, uint8_t perm)
 {
-	const struct vring_desc *descs = vq->desc;
-	uint32_t nr_descs = vq->size;
 	uint32_t cnt = 0;
 	uint64_t total = 0;
-	struct vring_desc d;
 
-	if (unlikely(head >= nr_descs))
-		return -1;
-	vhost_desc_load(&descs[head], &d);
-	if (d.flags & VRING_DESC_F_INDIRECT) {
+	/*
+	 * Fast path: one descriptor (no NEXT, no INDIRECT) mapped in one
+	 * piece, which is how virtio PMDs post buffers. Same result as the
+	 * walk below for such a chain, without its loop; a buffer that
+	 * spans regions or fails to map goes through the walk.
+	 */
+	if (likely(!(d.flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) && d.len != 0 &&
+		   *nr_vec < VHOST_BUF_VEC_MAX)) {
+		uint64_t mlen = d.len;
+		uint64_t vva = vhost_desc_to_vva(dev, vq, d.addr, &mlen, perm);
+
+		if (likely(vva != 0 && mlen == d.len)) {
+			vec[*nr_vec].vva = vva;
+			vec[*nr_vec].len = d.len;
+			(*nr_vec)++;
+			*len = d.len;
+			return 0;
+		}
+	}
+	if (unlikely(d.flags & VRING_DESC_F_INDIRECT)) {
 		descs = vhost_indirect_table(dev, vq, d.addr, d.len);
 		if (unlikely(descs == NULL))
 			return -1;
@@ -57,7 +76,7 @@ split_gather(struct vhost_dev *dev, struct vhost_vq *vq, uint16_t head,
 		    unlikely(vhost_map_buf(dev, vq, d.addr, d.len, vec, nr_vec, perm) < 0))
 			return -1;
 		total += d.len;
-		if (!(d.flags & VRING_DESC_F_NEXT))
+		if (likely(!(d.flags & VRING_DESC_F_NEXT)))
 			break;
 		if (unlikely(d.next >= nr_descs))
 			return -1;
@@ -67,21 +86,43 @@ split_gather(struct vhost_dev *dev, struct vhost_vq *vq, uint16_t head,
 	return 0;
 }
 
+/* Gather the pieces of the chain at head into vec[*nr_vec...]. */
+static __rte_always_inline int
+split_gather(struct vhost_dev *dev, struct vhost_vq *vq, const struct vring_desc *descs,
+	     uint32_t nr_descs, uint16_t head, struct vhost_buf_vec *vec, uint16_t *nr_vec,
+	     uint64_t *len, uint8_t perm)
+{
+	struct vring_desc d;
+
+	if (unlikely(head >= nr_descs))
+		return -1;
+	vhost_desc_load(&descs[head], &d);
+	return split_gather_desc(dev, vq, descs, nr_descs, d, vec, nr_vec, len, perm);
+}
+
 int
 vhost_split_walk(struct vhost_dev *dev, struct vhost_vq *vq, uint16_t head,
 		 struct vhost_buf_vec *vec, uint64_t *len, uint8_t perm)
 {
 	uint16_t nr_vec = 0;
 
-	if (split_gather(dev, vq, head, vec, &nr_vec, len, perm) < 0)
+	if (split_gather(dev, vq, vq->desc, vq->size, head, vec, &nr_vec, len, perm) < 0)
 		return -1;
 	return nr_vec;
 }
 
+/*
+ * Stage one used entry at its ring position in dp->used_shadow
+ * (split_publish copies the burst's entries to the used ring). The
+ * pointer and mask are burst locals: the compiler cannot keep vq fields
+ * in registers across stores to guest memory (it must assume they
+ * alias), so the hot loops never touch vq.
+ */
 static __rte_always_inline void
-split_used_put(struct vhost_vq *vq, uint16_t used_idx, uint16_t id, uint32_t len)
+split_used_put(struct vring_used_elem *ring, uint16_t mask, uint16_t used_idx, uint16_t id,
+	       uint32_t len)
 {
-	struct vring_used_elem *ue = &vq->used->ring[used_idx & (vq->size - 1)];
+	struct vring_used_elem *ue = &ring[used_idx & mask];
 
 	ue->id = id;
 	ue->len = len;
@@ -109,8 +150,16 @@ split_log_used(struct vhost_dev *dev, struct vhost_vq *vq, uint16_t from, uint16
 static __rte_always_inline void
 split_publish(struct vhost_dev *dev, struct vhost_vq *vq, uint16_t used_idx)
 {
+	const struct vring_used_elem *sh = vq->dp->used_shadow;
+	struct vring_used_elem *ring = vq->used->ring;
 	uint16_t from = vq->last_used_idx;
+	uint16_t mask = vq->size - 1, start = from & mask, n = used_idx - from;
+	uint16_t first = RTE_MIN(n, (uint16_t)(vq->size - start));
 
+	/* The staged entries, at most two runs (the ring may wrap). */
+	memcpy(&ring[start], &sh[start], (size_t)first * sizeof(*ring));
+	if (n > first)
+		memcpy(&ring[0], &sh[0], (size_t)(n - first) * sizeof(*ring));
 	if (unlikely(vq->dp->log_on))
 		split_log_used(dev, vq, from, used_idx);
 	__atomic_store_n(&vq->used->idx, used_idx, __ATOMIC_RELEASE);
@@ -135,10 +184,96 @@ split_avail(struct vhost_dev *dev, struct vhost_vq *vq, uint16_t *avail_idx)
 	return n;
 }
 
+/* Read one avail ring entry (once; the driver may be rewriting others). */
 static __rte_always_inline uint16_t
-split_avail_head(const struct vhost_vq *vq, uint16_t idx)
+split_avail_head(const uint16_t *aring, uint16_t mask, uint16_t idx)
 {
-	return __atomic_load_n(&vq->avail->ring[idx & (vq->size - 1)], __ATOMIC_RELAXED);
+	return __atomic_load_n(&aring[idx & mask], __ATOMIC_RELAXED);
+}
+
+/* Burst-constant state of a split enqueue, kept in locals by the caller. */
+struct split_rx_ctx {
+	const struct vring_desc *descs;
+	const uint16_t *aring;
+	struct vring_used_elem *uring;
+	uint16_t size, mask, avail_idx;
+	uint32_t hlen;
+	bool mrg;
+};
+
+/*
+ * Enqueue m the general way: any chain shape, mergeable buffers, bad
+ * chains returned empty. The first chain's head (already read from the
+ * avail ring at *last_avail) and, if head < size, its loaded descriptor d
+ * come from the fast path, so nothing is read twice. Returns true if m
+ * was placed (or returned empty because the mbuf lies), false if the
+ * burst must end with m not taken.
+ */
+static __rte_noinline bool
+split_enqueue_slow(struct vhost_dev *dev, struct vhost_vq *vq, const struct split_rx_ctx *c,
+		   struct rte_mbuf *m, uint16_t head, struct vring_desc d,
+		   uint16_t *last_avail, uint16_t *used_idx)
+{
+	struct vhost_vq_dp *dp = vq->dp;
+	struct vhost_buf_vec *vec = dp->vec;
+	struct vhost_rx_chain *chain = dp->chain;
+	const uint64_t need = (uint64_t)m->pkt_len + c->hlen;
+	uint16_t la = *last_avail, ui = *used_idx, start = la;
+	uint16_t nr_vec = 0, nr_chain = 0, k;
+	bool have_head = true;
+	uint64_t got = 0;
+
+	while (got < need) {
+		uint16_t before = nr_vec;
+		uint64_t clen;
+		int rc = -1;
+
+		if (!have_head) {
+			if (la == c->avail_idx || unlikely(nr_chain >= VHOST_BUF_VEC_MAX))
+				goto undo;
+			head = split_avail_head(c->aring, c->mask, la);
+			if (likely(head < c->size))
+				vhost_desc_load(&c->descs[head], &d);
+		}
+		have_head = false;
+		if (likely(head < c->size))
+			rc = split_gather_desc(dev, vq, c->descs, c->size, d, vec, &nr_vec, &clen,
+					       VHOST_USER_ACCESS_RW);
+		if (unlikely(rc < 0 || clen == 0 || (!c->mrg && clen < need))) {
+			vhost_dp_log_bad(dev, vq, "unusable rx descriptor chain");
+			if (nr_chain != 0)
+				goto undo;
+			/* Give it back empty and try the next one. */
+			nr_vec = before;
+			split_used_put(c->uring, c->mask, ui++, head, 0);
+			start = ++la;
+			continue;
+		}
+		la++;
+		chain[nr_chain].id = head;
+		chain[nr_chain].len = (uint32_t)RTE_MIN(clen, need - got);
+		nr_chain++;
+		got += clen;
+	}
+
+	if (unlikely(vhost_rx_fill(dev, dp, m, vec, nr_vec, nr_chain, c->hlen) < 0)) {
+		/* The mbuf's lengths disagree: return the chains empty. */
+		for (k = 0; k < nr_chain; k++)
+			chain[k].len = 0;
+	} else if (unlikely(dp->log_on)) {
+		vhost_copy_flush(dp);
+		vhost_rx_log(dev, vec, nr_vec, need);
+	}
+	for (k = 0; k < nr_chain; k++)
+		split_used_put(c->uring, c->mask, ui++, chain[k].id, chain[k].len);
+	*last_avail = la;
+	*used_idx = ui;
+	return true;
+undo:
+	/* Chains returned empty before the packet's first one stay returned. */
+	*last_avail = start;
+	*used_idx = ui;
+	return false;
 }
 
 uint16_t
@@ -146,67 +281,73 @@ vhost_split_enqueue(struct vhost_dev *dev, struct vhost_vq *vq,
 		    struct rte_mbuf **pkts, uint16_t count)
 {
 	struct vhost_vq_dp *dp = vq->dp;
-	struct vhost_buf_vec *vec = dp->vec;
-	struct vhost_rx_chain *chain = dp->chain;
-	const bool mrg = vhost_has_feature(dev, VIRTIO_NET_F_MRG_RXBUF);
-	const uint32_t hlen = (uint32_t)dev->vhost_hlen;
-	uint16_t avail_idx, used_idx = vq->last_used_idx;
+	struct split_rx_ctx c;
+	uint16_t used_idx = vq->last_used_idx;
+	uint16_t last_avail = vq->last_avail_idx;
 	uint16_t i;
 
-	if (split_avail(dev, vq, &avail_idx) <= 0)
+	if (split_avail(dev, vq, &c.avail_idx) <= 0)
 		return 0;
+	c.descs = vq->desc;
+	c.aring = vq->avail->ring;
+	c.uring = dp->used_shadow;
+	c.size = vq->size;
+	c.mask = vq->size - 1;
+	c.hlen = (uint32_t)dev->vhost_hlen;
+	c.mrg = vhost_has_feature(dev, VIRTIO_NET_F_MRG_RXBUF);
 	dp->log_on = vhost_log_enabled(dev);
-	rte_prefetch0(&vq->avail->ring[vq->last_avail_idx & (vq->size - 1)]);
+	rte_prefetch0(&c.aring[last_avail & c.mask]);
 
 	for (i = 0; i < count; i++) {
 		struct rte_mbuf *m = pkts[i];
-		const uint64_t need = (uint64_t)m->pkt_len + hlen;
-		uint16_t start = vq->last_avail_idx;
-		uint16_t nr_vec = 0, nr_chain = 0, c;
-		uint64_t got = 0;
+		const uint64_t need = (uint64_t)m->pkt_len + c.hlen;
+		struct vring_desc d = { 0 };
+		struct vhost_buf_vec *vec = dp->vec;
+		uint16_t head;
 
-		while (got < need) {
-			uint16_t head, before = nr_vec;
-			uint64_t clen;
+		if (last_avail == c.avail_idx)
+			break;
+		if (i + 1 < count)
+			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
+		head = split_avail_head(c.aring, c.mask, last_avail);
+		/*
+		 * Fast path: a one-segment mbuf into one descriptor (no NEXT,
+		 * no INDIRECT) that holds header and data and is mapped in one
+		 * piece - what virtio PMDs and kernel drivers post with
+		 * MRG_RXBUF. The checks are split_gather_desc()'s for a
+		 * one-descriptor chain, plus "big enough", which makes the
+		 * used length simply need.
+		 */
+		if (likely(head < c.size)) {
+			vhost_desc_load(&c.descs[head], &d);
+			if (likely(!(d.flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) &&
+				   d.len >= need && m->next == NULL)) {
+				uint64_t mlen = d.len;
+				uint64_t vva = vhost_desc_to_vva(dev, vq, d.addr, &mlen,
+								 VHOST_USER_ACCESS_RW);
 
-			if (vq->last_avail_idx == avail_idx ||
-			    unlikely(nr_chain >= VHOST_BUF_VEC_MAX))
-				goto undo;
-			head = split_avail_head(vq, vq->last_avail_idx);
-			if (unlikely(split_gather(dev, vq, head, vec, &nr_vec, &clen,
-						  VHOST_USER_ACCESS_RW) < 0 ||
-				     clen == 0 || (!mrg && clen < need))) {
-				vhost_dp_log_bad(dev, vq, "unusable rx descriptor chain");
-				if (nr_chain != 0)
-					goto undo;
-				/* Give it back empty and try the next one. */
-				nr_vec = before;
-				split_used_put(vq, used_idx++, head, 0);
-				start = ++vq->last_avail_idx;
-				continue;
+				if (likely(vva != 0 && mlen == d.len)) {
+					uint32_t len = (uint32_t)need;
+
+					vec[0].vva = vva;
+					vec[0].len = d.len;
+					if (unlikely(vhost_rx_fill(dev, dp, m, vec, 1, 1,
+								   c.hlen) < 0))
+						len = 0;
+					else if (unlikely(dp->log_on)) {
+						vhost_copy_flush(dp);
+						vhost_rx_log(dev, vec, 1, need);
+					}
+					split_used_put(c.uring, c.mask, used_idx++, head, len);
+					last_avail++;
+					continue;
+				}
 			}
-			vq->last_avail_idx++;
-			chain[nr_chain].id = head;
-			chain[nr_chain].len = (uint32_t)RTE_MIN(clen, need - got);
-			nr_chain++;
-			got += clen;
 		}
-
-		if (unlikely(vhost_rx_fill(dev, dp, m, vec, nr_vec, nr_chain) < 0)) {
-			/* The mbuf's lengths disagree: return the chains empty. */
-			for (c = 0; c < nr_chain; c++)
-				chain[c].len = 0;
-		} else if (unlikely(dp->log_on)) {
-			vhost_copy_flush(dp);
-			vhost_rx_log(dev, vec, nr_vec, need);
-		}
-		for (c = 0; c < nr_chain; c++)
-			split_used_put(vq, used_idx++, chain[c].id, chain[c].len);
-		continue;
-undo:
-		vq->last_avail_idx = start;
-		break;
+		if (!split_enqueue_slow(dev, vq, &c, m, head, d, &last_avail, &used_idx))
+			break;
 	}
+	vq->last_avail_idx = last_avail;
 
 	if (used_idx != vq->last_used_idx) {
 		vhost_copy_flush(dp);
@@ -222,8 +363,14 @@ vhost_split_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
 	struct vhost_vq_dp *dp = vq->dp;
 	struct vhost_buf_vec *vec = dp->vec;
 	const bool host_ol = (dev->features & VHOST_HOST_OL_FEATURES) != 0;
-	const uint16_t mask = vq->size - 1;
+	const uint32_t hlen = (uint32_t)dev->vhost_hlen;
+	const struct vring_desc *descs = vq->desc;
+	const uint16_t *aring = vq->avail->ring;
+	struct vring_used_elem *uring = dp->used_shadow;
+	const uint16_t size = vq->size, mask = size - 1;
+	uint16_t heads[VHOST_MAX_BURST];
 	uint16_t avail_idx, used_idx = vq->last_used_idx;
+	uint16_t last_avail = vq->last_avail_idx;
 	uint16_t i, n = 0;
 	int nr_avail;
 
@@ -231,39 +378,57 @@ vhost_split_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
 	if (nr_avail <= 0)
 		return 0;
 	count = RTE_MIN(count, (uint16_t)nr_avail);
+	count = RTE_MIN(count, (uint16_t)VHOST_MAX_BURST);
 	dp->log_on = vhost_log_enabled(dev);
 	if (unlikely(rte_pktmbuf_alloc_bulk(pool, pkts, count) != 0)) {
 		vhost_dp_log_bad(dev, vq, "mbuf allocation failed");
 		return 0;
 	}
 
+	/*
+	 * Read the burst's heads once, up front (all below avail_idx, so the
+	 * driver is done writing them), and start fetching their descriptors:
+	 * the head array is read-only from here on.
+	 */
+	for (i = 0; i < count; i++) {
+		heads[i] = split_avail_head(aring, mask, last_avail + i);
+		rte_prefetch0(&descs[heads[i] & mask]);
+	}
+
 	for (i = 0; i < count; i++) {
 		struct rte_mbuf *m = pkts[n];
-		uint16_t head = split_avail_head(vq, vq->last_avail_idx);
+		uint16_t head = heads[i];
 		uint16_t nr_vec = 0;
+		struct vring_desc d;
 		uint64_t len;
 
-		if (i + 1 < count)
-			rte_prefetch0(&vq->desc[split_avail_head(vq, vq->last_avail_idx + 1)
-						& mask]);
-		vq->last_avail_idx++;
 		/* Dequeued buffers are only read: they go back with length 0. */
-		split_used_put(vq, used_idx++, head, 0);
+		split_used_put(uring, mask, used_idx++, head, 0);
 
-		if (unlikely(split_gather(dev, vq, head, vec, &nr_vec, &len,
-					  VHOST_USER_ACCESS_RO) < 0)) {
+		if (unlikely(head >= size)) {
 			vhost_dp_log_bad(dev, vq, "invalid tx descriptor chain");
 			continue;
 		}
-		if (unlikely(vhost_tx_fill(dev, dp, vec, nr_vec, len, pool, m, host_ol) < 0)) {
+		vhost_desc_load(&descs[head], &d);
+		if (unlikely(split_gather_desc(dev, vq, descs, size, d, vec, &nr_vec, &len,
+					       VHOST_USER_ACCESS_RO) < 0)) {
+			vhost_dp_log_bad(dev, vq, "invalid tx descriptor chain");
+			continue;
+		}
+		if (unlikely(vhost_tx_fill(dev, dp, vec, nr_vec, len, pool, m, host_ol,
+					   hlen) < 0)) {
 			vhost_dp_log_bad(dev, vq, "tx packet dropped");
 			pkts[n] = vhost_tx_recycle(dp, pool, m);
-			if (unlikely(pkts[n] == NULL))
+			if (unlikely(pkts[n] == NULL)) {
+				i++;
 				break;
+			}
 			continue;
 		}
 		n++;
 	}
+	/* Every head up to i was consumed (dropped ones returned empty). */
+	vq->last_avail_idx = last_avail + i;
 
 	vhost_copy_flush(dp);
 	if (used_idx != vq->last_used_idx)
