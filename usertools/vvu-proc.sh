@@ -44,3 +44,22 @@ if buf:
 out.close()
 '
 stamp() { python3 -c "$STAMP_PY" "$1"; }
+
+# stop_all: stop every process in PIDS, by pid, and reap it: testpmd quits on SIGINT,
+# the device on SIGTERM (timeout forwards both); SIGKILL after 3 s. Then remove the
+# EAL runtime dirs of PREFIXES.
+stop_all() {
+	local p i alive
+	for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	for ((i = 0; i < 30; i++)); do
+		alive=0
+		for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+		[ "$alive" = 0 ] && break
+		sleep 0.1
+	done
+	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	PIDS=()
+	for p in "${PREFIXES[@]}"; do rm -rf "/var/run/dpdk/$p"; done
+}

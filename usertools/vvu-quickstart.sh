@@ -35,6 +35,8 @@ usage() { sed -n '22,30s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REPO=$(pwd)
+# wait_for, stamp, stop_all: shared with the other topology scripts.
+. "$REPO/usertools/vvu-proc.sh"
 TRANSPORT=${VVU_DEMO_TRANSPORT:-vvu}
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -105,23 +107,6 @@ PIDS=()     # every process started, real pids and their timeout wrappers
 PREFIXES=() # EAL file prefixes
 ok=0
 
-# stop_all: stop every process started so far, by pid, and reap it: testpmd quits on
-# SIGINT, the device on SIGTERM (timeout forwards both); SIGKILL after 3 s.
-stop_all() {
-	local p i alive
-	for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	for ((i = 0; i < 30; i++)); do
-		alive=0
-		for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-		[ "$alive" = 0 ] && break
-		sleep 0.1
-	done
-	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-	PIDS=()
-	for p in "${PREFIXES[@]}"; do rm -rf "/var/run/dpdk/$p"; done
-}
 # shellcheck disable=SC2317 # invoked by the trap
 cleanup() {
 	exec 3>&- 4>&- 2>/dev/null || true
@@ -145,8 +130,6 @@ nap() {
 }
 trap 'exit 130' INT TERM
 
-# wait_for, stamp: shared with the other topology scripts.
-. "$REPO/usertools/vvu-proc.sh"
 
 # spawn NAME IN CMD...: run CMD under timeout, stdin from IN (a file/fifo), output
 # time-stamped into $RUN/NAME.log; sets SPAWNED to the pid of CMD itself.

@@ -57,6 +57,8 @@ set -euo pipefail
 export LC_ALL=C
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# wait_for, stamp, stop_all: shared with the other topology scripts.
+. "$REPO/usertools/vvu-proc.sh"
 CONFIGS=${PVP_CONFIGS:-debian ours vvu}
 RATIOS=${PVP_RATIOS:-ours/debian vvu/ours}
 SIZES=${PVP_SIZES:-64 1518}
@@ -82,23 +84,6 @@ SOCK=$RUN/vhost.sock
 PIDS=()     # every process of the current run: real pids and their timeout wrappers
 PREFIXES=()
 
-# stop_all: stop every process of the current run, by pid, and reap it: testpmd quits
-# on SIGINT, the device on SIGTERM (timeout forwards both); SIGKILL after 3 s.
-stop_all() {
-	local p i alive
-	for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	for ((i = 0; i < 30; i++)); do
-		alive=0
-		for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-		[ "$alive" = 0 ] && break
-		sleep 0.1
-	done
-	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-	PIDS=()
-	for p in "${PREFIXES[@]}"; do rm -rf "/var/run/dpdk/$p"; done
-}
 # shellcheck disable=SC2317 # invoked by the trap
 cleanup() {
 	exec 3>&- 4>&- 2>/dev/null || true
@@ -139,8 +124,6 @@ config_vvu() {
 }
 
 # ---- helpers ---------------------------------------------------------------
-# wait_for, stamp: shared with the other topology scripts.
-. "$REPO/usertools/vvu-proc.sh"
 
 # spawn LOG IN CMD...: run CMD under timeout, stdin from IN, output time-stamped into
 # LOG; sets SPAWNED to the pid of CMD itself (timeout's child).
