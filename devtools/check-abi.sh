@@ -68,7 +68,10 @@ got=$(objdump -p "$ours" | awk '$1 == "SONAME" {print $2}')
 if [ "$got" = "$soname" ]; then pass soname; else fail soname "SONAME is '${got:-none}', expected $soname"; fi
 
 # bind_now
-if objdump -p "$ours" | grep -Eq '^ *FLAGS +0x[0-9a-f]*[89a-f]$|^ *FLAGS_1 +0x[0-9a-f]*[13579bdf]$'; then
+# Read objdump's output whole first: with pipefail, grep -q closing the pipe on its
+# first match would SIGPIPE objdump and fail the check at random.
+dyn=$(objdump -p "$ours")
+if grep -Eq '^ *FLAGS +0x[0-9a-f]*[89a-f]$|^ *FLAGS_1 +0x[0-9a-f]*[13579bdf]$' <<< "$dyn"; then
 	pass bind_now
 else
 	fail bind_now "no BIND_NOW / NOW dynamic flag (link with -Wl,-z,now)"
