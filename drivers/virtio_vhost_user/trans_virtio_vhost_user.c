@@ -226,6 +226,9 @@ vvu_conn_free(struct vvu_ep *e)
 	e->dev = NULL;
 	e->conn_broken = false;
 	vhost_dev_free(dev);
+	/* The windows' fds would keep the gone front-end's memory allocated. */
+	if (e->hw.ops->shm_release != NULL)
+		e->hw.ops->shm_release(&e->hw);
 }
 
 static int

@@ -98,6 +98,11 @@ struct vvu_dev_ops {
 	 * the BAR is mapped once).
 	 */
 	int (*shm_refresh)(struct vvu_hw *hw, unsigned int bar);
+	/*
+	 * Optional: let go of what shm_refresh holds (vfio-user: the fds of the
+	 * front-end's memory, which would pin it after the front-end left).
+	 */
+	void (*shm_release)(struct vvu_hw *hw);
 	/* Make [off, off + len) of BAR bar reachable; fills *m. */
 	int (*shm_map)(struct vvu_hw *hw, unsigned int bar, uint64_t off, uint64_t len,
 		       struct vvu_shm_map *m);

@@ -220,6 +220,12 @@ vvu_vfu_bar_write(struct vvu_hw *hw, unsigned int bar, uint64_t off, const void 
 					     buf, len);
 }
 
+static void
+vvu_vfu_shm_release(struct vvu_hw *hw)
+{
+	vvu_vfu_shm_forget(hw->priv);
+}
+
 static int
 vvu_vfu_shm_refresh(struct vvu_hw *hw, unsigned int bar)
 {
@@ -603,6 +609,7 @@ const struct vvu_dev_ops vvu_vfio_user_ops = {
 	.bar_read = vvu_vfu_bar_read,
 	.bar_write = vvu_vfu_bar_write,
 	.shm_refresh = vvu_vfu_shm_refresh,
+	.shm_release = vvu_vfu_shm_release,
 	.shm_map = vvu_vfu_shm_map,
 	.shm_unmap = vvu_vfu_shm_unmap,
 	.set_irqs = vvu_vfu_set_irqs,

@@ -369,6 +369,51 @@ def frontend(log_dir, sock, *, server=False, queues=1, packed=False, mrg_rxbuf=T
     return TestPmd(name, vdev, 1, log_dir, queues=queues, forward_mode="rxonly")
 
 
+def memory_inodes(pid):
+    """Inodes of the hugepage memory files pid has open (EAL's memfd or
+    hugetlbfs segments): for a virtio_user front-end, the memory it shares."""
+    out = set()
+    base = f"/proc/{pid}/fd"
+    for name in os.listdir(base):
+        path = os.path.join(base, name)
+        try:
+            target = os.readlink(path)
+            if target.startswith("/memfd:") or "/hugepages" in target:
+                out.add(os.stat(path).st_ino)
+        except OSError:
+            pass  # closed while we looked
+    return out
+
+
+def held_inodes(pid, inodes):
+    """Which of inodes pid still holds, as an open fd or a mapping."""
+    held = set()
+    base = f"/proc/{pid}/fd"
+    for name in os.listdir(base):
+        try:
+            ino = os.stat(os.path.join(base, name)).st_ino
+        except OSError:
+            continue
+        if ino in inodes:
+            held.add(ino)
+    with open(f"/proc/{pid}/maps", encoding="utf-8", errors="replace") as f:
+        for line in f:
+            fields = line.split(None, 5)
+            if len(fields) >= 5 and int(fields[4]) in inodes:
+                held.add(int(fields[4]))
+    return held
+
+
+def wait_released(pid, inodes, timeout=15):
+    """Wait until pid holds none of inodes; return what it still holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        held = held_inodes(pid, inodes)
+        if not held or time.monotonic() > deadline:
+            return held
+        time.sleep(0.2)
+
+
 def kill_all():
     """SIGKILL every testpmd this interpreter started and still runs."""
     with _LIVE_LOCK:

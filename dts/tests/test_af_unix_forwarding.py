@@ -28,11 +28,15 @@ Test plan
   5. test_backend_restart_traffic_resumes[sigkill|quit]: vhost client; the
      back-end dies (or quits), a new one reconnects to the same front-end;
      exact counts again.
+  6. test_frontend_gone_memory_released[sigkill|quit]: the back-end maps the
+     front-end's memory while connected; once the front-end is gone it holds
+     no fd and no mapping of it (they would pin its hugepages).
 Counting method: framework/traffic.py.
 """
 
 import pytest
 
+from framework.testpmd import held_inodes, memory_inodes, wait_released
 from framework.traffic import send_and_count
 
 SIDES = ["vhost_server", "vhost_client"]
@@ -138,3 +142,18 @@ def test_backend_restart_traffic_resumes(topo, how):
     fe.wait_link(up=True)
     assert_exact(send_and_count(fe, be2, 64), 64)
     assert_exact(send_and_count(fe, be2, 1518), 1518)
+
+
+@pytest.mark.parametrize("how", ["sigkill", "quit"])
+def test_frontend_gone_memory_released(topo, how):
+    fe, be = connect(topo, "vhost_server")
+    assert_exact(send_and_count(fe, be, 64), 64)
+    mem = memory_inodes(fe.pid)
+    assert mem, "the front-end has no memory file open"
+    assert held_inodes(be.pid, mem), "the back-end does not map the front-end's memory"
+
+    fe.kill() if how == "sigkill" else fe.quit()
+    be.wait_link(up=False)
+    held = wait_released(be.pid, mem)
+    assert not held, f"the back-end still holds the gone front-end's memory: inodes {held}"
+    assert be.alive()

@@ -33,6 +33,10 @@ Test plan
      restart: the frozen device is killed and a new one started.
      frontend_restart: the front-end is replaced while the device is frozen,
      then SIGCONT. Each time: exact counts again, fd counts back.
+  6. test_frontend_gone_memory_released[sigkill|quit]: the back-end maps
+     the front-end's memory through BAR2 while connected; once the front-end
+     is gone neither the back-end nor the device holds an fd or a mapping of
+     it (they would pin its hugepages).
 Every process is killed by pid at the end of the test, even on failure
 (fixture ``vvu``); each test is bounded (DTS_VVU_TEST_TIMEOUT, 240 s).
 """
@@ -44,6 +48,7 @@ import time
 import pytest
 
 from framework import testpmd as tp
+from framework.testpmd import held_inodes, memory_inodes, wait_released
 from framework.traffic import send_and_count
 from framework.vvu import vvu, connect, fd_count, fd_kinds, wait_fd_count  # noqa: F401
 
@@ -293,3 +298,19 @@ def test_device_stops_answering(vvu, then):
     survivors = [be] + ([fe] if then != "frontend_restart" else []) + \
         ([dev] if then != "restart" else [])
     assert_fds_back(survivors, before, f"the device's freeze and {then}")
+
+
+@pytest.mark.parametrize("how", ["sigkill", "quit"])
+def test_frontend_gone_memory_released(vvu, how):
+    dev, fe, be = connect(vvu, order="dbf", client=True, timeout=LINK_TIMEOUT)
+    assert_exact(send_and_count(fe, be, 64))
+    mem = memory_inodes(fe.pid)
+    assert mem, "the front-end has no memory file open"
+    assert held_inodes(be.pid, mem), "the back-end does not map the front-end's memory"
+
+    fe.kill() if how == "sigkill" else fe.quit()
+    be.wait_link(up=False, timeout=LINK_TIMEOUT)
+    for p in (be, dev):
+        held = wait_released(p.pid, mem)
+        assert not held, f"{p.name} still holds the gone front-end's memory: inodes {held}"
+        assert p.alive()
