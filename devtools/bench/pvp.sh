@@ -10,49 +10,67 @@
 #              library of the configuration being measured (LD_LIBRARY_PATH)
 #   configurations:
 #     debian   back-end on Debian's library, iface=<socket>: the front-end's AF_UNIX socket
-#     ours     back-end on our library, same AF_UNIX socket
+#     ours     back-end on our library, same kind of AF_UNIX socket
 #     vvu      back-end on our library, iface=vfio-user:<vfu.sock>, through our
 #              dpdk-vvu-device (--vfio-user vfu.sock --vhost-user fe.sock); the
 #              front-end connects to the device's fe.sock. The device only relays
 #              vhost-user messages; the back-end polls the front-end's rings in BAR2.
 #   packets circulate front-end -> back-end -> front-end.
 #
-# Rates are read at the front-end with two "show port stats 0", PVP_WARMUP seconds
-# after tx_first and PVP_DURATION seconds later: the second one's "Throughput (since
-# last show)" is the run's rate over exactly that window (testpmd's own TSC timing):
+# Method: the machine's speed changes by up to 2.5x for seconds at a time (the host
+# moves the two vCPUs; shared/research/baseline.md, noise warning): one run in a slow
+# phase and the next in a fast one differ more than any two libraries do. So, per
+# packet size, every configuration's processes are started once and stay up side by
+# side, and the configurations take turns forwarding in short samples: a sample is
+# "start" on the back-end and "start tx_first" on the front-end of one configuration
+# (testpmd's start empties its rx queues, so each turn begins from the same
+# PVP_BURSTS x 32 packets), PVP_WARMUP s, two "show port stats 0"
+# on the front-end PVP_DURATION s apart, "stop" (idle testpmds and the device sleep,
+# so only the configuration in its turn uses the CPUs). The second "show" gives the
+# rate over exactly that window (testpmd's "Throughput (since last show)", TSC timed):
 # "Tx-pps" = front-end -> back-end (vhost dequeue), "Rx-pps" = back-end -> front-end
-# (vhost enqueue). A cell = median over the repeats; the runs are interleaved (repeat
-# > size > configuration) so that the machine's slow phases (shared/research/
-# baseline.md, noise warning) hit every configuration alike.
+# (vhost enqueue). The order of the configurations rotates each round. A cell of the
+# table is the median over PVP_REPEATS samples; a paired ratio is the median over
+# rounds of A/B within a round (samples seconds apart, so mostly in the same phase).
 #
-# Connect -> link up (per run; the table gives the median over all runs of a
-# configuration): from the moment the front-end's vhost-user connection is accepted
-# (AF_UNIX: the back-end's library logs "new (vhost user) connection"; VVU:
-# dpdk-vvu-device logs "front-end connected") to the back-end testpmd's first
-# "Port 0: link state change event" (lib/vhost's new_device: all rings set up). Each
-# process's output is time-stamped line by line as it is read (python3, see stamp).
+# Back-end cycles/packet: testpmd --record-core-cycles on the back-end's forwarding
+# core, per sample (busy TSC cycles / packets). The back-end is the bottleneck of this
+# loop, so this is the cost per packet on its side; in the ratio columns it is
+# inverted (B's cycles / A's) so that, like the rates, > 1 means A is faster.
 #
+# Connect -> link up: before the samples, each configuration's front-end is started
+# PVP_LINK_REPEATS times (quit in between; the last one stays). Per start, from the
+# moment its vhost-user connection is accepted (AF_UNIX: the back-end's library logs
+# "new (vhost user) connection"; VVU: dpdk-vvu-device logs "front-end connected") to
+# the back-end testpmd's next "Port 0: link state change event" (lib/vhost's
+# new_device: all rings set up). Each process's output is time-stamped line by line
+# as it is read (python3, see stamp).
+#
+# Needs 512 free 2 MiB hugepages per configuration (two testpmds of -m 512), 1536 for
+# the three; reserves more with usertools/vvu-hugepages.sh if fewer are free.
 # Not a test: prints a table, exits non-zero only if a run could not be made.
 #
 # Environment:
-#   PVP_CONFIGS   configurations, in order (default "debian ours vvu")
-#   PVP_RATIOS    ratio columns A/B of medians (default "ours/debian vvu/ours"; those
-#                 whose configurations are not run are left out)
-#   PVP_SIZES     packet sizes (default "64 1518")
-#   PVP_REPEATS   runs per cell (default 3)
-#   PVP_DURATION  seconds measured per run (default 10)
-#   PVP_WARMUP    seconds of traffic before the measurement (default 2)
-#   PVP_BURSTS    tx_first bursts of 32 packets to prime the loop (default 32)
-#   VHOST_LIB_DIR our library's directory (default build/lib/vhost)
-#   VVU_DEVICE    the device binary (default: dpdk-vvu-device next to VHOST_LIB_DIR's build)
-#   PVP_OUT       where logs and results go (default build-bench/pvp-<time>)
-#   A short run:  PVP_REPEATS=1 PVP_DURATION=3 PVP_WARMUP=1 devtools/bench/pvp.sh
+#   PVP_CONFIGS       configurations, in order (default "debian ours vvu")
+#   PVP_RATIOS        ratio columns A/B of medians (default "ours/debian vvu/ours"; those
+#                     whose configurations are not run are left out)
+#   PVP_SIZES         packet sizes (default "64 1518")
+#   PVP_REPEATS       samples per configuration and size (default 15)
+#   PVP_DURATION      seconds measured per sample (default 2)
+#   PVP_WARMUP        seconds of traffic before each measurement (default 1)
+#   PVP_BURSTS        tx_first bursts of 32 packets to prime each loop (default 32)
+#   PVP_LINK_REPEATS  front-end starts per configuration and size for connect -> link up
+#                     (default 3)
+#   VHOST_LIB_DIR     our library's directory (default build/lib/vhost)
+#   VVU_DEVICE        the device binary (default: dpdk-vvu-device next to VHOST_LIB_DIR's build)
+#   PVP_OUT           where logs and results go (default build-bench/pvp-<time>)
+#   A short run:      PVP_REPEATS=2 PVP_LINK_REPEATS=1 devtools/bench/pvp.sh
 #
-# Adding a configuration: define config_<name>() setting CFG_LIBDIR (LD_LIBRARY_PATH
-# for the back-end, empty = Debian's), CFG_BE_VDEV (the back-end's --vdev),
-# CFG_FE_SOCK (socket the front-end connects to), CFG_DEVICE (1: start
-# dpdk-vvu-device on $RUN/vfu.sock and $RUN/fe.sock first) and CFG_T0 (file:regex
-# of the log line that starts the connect -> link up clock).
+# Adding a configuration: define config_<name>() that, given $D (a directory of its
+# own for sockets), sets CFG_LIBDIR (LD_LIBRARY_PATH for the back-end, empty =
+# Debian's), CFG_BE_VDEV (the back-end's --vdev), CFG_FE_SOCK (socket the front-end
+# connects to), CFG_DEVICE (1: start dpdk-vvu-device on $D/vfu.sock and $D/fe.sock
+# first) and CFG_T0 (be|dev:regex of the log line that starts the link-up clock).
 set -euo pipefail
 export LC_ALL=C
 
@@ -62,31 +80,37 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CONFIGS=${PVP_CONFIGS:-debian ours vvu}
 RATIOS=${PVP_RATIOS:-ours/debian vvu/ours}
 SIZES=${PVP_SIZES:-64 1518}
-REPEATS=${PVP_REPEATS:-3}
-DURATION=${PVP_DURATION:-10}
-WARMUP=${PVP_WARMUP:-2}
+REPEATS=${PVP_REPEATS:-15}
+DURATION=${PVP_DURATION:-2}
+WARMUP=${PVP_WARMUP:-1}
 BURSTS=${PVP_BURSTS:-32}
+LINK_REPEATS=${PVP_LINK_REPEATS:-3}
 OURS=$(realpath -m "${VHOST_LIB_DIR:-$REPO/build/lib/vhost}")
 DEVICE=${VVU_DEVICE:-$(realpath -m "$OURS/../../app/vvu-device/dpdk-vvu-device")}
 OUT=${PVP_OUT:-$REPO/build-bench/pvp-$(date +%Y%m%d-%H%M%S)}
 TESTPMD=${TESTPMD:-dpdk-testpmd}
 DEBIAN_LIB=/usr/lib/x86_64-linux-gnu/librte_vhost.so.23
-# Upper bound on any one process's life (timeout): start-up + traffic + shutdown.
-LIMIT=$((WARMUP + DURATION + 150))
+read -r -a CFGS <<< "$CONFIGS"
+# Upper bound on any one process's life (timeout): all samples of a size, plus slack.
+LIMIT=$(((WARMUP + DURATION + 3) * REPEATS * ${#CFGS[@]} + 60 * ${#CFGS[@]} + 300))
 
-for v in REPEATS DURATION WARMUP BURSTS; do
+for v in REPEATS DURATION WARMUP BURSTS LINK_REPEATS; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "PVP_$v must be a positive integer" >&2; exit 2; }
 done
 mkdir -p "$OUT"
 OUT=$(realpath "$OUT")
 RUN=$(mktemp -d /tmp/vvu-pvp.XXXXXX) # sockets and fifos (short path: sun_path limit)
-SOCK=$RUN/vhost.sock
-PIDS=()     # every process of the current run: real pids and their timeout wrappers
+PIDS=()     # every process of the current size: real pids and their timeout wrappers
 PREFIXES=()
+# per configuration, for the size being measured
+declare -A FE_FD BE_FD FE_LOG BE_LOG DEV_LOG FE_PID BE_PID
 
+close_fd() { local fd=$1; exec {fd}>&-; }
 # shellcheck disable=SC2317 # invoked by the trap
 cleanup() {
-	exec 3>&- 4>&- 2>/dev/null || true
+	local c
+	for c in "${!FE_FD[@]}"; do close_fd "${FE_FD[$c]}" 2>/dev/null || true; done
+	for c in "${!BE_FD[@]}"; do close_fd "${BE_FD[$c]}" 2>/dev/null || true; done
 	if [ -n "$NAP_PID" ]; then kill "$NAP_PID" 2>/dev/null || true; fi
 	stop_all
 	rm -rf "$RUN"
@@ -106,8 +130,8 @@ trap 'exit 130' INT TERM
 # ---- configurations --------------------------------------------------------
 config_debian() {
 	CFG_LIBDIR=
-	CFG_BE_VDEV="net_vhost0,iface=$SOCK,queues=1"
-	CFG_FE_SOCK=$SOCK
+	CFG_BE_VDEV="net_vhost0,iface=$D/vhost.sock,queues=1"
+	CFG_FE_SOCK=$D/vhost.sock
 	CFG_DEVICE=0
 	CFG_T0="be:VHOST_CONFIG: .*new (vhost user )?connection"
 }
@@ -117,8 +141,8 @@ config_ours() {
 }
 config_vvu() {
 	CFG_LIBDIR=$OURS
-	CFG_BE_VDEV="net_vhost0,iface=vfio-user:$RUN/vfu.sock,queues=1"
-	CFG_FE_SOCK=$RUN/fe.sock
+	CFG_BE_VDEV="net_vhost0,iface=vfio-user:$D/vfu.sock,queues=1"
+	CFG_FE_SOCK=$D/fe.sock
 	CFG_DEVICE=1
 	CFG_T0="dev:front-end connected"
 }
@@ -132,6 +156,7 @@ spawn() {
 	shift 2
 	out=$RUN/$(basename "$log").out
 	rm -f "$out"
+	: > "$log" # a stale log from a reused PVP_OUT must not satisfy wait_for
 	mkfifo "$out"
 	stamp "$log" < "$out" &
 	PIDS+=("$!")
@@ -150,45 +175,65 @@ spawn() {
 	PIDS+=("$SPAWNED")
 }
 
-stamp_of() { { grep -aE "$2" "$1" 2>/dev/null || true; } | head -1 | cut -d' ' -f1; }
-last_val() { { grep -ao "$1 *[0-9]*" "$2" || true; } | tail -1 | awk '{print $2}'; }
+count_of() { { grep -ac "$2" "$1" 2>/dev/null || true; } | tail -1; }
+last_val() { { grep -ao "$1 *[0-9.]*" "$2" || true; } | tail -1 | sed 's/.*[ =]//'; }
+# stamp_after LOG REGEX T: the time stamp of the first line matching REGEX stamped at
+# or after T (empty if none)
+stamp_after() {
+	{ grep -aE "$2" "$1" 2>/dev/null || true; } |
+		awk -v t="$3" '$1 >= t { print $1; exit }'
+}
 
-# ---- one run ---------------------------------------------------------------
-# run_one CFG LEN TAG: sets RESULT="fe_to_be_pps be_to_fe_pps link_up_ms" or fails.
-# (Not run in $(...): the pids must stay in this shell's PIDS for the EXIT trap.)
-run_one() {
-	local cfg=$1 len=$2 tag=$3 be_log=$OUT/$3.be.log fe_log=$OUT/$3.fe.log dev_log=$OUT/$3.dev.log
-	local bp fp dp='' fe_in=$RUN/fe.in be_in=$RUN/be.in i want t0 t1 t0_log link
-	local be_prefix=pvp$$be fe_prefix=pvp$$fe
+# wait_count LOG REGEX N SECONDS: until LOG has at least N lines matching REGEX
+wait_count() {
+	local i
+	for ((i = 0; i < $4 * 10; i++)); do
+		[ "$(count_of "$1" "$2")" -ge "$3" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# ---- one configuration's processes -----------------------------------------
+
+# start_pair CFG LEN: the device (if any) and the back-end of CFG, then its front-end
+# LINK_REPEATS times; appends "link CFG LEN ms" lines to RESULTS.
+start_pair() {
+	local cfg=$1 len=$2 D=$RUN/$1 tag=$2B-$1 want bp fd i
+	local be_prefix=pvp$$be$1 t0 t1 t0_log link k
 	"config_$cfg"
-	rm -f "$SOCK" "$RUN/vfu.sock" "$RUN/fe.sock" "$fe_in" "$be_in"
-	PREFIXES+=("$be_prefix" "$fe_prefix")
-
+	mkdir -p "$D"
+	PREFIXES+=("$be_prefix" "pvp$$fe$cfg")
+	BE_LOG[$cfg]=$OUT/$tag.be.log
+	DEV_LOG[$cfg]=$OUT/$tag.dev.log
 	if [ "$CFG_DEVICE" = 1 ]; then
-		spawn "$dev_log" /dev/null stdbuf -oL -eL "$DEVICE" --vfio-user "$RUN/vfu.sock" \
-			--vhost-user "$RUN/fe.sock" -v || return 1
-		dp=$SPAWNED
+		spawn "${DEV_LOG[$cfg]}" /dev/null stdbuf -oL -eL "$DEVICE" --vfio-user \
+			"$D/vfu.sock" --vhost-user "$D/fe.sock" -v || return 1
 		for ((i = 0; i < 100; i++)); do
-			[ -S "$RUN/vfu.sock" ] && [ -S "$RUN/fe.sock" ] && break
-			kill -0 "$dp" 2>/dev/null || break
+			[ -S "$D/vfu.sock" ] && [ -S "$D/fe.sock" ] && break
+			kill -0 "$SPAWNED" 2>/dev/null || break
 			sleep 0.1
 		done
-		if [ ! -S "$RUN/vfu.sock" ] || [ ! -S "$RUN/fe.sock" ]; then
-			echo "dpdk-vvu-device did not create its sockets ($dev_log)" >&2
+		if [ ! -S "$D/vfu.sock" ] || [ ! -S "$D/fe.sock" ]; then
+			echo "dpdk-vvu-device did not create its sockets (${DEV_LOG[$cfg]})" >&2
 			return 1
 		fi
 	fi
 
-	# Both interactive, commands through fifos held open (read-write, so the opens
-	# do not block) on fds 3 (fe) and 4 (be).
-	mkfifo "$fe_in" "$be_in"
-	exec 4<> "$be_in" 3<> "$fe_in"
-	spawn "$be_log" "$be_in" env ${CFG_LIBDIR:+LD_LIBRARY_PATH="$CFG_LIBDIR"} stdbuf -oL \
-		"$TESTPMD" -l 0,1 --main-lcore 0 --file-prefix "$be_prefix" --no-pci --in-memory \
-		--single-file-segments -m 512 --vdev "$CFG_BE_VDEV" -- \
-		-i --auto-start --forward-mode=io --nb-cores=1 || return 1
+	# Interactive, commands through a fifo held open read-write (the open does not block).
+	mkfifo "$D/be.in" "$D/fe.in"
+	exec {fd}<> "$D/be.in"
+	BE_FD[$cfg]=$fd
+	exec {fd}<> "$D/fe.in"
+	FE_FD[$cfg]=$fd
+	spawn "${BE_LOG[$cfg]}" "$D/be.in" env ${CFG_LIBDIR:+LD_LIBRARY_PATH="$CFG_LIBDIR"} \
+		stdbuf -oL "$TESTPMD" -l 0,1 --main-lcore 0 --file-prefix "$be_prefix" --no-pci \
+		--in-memory --single-file-segments -m 512 --vdev "$CFG_BE_VDEV" -- \
+		-i --forward-mode=io --nb-cores=1 --record-core-cycles || return 1
 	bp=$SPAWNED
-	wait_for "$be_log" 'testpmd> ' 60 || { echo "back-end did not start ($be_log)" >&2; return 1; }
+	BE_PID[$cfg]=$bp
+	wait_for "${BE_LOG[$cfg]}" 'testpmd> ' 60 ||
+		{ echo "back-end did not start (${BE_LOG[$cfg]})" >&2; return 1; }
 	# The back-end must run the library of the configuration, nothing else.
 	if [ -n "$CFG_LIBDIR" ]; then
 		want=$(realpath "$CFG_LIBDIR/librte_vhost.so.23")
@@ -196,68 +241,116 @@ run_one() {
 		want=$(realpath "$DEBIAN_LIB")
 	fi
 	if ! grep -q " $want\$" "/proc/$bp/maps" ||
-		[ "$(grep -c '/librte_vhost.so' "/proc/$bp/maps")" -ne "$(grep -c " $want\$" "/proc/$bp/maps")" ]; then
+		[ "$(grep -c '/librte_vhost.so' "/proc/$bp/maps")" -ne \
+		  "$(grep -c " $want\$" "/proc/$bp/maps")" ]; then
 		echo "back-end of '$cfg' does not run $want" >&2
 		return 1
 	fi
 	if [ "$CFG_DEVICE" = 1 ]; then
-		wait_for "$dev_log" 'BACKEND_UP' 30 ||
-			{ echo "the back-end did not attach to the device ($be_log, $dev_log)" >&2; return 1; }
+		wait_for "${DEV_LOG[$cfg]}" 'BACKEND_UP' 30 || { echo "the back-end did not" \
+			"attach to the device (${BE_LOG[$cfg]}, ${DEV_LOG[$cfg]})" >&2; return 1; }
 	else
 		for ((i = 0; i < 300; i++)); do [ -S "$CFG_FE_SOCK" ] && break; sleep 0.1; done
-		[ -S "$CFG_FE_SOCK" ] || { echo "no socket $CFG_FE_SOCK (see $be_log)" >&2; return 1; }
+		[ -S "$CFG_FE_SOCK" ] ||
+			{ echo "no socket $CFG_FE_SOCK (see ${BE_LOG[$cfg]})" >&2; return 1; }
 	fi
-
-	spawn "$fe_log" "$fe_in" stdbuf -oL "$TESTPMD" -l 0,1 --main-lcore 1 \
-		--file-prefix "$fe_prefix" --no-pci --in-memory --single-file-segments -m 512 \
-		--vdev "net_virtio_user0,path=$CFG_FE_SOCK,queues=1" -- \
-		-i --forward-mode=io --nb-cores=1 --txpkts="$len" || return 1
-	fp=$SPAWNED
-	wait_for "$fe_log" 'testpmd> ' 60 || { echo "front-end did not start ($fe_log)" >&2; return 1; }
-	wait_for "$be_log" 'Port 0: link state change event' 30 ||
-		{ echo "the back-end's link did not come up ($be_log)" >&2; return 1; }
-	for ((i = 0; i < 60; i++)); do
-		echo "show port info 0" >&3
-		sleep 0.5
-		grep -aq 'Link status: up' "$fe_log" && break
-	done
-	echo "start tx_first $BURSTS" >&3
-	nap "$WARMUP"
-	echo "show port stats 0" >&3
-	nap "$DURATION"
-	echo "show port stats 0" >&3
-	sleep 0.5
-	printf 'stop\nquit\n' >&3
-	printf 'stop\nquit\n' >&4
-	exec 3>&- 4>&-
-	for ((i = 0; i < 150; i++)); do
-		kill -0 "$fp" 2>/dev/null || kill -0 "$bp" 2>/dev/null || break
-		sleep 0.1
-	done
-	stop_all # the device (SIGTERM), and whatever did not quit
-	rm -f "$fe_in" "$be_in"
-
 	case ${CFG_T0%%:*} in
-	dev) t0_log=$dev_log ;;
-	*) t0_log=$be_log ;;
+	dev) t0_log=${DEV_LOG[$cfg]} ;;
+	*) t0_log=${BE_LOG[$cfg]} ;;
 	esac
-	t0=$(stamp_of "$t0_log" "${CFG_T0#*:}")
-	t1=$(stamp_of "$be_log" 'Port 0: link state change event')
-	if [ -n "$t0" ] && [ -n "$t1" ]; then
+
+	for ((k = 1; k <= LINK_REPEATS; k++)); do
+		FE_LOG[$cfg]=$OUT/$tag.fe$k.log
+		local start
+		start=$(date +%s.%N)
+		spawn "${FE_LOG[$cfg]}" "$D/fe.in" stdbuf -oL "$TESTPMD" -l 0,1 --main-lcore 1 \
+			--file-prefix "pvp$$fe$cfg" --no-pci --in-memory --single-file-segments \
+			-m 512 --vdev "net_virtio_user0,path=$CFG_FE_SOCK,queues=1" -- \
+			-i --forward-mode=io --nb-cores=1 --txpkts="$len" || return 1
+		FE_PID[$cfg]=$SPAWNED
+		wait_for "${FE_LOG[$cfg]}" 'testpmd> ' 60 ||
+			{ echo "front-end did not start (${FE_LOG[$cfg]})" >&2; return 1; }
+		t0='' t1=
+		for ((i = 0; i < 300; i++)); do
+			t0=$(stamp_after "$t0_log" "${CFG_T0#*:}" "$start")
+			[ -n "$t0" ] && t1=$(stamp_after "${BE_LOG[$cfg]}" \
+				'Port 0: link state change event' "$t0")
+			[ -n "$t1" ] && break
+			sleep 0.1
+		done
+		[ -n "$t1" ] || { echo "the back-end's link did not come up (${BE_LOG[$cfg]})" >&2
+			return 1; }
 		link=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", (b - a) * 1000}')
-	else
-		link=-1
-	fi
-	local n tx rx
-	n=$(grep -ac 'Tx-pps:' "$fe_log" || true)
-	[ "$n" -ge 2 ] || { echo "no rate in $fe_log" >&2; return 1; }
-	tx=$(last_val 'Tx-pps:' "$fe_log")
-	rx=$(last_val 'Rx-pps:' "$fe_log")
-	RESULT="$tx $rx $link"
+		echo "link $cfg $len $link" >> "$RESULTS"
+		printf '  %-12s front-end start %d: connect->link up %s ms\n' "$tag" "$k" "$link"
+		[ "$k" -lt "$LINK_REPEATS" ] || break
+		echo quit >&"${FE_FD[$cfg]}"
+		for ((i = 0; i < 150; i++)); do kill -0 "${FE_PID[$cfg]}" 2>/dev/null || break
+			sleep 0.1; done
+		kill -0 "${FE_PID[$cfg]}" 2>/dev/null &&
+			{ echo "front-end of '$cfg' did not quit (${FE_LOG[$cfg]})" >&2; return 1; }
+		# the back-end sees the link go down before the next start
+		wait_count "${BE_LOG[$cfg]}" 'Port 0: link state change event' $((2 * k)) 10 || true
+	done
+	for ((i = 0; i < 60; i++)); do
+		echo "show port info 0" >&"${FE_FD[$cfg]}"
+		sleep 0.2
+		grep -aq 'Link status: up' "${FE_LOG[$cfg]}" && return 0
+	done
+	echo "the front-end's link did not come up (${FE_LOG[$cfg]})" >&2
+	return 1
 }
 
-# ---- the matrix, interleaved -----------------------------------------------
-for c in $CONFIGS; do
+# sample CFG LEN REP: one turn of CFG; appends "rate CFG LEN REP tx rx cycles".
+sample() {
+	local cfg=$1 len=$2 rep=$3 fe=${FE_FD[$1]} be=${BE_FD[$1]} n c tx rx cyc
+	n=$(count_of "${FE_LOG[$cfg]}" 'Tx-pps:')
+	c=$(count_of "${BE_LOG[$cfg]}" 'CPU cycles/packet')
+	# testpmd's "start" drops what its rx queues hold, so every turn primes anew
+	echo start >&"$be"
+	echo "start tx_first $BURSTS" >&"$fe"
+	nap "$WARMUP"
+	echo "show port stats 0" >&"$fe"
+	nap "$DURATION"
+	echo "show port stats 0" >&"$fe"
+	echo stop >&"$fe"
+	echo stop >&"$be"
+	if ! wait_count "${FE_LOG[$cfg]}" 'Tx-pps:' $((n + 2)) 10 ||
+		! wait_count "${BE_LOG[$cfg]}" 'CPU cycles/packet' $((c + 1)) 10; then
+		echo "no rate for '$cfg' (${FE_LOG[$cfg]}, ${BE_LOG[$cfg]})" >&2
+		return 1
+	fi
+	tx=$(last_val 'Tx-pps:' "${FE_LOG[$cfg]}")
+	rx=$(last_val 'Rx-pps:' "${FE_LOG[$cfg]}")
+	cyc=$(last_val 'CPU cycles/packet=' "${BE_LOG[$cfg]}")
+	echo "rate $cfg $len $rep $tx $rx ${cyc:--1}" >> "$RESULTS"
+	printf '  r%-3s %-6s %-8s front->back %6.2f Mpps  back->front %6.2f Mpps  back-end %s' \
+		"$rep" "${len}B" "$cfg" "$(awk -v v="$tx" 'BEGIN {print v / 1e6}')" \
+		"$(awk -v v="$rx" 'BEGIN {print v / 1e6}')" "${cyc:-n/a}"
+	echo ' cycles/pkt'
+}
+
+# stop_pairs: quit every testpmd, then stop whatever is left (the devices) by pid.
+stop_pairs() {
+	local c i alive
+	for c in "${!FE_FD[@]}"; do echo quit >&"${FE_FD[$c]}" || true; done
+	for c in "${!BE_FD[@]}"; do echo quit >&"${BE_FD[$c]}" || true; done
+	for ((i = 0; i < 100; i++)); do
+		alive=0
+		for c in "${!FE_PID[@]}"; do kill -0 "${FE_PID[$c]}" 2>/dev/null && alive=1; done
+		for c in "${!BE_PID[@]}"; do kill -0 "${BE_PID[$c]}" 2>/dev/null && alive=1; done
+		[ "$alive" = 0 ] && break
+		sleep 0.1
+	done
+	stop_all
+	for c in "${!FE_FD[@]}"; do close_fd "${FE_FD[$c]}"; done
+	for c in "${!BE_FD[@]}"; do close_fd "${BE_FD[$c]}"; done
+	FE_FD=() BE_FD=() FE_PID=() BE_PID=()
+	rm -rf "${RUN:?}"/*
+}
+
+# ---- the matrix --------------------------------------------------------------
+for c in "${CFGS[@]}"; do
 	declare -F "config_$c" > /dev/null || { echo "unknown configuration '$c'" >&2; exit 2; }
 done
 if [[ " $CONFIGS " == *" ours "* ]] || [[ " $CONFIGS " == *" vvu "* ]]; then
@@ -268,40 +361,59 @@ if [[ " $CONFIGS " == *" vvu "* ]] && [ ! -x "$DEVICE" ]; then
 	echo "no $DEVICE: build first (or leave vvu out of PVP_CONFIGS)" >&2
 	exit 2
 fi
-echo "PVP loopback: configurations [$CONFIGS], sizes [$SIZES], $REPEATS x ${DURATION} s" \
-	"(+${WARMUP} s warm-up), logs in $OUT"
+# two testpmds of -m 512 (256 pages each) per configuration, all up at once
+need=$((512 * ${#CFGS[@]}))
+free=$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)
+if [ "${free:-0}" -lt "$need" ]; then
+	total=$(awk '/^HugePages_Total:/ {print $2}' /proc/meminfo)
+	"$REPO/usertools/vvu-hugepages.sh" $((total - ${free:-0} + need)) > /dev/null || true
+	free=$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)
+	[ "${free:-0}" -ge "$need" ] || { echo "$need free 2 MiB hugepages needed," \
+		"$free free (usertools/vvu-hugepages.sh N reserves N)" >&2; exit 2; }
+fi
+echo "PVP loopback: configurations [$CONFIGS], sizes [$SIZES], $REPEATS samples of" \
+	"${DURATION} s (+${WARMUP} s warm-up) each, turns rotating; logs in $OUT"
 RESULTS=$OUT/results.txt
 : > "$RESULTS"
-for ((rep = 1; rep <= REPEATS; rep++)); do
-	for len in $SIZES; do
-		for cfg in $CONFIGS; do
-			tag=r${rep}-${len}B-$cfg
-			if ! run_one "$cfg" "$len" "$tag"; then
-				echo "run $tag failed (logs in $OUT)" >&2
-				exit 1
-			fi
-			echo "$cfg $len $rep $RESULT" >> "$RESULTS"
-			echo "$tag $RESULT" | awk '{printf "  %-22s front->back %6.2f Mpps  back->front %6.2f Mpps  connect->link up %s ms\n",
-				$1, $2 / 1e6, $3 / 1e6, $4 < 0 ? "n/a" : $4}'
+for len in $SIZES; do
+	for cfg in "${CFGS[@]}"; do
+		start_pair "$cfg" "$len" || { echo "could not start '$cfg' (logs in $OUT)" >&2; exit 1; }
+	done
+	for ((rep = 1; rep <= REPEATS; rep++)); do
+		# rotate the order each round: no configuration always goes first or after another
+		order=("${CFGS[@]}")
+		for ((k = 0; k < (rep - 1) % ${#CFGS[@]}; k++)); do
+			order=("${order[@]:1}" "${order[0]}")
+		done
+		for cfg in "${order[@]}"; do
+			sample "$cfg" "$len" "$rep" || exit 1
 		done
 	done
+	stop_pairs
 done
 
 # ---- the table -------------------------------------------------------------
 echo
 awk -v configs="$CONFIGS" -v ratios="$RATIOS" -v sizes="$SIZES" -v repeats="$REPEATS" '
-function median(s,   a, n, i, j, t) {
+function sort(s, a,   n, i, j, t) {
 	n = split(s, a, " ")
 	for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
-	return n ? a[int((n + 1) / 2)] : 0
+	return n
 }
-function median2(s,   a, n, i, j, t) { # the mean of the two middle values for an even count
-	n = split(s, a, " ")
-	for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+# the median; the mean of the two middle values for an even count
+function median(s,   a, n) {
+	n = sort(s, a)
+	if (n == 0) return 0
 	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 }
-# results.txt: config size repeat front_to_back_pps back_to_front_pps link_up_ms
-{ rx[$1, $2] = rx[$1, $2] " " $4; tx[$1, $2] = tx[$1, $2] " " $5; if ($6 >= 0) lk[$1] = lk[$1] " " $6 }
+# results.txt: "rate config size round front_to_back_pps back_to_front_pps cycles_per_pkt"
+#              "link config size ms"
+$1 == "rate" {
+	rx[$2, $3] = rx[$2, $3] " " $5; tx[$2, $3] = tx[$2, $3] " " $6
+	if ($7 > 0) cy[$2, $3] = cy[$2, $3] " " $7
+	one[$2, $3, $4] = $5
+}
+$1 == "link" { lk[$2] = lk[$2] " " $4 }
 END {
 	nc = split(configs, c, " "); ns = split(sizes, sz, " ")
 	for (i = 1; i <= nc; i++) idx[c[i]] = i
@@ -311,7 +423,7 @@ END {
 		split(r[i], ab, "/")
 		if ((ab[1] in idx) && (ab[2] in idx)) { nr++; ra[nr] = idx[ab[1]]; rb[nr] = idx[ab[2]]; rn[nr] = r[i] }
 	}
-	printf "median Mpps over %d run(s); debian/ours = AF_UNIX, vvu = ours over dpdk-vvu-device\n", repeats
+	printf "median Mpps over %d sample(s); debian/ours = AF_UNIX, vvu = ours over dpdk-vvu-device\n", repeats
 	hdr = sprintf("%-6s %-28s", "pkt", "direction")
 	for (i = 1; i <= nc; i++) hdr = hdr sprintf(" %9s", c[i])
 	for (i = 1; i <= nr; i++) hdr = hdr sprintf(" %12s", rn[i])
@@ -326,23 +438,43 @@ END {
 			line = line sprintf(" %12s", m[rb[i]] > 0 ? sprintf("%.2f", m[ra[i]] / m[rb[i]]) : "n/a")
 		print line
 	}
+	for (s = 1; s <= ns; s++) {
+		line = sprintf("%-6s %-28s", sz[s] "B", "back-end cycles/pkt")
+		for (i = 1; i <= nc; i++) {
+			m[i] = median(cy[c[i], sz[s]])
+			line = line sprintf(" %9s", m[i] > 0 ? sprintf("%.0f", m[i]) : "n/a")
+		}
+		for (i = 1; i <= nr; i++)
+			line = line sprintf(" %12s", m[ra[i]] > 0 && m[rb[i]] > 0 ? sprintf("%.2f", m[rb[i]] / m[ra[i]]) : "n/a")
+		print line
+	}
+	if (nr) {
+		print ""
+		print "paired ratios (A/B within each round, front->back; median, min-max over rounds):"
+		for (s = 1; s <= ns; s++) for (i = 1; i <= nr; i++) {
+			pl = ""
+			for (j = 1; j <= repeats; j++)
+				if (one[c[ra[i]], sz[s], j] > 0 && one[c[rb[i]], sz[s], j] > 0)
+					pl = pl " " one[c[ra[i]], sz[s], j] / one[c[rb[i]], sz[s], j]
+			k = sort(pl, a)
+			if (k) printf "  %-6s %-12s %5.2f   (%.2f-%.2f, %d rounds)\n", sz[s] "B", rn[i], median(pl), a[1], a[k], k
+			else printf "  %-6s %-12s   n/a\n", sz[s] "B", rn[i]
+		}
+	}
 	print ""
-	print "front-end connect -> link up (ms; median, min-max over all runs of the configuration):"
+	print "front-end connect -> link up (ms; median, min-max over all starts of the configuration):"
 	for (i = 1; i <= nc; i++) {
-		k = split(lk[c[i]], a, " ")
-		lo = hi = ""
-		for (j = 1; j <= k; j++) { if (lo == "" || a[j] + 0 < lo) lo = a[j] + 0; if (hi == "" || a[j] + 0 > hi) hi = a[j] + 0 }
-		if (k) printf "  %-8s %8.1f   (%.1f-%.1f, %d runs)\n", c[i], median2(lk[c[i]]), lo, hi, k
+		k = sort(lk[c[i]], a)
+		if (k) printf "  %-8s %8.1f   (%.1f-%.1f, %d starts)\n", c[i], median(lk[c[i]]), a[1], a[k], k
 		else printf "  %-8s      n/a\n", c[i]
 	}
 	print "  from: AF_UNIX: the back-end library accepts the front-end'"'"'s connection; vvu: dpdk-vvu-device does"
-	print "  to:   the back-end testpmd'"'"'s first \"Port 0: link state change event\" (device ready)"
+	print "  to:   the back-end testpmd'"'"'s next \"Port 0: link state change event\" (device ready)"
 	print ""
-	print "runs (Mpps, front->back/back->front per repeat):"
+	print "samples (Mpps front->back, in round order):"
 	for (s = 1; s <= ns; s++) for (i = 1; i <= nc; i++) {
-		k = split(rx[c[i], sz[s]], a, " "); split(tx[c[i], sz[s]], b, " ")
 		line = sprintf("  %-6s %-8s", sz[s] "B", c[i])
-		for (j = 1; j <= k; j++) line = line sprintf(" %.1f/%.1f", a[j] / 1e6, b[j] / 1e6)
+		for (j = 1; j <= repeats; j++) line = line sprintf(" %.1f", one[c[i], sz[s], j] / 1e6)
 		print line
 	}
 }' "$RESULTS" | tee "$OUT/table.txt"
