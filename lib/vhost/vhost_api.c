@@ -156,11 +156,22 @@ rte_vhost_get_vhost_vring(int vid, uint16_t vring_idx, struct rte_vhost_vring *v
 
 	if (vq == NULL || vring == NULL)
 		return -1;
-	/* The unions of both structs overlay split and packed the same way. */
-	vring->desc = vq->desc;
-	vring->avail = vq->avail;
-	vring->used = vq->used;
-	vring->log_guest_addr = vq->log_guest_addr;
+	/*
+	 * The unions of both structs overlay split and packed the same way. A
+	 * ring stopped by GET_VRING_BASE (or never translated) has no addresses
+	 * to give, as in DPDK: its mapping may go away before it restarts.
+	 */
+	if (vq->access_ok) {
+		vring->desc = vq->desc;
+		vring->avail = vq->avail;
+		vring->used = vq->used;
+		vring->log_guest_addr = vq->log_guest_addr;
+	} else {
+		vring->desc = NULL;
+		vring->avail = NULL;
+		vring->used = NULL;
+		vring->log_guest_addr = 0;
+	}
 	vring->callfd = vq->callfd;
 	vring->kickfd = vq->kickfd;
 	vring->size = vq->size;

@@ -484,6 +484,7 @@ TEST_CASE(test_qemu_sequence)
 {
 	uint64_t proto = ALL_PROTO;
 	struct vhost_user_mem_reg reg;
+	struct rte_vhost_vring vr;
 	struct vhost_user_ctx ctx;
 	struct vhost_dev *dev;
 	uint32_t q;
@@ -541,10 +542,15 @@ TEST_CASE(test_qemu_sequence)
 	TEST_ASSERT_EQ(mock.features_changed, 1);
 	TEST_ASSERT(mock_send_u64(dev, VHOST_USER_SET_FEATURES,
 				  MOCK_FEATURES & ~(1ULL << VIRTIO_RING_F_EVENT_IDX)) < 0);
+	TEST_ASSERT_EQ(rte_vhost_get_vhost_vring(dev->vid, 0, &vr), 0);
+	TEST_ASSERT(vr.desc != NULL && vr.avail != NULL && vr.used != NULL);
 	/* Stop: status 0, then GET_VRING_BASE. */
 	TEST_ASSERT_EQ(mock_send_u64(dev, VHOST_USER_SET_STATUS, 0), 0);
 	TEST_ASSERT_EQ(mock.destroy_device, 1);
 	TEST_ASSERT_EQ(mock_send_state(dev, VHOST_USER_GET_VRING_BASE, 0, 0), 0);
+	/* A stopped ring has no addresses to give (DPDK returns NULL too). */
+	TEST_ASSERT_EQ(rte_vhost_get_vhost_vring(dev->vid, 0, &vr), 0);
+	TEST_ASSERT(vr.desc == NULL && vr.avail == NULL && vr.used == NULL);
 	TEST_ASSERT_EQ(mock.reply.hdr.request, VHOST_USER_GET_VRING_BASE);
 	TEST_ASSERT_EQ(mock.reply.payload.state.index, 0);
 	TEST_ASSERT_EQ(mock.reply.payload.state.num, 0);
