@@ -70,7 +70,8 @@ PKGS=(dpdk dpdk-dev libdpdk-dev meson ninja-build pkg-config gcc libc6-dev binut
 	python3-pyelftools coreutils util-linux procps)
 missing=()
 for p in "${PKGS[@]}"; do
-	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+	# no "| grep -q" under pipefail: grep may exit before the writer is done
+	if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" != 'install ok installed' ]; then
 		missing+=("$p")
 	fi
 done
