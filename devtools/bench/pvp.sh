@@ -30,8 +30,9 @@
 # rate over exactly that window (testpmd's "Throughput (since last show)", TSC timed):
 # "Tx-pps" = front-end -> back-end (vhost dequeue), "Rx-pps" = back-end -> front-end
 # (vhost enqueue). The order of the configurations rotates each round. A cell of the
-# table is the median over PVP_REPEATS samples; a paired ratio is the median over
-# rounds of A/B within a round (samples seconds apart, so mostly in the same phase).
+# table is the median over PVP_REPEATS samples (and, in one row, the 90th percentile:
+# the rate in the host's fast phases); a paired ratio is the median over rounds of
+# A/B within a round (samples seconds apart).
 #
 # Back-end cycles/packet: testpmd --record-core-cycles on the back-end's forwarding
 # core, per sample (busy TSC cycles / packets). The back-end is the bottleneck of this
@@ -406,6 +407,13 @@ function median(s,   a, n) {
 	if (n == 0) return 0
 	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 }
+# the p-quantile, nearest rank
+function pct(s, p,   a, n, k) {
+	n = sort(s, a)
+	if (n == 0) return 0
+	k = int(p * n + 0.999999)
+	return a[k < 1 ? 1 : k]
+}
 # results.txt: "rate config size round front_to_back_pps back_to_front_pps cycles_per_pkt"
 #              "link config size ms"
 $1 == "rate" {
@@ -432,6 +440,17 @@ END {
 		line = sprintf("%-6s %-28s", sz[s] "B", d == 1 ? "front->back (vhost dequeue)" : "back->front (vhost enqueue)")
 		for (i = 1; i <= nc; i++) {
 			m[i] = median(d == 1 ? rx[c[i], sz[s]] : tx[c[i], sz[s]]) / 1e6
+			line = line sprintf(" %9.2f", m[i])
+		}
+		for (i = 1; i <= nr; i++)
+			line = line sprintf(" %12s", m[rb[i]] > 0 ? sprintf("%.2f", m[ra[i]] / m[rb[i]]) : "n/a")
+		print line
+	}
+	# the fast end: what each configuration does when the host is in a fast phase
+	for (s = 1; s <= ns; s++) {
+		line = sprintf("%-6s %-28s", sz[s] "B", "front->back, 90th percentile")
+		for (i = 1; i <= nc; i++) {
+			m[i] = pct(rx[c[i], sz[s]], 0.9) / 1e6
 			line = line sprintf(" %9.2f", m[i])
 		}
 		for (i = 1; i <= nr; i++)
