@@ -221,13 +221,15 @@ vvu_conn_free(struct vvu_ep *e)
 {
 	struct vhost_dev *dev = e->dev;
 
-	if (dev == NULL)
-		return;
 	e->dev = NULL;
 	e->conn_broken = false;
-	vhost_dev_free(dev);
-	/* The windows' fds would keep the gone front-end's memory allocated. */
-	if (e->hw.ops->shm_release != NULL)
+	if (dev != NULL)
+		vhost_dev_free(dev);
+	/*
+	 * The windows' fds would keep the gone front-end's memory allocated;
+	 * also when the application refused the connection (no dev).
+	 */
+	if (e->hw.priv != NULL && e->hw.ops->shm_release != NULL)
 		e->hw.ops->shm_release(&e->hw);
 }
 
