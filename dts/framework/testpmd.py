@@ -370,8 +370,8 @@ def frontend(log_dir, sock, *, server=False, queues=1, packed=False, mrg_rxbuf=T
 
 
 def memory_inodes(pid):
-    """Inodes of the hugepage memory files pid has open (EAL's memfd or
-    hugetlbfs segments): for a virtio_user front-end, the memory it shares."""
+    """(device, inode) of the hugepage memory files pid has open (EAL's memfd
+    or hugetlbfs segments): for a virtio_user front-end, the memory it shares."""
     out = set()
     base = f"/proc/{pid}/fd"
     for name in os.listdir(base):
@@ -379,28 +379,34 @@ def memory_inodes(pid):
         try:
             target = os.readlink(path)
             if target.startswith("/memfd:") or "/hugepages" in target:
-                out.add(os.stat(path).st_ino)
+                st = os.stat(path)
+                out.add((st.st_dev, st.st_ino))
         except OSError:
             pass  # closed while we looked
     return out
 
 
 def held_inodes(pid, inodes):
-    """Which of inodes pid still holds, as an open fd or a mapping."""
+    """Which of inodes ((device, inode) pairs) pid still holds, as an open fd
+    or a mapping."""
     held = set()
     base = f"/proc/{pid}/fd"
     for name in os.listdir(base):
         try:
-            ino = os.stat(os.path.join(base, name)).st_ino
+            st = os.stat(os.path.join(base, name))
         except OSError:
             continue
-        if ino in inodes:
-            held.add(ino)
+        if (st.st_dev, st.st_ino) in inodes:
+            held.add((st.st_dev, st.st_ino))
     with open(f"/proc/{pid}/maps", encoding="utf-8", errors="replace") as f:
         for line in f:
             fields = line.split(None, 5)
-            if len(fields) >= 5 and int(fields[4]) in inodes:
-                held.add(int(fields[4]))
+            if len(fields) < 5:
+                continue
+            major, minor = (int(x, 16) for x in fields[3].split(":"))
+            key = (os.makedev(major, minor), int(fields[4]))
+            if key in inodes:
+                held.add(key)
     return held
 
 

@@ -154,6 +154,6 @@ def test_frontend_gone_memory_released(topo, how):
 
     fe.kill() if how == "sigkill" else fe.quit()
     be.wait_link(up=False)
+    assert be.alive(), "the back-end died when the front-end went away"
     held = wait_released(be.pid, mem)
     assert not held, f"the back-end still holds the gone front-end's memory: inodes {held}"
-    assert be.alive()

@@ -33,10 +33,10 @@ Test plan
      restart: the frozen device is killed and a new one started.
      frontend_restart: the front-end is replaced while the device is frozen,
      then SIGCONT. Each time: exact counts again, fd counts back.
-  6. test_frontend_gone_memory_released[sigkill|quit]: the back-end maps
-     the front-end's memory through BAR2 while connected; once the front-end
-     is gone neither the back-end nor the device holds an fd or a mapping of
-     it (they would pin its hugepages).
+  6. test_frontend_gone_memory_released[sigkill|quit]: while connected the
+     device holds the front-end's memory fds and the back-end maps that
+     memory through BAR2; once the front-end is gone neither holds an fd
+     or a mapping of it (they would pin its hugepages).
 Every process is killed by pid at the end of the test, even on failure
 (fixture ``vvu``); each test is bounded (DTS_VVU_TEST_TIMEOUT, 240 s).
 """
@@ -307,10 +307,11 @@ def test_frontend_gone_memory_released(vvu, how):
     mem = memory_inodes(fe.pid)
     assert mem, "the front-end has no memory file open"
     assert held_inodes(be.pid, mem), "the back-end does not map the front-end's memory"
+    assert held_inodes(dev.pid, mem), "the device does not hold the front-end's memory"
 
     fe.kill() if how == "sigkill" else fe.quit()
     be.wait_link(up=False, timeout=LINK_TIMEOUT)
     for p in (be, dev):
+        assert p.alive(), f"{p.name} died when the front-end went away"
         held = wait_released(p.pid, mem)
         assert not held, f"{p.name} still holds the gone front-end's memory: inodes {held}"
-        assert p.alive()
