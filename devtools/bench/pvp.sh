@@ -92,12 +92,13 @@ OUT=${PVP_OUT:-$REPO/build-bench/pvp-$(date +%Y%m%d-%H%M%S)}
 TESTPMD=${TESTPMD:-dpdk-testpmd}
 DEBIAN_LIB=/usr/lib/x86_64-linux-gnu/librte_vhost.so.23
 read -r -a CFGS <<< "$CONFIGS"
-# Upper bound on any one process's life (timeout): all samples of a size, plus slack.
-LIMIT=$(((WARMUP + DURATION + 3) * REPEATS * ${#CFGS[@]} + 60 * ${#CFGS[@]} + 300))
-
 for v in REPEATS DURATION WARMUP BURSTS LINK_REPEATS; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "PVP_$v must be a positive integer" >&2; exit 2; }
 done
+# Upper bound on any one process's life (timeout): the front-end starts and all
+# samples of a size, plus slack.
+LIMIT=$(((WARMUP + DURATION + 3) * REPEATS * ${#CFGS[@]} +
+	(60 + 30 * LINK_REPEATS) * ${#CFGS[@]} + 300))
 mkdir -p "$OUT"
 OUT=$(realpath "$OUT")
 RUN=$(mktemp -d /tmp/vvu-pvp.XXXXXX) # sockets and fifos (short path: sun_path limit)
@@ -304,11 +305,15 @@ start_pair() {
 
 # sample CFG LEN REP: one turn of CFG; appends "rate CFG LEN REP tx rx cycles".
 sample() {
-	local cfg=$1 len=$2 rep=$3 fe=${FE_FD[$1]} be=${BE_FD[$1]} n c tx rx cyc
+	local cfg=$1 len=$2 rep=$3 fe=${FE_FD[$1]} be=${BE_FD[$1]} n c b tx rx cyc
 	n=$(count_of "${FE_LOG[$cfg]}" 'Tx-pps:')
 	c=$(count_of "${BE_LOG[$cfg]}" 'CPU cycles/packet')
-	# testpmd's "start" drops what its rx queues hold, so every turn primes anew
+	b=$(count_of "${BE_LOG[$cfg]}" 'packet forwarding packets/burst')
+	# testpmd's "start" drops what its rx queues hold, so every turn primes anew,
+	# once the back-end is done emptying its queues (it says so after)
 	echo start >&"$be"
+	wait_count "${BE_LOG[$cfg]}" 'packet forwarding packets/burst' $((b + 1)) 10 ||
+		{ echo "the back-end of '$cfg' did not start (${BE_LOG[$cfg]})" >&2; return 1; }
 	echo "start tx_first $BURSTS" >&"$fe"
 	nap "$WARMUP"
 	echo "show port stats 0" >&"$fe"
