@@ -412,6 +412,17 @@ function median(s,   a, n) {
 	if (n == 0) return 0
 	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 }
+# row LABEL FMT INV: LABEL, v[1..nc] in FMT, then the ratio columns A/B (B/A if INV)
+function row(label, f, inv,   i, line, a, b) {
+	line = label
+	for (i = 1; i <= nc; i++) line = line sprintf(" %9s", v[i] > 0 ? sprintf(f, v[i]) : "n/a")
+	for (i = 1; i <= nr; i++) {
+		a = inv ? v[rb[i]] : v[ra[i]]
+		b = inv ? v[ra[i]] : v[rb[i]]
+		line = line sprintf(" %12s", a > 0 && b > 0 ? sprintf("%.2f", a / b) : "n/a")
+	}
+	print line
+}
 # the p-quantile, nearest rank
 function pct(s, p,   a, n, k) {
 	n = sort(s, a)
@@ -442,35 +453,17 @@ END {
 	for (i = 1; i <= nr; i++) hdr = hdr sprintf(" %12s", rn[i])
 	print hdr
 	for (s = 1; s <= ns; s++) for (d = 1; d <= 2; d++) {
-		line = sprintf("%-6s %-28s", sz[s] "B", d == 1 ? "front->back (vhost dequeue)" : "back->front (vhost enqueue)")
-		for (i = 1; i <= nc; i++) {
-			m[i] = median(d == 1 ? rx[c[i], sz[s]] : tx[c[i], sz[s]]) / 1e6
-			line = line sprintf(" %9.2f", m[i])
-		}
-		for (i = 1; i <= nr; i++)
-			line = line sprintf(" %12s", m[rb[i]] > 0 ? sprintf("%.2f", m[ra[i]] / m[rb[i]]) : "n/a")
-		print line
+		for (i = 1; i <= nc; i++) v[i] = median(d == 1 ? rx[c[i], sz[s]] : tx[c[i], sz[s]]) / 1e6
+		row(sprintf("%-6s %-28s", sz[s] "B", d == 1 ? "front->back (vhost dequeue)" : "back->front (vhost enqueue)"), "%.2f", 0)
 	}
 	# the fast end: what each configuration does when the host is in a fast phase
 	for (s = 1; s <= ns; s++) {
-		line = sprintf("%-6s %-28s", sz[s] "B", "front->back, 90th percentile")
-		for (i = 1; i <= nc; i++) {
-			m[i] = pct(rx[c[i], sz[s]], 0.9) / 1e6
-			line = line sprintf(" %9.2f", m[i])
-		}
-		for (i = 1; i <= nr; i++)
-			line = line sprintf(" %12s", m[rb[i]] > 0 ? sprintf("%.2f", m[ra[i]] / m[rb[i]]) : "n/a")
-		print line
+		for (i = 1; i <= nc; i++) v[i] = pct(rx[c[i], sz[s]], 0.9) / 1e6
+		row(sprintf("%-6s %-28s", sz[s] "B", "front->back, 90th percentile"), "%.2f", 0)
 	}
 	for (s = 1; s <= ns; s++) {
-		line = sprintf("%-6s %-28s", sz[s] "B", "back-end cycles/pkt")
-		for (i = 1; i <= nc; i++) {
-			m[i] = median(cy[c[i], sz[s]])
-			line = line sprintf(" %9s", m[i] > 0 ? sprintf("%.0f", m[i]) : "n/a")
-		}
-		for (i = 1; i <= nr; i++)
-			line = line sprintf(" %12s", m[ra[i]] > 0 && m[rb[i]] > 0 ? sprintf("%.2f", m[rb[i]] / m[ra[i]]) : "n/a")
-		print line
+		for (i = 1; i <= nc; i++) v[i] = median(cy[c[i], sz[s]])
+		row(sprintf("%-6s %-28s", sz[s] "B", "back-end cycles/pkt"), "%.0f", 1)
 	}
 	if (nr) {
 		print ""
