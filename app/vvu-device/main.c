@@ -2,8 +2,8 @@
 /*
  * dpdk-vvu-device: options, signals and the epoll loop.
  *
- * One thread: the loop watches the vfio-user sockets (vvu_server.c), the
- * vhost-user socket and kick eventfds (vvu_frontend.c, vvu_forward.c) and a
+ * One thread: the loop watches the vfio-user sockets (vvu_dev_server.c), the
+ * vhost-user socket and kick eventfds (vvu_dev_fe.c, vvu_dev_fwd.c) and a
  * signalfd. SIGINT/SIGTERM end the loop; both sockets we created are
  * removed on the way out. A misbehaving peer is disconnected, never fatal.
  */
@@ -19,7 +19,7 @@
 #include <sys/signalfd.h>
 
 #include "vvu_device.h"
-#include "vvu_server.h"
+#include "vvu_dev_server.h"
 
 #define EXIT_USAGE	2
 
@@ -76,7 +76,7 @@ bad_usage(const char *fmt, const char *arg)
 }
 
 static void
-parse_args(int argc, char **argv, struct vvu_options *opt)
+parse_args(int argc, char **argv, struct vvu_dev_options *opt)
 {
 	int c;
 
@@ -97,20 +97,20 @@ parse_args(int argc, char **argv, struct vvu_options *opt)
 			opt->vhost_user_client = true;
 			break;
 		case OPT_SHM_SIZE:
-			if (vvu_parse_size(optarg, &opt->shm_size) < 0)
+			if (vvu_dev_parse_size(optarg, &opt->shm_size) < 0)
 				bad_usage("--shm-size %s: need a power of two from 4K to 64T",
 					  optarg);
 			break;
 		case OPT_QUEUES:
-			if (vvu_parse_u32(optarg, 1, VVU_MAX_QUEUES, &opt->num_queues) < 0)
+			if (vvu_dev_parse_u32(optarg, 1, VVU_MAX_VHOST_QUEUES, &opt->num_queues) < 0)
 				bad_usage("--queues %s: need 1..256", optarg);
 			break;
 		case OPT_ID:
-			if (vvu_parse_id(optarg, opt->id) < 0)
+			if (vvu_dev_parse_id(optarg, opt->id) < 0)
 				bad_usage("--id %s: need a UUID or 32 hex digits", optarg);
 			break;
 		case OPT_VIRTIO_ID:
-			if (vvu_parse_u32(optarg, 1, 0xffff - VVU_PCI_DEVICE_ID_BASE,
+			if (vvu_dev_parse_u32(optarg, 1, 0xffff - VVU_PCI_MODERN_ID_BASE,
 					  &opt->virtio_id) < 0)
 				bad_usage("--virtio-id %s: out of range", optarg);
 			break;
@@ -156,8 +156,8 @@ main(int argc, char **argv)
 {
 	static struct vvu_device dev;	/* large: keep it off the stack */
 	struct sig_state ss = { .fd = -1 };
-	struct vvu_options opt;
-	struct vvu_loop *loop;
+	struct vvu_dev_options opt;
+	struct vvu_dev_loop *loop;
 	sigset_t mask;
 	int ret, status = EXIT_FAILURE;
 
@@ -173,45 +173,45 @@ main(int argc, char **argv)
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
 		return EXIT_FAILURE;
 	ss.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	loop = vvu_loop_create();
+	loop = vvu_dev_loop_create();
 	if (ss.fd < 0 || loop == NULL) {
 		fprintf(stderr, "%s: cannot create the event loop: %s\n", prog, strerror(errno));
 		return EXIT_FAILURE;
 	}
-	vvu_loop_add(loop, ss.fd, EPOLLIN, signal_ready, &ss);
+	vvu_dev_loop_add(loop, ss.fd, EPOLLIN, signal_ready, &ss);
 
 	ret = vvu_dev_init(&dev, &opt, loop);
 	if (ret < 0) {
 		fprintf(stderr, "%s: device setup failed: %s\n", prog, strerror(-ret));
 		goto out_loop;
 	}
-	ret = vvu_server_start(&dev);
+	ret = vvu_dev_server_start(&dev);
 	if (ret < 0) {
 		fprintf(stderr, "%s: vfio-user socket %s: %s\n", prog, opt.vfio_user_path,
 			strerror(-ret));
 		goto out_dev;
 	}
-	vvu_log(&dev, VVU_INFO, "serving vfio-user on %s, vhost-user %s on %s, "
+	vvu_dev_log(&dev, VVU_INFO, "serving vfio-user on %s, vhost-user %s on %s, "
 		"BAR2 %llu bytes, %u queues", opt.vfio_user_path,
 		opt.vhost_user_client ? "client" : "server", opt.vhost_user_path,
 		(unsigned long long)opt.shm_size, opt.num_queues);
 	while (!ss.stop) {
-		ret = vvu_loop_run_once(loop, -1);
+		ret = vvu_dev_loop_run_once(loop, -1);
 		if (ret < 0) {
 			fprintf(stderr, "%s: event loop: %s\n", prog, strerror(-ret));
 			break;
 		}
 	}
 	if (ss.stop) {
-		vvu_log(&dev, VVU_INFO, "shutting down");
+		vvu_dev_log(&dev, VVU_INFO, "shutting down");
 		status = EXIT_SUCCESS;
 	}
-	vvu_server_stop(&dev);
+	vvu_dev_server_stop(&dev);
 out_dev:
 	vvu_dev_fini(&dev);
 out_loop:
-	vvu_loop_del(loop, ss.fd);
+	vvu_dev_loop_del(loop, ss.fd);
 	close(ss.fd);
-	vvu_loop_destroy(loop);
+	vvu_dev_loop_destroy(loop);
 	return status;
 }

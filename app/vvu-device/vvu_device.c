@@ -21,7 +21,7 @@
 #include "vvu_device.h"
 
 void
-vvu_log(const struct vvu_device *dev, int level, const char *fmt, ...)
+vvu_dev_log(const struct vvu_device *dev, int level, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -57,7 +57,7 @@ vvu_dev_close_irq_fds(struct vvu_device *dev)
 }
 
 int
-vvu_eventfd_prepare(int fd)
+vvu_dev_eventfd_prepare(int fd)
 {
 	static const char want[] = "anon_inode:[eventfd]";
 	char path[64], link[sizeof(want) + 1];
@@ -86,7 +86,7 @@ vvu_dev_set_msix_fds(struct vvu_device *dev, uint32_t start, uint32_t count,
 	if (start >= dev->nvec || count > dev->nvec - start)
 		return -EINVAL;
 	for (i = 0; fds != NULL && i < count; i++)
-		if (fds[i] >= 0 && vvu_eventfd_prepare(fds[i]) < 0)
+		if (fds[i] >= 0 && vvu_dev_eventfd_prepare(fds[i]) < 0)
 			return -EINVAL;
 	for (i = 0; i < count; i++) {
 		close_fd(&dev->irq_fds[start + i]);
@@ -183,7 +183,7 @@ vvu_dev_ready(const struct vvu_device *dev)
 void
 vvu_dev_frontend_up(struct vvu_device *dev)
 {
-	vvu_log(dev, VVU_INFO, "front-end connected");
+	vvu_dev_log(dev, VVU_INFO, "front-end connected");
 	dev->dev_status |= VVU_STATUS_FRONTEND_UP;
 	vvu_dev_config_changed(dev);
 }
@@ -191,10 +191,10 @@ vvu_dev_frontend_up(struct vvu_device *dev)
 void
 vvu_dev_frontend_gone(struct vvu_device *dev, bool interrupt)
 {
-	bool was_up = vvu_frontend_connected(dev);
+	bool was_up = vvu_dev_fe_connected(dev);
 
-	vvu_frontend_close(dev);
-	vvu_fwd_drop_frontend_state(dev);
+	vvu_dev_fe_close(dev);
+	vvu_dev_fwd_drop_frontend_state(dev);
 	if (was_up && interrupt) {
 		/* the device clears both bits; the driver sets BACKEND_UP again */
 		dev->dev_status = 0;
@@ -204,31 +204,31 @@ vvu_dev_frontend_gone(struct vvu_device *dev, bool interrupt)
 	}
 	if (dev->bar2_changed != NULL)
 		dev->bar2_changed(dev);
-	vvu_frontend_update(dev);
+	vvu_dev_fe_update(dev);
 }
 
 void
 vvu_dev_needs_reset(struct vvu_device *dev, const char *why)
 {
-	vvu_log(dev, VVU_ERR, "device needs reset: %s", why);
+	vvu_dev_log(dev, VVU_ERR, "device needs reset: %s", why);
 	dev->needs_reset_events++;
 	/* set first, so the front-end cannot come back before the reset */
 	dev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
-	if (vvu_frontend_connected(dev))
+	if (vvu_dev_fe_connected(dev))
 		vvu_dev_frontend_gone(dev, false);
 	else
-		vvu_fwd_drop_frontend_state(dev);
+		vvu_dev_fwd_drop_frontend_state(dev);
 	/* virtio 1.2 §2.1.2: notify when DRIVER_OK was set */
 	if (dev->status & VIRTIO_CONFIG_S_DRIVER_OK)
 		vvu_dev_config_changed(dev);
-	vvu_frontend_update(dev);
+	vvu_dev_fe_update(dev);
 }
 
 void
 vvu_dev_dma_fault(struct vvu_device *dev, const char *why)
 {
 	/* why names the ring step that was running, not what went wrong */
-	vvu_log(dev, VVU_ERR, "SIGBUS on the driver's DMA memory (it shrank a mapped "
+	vvu_dev_log(dev, VVU_ERR, "SIGBUS on the driver's DMA memory (it shrank a mapped "
 		"file); step: %s; dropping the driver", why);
 	/* stop every ring access first: the mappings are poisoned */
 	vvu_dev_needs_reset(dev, "SIGBUS on a DMA mapping");
@@ -251,12 +251,12 @@ vvu_dev_virtio_reset(struct vvu_device *dev)
 	unsigned int q;
 	uint32_t i;
 
-	if (vvu_frontend_connected(dev))
-		vvu_log(dev, VVU_INFO, "reset: disconnecting the front-end");
+	if (vvu_dev_fe_connected(dev))
+		vvu_dev_log(dev, VVU_INFO, "reset: disconnecting the front-end");
 	dev->status = 0;
 	dev->dev_status = 0;
-	vvu_frontend_close(dev);
-	vvu_fwd_drop_frontend_state(dev);
+	vvu_dev_fe_close(dev);
+	vvu_dev_fwd_drop_frontend_state(dev);
 	if (dev->bar2_changed != NULL)
 		dev->bar2_changed(dev);
 	dev->dfselect = 0;
@@ -265,12 +265,12 @@ vvu_dev_virtio_reset(struct vvu_device *dev)
 	dev->msix_config = VIRTIO_MSI_NO_VECTOR;
 	dev->queue_select = 0;
 	for (q = 0; q < VVU_NUM_VQS; q++)
-		vvu_vq_reset(&dev->vq[q]);
+		vvu_dev_vq_reset(&dev->vq[q]);
 	dev->isr = 0;
 	dev->aux_select = 0;
-	for (i = 0; i < VVU_MAX_QUEUES; i++)
+	for (i = 0; i < VVU_MAX_VHOST_QUEUES; i++)
 		dev->aux_vector[i] = VIRTIO_MSI_NO_VECTOR;
-	vvu_frontend_update(dev);
+	vvu_dev_fe_update(dev);
 }
 
 void
@@ -279,7 +279,7 @@ vvu_dev_pci_reset(struct vvu_device *dev)
 	uint32_t v;
 
 	vvu_dev_virtio_reset(dev);
-	vvu_pci_reset(dev);
+	vvu_dev_cfg_reset(dev);
 	memset(dev->msix_table, 0, sizeof(dev->msix_table));
 	/* PCI: every vector starts masked */
 	for (v = 0; v < dev->nvec; v++)
@@ -291,19 +291,19 @@ vvu_dev_pci_reset(struct vvu_device *dev)
 }
 
 int
-vvu_dev_init(struct vvu_device *dev, const struct vvu_options *opt,
-	     struct vvu_loop *loop)
+vvu_dev_init(struct vvu_device *dev, const struct vvu_dev_options *opt,
+	     struct vvu_dev_loop *loop)
 {
 	uint32_t i, n = opt->num_queues;
 	int ret;
 
 	memset(dev, 0, sizeof(*dev));
-	if (n < 1 || n > VVU_MAX_QUEUES)
+	if (n < 1 || n > VVU_MAX_VHOST_QUEUES)
 		return -EINVAL;
 	if (opt->shm_size < VVU_MIN_SHM_SIZE || opt->shm_size > VVU_MAX_SHM_SIZE ||
 	    (opt->shm_size & (opt->shm_size - 1)) != 0)
 		return -EINVAL;
-	if (opt->virtio_id > 0xffff - VVU_PCI_DEVICE_ID_BASE)
+	if (opt->virtio_id > 0xffff - VVU_PCI_MODERN_ID_BASE)
 		return -EINVAL;
 	dev->opt = *opt;
 	dev->loop = loop;
@@ -318,8 +318,8 @@ vvu_dev_init(struct vvu_device *dev, const struct vvu_options *opt,
 	dev->fe.call_fds = malloc(n * sizeof(int));
 	dev->fe.err_fds = malloc(n * sizeof(int));
 	dev->fe.kick_watch = calloc(n, sizeof(*dev->fe.kick_watch));
-	/* a driver truncating its DMA memory must not kill us (vvu_dma.c) */
-	ret = vvu_dma_guard_init();
+	/* a driver truncating its DMA memory must not kill us (vvu_dev_dma.c) */
+	ret = vvu_dev_dma_guard_init();
 	if (ret < 0) {
 		vvu_dev_fini(dev);
 		return ret;
@@ -336,9 +336,9 @@ vvu_dev_init(struct vvu_device *dev, const struct vvu_options *opt,
 	}
 	for (i = 0; i < VHOST_USER_MAX_FDS; i++)
 		dev->fe.pending.fds[i] = dev->fe.in.fds[i] = -1;
-	vvu_pci_build(dev);
+	vvu_dev_cfg_build(dev);
 	vvu_dev_pci_reset(dev);
-	ret = vvu_frontend_init(dev);
+	ret = vvu_dev_fe_init(dev);
 	if (ret < 0) {
 		vvu_dev_fini(dev);
 		return ret;
@@ -350,12 +350,12 @@ void
 vvu_dev_fini(struct vvu_device *dev)
 {
 	if (dev->fe.kick_fds != NULL && dev->fe.call_fds != NULL && dev->fe.err_fds != NULL) {
-		vvu_frontend_close(dev);
-		vvu_fwd_drop_frontend_state(dev);
+		vvu_dev_fe_close(dev);
+		vvu_dev_fwd_drop_frontend_state(dev);
 	}
-	vvu_frontend_fini(dev);
+	vvu_dev_fe_fini(dev);
 	vvu_dev_close_irq_fds(dev);
-	vvu_dma_unmap_all(&dev->dma);
+	vvu_dev_dma_unmap_all(&dev->dma);
 	free(dev->dma.regions);
 	dev->dma.regions = NULL;
 	free(dev->fe.kick_fds);

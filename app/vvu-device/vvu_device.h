@@ -4,22 +4,22 @@
  * server. Internal header shared by the device's source files, the unit tests
  * (app/test/vvu_device) and the fuzz target (devtools/fuzz/fuzz_vvu_forward.c).
  *
- * The layout is normative in ../shared/design/vvu-device-spec.md (phase 1).
+ * The device is specified in doc/guides/vvu_device_spec.rst (phase 1).
  *
  * Who owns what
- *   vvu_device.c   device object, virtio reset, the connection state machine
- *                  (below), interrupt delivery (MSI-X vector or INTx + ISR)
- *   vvu_pci.c      256-byte PCI config space and the capability chain
- *   vvu_regs.c     BAR0: common cfg, ISR, device cfg, notify, aux notify,
- *                  driver aux cfg, MSI-X table and PBA
- *   vvu_dma.c      the driver's DMA windows (mmapped DMA_MAP fds) and the
- *                  SIGBUS guard around every access to them
- *   vvu_vq.c       the device side of the rxq/txq split rings
- *   vvu_bar2.c     BAR2 windows over the front-end's memory fds
- *   vvu_forward.c  the forwarding rules table, fd consumption, feature masks
- *   vvu_frontend.c the vhost-user socket toward the front-end
- *   vvu_loop.c     the single-threaded epoll loop
- *   vvu_server.c   glue to lib/vfio_user's server
+ *   vvu_device.c      device object, virtio reset, the connection state
+ *                     machine (below), interrupt delivery (MSI-X or INTx + ISR)
+ *   vvu_dev_cfg.c     256-byte PCI config space and the capability chain
+ *   vvu_dev_regs.c    BAR0: common cfg, ISR, device cfg, notify, aux notify,
+ *                     driver aux cfg, MSI-X table and PBA
+ *   vvu_dev_dma.c     the driver's DMA windows (mmapped DMA_MAP fds) and the
+ *                     SIGBUS guard around every access to them
+ *   vvu_dev_vq.c      the device side of the rxq/txq split rings
+ *   vvu_dev_bar2.c    BAR2 windows over the front-end's memory fds
+ *   vvu_dev_fwd.c     the forwarding rules table, fd consumption, feature masks
+ *   vvu_dev_fe.c      the vhost-user socket toward the front-end
+ *   vvu_dev_loop.c    the single-threaded epoll loop
+ *   vvu_dev_server.c  glue to lib/vfio_user's server
  *
  * Connection state machine (one front-end, one driver at a time)
  *
@@ -56,16 +56,9 @@
 #include <linux/virtio_ring.h>
 
 #include "vhost_user.h"
+#include "vvu_spec.h"
 
-/* ---- identity (spec §L.1) ---- */
-#define VVU_PCI_VENDOR_ID		0x1AF4
-#define VVU_PCI_DEVICE_ID_BASE		0x1040	/* + virtio device id */
-#define VVU_VIRTIO_ID_DEFAULT		43
-#define VVU_PCI_REVISION		0x01
-#define VVU_PCI_CLASS_SUB		0xff	/* base 0x00, "Unclassified [00ff]" */
-#define VVU_PCI_CFG_SIZE		256
-
-/* ---- capability chain (spec §L.2) ---- */
+/* ---- this device's capability chain (vvu_device_spec.rst §L.2) ---- */
 #define VVU_CAP_MSIX			0x40
 #define VVU_CAP_COMMON			0x4C
 #define VVU_CAP_NOTIFY			0x5C
@@ -77,70 +70,25 @@
 #define VVU_CAP_PCI_CFG			0xCC	/* phase 1: no log/inflight caps */
 #define VVU_CAP_END			(VVU_CAP_PCI_CFG + 20)
 
-/* cfg_type values the v3 draft added (unassigned upstream). */
-#define VVU_PCI_CAP_DEVICE_AUX_NOTIFY_CFG	6
-#define VVU_PCI_CAP_DRIVER_AUX_NOTIFY_CFG	7
-#define VVU_SHMID_MEMORY		1
-
-/* ---- BAR0 (spec §L.3) ---- */
-#define VVU_BAR0_SIZE			0x10000u
-#define VVU_BAR0_COMMON			0x0000u
-#define VVU_BAR0_ISR			0x1000u
-#define VVU_BAR0_DEVCFG			0x2000u
-#define VVU_BAR0_NOTIFY			0x3000u
-#define VVU_BAR0_DEV_AUX		0x4000u
-#define VVU_BAR0_DRV_AUX		0x5000u
-#define VVU_BAR0_MSIX_TABLE		0x6000u
-#define VVU_BAR0_MSIX_PBA		0x8000u
-#define VVU_BAR0_RESERVED		0x9000u
-#define VVU_BAR0_WINDOW			0x1000u
-#define VVU_MSIX_TABLE_WINDOW		0x2000u
-#define VVU_NOTIFY_MULT			4
-#define VVU_DEV_AUX_MULT		4
-#define VVU_COMMON_CFG_LEN		0x3C	/* virtio 1.2 incl. queue_reset */
-#define VVU_DEVCFG_LEN			24
-
-/* ISR bits (spec §L.3, v3 §4.1.4.5). */
-#define VVU_ISR_QUEUE			0x1
-#define VVU_ISR_CONFIG			0x2
-#define VVU_ISR_DRIVER_AUX		0x4
-
-/* Device config status bits (spec §L.5). */
-#define VVU_STATUS_BACKEND_UP		(1u << 0)
-#define VVU_STATUS_FRONTEND_UP		(1u << 1)
-#define VVU_STATUS_DEFINED		(VVU_STATUS_BACKEND_UP | VVU_STATUS_FRONTEND_UP)
-
-/* Driver aux notification cfg registers (offsets inside the window). */
-#define VVU_DRV_AUX_SELECT		0
-#define VVU_DRV_AUX_VECTOR		2
-
-/* ---- queues (spec §L.6) ---- */
-#define VVU_RXQ				0
-#define VVU_TXQ				1
-#define VVU_NUM_VQS			2
-#define VVU_VQ_MAX_SIZE			128
 #define VVU_DEVICE_FEATURES		((1ULL << VIRTIO_F_VERSION_1) | \
 					 (1ULL << VIRTIO_F_ACCESS_PLATFORM))
 
 /* ---- parameters ---- */
-#define VVU_MAX_QUEUES			256
 #define VVU_DEFAULT_QUEUES		256
 #define VVU_DEFAULT_SHM_SIZE		(4ULL << 30)
 #define VVU_MIN_SHM_SIZE		(4ULL << 10)
 #define VVU_MAX_SHM_SIZE		(1ULL << 46)
-#define VVU_MSIX_FIXED			3	/* config, rxq, txq */
-#define VVU_MSIX_MAX			(VVU_MSIX_FIXED + VVU_MAX_QUEUES)
 #define VVU_PBA_WORDS			((VVU_MSIX_MAX + 63) / 64)
 #define VVU_PAGE_SIZE			4096ULL
 
 /* A message on rxq/txq is at most one whole classic vhost-user message. */
 #define VVU_MSG_MAX			VHOST_USER_MSG_MAX
 
-struct vvu_loop;
+struct vvu_dev_loop;
 struct vvu_device;
 
 /* Options from the command line (main.c fills them; tests set them directly). */
-struct vvu_options {
+struct vvu_dev_options {
 	const char *vfio_user_path;
 	const char *vhost_user_path;
 	bool vhost_user_client;
@@ -151,23 +99,23 @@ struct vvu_options {
 	int verbose;
 };
 
-/* ---- option values (vvu_options.c) ---- */
-int vvu_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
+/* ---- option values (vvu_dev_options.c) ---- */
+int vvu_dev_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
 /* Power of two in [4K, 64T], with an optional K/M/G/T suffix. */
-int vvu_parse_size(const char *s, uint64_t *out);
-int vvu_parse_id(const char *s, uint8_t id[16]);
+int vvu_dev_parse_size(const char *s, uint64_t *out);
+int vvu_dev_parse_id(const char *s, uint8_t id[16]);
 
 /* ---- logging ---- */
-void vvu_log(const struct vvu_device *dev, int level, const char *fmt, ...)
+void vvu_dev_log(const struct vvu_device *dev, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 #define VVU_ERR		0
 #define VVU_INFO	1
 #define VVU_DEBUG	2
 
-/* ---- DMA windows the driver mapped (vvu_dma.c) ---- */
+/* ---- DMA windows the driver mapped (vvu_dev_dma.c) ---- */
 #define VVU_DMA_MAX_REGIONS		1024
 
-struct vvu_dma_region {
+struct vvu_dev_dma_region {
 	uint64_t iova;
 	uint64_t size;
 	uint8_t *va;		/* start of the iova range inside the mapping */
@@ -179,44 +127,44 @@ struct vvu_dma_region {
 #define VVU_DMA_READ	0x1u
 #define VVU_DMA_WRITE	0x2u
 
-struct vvu_dma {
-	struct vvu_dma_region *regions;
+struct vvu_dev_dma {
+	struct vvu_dev_dma_region *regions;
 	unsigned int nr;
 };
 
 /* Map fd; on success fd is closed (the mapping stays), on failure it is not. */
-int vvu_dma_map(struct vvu_dma *dma, int fd, uint64_t fd_offset, uint64_t iova,
+int vvu_dev_dma_map(struct vvu_dev_dma *dma, int fd, uint64_t fd_offset, uint64_t iova,
 		uint64_t size, uint32_t prot);
-int vvu_dma_unmap(struct vvu_dma *dma, uint64_t iova, uint64_t size);
-void vvu_dma_unmap_all(struct vvu_dma *dma);
+int vvu_dev_dma_unmap(struct vvu_dev_dma *dma, uint64_t iova, uint64_t size);
+void vvu_dev_dma_unmap_all(struct vvu_dev_dma *dma);
 /* Host pointer for [iova, iova+len) inside one region allowing access, or NULL. */
-void *vvu_dma_translate(const struct vvu_dma *dma, uint64_t iova, uint64_t len,
+void *vvu_dev_dma_translate(const struct vvu_dev_dma *dma, uint64_t iova, uint64_t len,
 			uint32_t access);
 
 /*
- * Surviving a driver that shrinks a file it DMA-mapped (vvu_dma.c).
+ * Surviving a driver that shrinks a file it DMA-mapped (vvu_dev_dma.c).
  *
  * A mapping does not pin the file's size: a driver can DMA_MAP a memfd and
  * ftruncate() it, and our next load or store in that range raises SIGBUS.
  * No check done before the access can close that race, so the device
  * catches the fault instead: every ring or buffer access runs inside
- * vvu_dma_guarded(), which arms a SIGBUS handler for the DMA mappings of
+ * vvu_dev_dma_guarded(), which arms a SIGBUS handler for the DMA mappings of
  * dma. A fault at an address inside one of them unwinds to
- * vvu_dma_guarded(), which returns -EIO; any other SIGBUS keeps its
+ * vvu_dev_dma_guarded(), which returns -EIO; any other SIGBUS keeps its
  * previous disposition (a real bug still crashes). The caller treats -EIO
  * as "the driver broke its own memory" (vvu_dev_dma_fault()).
  *
- * vvu_dma_guard_init() installs the handler once per process (idempotent);
+ * vvu_dev_dma_guard_init() installs the handler once per process (idempotent);
  * vvu_dev_init() calls it. fn must not keep state that a jump out of it
  * would leave half-updated outside its own arguments.
  */
-int vvu_dma_guard_init(void);
-int vvu_dma_guarded(const struct vvu_dma *dma, int (*fn)(void *arg), void *arg);
+int vvu_dev_dma_guard_init(void);
+int vvu_dev_dma_guarded(const struct vvu_dev_dma *dma, int (*fn)(void *arg), void *arg);
 /* Faults caught so far in this thread (tests, debug log). */
-uint64_t vvu_dma_faults(void);
+uint64_t vvu_dev_dma_faults(void);
 
-/* ---- one split virtqueue, device side (vvu_vq.c) ---- */
-struct vvu_vq {
+/* ---- one split virtqueue, device side (vvu_dev_vq.c) ---- */
+struct vvu_dev_vq {
 	uint16_t size;		/* queue_size as the driver set it */
 	uint16_t msix_vector;
 	bool enabled;
@@ -229,50 +177,50 @@ struct vvu_vq {
 
 #define VVU_CHAIN_MAX_SEGS	VVU_VQ_MAX_SIZE
 
-struct vvu_seg {
+struct vvu_dev_seg {
 	uint64_t iova;
 	uint32_t len;
 	bool write;		/* device-writable */
 };
 
-struct vvu_chain {
+struct vvu_dev_chain {
 	uint16_t head;
 	uint16_t nsegs;
 	uint32_t read_len;	/* total of device-readable bytes */
 	uint32_t write_len;	/* total of device-writable bytes */
-	struct vvu_seg segs[VVU_CHAIN_MAX_SEGS];
+	struct vvu_dev_seg segs[VVU_CHAIN_MAX_SEGS];
 };
 
-void vvu_vq_reset(struct vvu_vq *vq);
+void vvu_dev_vq_reset(struct vvu_dev_vq *vq);
 /*
- * The ring and chain helpers below run inside vvu_dma_guarded(): besides
+ * The ring and chain helpers below run inside vvu_dev_dma_guarded(): besides
  * their own errors they return -EIO when the driver's memory vanished.
  */
 /* 1: chain taken, 0: ring empty, negative: malformed ring (-EINVAL/-EFAULT). */
-int vvu_vq_pop(const struct vvu_dma *dma, struct vvu_vq *vq, struct vvu_chain *c);
+int vvu_dev_vq_pop(const struct vvu_dev_dma *dma, struct vvu_dev_vq *vq, struct vvu_dev_chain *c);
 /* Give back a chain the device did not use (front of the ring again). */
-void vvu_vq_unpop(struct vvu_vq *vq);
-int vvu_vq_push(const struct vvu_dma *dma, struct vvu_vq *vq, uint16_t head,
+void vvu_dev_vq_unpop(struct vvu_dev_vq *vq);
+int vvu_dev_vq_push(const struct vvu_dev_dma *dma, struct vvu_dev_vq *vq, uint16_t head,
 		uint32_t len);
 /* Whether the driver asked for no interrupt (VRING_AVAIL_F_NO_INTERRUPT). */
-bool vvu_vq_want_interrupt(const struct vvu_dma *dma, const struct vvu_vq *vq);
+bool vvu_dev_vq_want_interrupt(const struct vvu_dev_dma *dma, const struct vvu_dev_vq *vq);
 /* Copy buf into the writable segments of c; 0 or -ENOSPC / -EFAULT. */
-int vvu_chain_write(const struct vvu_dma *dma, const struct vvu_chain *c,
+int vvu_dev_chain_write(const struct vvu_dev_dma *dma, const struct vvu_dev_chain *c,
 		    const void *buf, uint32_t len);
 /* Copy the readable segments of c into buf (at most cap bytes); bytes or <0. */
-int vvu_chain_read(const struct vvu_dma *dma, const struct vvu_chain *c,
+int vvu_dev_chain_read(const struct vvu_dev_dma *dma, const struct vvu_dev_chain *c,
 		   void *buf, uint32_t cap);
 
-/* ---- BAR2 windows (vvu_bar2.c) ---- */
-struct vvu_window {
+/* ---- BAR2 windows (vvu_dev_bar2.c) ---- */
+struct vvu_dev_window {
 	int fd;			/* front-end memory fd, owned */
 	uint64_t fd_offset;	/* mmap_offset of the region */
-	uint64_t bar_offset;	/* §L.8: sum of the sizes before it */
+	uint64_t bar_offset;	/* vvu_device_spec.rst §L.8: sum of the sizes before it */
 	uint64_t size;		/* memory_size */
 };
 
-struct vvu_bar2 {
-	struct vvu_window win[VHOST_USER_MEMORY_MAX_NREGIONS];
+struct vvu_dev_bar2 {
+	struct vvu_dev_window win[VHOST_USER_MEMORY_MAX_NREGIONS];
 	unsigned int nr;
 	uint64_t used;		/* sum of sizes */
 	uint32_t generation;	/* bumped on each layout change */
@@ -284,14 +232,14 @@ struct vvu_bar2 {
  * the old layout is gone. On failure nothing changes; *needed gets the BAR2
  * size the front-end would need (for the log line) when the error is -ENOSPC.
  */
-int vvu_bar2_place(struct vvu_bar2 *bar2, uint64_t bar_size,
+int vvu_dev_bar2_place(struct vvu_dev_bar2 *bar2, uint64_t bar_size,
 		   const struct vhost_user_memory *mem, int *fds, int nr_fds,
 		   uint64_t *needed);
-void vvu_bar2_clear(struct vvu_bar2 *bar2);
-uint64_t vvu_next_pow2(uint64_t v);
+void vvu_dev_bar2_clear(struct vvu_dev_bar2 *bar2);
+uint64_t vvu_dev_next_pow2(uint64_t v);
 
-/* ---- forwarding (vvu_forward.c) ---- */
-enum vvu_fwd_action {
+/* ---- forwarding (vvu_dev_fwd.c) ---- */
+enum vvu_dev_fwd_action {
 	VVU_FWD_PASS,		/* forward unchanged */
 	VVU_FWD_MEM_TABLE,	/* windows, then forward */
 	VVU_FWD_KICK,
@@ -301,8 +249,8 @@ enum vvu_fwd_action {
 	VVU_FWD_REJECT,		/* phase 2 / unsupported: disconnect */
 };
 
-struct vvu_fwd_rule {
-	uint8_t action;		/* enum vvu_fwd_action */
+struct vvu_dev_fwd_rule {
+	uint8_t action;		/* enum vvu_dev_fwd_action */
 	uint8_t fds;		/* VVU_FDS_* */
 	uint16_t min_size;	/* payload bytes */
 	uint16_t max_size;
@@ -312,27 +260,12 @@ struct vvu_fwd_rule {
 #define VVU_FDS_VRING	1	/* one fd unless the NOFD bit is set */
 #define VVU_FDS_TABLE	2	/* one per memory region */
 
-/* Protocol features phase 1 cannot carry (masked by bit value). */
-#define VVU_PROTO_MASKED ( \
-	(1ULL << VHOST_USER_PROTO_F_LOG_SHMFD) | \
-	(1ULL << VHOST_USER_PROTO_F_BACKEND_REQ) | \
-	(1ULL << VHOST_USER_PROTO_F_CRYPTO_SESSION) | \
-	(1ULL << VHOST_USER_PROTO_F_PAGEFAULT) | \
-	(1ULL << VHOST_USER_PROTO_F_BACKEND_SEND_FD) | \
-	(1ULL << VHOST_USER_PROTO_F_HOST_NOTIFIER) | \
-	(1ULL << VHOST_USER_PROTO_F_INFLIGHT_SHMFD) | \
-	(1ULL << VHOST_USER_PROTO_F_INBAND_NOTIFICATIONS) | \
-	(1ULL << VHOST_USER_PROTO_F_CONFIGURE_MEM_SLOTS) | \
-	(1ULL << VHOST_USER_PROTO_F_XEN_MMAP) | \
-	(1ULL << VHOST_USER_PROTO_F_SHARED_OBJECT) | \
-	(1ULL << VHOST_USER_PROTO_F_DEVICE_STATE))
-
-uint64_t vvu_fwd_mask_proto(uint64_t features);
+uint64_t vvu_dev_fwd_mask_proto(uint64_t features);
 /* The rule for a request number; NULL for unknown requests. */
-const struct vvu_fwd_rule *vvu_fwd_rule(uint32_t request);
+const struct vvu_dev_fwd_rule *vvu_dev_fwd_rule(uint32_t request);
 
 /* A message read from the front-end, waiting for a rxq buffer. */
-struct vvu_fe_msg {
+struct vvu_dev_fe_msg {
 	union {
 		struct vhost_user_msg msg;
 		uint8_t bytes[VVU_MSG_MAX];
@@ -348,36 +281,36 @@ struct vvu_fe_msg {
  * for rxq. 0 on success; negative errno means "disconnect the front-end"
  * (the reason was logged).
  */
-int vvu_fwd_frontend_msg(struct vvu_device *dev, struct vvu_fe_msg *m);
+int vvu_dev_fwd_frontend_msg(struct vvu_device *dev, struct vvu_dev_fe_msg *m);
 /* Move pending front-end messages into rxq as buffers allow. */
-void vvu_fwd_rxq(struct vvu_device *dev);
+void vvu_dev_fwd_rxq(struct vvu_device *dev);
 /* Take the driver's messages from txq and send them to the front-end. */
-void vvu_fwd_txq(struct vvu_device *dev);
+void vvu_dev_fwd_txq(struct vvu_device *dev);
 /* Driver wrote device aux notification slot k. */
-void vvu_fwd_aux_notify(struct vvu_device *dev, uint32_t slot);
+void vvu_dev_fwd_aux_notify(struct vvu_device *dev, uint32_t slot);
 /* Close every fd the front-end gave us and forget the pending message. */
-void vvu_fwd_drop_frontend_state(struct vvu_device *dev);
+void vvu_dev_fwd_drop_frontend_state(struct vvu_device *dev);
 
-/* ---- the event loop (vvu_loop.c) ---- */
-typedef void (*vvu_loop_cb)(void *arg, uint32_t events);
+/* ---- the event loop (vvu_dev_loop.c) ---- */
+typedef void (*vvu_dev_loop_cb)(void *arg, uint32_t events);
 
-struct vvu_loop *vvu_loop_create(void);
-void vvu_loop_destroy(struct vvu_loop *loop);
+struct vvu_dev_loop *vvu_dev_loop_create(void);
+void vvu_dev_loop_destroy(struct vvu_dev_loop *loop);
 /* Watch fd (EPOLLIN etc.); the loop never closes it. 0 or negative errno. */
-int vvu_loop_add(struct vvu_loop *loop, int fd, uint32_t events, vvu_loop_cb cb,
+int vvu_dev_loop_add(struct vvu_dev_loop *loop, int fd, uint32_t events, vvu_dev_loop_cb cb,
 		 void *arg);
-int vvu_loop_mod(struct vvu_loop *loop, int fd, uint32_t events);
-void vvu_loop_del(struct vvu_loop *loop, int fd);
+int vvu_dev_loop_mod(struct vvu_dev_loop *loop, int fd, uint32_t events);
+void vvu_dev_loop_del(struct vvu_dev_loop *loop, int fd);
 /* Wait up to timeout_ms (-1: forever) and run the ready callbacks. */
-int vvu_loop_run_once(struct vvu_loop *loop, int timeout_ms);
+int vvu_dev_loop_run_once(struct vvu_dev_loop *loop, int timeout_ms);
 
-/* ---- the front-end socket (vvu_frontend.c) ---- */
-struct vvu_kick_watch {
+/* ---- the front-end socket (vvu_dev_fe.c) ---- */
+struct vvu_dev_kick_watch {
 	struct vvu_device *dev;
 	uint32_t q;
 };
 
-struct vvu_frontend {
+struct vvu_dev_fe {
 	int listen_fd;		/* server mode */
 	int timer_fd;		/* client mode reconnect timer */
 	int conn_fd;
@@ -385,36 +318,36 @@ struct vvu_frontend {
 	bool reading;		/* conn_fd has EPOLLIN */
 	bool created_socket;	/* we bound the path: unlink on exit */
 	/* incremental receive of one message */
-	struct vvu_fe_msg in;
+	struct vvu_dev_fe_msg in;
 	uint32_t in_have;
 	/* front-end message waiting for a rxq buffer */
-	struct vvu_fe_msg pending;
+	struct vvu_dev_fe_msg pending;
 	bool has_pending;
 	/* per vhost-user queue fds (N entries each), -1 when absent */
 	int *kick_fds;
 	int *call_fds;
 	int *err_fds;
-	struct vvu_kick_watch *kick_watch;	/* loop callback args, N entries */
+	struct vvu_dev_kick_watch *kick_watch;	/* loop callback args, N entries */
 	uint64_t msgs_in;
 	uint64_t msgs_out;
 };
 
-int vvu_frontend_init(struct vvu_device *dev);
-void vvu_frontend_fini(struct vvu_device *dev);
+int vvu_dev_fe_init(struct vvu_device *dev);
+void vvu_dev_fe_fini(struct vvu_device *dev);
 /* Re-evaluate whether we may accept / connect (after a readiness change). */
-void vvu_frontend_update(struct vvu_device *dev);
+void vvu_dev_fe_update(struct vvu_device *dev);
 /* Close the connection (no status change here; see vvu_dev_frontend_gone). */
-void vvu_frontend_close(struct vvu_device *dev);
+void vvu_dev_fe_close(struct vvu_device *dev);
 /* Whole message to the front-end; 0 or negative errno. */
-int vvu_frontend_send(struct vvu_device *dev, const void *buf, uint32_t len);
+int vvu_dev_fe_send(struct vvu_device *dev, const void *buf, uint32_t len);
 /* Pause/resume reading the socket (back-pressure from rxq). */
-void vvu_frontend_set_reading(struct vvu_device *dev, bool on);
-bool vvu_frontend_connected(const struct vvu_device *dev);
+void vvu_dev_fe_set_reading(struct vvu_device *dev, bool on);
+bool vvu_dev_fe_connected(const struct vvu_device *dev);
 
 /* ---- the device ---- */
 struct vvu_device {
-	struct vvu_options opt;
-	struct vvu_loop *loop;		/* NULL in unit tests */
+	struct vvu_dev_options opt;
+	struct vvu_dev_loop *loop;		/* NULL in unit tests */
 	uint32_t nvec;			/* MSI-X table size = 3 + N */
 
 	/* PCI config space image; read-only bits come from here */
@@ -429,13 +362,13 @@ struct vvu_device {
 	uint8_t status;
 	uint8_t config_generation;
 	uint16_t queue_select;
-	struct vvu_vq vq[VVU_NUM_VQS];
+	struct vvu_dev_vq vq[VVU_NUM_VQS];
 
 	uint8_t isr;
 	uint32_t dev_status;		/* device config status field */
 
 	uint16_t aux_select;
-	uint16_t aux_vector[VVU_MAX_QUEUES];
+	uint16_t aux_vector[VVU_MAX_VHOST_QUEUES];
 
 	/* MSI-X table, PBA, and the client's eventfds */
 	uint8_t msix_table[VVU_MSIX_MAX * PCI_MSIX_ENTRY_SIZE];
@@ -444,23 +377,23 @@ struct vvu_device {
 	bool irq_masked[VVU_MSIX_MAX];	/* SET_IRQS ACTION_MASK */
 	int intx_fd;
 
-	struct vvu_dma dma;
-	struct vvu_bar2 bar2;
-	struct vvu_frontend fe;
+	struct vvu_dev_dma dma;
+	struct vvu_dev_bar2 bar2;
+	struct vvu_dev_fe fe;
 
 	/* set when the client should re-read BAR2's region info */
 	void (*bar2_changed)(struct vvu_device *dev);
-	/* the driver's DMA memory faulted: drop that driver (vvu_server.c) */
+	/* the driver's DMA memory faulted: drop that driver (vvu_dev_server.c) */
 	void (*drop_driver)(struct vvu_device *dev);
-	/* server glue state (vvu_server.c) */
+	/* server glue state (vvu_dev_server.c) */
 	void *server;
 	/* counters for tests and the debug log */
 	uint64_t interrupts;
 	uint64_t needs_reset_events;
 };
 
-int vvu_dev_init(struct vvu_device *dev, const struct vvu_options *opt,
-		 struct vvu_loop *loop);
+int vvu_dev_init(struct vvu_device *dev, const struct vvu_dev_options *opt,
+		 struct vvu_dev_loop *loop);
 void vvu_dev_fini(struct vvu_device *dev);
 /* Virtio reset (device_status = 0): queues, vectors, status, front-end. */
 void vvu_dev_virtio_reset(struct vvu_device *dev);
@@ -497,20 +430,20 @@ void vvu_dev_close_irq_fds(struct vvu_device *dev);
  * Accept fd only if it is an eventfd, and make it non-blocking: a peer's
  * pipe or socket in its place could block a signal or spin the loop.
  */
-int vvu_eventfd_prepare(int fd);
+int vvu_dev_eventfd_prepare(int fd);
 
-/* ---- PCI config space (vvu_pci.c) ---- */
-void vvu_pci_build(struct vvu_device *dev);
-void vvu_pci_reset(struct vvu_device *dev);
-int vvu_pci_read(struct vvu_device *dev, uint64_t off, void *buf, uint32_t len);
-int vvu_pci_write(struct vvu_device *dev, uint64_t off, const void *buf, uint32_t len);
-uint64_t vvu_pci_bar_size(const struct vvu_device *dev, unsigned int bar);
+/* ---- PCI config space (vvu_dev_cfg.c) ---- */
+void vvu_dev_cfg_build(struct vvu_device *dev);
+void vvu_dev_cfg_reset(struct vvu_device *dev);
+int vvu_dev_cfg_read(struct vvu_device *dev, uint64_t off, void *buf, uint32_t len);
+int vvu_dev_cfg_write(struct vvu_device *dev, uint64_t off, const void *buf, uint32_t len);
+uint64_t vvu_dev_bar_size(const struct vvu_device *dev, unsigned int bar);
 
-/* ---- BAR0 (vvu_regs.c) ---- */
-int vvu_bar0_read(struct vvu_device *dev, uint64_t off, void *buf, uint32_t len);
-int vvu_bar0_write(struct vvu_device *dev, uint64_t off, const void *buf, uint32_t len);
+/* ---- BAR0 (vvu_dev_regs.c) ---- */
+int vvu_dev_bar0_read(struct vvu_device *dev, uint64_t off, void *buf, uint32_t len);
+int vvu_dev_bar0_write(struct vvu_device *dev, uint64_t off, const void *buf, uint32_t len);
 
-/* ---- little-endian helpers (the device is LE-only, spec §L.6) ---- */
+/* ---- little-endian helpers (the device is LE-only, vvu_device_spec.rst §L.6) ---- */
 static inline void
 vvu_put16(uint8_t *p, uint16_t v)
 {

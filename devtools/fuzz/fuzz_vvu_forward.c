@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * libFuzzer target: the VVU device's front-end message forwarding
- * (app/vvu-device/vvu_forward.c, vvu_bar2.c).
+ * (app/vvu-device/vvu_dev_fwd.c, vvu_dev_bar2.c).
  *
  * Input: a stream of records, each one control byte then a vhost-user
  * message (12-byte header, then up to hdr.size payload bytes). The control
@@ -60,13 +60,13 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct vvu_device dev;
-	struct vvu_options o = {
+	struct vvu_dev_options o = {
 		.num_queues = 8,
 		.shm_size = 16u << 20,
 		.virtio_id = VVU_VIRTIO_ID_DEFAULT,
 		.verbose = -1,
 	};
-	struct vvu_fe_msg m;
+	struct vvu_dev_fe_msg m;
 	int before = count_fds();
 	size_t off = 0;
 
@@ -93,11 +93,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (i = 0; i < VHOST_USER_MAX_FDS; i++)
 			m.fds[i] = i < nfds ? make_fd(ctl & 0x10) : -1;
 		m.nr_fds = nfds;
-		if (vvu_fwd_frontend_msg(&dev, &m) < 0)
+		if (vvu_dev_fwd_frontend_msg(&dev, &m) < 0)
 			vvu_dev_frontend_gone(&dev, true);
 		/* no rxq in this harness: the driver "took" the message */
 		dev.fe.has_pending = false;
-		vvu_fwd_aux_notify(&dev, (uint32_t)(ctl >> 5) * 3);
+		vvu_dev_fwd_aux_notify(&dev, (uint32_t)(ctl >> 5) * 3);
 		for (i = 0; i < VHOST_USER_MAX_FDS; i++)
 			if (m.fds[i] >= 0)
 				abort();	/* every fd consumed or closed */

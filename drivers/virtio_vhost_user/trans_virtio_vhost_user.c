@@ -11,7 +11,7 @@
  * txq. A device has at most one front-end at a time, so an endpoint has at
  * most one connection (struct vhost_dev) at a time.
  *
- * Connection state machine (device config status, spec §L.5)
+ * Connection state machine (device config status, vvu_device_spec.rst §L.5)
  * ---------------------------------------------------------
  *   attach: open, virtio init, rings, MSI-X, DRIVER_OK, then BACKEND_UP.
  *   FRONTEND_UP seen          -> re-read BAR2 windows, vhost_dev_new().
@@ -64,10 +64,10 @@
 #include "rte_vhost_vvu.h"
 #include "vhost.h"
 #include "vhost_transport.h"
-#include "vvu_dev_ops.h"
-#include "vvu_pci.h"
-#include "vvu_queue.h"
-#include "vvu_transport.h"
+#include "vvu_drv_hw.h"
+#include "vvu_drv_pci.h"
+#include "vvu_drv_queue.h"
+#include "vvu_drv_transport.h"
 
 #define VVU_LOG(who, level, fmt, ...) \
 	VHOST_LOG_CONFIG(who, level, "vvu: " fmt, ##__VA_ARGS__)
@@ -76,25 +76,15 @@
 /* How long a reply may wait for a free txq buffer. */
 #define VVU_TX_WAIT_US		(1000 * 1000)
 #define VVU_TX_POLL_US		50
-/* MSI-X plan (spec §L.7, driver default): config, rxq and txq on vector 0. */
+/* MSI-X plan (vvu_device_spec.rst §L.7, driver default): config, rxq and txq on vector 0. */
 #define VVU_VECTOR		0
 #define VVU_NR_VECTORS		1
 #define VVU_CALL_WORDS		(VHOST_MAX_VRING / 64)
 
-/* Protocol features whose resources the device cannot carry in phase 1. */
-#define VVU_PROTO_UNSUPPORTED ( \
-	(1ULL << VHOST_USER_PROTO_F_LOG_SHMFD) | \
-	(1ULL << VHOST_USER_PROTO_F_BACKEND_REQ) | \
-	(1ULL << VHOST_USER_PROTO_F_BACKEND_SEND_FD) | \
-	(1ULL << VHOST_USER_PROTO_F_HOST_NOTIFIER) | \
-	(1ULL << VHOST_USER_PROTO_F_INFLIGHT_SHMFD) | \
-	(1ULL << VHOST_USER_PROTO_F_PAGEFAULT) | \
-	(1ULL << VHOST_USER_PROTO_F_CONFIGURE_MEM_SLOTS))
-
-struct vvu_ep {
+struct vvu_drv_ep {
 	struct vhost_endpoint *ep;
-	struct vvu_hw hw;
-	struct vvu_pci pci;
+	struct vvu_drv_hw hw;
+	struct vvu_drv_pci pci;
 	pthread_mutex_t lock;		/* recursive: the handler calls send_reply */
 	bool closing;			/* endpoint_cleanup started */
 	bool started;
@@ -103,13 +93,13 @@ struct vvu_ep {
 	int irq_fd;			/* MSI-X vector 0 */
 	int ctl_fd;			/* deferred doorbells, disconnect requests */
 	int watch_fd;			/* device socket (vfio-user), or -1 */
-	struct vvu_dma_mem dma;
+	struct vvu_drv_dma_mem dma;
 	bool dma_valid;
-	struct vvu_vq rxq;
-	struct vvu_vq txq;
+	struct vvu_drv_vq rxq;
+	struct vvu_drv_vq txq;
 	struct vhost_dev *dev;		/* the live connection, or NULL */
 	bool conn_broken;		/* close it at the next chance */
-	uint64_t shm_next;		/* §L.8 offset of the next region */
+	uint64_t shm_next;		/* vvu_device_spec.rst §L.8 offset of the next region */
 	uint64_t calls[VVU_CALL_WORDS];	/* pending call doorbells (vfio-user) */
 	int last_err;			/* last attach failure, for quiet retries */
 	bool attach_quiet;		/* its reason was logged: retry quietly */
@@ -125,7 +115,7 @@ static void vvu_watch_cb(int fd, uint32_t events, void *arg);
 /* ---- Path parsing ---- */
 
 int
-vvu_parse_path(const char *path, uint64_t flags, const struct vvu_dev_ops **ops,
+vvu_drv_parse_path(const char *path, uint64_t flags, const struct vvu_drv_hw_ops **ops,
 	       char *addr, size_t addr_len)
 {
 	size_t plen = strlen(RTE_VHOST_VVU_VFIO_USER_PREFIX);
@@ -134,7 +124,7 @@ vvu_parse_path(const char *path, uint64_t flags, const struct vvu_dev_ops **ops,
 	if (strncmp(path, RTE_VHOST_VVU_VFIO_USER_PREFIX, plen) == 0) {
 		sock = path + plen;
 	} else if (vhost_path_is_pci_addr(path)) {
-		*ops = &vvu_vfio_ops;
+		*ops = &vvu_drv_vfio_ops;
 		return snprintf(addr, addr_len, "%s", path) < (int)addr_len ? 0 : -EINVAL;
 	} else if (flags & RTE_VHOST_USER_VIRTIO_TRANSPORT) {
 		sock = path;
@@ -144,7 +134,7 @@ vvu_parse_path(const char *path, uint64_t flags, const struct vvu_dev_ops **ops,
 	if (sock[0] == '\0' || strlen(sock) >= sizeof(((struct sockaddr_un *)0)->sun_path) ||
 	    strlen(sock) >= addr_len)
 		return -EINVAL;
-	*ops = &vvu_vfio_user_ops;
+	*ops = &vvu_drv_vfio_user_ops;
 	snprintf(addr, addr_len, "%s", sock);
 	return 0;
 }
@@ -164,16 +154,16 @@ vvu_match(const char *path, uint64_t flags)
 /* ---- Doorbells and notifications ---- */
 
 static void
-vvu_kick_queue(struct vvu_ep *e, struct vvu_vq *vq, uint16_t q)
+vvu_kick_queue(struct vvu_drv_ep *e, struct vvu_drv_vq *vq, uint16_t q)
 {
-	if (vvu_vq_notify_suppressed(vq))
+	if (vvu_drv_vq_notify_suppressed(vq))
 		return;
-	if (vvu_pci_notify_queue(&e->pci, q) < 0)
+	if (vvu_drv_pci_notify_queue(&e->pci, q) < 0)
 		VVU_LOG(e->ep->path, DEBUG, "notify of queue %u failed\n", q);
 }
 
 static void
-vvu_flush_calls(struct vvu_ep *e)
+vvu_flush_calls(struct vvu_drv_ep *e)
 {
 	unsigned int w;
 
@@ -185,13 +175,13 @@ vvu_flush_calls(struct vvu_ep *e)
 
 			bits &= bits - 1;
 			if (e->attached)
-				vvu_pci_aux_notify(&e->pci, w * 64 + b);
+				vvu_drv_pci_aux_notify(&e->pci, w * 64 + b);
 		}
 	}
 }
 
 static void
-vvu_wake(struct vvu_ep *e)
+vvu_wake(struct vvu_drv_ep *e)
 {
 	if (eventfd_write(e->ctl_fd, 1) < 0)
 		VVU_LOG(e->ep->path, DEBUG, "control eventfd: %s\n", strerror(errno));
@@ -201,13 +191,13 @@ vvu_wake(struct vvu_ep *e)
 
 /* Throw away every message waiting in rxq (stale: its connection is gone). */
 static int
-vvu_drain_rxq(struct vvu_ep *e)
+vvu_drain_rxq(struct vvu_drv_ep *e)
 {
 	uint8_t buf[VVU_BUF_SIZE];
 	unsigned int n = 0;
 	int ret;
 
-	while ((ret = vvu_vq_rx_pop(&e->rxq, buf, sizeof(buf))) > 0)
+	while ((ret = vvu_drv_vq_rx_pop(&e->rxq, buf, sizeof(buf))) > 0)
 		n++;
 	if (n > 0) {
 		VVU_LOG(e->ep->path, INFO, "dropped %u stale message(s)\n", n);
@@ -217,7 +207,7 @@ vvu_drain_rxq(struct vvu_ep *e)
 }
 
 static void
-vvu_conn_free(struct vvu_ep *e)
+vvu_conn_free(struct vvu_drv_ep *e)
 {
 	struct vhost_dev *dev = e->dev;
 
@@ -234,7 +224,7 @@ vvu_conn_free(struct vvu_ep *e)
 }
 
 static int
-vvu_conn_open(struct vvu_ep *e)
+vvu_conn_open(struct vvu_drv_ep *e)
 {
 	struct vhost_dev *dev;
 	int ret;
@@ -260,22 +250,22 @@ vvu_conn_open(struct vvu_ep *e)
  * the front-end (no interrupt), then we take BACKEND_UP again.
  */
 static int
-vvu_conn_drop(struct vvu_ep *e)
+vvu_conn_drop(struct vvu_drv_ep *e)
 {
 	int ret;
 
-	ret = vvu_pci_set_dev_status(&e->pci, 0);
+	ret = vvu_drv_pci_set_dev_status(&e->pci, 0);
 	vvu_conn_free(e);
 	if (ret == 0)
 		ret = vvu_drain_rxq(e);
 	if (ret == 0)
-		ret = vvu_pci_set_dev_status(&e->pci, VVU_STATUS_BACKEND_UP);
+		ret = vvu_drv_pci_set_dev_status(&e->pci, VVU_STATUS_BACKEND_UP);
 	return ret;
 }
 
 /* One message from rxq into the handler. Returns <0 on a device error. */
 static int
-vvu_handle_one(struct vvu_ep *e, const uint8_t *buf, int len)
+vvu_handle_one(struct vvu_drv_ep *e, const uint8_t *buf, int len)
 {
 	struct vhost_user_ctx *ctx = &e->ctx;
 	struct vhost_user_hdr hdr;
@@ -303,13 +293,13 @@ bad:
 }
 
 static int
-vvu_process_rxq(struct vvu_ep *e)
+vvu_process_rxq(struct vvu_drv_ep *e)
 {
 	uint8_t buf[VVU_BUF_SIZE];
 	unsigned int n = 0;
 	int len, ret = 0;
 
-	while ((len = vvu_vq_rx_pop(&e->rxq, buf, sizeof(buf))) > 0) {
+	while ((len = vvu_drv_vq_rx_pop(&e->rxq, buf, sizeof(buf))) > 0) {
 		n++;
 		ret = vvu_handle_one(e, buf, len);
 		if (ret < 0)
@@ -334,25 +324,25 @@ vvu_process_rxq(struct vvu_ep *e)
  * 0): reclaim txq, follow the status bits, handle rxq. <0: device failure.
  */
 static int
-vvu_service(struct vvu_ep *e)
+vvu_service(struct vvu_drv_ep *e)
 {
 	uint32_t ds;
 	uint8_t st;
 	int ret;
 
-	ret = vvu_vq_tx_reclaim(&e->txq);
+	ret = vvu_drv_vq_tx_reclaim(&e->txq);
 	if (ret < 0) {
 		VVU_LOG(e->ep->path, ERR, "device broke the txq ring rules\n");
 		return ret;
 	}
-	ret = vvu_pci_get_status(&e->pci, &st);
+	ret = vvu_drv_pci_get_status(&e->pci, &st);
 	if (ret < 0)
 		return ret;
 	if (st & VIRTIO_CONFIG_S_NEEDS_RESET) {
 		VVU_LOG(e->ep->path, ERR, "device needs a reset\n");
 		return -EIO;
 	}
-	ret = vvu_pci_get_dev_status(&e->pci, &ds);
+	ret = vvu_drv_pci_get_dev_status(&e->pci, &ds);
 	if (ret < 0)
 		return ret;
 	if (e->dev != NULL && !(ds & VVU_STATUS_FRONTEND_UP)) {
@@ -381,7 +371,7 @@ vvu_service(struct vvu_ep *e)
 	if (e->dev == NULL && !(ds & VVU_STATUS_BACKEND_UP)) {
 		ret = vvu_drain_rxq(e);
 		if (ret == 0)
-			ret = vvu_pci_set_dev_status(&e->pci, VVU_STATUS_BACKEND_UP);
+			ret = vvu_drv_pci_set_dev_status(&e->pci, VVU_STATUS_BACKEND_UP);
 	}
 	return ret;
 }
@@ -397,9 +387,9 @@ vvu_service(struct vvu_ep *e)
  * false then). device_ok: the device still answers, so reset it first.
  */
 static void
-vvu_detach(struct vvu_ep *e, bool device_ok)
+vvu_detach(struct vvu_drv_ep *e, bool device_ok)
 {
-	struct vvu_hw *hw = &e->hw;
+	struct vvu_drv_hw *hw = &e->hw;
 
 	vvu_conn_free(e);
 	if (e->attached) {
@@ -410,7 +400,7 @@ vvu_detach(struct vvu_ep *e, bool device_ok)
 	e->attached = false;
 	e->watch_fd = -1;
 	if (hw->priv != NULL) {
-		if (device_ok && vvu_pci_reset(&e->pci) == 0)
+		if (device_ok && vvu_drv_pci_reset(&e->pci) == 0)
 			hw->ops->set_irqs(hw, 0, NULL);
 		hw->ops->close(hw);
 	}
@@ -424,28 +414,28 @@ vvu_detach(struct vvu_ep *e, bool device_ok)
 }
 
 static int
-vvu_setup_queues(struct vvu_ep *e)
+vvu_setup_queues(struct vvu_drv_ep *e)
 {
-	struct vvu_hw *hw = &e->hw;
+	struct vvu_drv_hw *hw = &e->hw;
 	uint16_t rxsz, txsz;
 	size_t rxmem;
 	int ret;
 
-	ret = vvu_pci_queue_size(&e->pci, VVU_RXQ, VVU_QUEUE_SIZE_MAX, &rxsz);
+	ret = vvu_drv_pci_queue_size(&e->pci, VVU_RXQ, VVU_QUEUE_SIZE_MAX, &rxsz);
 	if (ret == 0)
-		ret = vvu_pci_queue_size(&e->pci, VVU_TXQ, VVU_QUEUE_SIZE_MAX, &txsz);
+		ret = vvu_drv_pci_queue_size(&e->pci, VVU_TXQ, VVU_QUEUE_SIZE_MAX, &txsz);
 	if (ret < 0)
 		return ret;
-	rxmem = vvu_vq_mem_size(rxsz);
-	ret = hw->ops->dma_alloc(hw, rxmem + vvu_vq_mem_size(txsz), &e->dma);
+	rxmem = vvu_drv_vq_mem_size(rxsz);
+	ret = hw->ops->dma_alloc(hw, rxmem + vvu_drv_vq_mem_size(txsz), &e->dma);
 	if (ret < 0) {
 		VVU_LOG(e->ep->path, ERR, "no DMA memory for the message queues: %s\n",
 			strerror(-ret));
 		return ret;
 	}
 	e->dma_valid = true;
-	vvu_vq_init(&e->rxq, rxsz, true, e->dma.va, e->dma.iova);
-	vvu_vq_init(&e->txq, txsz, false, (uint8_t *)e->dma.va + rxmem, e->dma.iova + rxmem);
+	vvu_drv_vq_init(&e->rxq, rxsz, true, e->dma.va, e->dma.iova);
+	vvu_drv_vq_init(&e->txq, txsz, false, (uint8_t *)e->dma.va + rxmem, e->dma.iova + rxmem);
 
 	e->irq_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (e->irq_fd < 0)
@@ -453,25 +443,25 @@ vvu_setup_queues(struct vvu_ep *e)
 	ret = hw->ops->set_irqs(hw, VVU_NR_VECTORS, &e->irq_fd);
 	if (ret < 0)
 		return ret;
-	ret = vvu_pci_set_config_vector(&e->pci, VVU_VECTOR);
+	ret = vvu_drv_pci_set_config_vector(&e->pci, VVU_VECTOR);
 	if (ret == 0)
-		ret = vvu_pci_queue_setup(&e->pci, VVU_RXQ, e->rxq.desc_iova, e->rxq.avail_iova,
+		ret = vvu_drv_pci_queue_setup(&e->pci, VVU_RXQ, e->rxq.desc_iova, e->rxq.avail_iova,
 					  e->rxq.used_iova, VVU_VECTOR);
 	if (ret == 0)
-		ret = vvu_pci_queue_setup(&e->pci, VVU_TXQ, e->txq.desc_iova, e->txq.avail_iova,
+		ret = vvu_drv_pci_queue_setup(&e->pci, VVU_TXQ, e->txq.desc_iova, e->txq.avail_iova,
 					  e->txq.used_iova, VVU_VECTOR);
 	/* Kicks stay at NO_VECTOR (reset value): the data path polls. */
 	return ret;
 }
 
 static int
-vvu_attach(struct vvu_ep *e)
+vvu_attach(struct vvu_drv_ep *e)
 {
-	struct vvu_hw *hw = &e->hw;
+	struct vvu_drv_hw *hw = &e->hw;
 	uint8_t st;
 	int ret;
 
-	if (hw->ops == &vvu_vfio_user_ops) {
+	if (hw->ops == &vvu_drv_vfio_user_ops) {
 		struct stat sb;
 
 		if (stat(hw->addr, &sb) < 0)
@@ -482,17 +472,17 @@ vvu_attach(struct vvu_ep *e)
 	ret = hw->ops->open(hw);
 	if (ret < 0)
 		goto fail;
-	ret = vvu_pci_probe(&e->pci, hw);
+	ret = vvu_drv_pci_probe(&e->pci, hw);
 	if (ret == 0)
-		ret = vvu_pci_init(&e->pci);
+		ret = vvu_drv_pci_init(&e->pci);
 	if (ret == 0)
 		ret = vvu_setup_queues(e);
 	if (ret < 0)
 		goto fail;
-	vvu_vq_rx_post_all(&e->rxq);
-	ret = vvu_pci_get_status(&e->pci, &st);
+	vvu_drv_vq_rx_post_all(&e->rxq);
+	ret = vvu_drv_pci_get_status(&e->pci, &st);
 	if (ret == 0)
-		ret = vvu_pci_set_status(&e->pci, st | VIRTIO_CONFIG_S_DRIVER_OK);
+		ret = vvu_drv_pci_set_status(&e->pci, st | VIRTIO_CONFIG_S_DRIVER_OK);
 	if (ret < 0)
 		goto fail;
 
@@ -508,7 +498,7 @@ vvu_attach(struct vvu_ep *e)
 		goto fail;
 	}
 	vvu_kick_queue(e, &e->rxq, VVU_RXQ);
-	ret = vvu_pci_set_dev_status(&e->pci, VVU_STATUS_BACKEND_UP);
+	ret = vvu_drv_pci_set_dev_status(&e->pci, VVU_STATUS_BACKEND_UP);
 	if (ret < 0)
 		goto fail;
 	VVU_LOG(e->ep->path, INFO, "attached %04x:%04x over %s: %u vhost queues, shared"
@@ -524,7 +514,7 @@ fail:
 
 /* The device failed or left: drop everything and try again later. */
 static void
-vvu_device_lost(struct vvu_ep *e, int err)
+vvu_device_lost(struct vvu_drv_ep *e, int err)
 {
 	VVU_LOG(e->ep->path, ERR, "device lost (%s): detaching, retrying every %d ms\n",
 		strerror(-err), VVU_RECONNECT_MS);
@@ -535,21 +525,21 @@ vvu_device_lost(struct vvu_ep *e, int err)
 }
 
 static void
-vvu_try_attach(struct vvu_ep *e)
+vvu_try_attach(struct vvu_drv_ep *e)
 {
 	bool was_quiet = e->attach_quiet;
 	int ret;
 
-	vvu_pci_quiet_refusals(was_quiet);
+	vvu_drv_pci_quiet_refusals(was_quiet);
 	ret = vvu_attach(e);
-	vvu_pci_quiet_refusals(false);
+	vvu_drv_pci_quiet_refusals(false);
 	if (ret == 0) {
 		e->attach_quiet = false;
 		return;
 	}
 	/*
 	 * Say it once per cause, not once a second: the reason (logged by
-	 * vvu_pci) is at ERR on the first attempt that fails this way, and
+	 * vvu_drv_pci) is at ERR on the first attempt that fails this way, and
 	 * at DEBUG while it keeps failing the same way.
 	 */
 	e->attach_quiet = ret != -ENOENT && (!was_quiet || ret == e->last_err);
@@ -570,7 +560,7 @@ vvu_try_attach(struct vvu_ep *e)
 static void
 vvu_reconnect_cb(void *arg)
 {
-	struct vvu_ep *e = arg;
+	struct vvu_drv_ep *e = arg;
 
 	pthread_mutex_lock(&e->lock);
 	if (!e->closing && !e->attached)
@@ -581,7 +571,7 @@ vvu_reconnect_cb(void *arg)
 static void
 vvu_irq_cb(int fd, uint32_t events, void *arg)
 {
-	struct vvu_ep *e = arg;
+	struct vvu_drv_ep *e = arg;
 	eventfd_t v;
 	int ret;
 
@@ -600,7 +590,7 @@ out:
 static void
 vvu_ctl_cb(int fd, uint32_t events, void *arg)
 {
-	struct vvu_ep *e = arg;
+	struct vvu_drv_ep *e = arg;
 	eventfd_t v;
 	int ret = 0;
 
@@ -623,7 +613,7 @@ out:
 static void
 vvu_watch_cb(int fd, uint32_t events, void *arg)
 {
-	struct vvu_ep *e = arg;
+	struct vvu_drv_ep *e = arg;
 
 	pthread_mutex_lock(&e->lock);
 	if (!e->closing && e->attached && fd == e->watch_fd &&
@@ -637,15 +627,15 @@ vvu_watch_cb(int fd, uint32_t events, void *arg)
 static int
 vvu_endpoint_init(struct vhost_endpoint *ep)
 {
-	const struct vvu_dev_ops *ops;
+	const struct vvu_drv_hw_ops *ops;
 	pthread_mutexattr_t attr;
-	struct vvu_ep *e;
+	struct vvu_drv_ep *e;
 	int ret;
 
 	e = calloc(1, sizeof(*e));
 	if (e == NULL)
 		return -ENOMEM;
-	ret = vvu_parse_path(ep->path, ep->flags, &ops, e->hw.addr, sizeof(e->hw.addr));
+	ret = vvu_drv_parse_path(ep->path, ep->flags, &ops, e->hw.addr, sizeof(e->hw.addr));
 	if (ret < 0) {
 		VVU_LOG(ep->path, ERR, "not a PCI address or a vfio-user socket path\n");
 		free(e);
@@ -669,7 +659,7 @@ vvu_endpoint_init(struct vhost_endpoint *ep)
 	if (ep->flags & RTE_VHOST_USER_CLIENT)
 		VVU_LOG(ep->path, INFO, "client mode is the device's option; ignored here\n");
 	/* The device masks these too; not offering them keeps the two in step. */
-	ep->protocol_features &= ~VVU_PROTO_UNSUPPORTED;
+	ep->protocol_features &= VVU_PROTO_CARRIED;
 	ep->trans_priv = e;
 	return 0;
 }
@@ -677,7 +667,7 @@ vvu_endpoint_init(struct vhost_endpoint *ep)
 static int
 vvu_endpoint_start(struct vhost_endpoint *ep)
 {
-	struct vvu_ep *e = ep->trans_priv;
+	struct vvu_drv_ep *e = ep->trans_priv;
 	int ret;
 
 	ret = vhost_event_add(e->ctl_fd, vvu_ctl_cb, e);
@@ -702,7 +692,7 @@ vvu_endpoint_start(struct vhost_endpoint *ep)
 static void
 vvu_endpoint_cleanup(struct vhost_endpoint *ep)
 {
-	struct vvu_ep *e = ep->trans_priv;
+	struct vvu_drv_ep *e = ep->trans_priv;
 	int irq_fd = -1, watch_fd = -1;
 	bool ctl, was_attached;
 
@@ -742,7 +732,7 @@ static int
 vvu_send_reply(struct vhost_dev *dev, const struct vhost_user_msg *msg, const int *fds,
 	       int nr_fds)
 {
-	struct vvu_ep *e = dev->trans_priv;
+	struct vvu_drv_ep *e = dev->trans_priv;
 	const struct timespec pause = { .tv_nsec = VVU_TX_POLL_US * 1000 };
 	size_t len = VHOST_USER_HDR_SIZE + msg->hdr.size;
 	unsigned int waited = 0;
@@ -759,9 +749,9 @@ vvu_send_reply(struct vhost_dev *dev, const struct vhost_user_msg *msg, const in
 		goto out;
 	}
 	for (;;) {
-		ret = vvu_vq_tx_reclaim(&e->txq);
+		ret = vvu_drv_vq_tx_reclaim(&e->txq);
 		if (ret == 0)
-			ret = vvu_vq_tx_push(&e->txq, msg, len);
+			ret = vvu_drv_vq_tx_push(&e->txq, msg, len);
 		if (ret != -ENOSPC || waited >= VVU_TX_WAIT_US)
 			break;
 		nanosleep(&pause, NULL);
@@ -779,14 +769,14 @@ out:
 
 /*
  * Region i of the table lives at BAR2 offset sum(memory_size of regions
- * before it) (spec §L.8); mmap_offset is the front-end's business only.
+ * before it) (vvu_device_spec.rst §L.8); mmap_offset is the front-end's business only.
  */
 static int
 vvu_map_region(struct vhost_dev *dev, struct rte_vhost_mem_region *reg, uint64_t mmap_offset,
 	       int fd, uint32_t slot)
 {
-	struct vvu_ep *e = dev->trans_priv;
-	struct vvu_shm_map m = { 0 };
+	struct vvu_drv_ep *e = dev->trans_priv;
+	struct vvu_drv_shm_map m = { 0 };
 	uint64_t bar_off;
 	int ret;
 
@@ -801,7 +791,7 @@ vvu_map_region(struct vhost_dev *dev, struct rte_vhost_mem_region *reg, uint64_t
 		if (ret < 0)
 			goto out;
 	}
-	ret = vvu_pci_shm_offset(&e->pci.caps, e->shm_next, reg->size, &bar_off);
+	ret = vvu_drv_pci_shm_offset(&e->pci.caps, e->shm_next, reg->size, &bar_off);
 	if (ret < 0) {
 		VVU_LOG(dev->ifname, ERR, "shared memory of 0x%" PRIx64 " bytes is too small for"
 			" the front-end's memory (region %u needs it up to 0x%" PRIx64 ")\n",
@@ -824,8 +814,8 @@ out:
 static void
 vvu_unmap_region(struct vhost_dev *dev, struct rte_vhost_mem_region *reg)
 {
-	struct vvu_ep *e = dev->trans_priv;
-	struct vvu_shm_map m = {
+	struct vvu_drv_ep *e = dev->trans_priv;
+	struct vvu_drv_shm_map m = {
 		.va = (void *)(uintptr_t)reg->host_user_addr,
 		.map = reg->mmap_addr,
 		.map_len = (size_t)reg->mmap_size,
@@ -842,14 +832,14 @@ vvu_unmap_region(struct vhost_dev *dev, struct rte_vhost_mem_region *reg)
 static int
 vvu_vring_call(struct vhost_dev *dev, struct vhost_vq *vq)
 {
-	struct vvu_ep *e = dev->trans_priv;
+	struct vvu_drv_ep *e = dev->trans_priv;
 	uint32_t slot = vq->index;
 	uint64_t bit, old;
 
 	if (slot >= e->pci.max_vhost_queues || slot >= VHOST_MAX_VRING)
 		return 0;
 	if (e->hw.ops->mt_safe_write)
-		return vvu_pci_aux_notify(&e->pci, slot);
+		return vvu_drv_pci_aux_notify(&e->pci, slot);
 	bit = 1ULL << (slot % 64);
 	old = __atomic_fetch_or(&e->calls[slot / 64], bit, __ATOMIC_ACQ_REL);
 	if (!(old & bit))
@@ -860,7 +850,7 @@ vvu_vring_call(struct vhost_dev *dev, struct vhost_vq *vq)
 static void
 vvu_disconnect(struct vhost_dev *dev)
 {
-	struct vvu_ep *e = dev->trans_priv;
+	struct vvu_drv_ep *e = dev->trans_priv;
 
 	/* Usually from the handler (we hold the lock); closed after it returns. */
 	e->conn_broken = true;

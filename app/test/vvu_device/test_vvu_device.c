@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Unit tests of the VVU device model (app/vvu-device): config space and
- * capability chain byte-exact against vvu-device-spec.md §L.1/§L.2, BAR0
- * register semantics (§L.3/§L.5), MSI-X masking, BAR2 placement (§L.8),
+ * Unit tests of the VVU device model (app/vvu-device), against
+ * doc/guides/vvu_device_spec.rst: config space and capability chain
+ * byte-exact (L.1, L.2), BAR0 register semantics (L.3, L.5), MSI-X
+ * masking, BAR2 placement (L.8),
  * protocol feature masking, the forwarding table, the rxq/txq rings through
  * DMA windows, and option parsing. No sockets: the device runs without an
  * event loop and the front-end is one end of a socketpair.
@@ -20,14 +21,14 @@
 
 #include "test.h"
 #include "vvu_device.h"
-#include "vvu_server.h"
+#include "vvu_dev_server.h"
 
 static struct vvu_device dev;
 
 static void
 dev_up(uint32_t queues, uint64_t shm)
 {
-	struct vvu_options o = {0};
+	struct vvu_dev_options o = {0};
 	int ret;
 
 	o.num_queues = queues;
@@ -43,7 +44,7 @@ cfg_rd(uint32_t off, uint32_t len)
 {
 	uint8_t b[8] = {0};
 
-	TEST_ASSERT(vvu_pci_read(&dev, off, b, len) == 0, "cfg read %#x", off);
+	TEST_ASSERT(vvu_dev_cfg_read(&dev, off, b, len) == 0, "cfg read %#x", off);
 	return vvu_get_n(b, len);
 }
 
@@ -53,7 +54,7 @@ cfg_wr(uint32_t off, uint64_t v, uint32_t len)
 	uint8_t b[8];
 
 	vvu_put64(b, v);
-	TEST_ASSERT(vvu_pci_write(&dev, off, b, len) == 0, "cfg write %#x", off);
+	TEST_ASSERT(vvu_dev_cfg_write(&dev, off, b, len) == 0, "cfg write %#x", off);
 }
 
 static uint64_t
@@ -61,7 +62,7 @@ rd(uint32_t off, uint32_t len)
 {
 	uint8_t b[8] = {0};
 
-	TEST_ASSERT(vvu_bar0_read(&dev, off, b, len) == 0, "bar0 read %#x", off);
+	TEST_ASSERT(vvu_dev_bar0_read(&dev, off, b, len) == 0, "bar0 read %#x", off);
 	return vvu_get_n(b, len);
 }
 
@@ -71,7 +72,7 @@ wr(uint32_t off, uint64_t v, uint32_t len)
 	uint8_t b[8];
 
 	vvu_put64(b, v);
-	TEST_ASSERT(vvu_bar0_write(&dev, off, b, len) == 0, "bar0 write %#x", off);
+	TEST_ASSERT(vvu_dev_bar0_write(&dev, off, b, len) == 0, "bar0 write %#x", off);
 }
 
 static int
@@ -99,7 +100,7 @@ efd_read(int fd)
 	return v;
 }
 
-/* ---- §L.1 identity ---- */
+/* ---- vvu_device_spec.rst §L.1 identity ---- */
 TEST_CASE(config_header)
 {
 	dev_up(256, 4ULL << 30);
@@ -122,7 +123,7 @@ TEST_CASE(config_header)
 
 TEST_CASE(config_virtio_id_option)
 {
-	struct vvu_options o = { .num_queues = 4, .shm_size = 1 << 20, .virtio_id = 24,
+	struct vvu_dev_options o = { .num_queues = 4, .shm_size = 1 << 20, .virtio_id = 24,
 				 .verbose = -1 };
 
 	TEST_ASSERT(vvu_dev_init(&dev, &o, NULL) == 0);
@@ -133,7 +134,7 @@ TEST_CASE(config_virtio_id_option)
 	vvu_dev_fini(&dev);
 }
 
-/* ---- §L.2 capability chain, byte-exact ---- */
+/* ---- vvu_device_spec.rst §L.2 capability chain, byte-exact ---- */
 struct cap_row {
 	uint8_t off, next, len, cfg_type, bar, id;
 	uint32_t offset, length;
@@ -245,7 +246,7 @@ TEST_CASE(pci_cfg_access_window)
 	vvu_dev_fini(&dev);
 }
 
-/* ---- §L.3 BAR0 ---- */
+/* ---- vvu_device_spec.rst §L.3 BAR0 ---- */
 TEST_CASE(common_cfg_basics)
 {
 	dev_up(256, 4ULL << 30);
@@ -346,7 +347,7 @@ TEST_CASE(isr_read_to_clear)
 
 TEST_CASE(device_config_fields)
 {
-	struct vvu_options o = { .num_queues = 17, .shm_size = 1 << 20, .virtio_id = 43,
+	struct vvu_dev_options o = { .num_queues = 17, .shm_size = 1 << 20, .virtio_id = 43,
 				 .verbose = -1 };
 	unsigned int i;
 
@@ -511,15 +512,15 @@ TEST_CASE(bar0_bounds)
 	uint8_t b[8];
 
 	dev_up(4, 4ULL << 30);
-	TEST_ASSERT(vvu_bar0_read(&dev, 0x10000, b, 1) < 0);
-	TEST_ASSERT(vvu_bar0_read(&dev, 0xfffc, b, 8) < 0);
-	TEST_ASSERT(vvu_bar0_read(&dev, 0, b, 3) < 0);
-	TEST_ASSERT(vvu_pci_read(&dev, 0xff, b, 2) < 0);
-	TEST_ASSERT(vvu_pci_write(&dev, 0x100, b, 1) < 0);
+	TEST_ASSERT(vvu_dev_bar0_read(&dev, 0x10000, b, 1) < 0);
+	TEST_ASSERT(vvu_dev_bar0_read(&dev, 0xfffc, b, 8) < 0);
+	TEST_ASSERT(vvu_dev_bar0_read(&dev, 0, b, 3) < 0);
+	TEST_ASSERT(vvu_dev_cfg_read(&dev, 0xff, b, 2) < 0);
+	TEST_ASSERT(vvu_dev_cfg_write(&dev, 0x100, b, 1) < 0);
 	vvu_dev_fini(&dev);
 }
 
-/* ---- §L.8 placement ---- */
+/* ---- vvu_device_spec.rst §L.8 placement ---- */
 static int
 memfd_of(uint64_t size)
 {
@@ -533,7 +534,7 @@ memfd_of(uint64_t size)
 TEST_CASE(bar2_placement)
 {
 	struct vhost_user_memory mem = { .nregions = 2 };
-	struct vvu_bar2 b = {0};
+	struct vvu_dev_bar2 b = {0};
 	uint64_t needed;
 	int fds[2];
 
@@ -544,21 +545,21 @@ TEST_CASE(bar2_placement)
 	mem.regions[1] = (struct vhost_user_mem_region){ .guest_phys_addr = 1ULL << 32,
 		.memory_size = 2 << 20, .userspace_addr = 0x7f1000000000,
 		.mmap_offset = 1 << 20 };
-	TEST_ASSERT(vvu_bar2_place(&b, 4 << 20, &mem, fds, 2, &needed) == 0);
+	TEST_ASSERT(vvu_dev_bar2_place(&b, 4 << 20, &mem, fds, 2, &needed) == 0);
 	TEST_ASSERT_EQ(b.nr, 2);
 	TEST_ASSERT_EQ(b.win[0].bar_offset, 0);
 	TEST_ASSERT_EQ(b.win[1].bar_offset, 1 << 20);	/* sum of sizes, not +mmap_offset */
 	TEST_ASSERT_EQ(b.win[1].fd_offset, 1 << 20);
 	TEST_ASSERT_EQ(b.used, 3 << 20);
 	TEST_ASSERT(fds[0] == -1 && fds[1] == -1);
-	vvu_bar2_clear(&b);
+	vvu_dev_bar2_clear(&b);
 	TEST_ASSERT_EQ(b.nr, 0);
 }
 
 TEST_CASE(bar2_does_not_fit)
 {
 	struct vhost_user_memory mem = { .nregions = 2 };
-	struct vvu_bar2 b = {0};
+	struct vvu_dev_bar2 b = {0};
 	uint64_t needed;
 	int fds[2];
 
@@ -566,31 +567,31 @@ TEST_CASE(bar2_does_not_fit)
 	fds[1] = memfd_of(2 << 20);
 	mem.regions[0].memory_size = 3 << 20;
 	mem.regions[1].memory_size = 2 << 20;
-	TEST_ASSERT(vvu_bar2_place(&b, 4 << 20, &mem, fds, 2, &needed) == -ENOSPC);
+	TEST_ASSERT(vvu_dev_bar2_place(&b, 4 << 20, &mem, fds, 2, &needed) == -ENOSPC);
 	TEST_ASSERT_EQ(needed, 8 << 20);
 	TEST_ASSERT(fds[0] >= 0 && fds[1] >= 0);	/* untouched on failure */
 	/* exactly full fits */
-	TEST_ASSERT(vvu_bar2_place(&b, 8 << 20, &mem, fds, 2, &needed) == 0);
-	vvu_bar2_clear(&b);
+	TEST_ASSERT(vvu_dev_bar2_place(&b, 8 << 20, &mem, fds, 2, &needed) == 0);
+	vvu_dev_bar2_clear(&b);
 }
 
 TEST_CASE(bar2_rejects)
 {
 	struct vhost_user_memory mem = { .nregions = 1 };
-	struct vvu_bar2 b = {0};
+	struct vvu_dev_bar2 b = {0};
 	uint64_t needed;
 	int fd = memfd_of(1 << 20);
 
 	mem.regions[0].memory_size = 1 << 20;
 	mem.regions[0].mmap_offset = 512;	/* not 4 KiB aligned */
-	TEST_ASSERT(vvu_bar2_place(&b, 4 << 20, &mem, &fd, 1, &needed) == -EINVAL);
+	TEST_ASSERT(vvu_dev_bar2_place(&b, 4 << 20, &mem, &fd, 1, &needed) == -EINVAL);
 	mem.regions[0].mmap_offset = 4096;	/* past the end of the file */
-	TEST_ASSERT(vvu_bar2_place(&b, 4 << 20, &mem, &fd, 1, &needed) == -EINVAL);
+	TEST_ASSERT(vvu_dev_bar2_place(&b, 4 << 20, &mem, &fd, 1, &needed) == -EINVAL);
 	mem.regions[0].mmap_offset = 0;
 	mem.regions[0].memory_size = 4097;
-	TEST_ASSERT(vvu_bar2_place(&b, 4 << 20, &mem, &fd, 1, &needed) == -EINVAL);
+	TEST_ASSERT(vvu_dev_bar2_place(&b, 4 << 20, &mem, &fd, 1, &needed) == -EINVAL);
 	mem.regions[0].memory_size = 1 << 20;
-	TEST_ASSERT(vvu_bar2_place(&b, 4 << 20, &mem, &fd, 0, &needed) == -EINVAL);
+	TEST_ASSERT(vvu_dev_bar2_place(&b, 4 << 20, &mem, &fd, 0, &needed) == -EINVAL);
 	close(fd);
 }
 
@@ -598,7 +599,7 @@ TEST_CASE(bar2_rejects)
 TEST_CASE(protocol_feature_masking)
 {
 	uint64_t all = (1ULL << 20) - 1;
-	uint64_t m = vvu_fwd_mask_proto(all);
+	uint64_t m = vvu_dev_fwd_mask_proto(all);
 
 	/* kept */
 	TEST_ASSERT(m & (1ULL << VHOST_USER_PROTO_F_MQ));
@@ -619,37 +620,39 @@ TEST_CASE(protocol_feature_masking)
 	TEST_ASSERT(!(m & (1ULL << VHOST_USER_PROTO_F_BACKEND_REQ)));
 	TEST_ASSERT(!(m & (1ULL << VHOST_USER_PROTO_F_INFLIGHT_SHMFD)));
 	/* the QEMU-device bug: masking with bit NUMBERS (3 = MQ|LOG_SHMFD) */
-	TEST_ASSERT_EQ(vvu_fwd_mask_proto(0x3), 0x1);
-	TEST_ASSERT_EQ(vvu_fwd_mask_proto(1ULL << 63), 1ULL << 63);
+	TEST_ASSERT_EQ(vvu_dev_fwd_mask_proto(0x3), 0x1);
+	/* a bit the device does not know cannot be carried either */
+	TEST_ASSERT_EQ(vvu_dev_fwd_mask_proto(1ULL << 63), 0);
+	TEST_ASSERT_EQ(vvu_dev_fwd_mask_proto(1ULL << 20), 0);
 }
 
 /* ---- forwarding table ---- */
 TEST_CASE(forwarding_rules_table)
 {
-	const struct vvu_fwd_rule *r;
+	const struct vvu_dev_fwd_rule *r;
 	uint32_t req;
 
-	TEST_ASSERT(vvu_fwd_rule(0) == NULL);
-	TEST_ASSERT(vvu_fwd_rule(VHOST_USER_REQUEST_MAX) == NULL);
-	TEST_ASSERT(vvu_fwd_rule(1000) == NULL);
-	TEST_ASSERT_EQ(vvu_fwd_rule(VHOST_USER_SET_MEM_TABLE)->action, VVU_FWD_MEM_TABLE);
-	TEST_ASSERT_EQ(vvu_fwd_rule(VHOST_USER_SET_MEM_TABLE)->fds, VVU_FDS_TABLE);
-	TEST_ASSERT_EQ(vvu_fwd_rule(VHOST_USER_SET_VRING_KICK)->action, VVU_FWD_KICK);
-	TEST_ASSERT_EQ(vvu_fwd_rule(VHOST_USER_SET_VRING_CALL)->action, VVU_FWD_CALL);
-	TEST_ASSERT_EQ(vvu_fwd_rule(VHOST_USER_SET_VRING_ERR)->action, VVU_FWD_ERR);
-	TEST_ASSERT_EQ(vvu_fwd_rule(VHOST_USER_SET_PROTOCOL_FEATURES)->action,
+	TEST_ASSERT(vvu_dev_fwd_rule(0) == NULL);
+	TEST_ASSERT(vvu_dev_fwd_rule(VHOST_USER_REQUEST_MAX) == NULL);
+	TEST_ASSERT(vvu_dev_fwd_rule(1000) == NULL);
+	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_SET_MEM_TABLE)->action, VVU_FWD_MEM_TABLE);
+	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_SET_MEM_TABLE)->fds, VVU_FDS_TABLE);
+	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_SET_VRING_KICK)->action, VVU_FWD_KICK);
+	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_SET_VRING_CALL)->action, VVU_FWD_CALL);
+	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_SET_VRING_ERR)->action, VVU_FWD_ERR);
+	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_SET_PROTOCOL_FEATURES)->action,
 		       VVU_FWD_SET_PROTO);
 	/* phase 2 and fd-carrying messages we do not support */
-	TEST_ASSERT_EQ(vvu_fwd_rule(VHOST_USER_SET_LOG_BASE)->action, VVU_FWD_REJECT);
-	TEST_ASSERT_EQ(vvu_fwd_rule(VHOST_USER_SET_LOG_FD)->action, VVU_FWD_REJECT);
-	TEST_ASSERT_EQ(vvu_fwd_rule(VHOST_USER_SET_BACKEND_REQ_FD)->action, VVU_FWD_REJECT);
-	TEST_ASSERT_EQ(vvu_fwd_rule(VHOST_USER_GET_INFLIGHT_FD)->action, VVU_FWD_REJECT);
-	TEST_ASSERT_EQ(vvu_fwd_rule(VHOST_USER_SET_INFLIGHT_FD)->action, VVU_FWD_REJECT);
-	TEST_ASSERT_EQ(vvu_fwd_rule(VHOST_USER_ADD_MEM_REG)->action, VVU_FWD_REJECT);
-	TEST_ASSERT_EQ(vvu_fwd_rule(VHOST_USER_GPU_SET_SOCKET)->action, VVU_FWD_REJECT);
+	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_SET_LOG_BASE)->action, VVU_FWD_REJECT);
+	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_SET_LOG_FD)->action, VVU_FWD_REJECT);
+	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_SET_BACKEND_REQ_FD)->action, VVU_FWD_REJECT);
+	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_GET_INFLIGHT_FD)->action, VVU_FWD_REJECT);
+	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_SET_INFLIGHT_FD)->action, VVU_FWD_REJECT);
+	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_ADD_MEM_REG)->action, VVU_FWD_REJECT);
+	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_GPU_SET_SOCKET)->action, VVU_FWD_REJECT);
 	/* everything else known passes, without fds */
 	for (req = 1; req < VHOST_USER_REQUEST_MAX; req++) {
-		r = vvu_fwd_rule(req);
+		r = vvu_dev_fwd_rule(req);
 		TEST_ASSERT(r != NULL, "request %u has no rule", req);
 		if (r->action == VVU_FWD_PASS || r->action == VVU_FWD_SET_PROTO)
 			TEST_ASSERT_EQ(r->fds, VVU_FDS_NONE);
@@ -660,7 +663,7 @@ static int
 send_msg(uint32_t req, uint32_t flags, const void *payload, uint32_t size,
 	 const int *fds, int nr_fds)
 {
-	struct vvu_fe_msg m;
+	struct vvu_dev_fe_msg m;
 	int i;
 
 	memset(&m, 0, sizeof(m));
@@ -674,7 +677,7 @@ send_msg(uint32_t req, uint32_t flags, const void *payload, uint32_t size,
 		m.fds[i] = i < nr_fds ? fds[i] : -1;
 	m.nr_fds = nr_fds;
 	dev.fe.has_pending = false;	/* no rxq here: drop what the last one queued */
-	return vvu_fwd_frontend_msg(&dev, &m);
+	return vvu_dev_fwd_frontend_msg(&dev, &m);
 }
 
 TEST_CASE(forwarding_decisions)
@@ -755,7 +758,7 @@ TEST_CASE(forwarding_decisions)
 	fds[1] = memfd_of(2 << 20);
 	TEST_ASSERT(send_msg(VHOST_USER_SET_MEM_TABLE, 1, &mem, 8 + 32, fds, 2) < 0);
 	TEST_ASSERT_EQ(dev.bar2.nr, 1);	/* old layout kept on a rejected table */
-	vvu_fwd_drop_frontend_state(&dev);
+	vvu_dev_fwd_drop_frontend_state(&dev);
 	TEST_ASSERT_EQ(dev.bar2.nr, 0);
 	vvu_dev_fini(&dev);
 	TEST_ASSERT_EQ(count_fds(), before);
@@ -830,7 +833,7 @@ rings_up(uint32_t queues)
 	dev_up(queues, 4ULL << 30);
 	drv_mem = mmap(NULL, RING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	TEST_ASSERT(drv_mem != MAP_FAILED);
-	TEST_ASSERT(vvu_dma_map(&dev.dma, fd, 0, RING_IOVA, RING_SIZE,
+	TEST_ASSERT(vvu_dev_dma_map(&dev.dma, fd, 0, RING_IOVA, RING_SIZE,
 				VVU_DMA_READ | VVU_DMA_WRITE) == 0);
 	wr(VIRTIO_PCI_COMMON_STATUS, 3, 1);
 	wr(VIRTIO_PCI_COMMON_GFSELECT, 1, 4);
@@ -852,7 +855,7 @@ rings_down(void)
 
 TEST_CASE(rxq_delivery_and_backpressure)
 {
-	struct vvu_fe_msg m;
+	struct vvu_dev_fe_msg m;
 	uint64_t u64 = 0x1234;
 	int before = count_fds();
 
@@ -978,7 +981,7 @@ TEST_CASE(txq_replies_to_frontend)
 	n = recv(sv[1], &got, sizeof(got), 0);
 	TEST_ASSERT_EQ(n, 20);
 	TEST_ASSERT_EQ(got.hdr.request, VHOST_USER_GET_PROTOCOL_FEATURES);
-	TEST_ASSERT_EQ(got.payload.u64, vvu_fwd_mask_proto(all));
+	TEST_ASSERT_EQ(got.payload.u64, vvu_dev_fwd_mask_proto(all));
 	/* other replies pass unchanged */
 	put_txq_msg(1, VHOST_USER_GET_FEATURES, 1 | VHOST_USER_REPLY_MASK, all, 8, 20);
 	wr(VVU_BAR0_NOTIFY + 4, 1, 2);
@@ -1001,24 +1004,24 @@ TEST_CASE(txq_replies_to_frontend)
 
 TEST_CASE(dma_map_rules)
 {
-	struct vvu_dma dma = {0};
+	struct vvu_dev_dma dma = {0};
 	int before = count_fds();
 	int fd = memfd_of(1 << 20);
 	int fd2 = memfd_of(1 << 20);
 
-	TEST_ASSERT(vvu_dma_map(&dma, fd, 0, 0x10000, 1 << 20, VVU_DMA_READ) == 0);
+	TEST_ASSERT(vvu_dev_dma_map(&dma, fd, 0, 0x10000, 1 << 20, VVU_DMA_READ) == 0);
 	/* overlap: EEXIST, fd stays the caller's */
-	TEST_ASSERT(vvu_dma_map(&dma, fd2, 0, 0x20000, 4096, VVU_DMA_READ) == -EEXIST);
+	TEST_ASSERT(vvu_dev_dma_map(&dma, fd2, 0, 0x20000, 4096, VVU_DMA_READ) == -EEXIST);
 	/* past the end of the file */
-	TEST_ASSERT(vvu_dma_map(&dma, fd2, 4096, 0x200000, 1 << 20, VVU_DMA_READ) == -EINVAL);
-	TEST_ASSERT(vvu_dma_translate(&dma, 0x10000, 16, VVU_DMA_READ) != NULL);
-	TEST_ASSERT(vvu_dma_translate(&dma, 0x10000, 16, VVU_DMA_WRITE) == NULL);
-	TEST_ASSERT(vvu_dma_translate(&dma, 0x10000 + (1 << 20) - 8, 16, VVU_DMA_READ) == NULL);
-	TEST_ASSERT(vvu_dma_translate(&dma, 0xffff, 2, VVU_DMA_READ) == NULL);
-	TEST_ASSERT(vvu_dma_translate(&dma, UINT64_MAX - 1, 4, VVU_DMA_READ) == NULL);
-	TEST_ASSERT(vvu_dma_unmap(&dma, 0x10000, 4096) == -ENOENT);
-	TEST_ASSERT(vvu_dma_unmap(&dma, 0x10000, 1 << 20) == 0);
-	TEST_ASSERT(vvu_dma_translate(&dma, 0x10000, 16, VVU_DMA_READ) == NULL);
+	TEST_ASSERT(vvu_dev_dma_map(&dma, fd2, 4096, 0x200000, 1 << 20, VVU_DMA_READ) == -EINVAL);
+	TEST_ASSERT(vvu_dev_dma_translate(&dma, 0x10000, 16, VVU_DMA_READ) != NULL);
+	TEST_ASSERT(vvu_dev_dma_translate(&dma, 0x10000, 16, VVU_DMA_WRITE) == NULL);
+	TEST_ASSERT(vvu_dev_dma_translate(&dma, 0x10000 + (1 << 20) - 8, 16, VVU_DMA_READ) == NULL);
+	TEST_ASSERT(vvu_dev_dma_translate(&dma, 0xffff, 2, VVU_DMA_READ) == NULL);
+	TEST_ASSERT(vvu_dev_dma_translate(&dma, UINT64_MAX - 1, 4, VVU_DMA_READ) == NULL);
+	TEST_ASSERT(vvu_dev_dma_unmap(&dma, 0x10000, 4096) == -ENOENT);
+	TEST_ASSERT(vvu_dev_dma_unmap(&dma, 0x10000, 1 << 20) == 0);
+	TEST_ASSERT(vvu_dev_dma_translate(&dma, 0x10000, 16, VVU_DMA_READ) == NULL);
 	close(fd2);
 	free(dma.regions);
 	TEST_ASSERT_EQ(count_fds(), before);
@@ -1030,10 +1033,10 @@ TEST_CASE(dma_map_rules)
  */
 TEST_CASE(dma_sigbus_guard)
 {
-	struct vvu_dma dma = {0};
-	struct vvu_vq vq;
-	struct vvu_chain c = { .nsegs = 1, .write_len = 64 };
-	uint64_t faults = vvu_dma_faults();
+	struct vvu_dev_dma dma = {0};
+	struct vvu_dev_vq vq;
+	struct vvu_dev_chain c = { .nsegs = 1, .write_len = 64 };
+	uint64_t faults = vvu_dev_dma_faults();
 	int before = count_fds();
 	int fd = memfd_of(1 << 20);
 	int keep = dup(fd);
@@ -1042,29 +1045,29 @@ TEST_CASE(dma_sigbus_guard)
 	pid_t pid;
 	int st = 0;
 
-	TEST_ASSERT(keep >= 0 && vvu_dma_guard_init() == 0 && vvu_dma_guard_init() == 0);
-	TEST_ASSERT(vvu_dma_map(&dma, fd, 0, 0x10000, 1 << 20,
+	TEST_ASSERT(keep >= 0 && vvu_dev_dma_guard_init() == 0 && vvu_dev_dma_guard_init() == 0);
+	TEST_ASSERT(vvu_dev_dma_map(&dma, fd, 0, 0x10000, 1 << 20,
 				VVU_DMA_READ | VVU_DMA_WRITE) == 0);
-	vvu_vq_reset(&vq);
+	vvu_dev_vq_reset(&vq);
 	vq.size = 8;
 	vq.enabled = true;
 	vq.desc = 0x10000;
 	vq.avail = 0x11000;
 	vq.used = 0x12000;
-	c.segs[0] = (struct vvu_seg){ .iova = 0x20000, .len = 64, .write = true };
-	TEST_ASSERT_EQ(vvu_vq_pop(&dma, &vq, &c), 0);	/* empty ring, memory fine */
-	TEST_ASSERT_EQ(vvu_chain_write(&dma, &c, buf, sizeof(buf)), 0);
+	c.segs[0] = (struct vvu_dev_seg){ .iova = 0x20000, .len = 64, .write = true };
+	TEST_ASSERT_EQ(vvu_dev_vq_pop(&dma, &vq, &c), 0);	/* empty ring, memory fine */
+	TEST_ASSERT_EQ(vvu_dev_chain_write(&dma, &c, buf, sizeof(buf)), 0);
 	TEST_ASSERT(ftruncate(keep, 0) == 0);
-	TEST_ASSERT_EQ(vvu_vq_pop(&dma, &vq, &c), -EIO);
-	TEST_ASSERT_EQ(vvu_vq_push(&dma, &vq, 0, 1), -EIO);
-	TEST_ASSERT_EQ(vvu_chain_write(&dma, &c, buf, sizeof(buf)), -EIO);
+	TEST_ASSERT_EQ(vvu_dev_vq_pop(&dma, &vq, &c), -EIO);
+	TEST_ASSERT_EQ(vvu_dev_vq_push(&dma, &vq, 0, 1), -EIO);
+	TEST_ASSERT_EQ(vvu_dev_chain_write(&dma, &c, buf, sizeof(buf)), -EIO);
 	c.segs[0].write = false;
 	c.read_len = 64;
-	TEST_ASSERT_EQ(vvu_chain_read(&dma, &c, buf, sizeof(buf)), -EIO);
-	TEST_ASSERT(vvu_vq_want_interrupt(&dma, &vq));
-	TEST_ASSERT_EQ(vvu_dma_faults() - faults, 5);
+	TEST_ASSERT_EQ(vvu_dev_chain_read(&dma, &c, buf, sizeof(buf)), -EIO);
+	TEST_ASSERT(vvu_dev_vq_want_interrupt(&dma, &vq));
+	TEST_ASSERT_EQ(vvu_dev_dma_faults() - faults, 5);
 	/* an unguarded access is a real bug: the fault must still kill */
-	p = vvu_dma_translate(&dma, 0x10000, 1, VVU_DMA_READ);
+	p = vvu_dev_dma_translate(&dma, 0x10000, 1, VVU_DMA_READ);
 	TEST_ASSERT(p != NULL);
 	pid = fork();
 	TEST_ASSERT(pid >= 0);
@@ -1081,7 +1084,7 @@ TEST_CASE(dma_sigbus_guard)
 	TEST_ASSERT((WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS) ||
 		    (WIFEXITED(st) && WEXITSTATUS(st) != 0 && WEXITSTATUS(st) < 42),
 		    "child status %#x", st);
-	vvu_dma_unmap_all(&dma);
+	vvu_dev_dma_unmap_all(&dma);
 	free(dma.regions);
 	close(keep);
 	TEST_ASSERT_EQ(count_fds(), before);
@@ -1098,11 +1101,11 @@ TEST_CASE(server_regions_and_irqs)
 
 	dev_up(4, 4ULL << 30);
 	memset(&r, 0, sizeof(r));
-	TEST_ASSERT(vvu_server_region(&dev, VFIO_PCI_BAR0_REGION_INDEX, &r) == 0);
+	TEST_ASSERT(vvu_dev_server_region(&dev, VFIO_PCI_BAR0_REGION_INDEX, &r) == 0);
 	TEST_ASSERT_EQ(r.size, 0x10000);
 	TEST_ASSERT(!(r.flags & VFIO_REGION_INFO_FLAG_MMAP));
 	memset(&r, 0, sizeof(r));
-	TEST_ASSERT(vvu_server_region(&dev, VFIO_PCI_BAR2_REGION_INDEX, &r) == 0);
+	TEST_ASSERT(vvu_dev_server_region(&dev, VFIO_PCI_BAR2_REGION_INDEX, &r) == 0);
 	TEST_ASSERT_EQ(r.size, 4ULL << 30);
 	TEST_ASSERT_EQ(r.nr_areas, 0);
 	TEST_ASSERT(!(r.flags & VFIO_REGION_INFO_FLAG_MMAP));
@@ -1114,7 +1117,7 @@ TEST_CASE(server_regions_and_irqs)
 	mem.regions[1].mmap_offset = 2 << 20;
 	TEST_ASSERT(send_msg(VHOST_USER_SET_MEM_TABLE, 1, &mem, 8 + 64, fds, 2) == 0);
 	memset(&r, 0, sizeof(r));
-	TEST_ASSERT(vvu_server_region(&dev, VFIO_PCI_BAR2_REGION_INDEX, &r) == 0);
+	TEST_ASSERT(vvu_dev_server_region(&dev, VFIO_PCI_BAR2_REGION_INDEX, &r) == 0);
 	TEST_ASSERT(r.flags & VFIO_REGION_INFO_FLAG_MMAP);
 	TEST_ASSERT_EQ(r.nr_areas, 2);
 	TEST_ASSERT_EQ(r.areas[1].offset, 1 << 20);
@@ -1123,12 +1126,12 @@ TEST_CASE(server_regions_and_irqs)
 	TEST_ASSERT(r.areas[1].fd >= 0);
 	/* BAR2 region I/O goes to the window fds */
 	vvu_put32(b, 0xcafef00d);
-	TEST_ASSERT(vvu_server_region_rw(&dev, 2, (1 << 20) + 16, b, 4, true) == 0);
+	TEST_ASSERT(vvu_dev_server_region_rw(&dev, 2, (1 << 20) + 16, b, 4, true) == 0);
 	memset(b, 0, 4);
-	TEST_ASSERT(vvu_server_region_rw(&dev, 2, (1 << 20) + 16, b, 4, false) == 0);
+	TEST_ASSERT(vvu_dev_server_region_rw(&dev, 2, (1 << 20) + 16, b, 4, false) == 0);
 	TEST_ASSERT_EQ(vvu_get32(b), 0xcafef00d);
 	/* config space via region 7 */
-	TEST_ASSERT(vvu_server_region_rw(&dev, VFIO_PCI_CONFIG_REGION_INDEX, 0, b, 4,
+	TEST_ASSERT(vvu_dev_server_region_rw(&dev, VFIO_PCI_CONFIG_REGION_INDEX, 0, b, 4,
 					 false) == 0);
 	TEST_ASSERT_EQ(vvu_get32(b), 0x106B1AF4);
 	/* SET_IRQS: eventfds for vectors 1..2, then a non-eventfd is refused */
@@ -1138,18 +1141,18 @@ TEST_CASE(server_regions_and_irqs)
 	set.flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
 	set.start = 1;
 	set.count = 2;
-	TEST_ASSERT(vvu_server_set_irqs(&dev, &set, NULL, efd, 2) == 0);
+	TEST_ASSERT(vvu_dev_server_set_irqs(&dev, &set, NULL, efd, 2) == 0);
 	TEST_ASSERT_EQ(dev.irq_fds[2], efd[1]);
 	TEST_ASSERT(pipe(fds) == 0);
 	set.count = 1;
-	TEST_ASSERT(vvu_server_set_irqs(&dev, &set, NULL, fds, 1) == -EINVAL);
+	TEST_ASSERT(vvu_dev_server_set_irqs(&dev, &set, NULL, fds, 1) == -EINVAL);
 	close(fds[0]);
 	close(fds[1]);
 	/* disable all */
 	set.flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER;
 	set.start = 0;
 	set.count = 0;
-	TEST_ASSERT(vvu_server_set_irqs(&dev, &set, NULL, NULL, 0) == 0);
+	TEST_ASSERT(vvu_dev_server_set_irqs(&dev, &set, NULL, NULL, 0) == 0);
 	TEST_ASSERT_EQ(dev.irq_fds[2], -1);
 	vvu_dev_fini(&dev);
 }
@@ -1183,27 +1186,27 @@ TEST_CASE(option_parsers)
 	uint32_t n;
 	uint8_t id[16];
 
-	TEST_ASSERT(vvu_parse_size("4G", &sz) == 0 && sz == 4ULL << 30);
-	TEST_ASSERT(vvu_parse_size("64m", &sz) == 0 && sz == 64ULL << 20);
-	TEST_ASSERT(vvu_parse_size("4096", &sz) == 0 && sz == 4096);
-	TEST_ASSERT(vvu_parse_size("16GiB", &sz) == 0 && sz == 16ULL << 30);
-	TEST_ASSERT(vvu_parse_size("3G", &sz) < 0);
-	TEST_ASSERT(vvu_parse_size("1K", &sz) < 0);
-	TEST_ASSERT(vvu_parse_size("", &sz) < 0);
-	TEST_ASSERT(vvu_parse_size("-4G", &sz) < 0);
-	TEST_ASSERT(vvu_parse_size("4X", &sz) < 0);
-	TEST_ASSERT(vvu_parse_size("99999999999999999999G", &sz) < 0);
-	TEST_ASSERT(vvu_parse_u32("256", 1, 256, &n) == 0 && n == 256);
-	TEST_ASSERT(vvu_parse_u32("257", 1, 256, &n) < 0);
-	TEST_ASSERT(vvu_parse_u32("0", 1, 256, &n) < 0);
-	TEST_ASSERT(vvu_parse_u32("12x", 1, 256, &n) < 0);
-	TEST_ASSERT(vvu_parse_id("00112233-4455-6677-8899-aabbccddeeff", id) == 0);
+	TEST_ASSERT(vvu_dev_parse_size("4G", &sz) == 0 && sz == 4ULL << 30);
+	TEST_ASSERT(vvu_dev_parse_size("64m", &sz) == 0 && sz == 64ULL << 20);
+	TEST_ASSERT(vvu_dev_parse_size("4096", &sz) == 0 && sz == 4096);
+	TEST_ASSERT(vvu_dev_parse_size("16GiB", &sz) == 0 && sz == 16ULL << 30);
+	TEST_ASSERT(vvu_dev_parse_size("3G", &sz) < 0);
+	TEST_ASSERT(vvu_dev_parse_size("1K", &sz) < 0);
+	TEST_ASSERT(vvu_dev_parse_size("", &sz) < 0);
+	TEST_ASSERT(vvu_dev_parse_size("-4G", &sz) < 0);
+	TEST_ASSERT(vvu_dev_parse_size("4X", &sz) < 0);
+	TEST_ASSERT(vvu_dev_parse_size("99999999999999999999G", &sz) < 0);
+	TEST_ASSERT(vvu_dev_parse_u32("256", 1, 256, &n) == 0 && n == 256);
+	TEST_ASSERT(vvu_dev_parse_u32("257", 1, 256, &n) < 0);
+	TEST_ASSERT(vvu_dev_parse_u32("0", 1, 256, &n) < 0);
+	TEST_ASSERT(vvu_dev_parse_u32("12x", 1, 256, &n) < 0);
+	TEST_ASSERT(vvu_dev_parse_id("00112233-4455-6677-8899-aabbccddeeff", id) == 0);
 	TEST_ASSERT(id[0] == 0x00 && id[5] == 0x55 && id[15] == 0xff);
-	TEST_ASSERT(vvu_parse_id("00112233445566778899AABBCCDDEEFF", id) == 0);
+	TEST_ASSERT(vvu_dev_parse_id("00112233445566778899AABBCCDDEEFF", id) == 0);
 	TEST_ASSERT(id[10] == 0xaa);
-	TEST_ASSERT(vvu_parse_id("00112233-4455-6677-8899-aabbccddeefg", id) < 0);
-	TEST_ASSERT(vvu_parse_id("0011223344556677", id) < 0);
-	TEST_ASSERT(vvu_parse_id("001122334-455-6677-8899-aabbccddeeff", id) < 0);
+	TEST_ASSERT(vvu_dev_parse_id("00112233-4455-6677-8899-aabbccddeefg", id) < 0);
+	TEST_ASSERT(vvu_dev_parse_id("0011223344556677", id) < 0);
+	TEST_ASSERT(vvu_dev_parse_id("001122334-455-6677-8899-aabbccddeeff", id) < 0);
 }
 
 TEST_MAIN(NULL, NULL,

@@ -196,7 +196,7 @@ check_bar2(struct peer_drv *d, const struct vhost_user_msg *m)
 	for (i = 0; i < r.nr_areas; i++) {
 		void *va;
 
-		/* spec §L.8: windows packed in message order */
+		/* vvu_device_spec.rst §L.8: windows packed in message order */
 		TEST_ASSERT_EQ(r.areas[i].offset, off);
 		TEST_ASSERT_EQ(r.areas[i].size, m->payload.memory.regions[i].memory_size);
 		va = mmap(NULL, r.areas[i].size, PROT_READ | PROT_WRITE, MAP_SHARED,

@@ -31,7 +31,7 @@
 
 #include "test.h"
 #include "vvu_device.h"
-#include "vvu_server.h"
+#include "vvu_dev_server.h"
 
 #define MEM_IOVA	0x10000000ULL
 #define MEM_SIZE	(1u << 20)
@@ -56,18 +56,18 @@ static void
 run_device(void)
 {
 	static struct vvu_device dev;
-	struct vvu_options o = {
+	struct vvu_dev_options o = {
 		.vfio_user_path = vfu_path, .vhost_user_path = vu_path,
 		.shm_size = 16u << 20, .num_queues = 4, .virtio_id = 43, .verbose = -1,
 	};
-	struct vvu_loop *loop = vvu_loop_create();
+	struct vvu_dev_loop *loop = vvu_dev_loop_create();
 
 	/* never outlive the test, whatever happens to it */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (loop == NULL || vvu_dev_init(&dev, &o, loop) < 0 || vvu_server_start(&dev) < 0)
+	if (loop == NULL || vvu_dev_init(&dev, &o, loop) < 0 || vvu_dev_server_start(&dev) < 0)
 		_exit(3);
 	for (;;)
-		vvu_loop_run_once(loop, -1);
+		vvu_dev_loop_run_once(loop, -1);
 }
 
 static int

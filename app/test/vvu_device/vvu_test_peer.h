@@ -29,7 +29,7 @@
 #include <sys/wait.h>
 
 #include "vvu_device.h"
-#include "vvu_server.h"
+#include "vvu_dev_server.h"
 
 /* Driver memory layout (offsets in the memfd, iova = PEER_IOVA + offset). */
 #define PEER_IOVA	0x10000000ULL
@@ -77,20 +77,20 @@ static inline void
 peer_run_device(struct peer_dev *pd)
 {
 	static struct vvu_device dev;
-	struct vvu_options o = {
+	struct vvu_dev_options o = {
 		.vfio_user_path = pd->vfu_path, .vhost_user_path = pd->vu_path,
 		.shm_size = pd->shm_size, .num_queues = 4, .virtio_id = 43,
 		.verbose = getenv("VVU_TEST_VERBOSE") ? atoi(getenv("VVU_TEST_VERBOSE")) : -1,
 	};
-	struct vvu_loop *loop = vvu_loop_create();
+	struct vvu_dev_loop *loop = vvu_dev_loop_create();
 
 	/* never outlive the test, whatever happens to it */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	signal(SIGPIPE, SIG_IGN);
-	if (loop == NULL || vvu_dev_init(&dev, &o, loop) < 0 || vvu_server_start(&dev) < 0)
+	if (loop == NULL || vvu_dev_init(&dev, &o, loop) < 0 || vvu_dev_server_start(&dev) < 0)
 		_exit(3);
 	for (;;)
-		vvu_loop_run_once(loop, -1);
+		vvu_dev_loop_run_once(loop, -1);
 }
 
 /* Fork the device; 0 once its vfio-user socket exists. */

@@ -19,15 +19,15 @@
 #include "rte_vhost_vvu.h"
 #include "vhost_transport.h"
 #include "test.h"
-#include "vvu_dev_ops.h"
-#include "vvu_pci.h"
-#include "vvu_queue.h"
-#include "vvu_transport.h"
+#include "vvu_drv_hw.h"
+#include "vvu_drv_pci.h"
+#include "vvu_drv_queue.h"
+#include "vvu_drv_transport.h"
 
 #define W		(1ULL << 30)	/* BAR2 size of the synthetic device */
 #define BAR0_SIZE	0x10000u
 
-/* ---- Synthetic config space (spec §L.1, §L.2) ---- */
+/* ---- Synthetic config space (vvu_device_spec.rst §L.1, §L.2) ---- */
 
 static void
 put16(uint8_t *p, uint16_t v)
@@ -89,16 +89,16 @@ build_cfg(uint8_t *cfg, uint64_t *bars)
 }
 
 static int
-parse(const uint8_t *cfg, const uint64_t *bars, struct vvu_pci_caps *caps)
+parse(const uint8_t *cfg, const uint64_t *bars, struct vvu_drv_pci_caps *caps)
 {
-	return vvu_pci_parse_caps(cfg, bars, caps, "test");
+	return vvu_drv_pci_parse_caps(cfg, bars, caps, "test");
 }
 
 TEST_CASE(caps_good)
 {
 	uint8_t cfg[VVU_PCI_CFG_SIZE];
 	uint64_t bars[VVU_PCI_NUM_BARS];
-	struct vvu_pci_caps c;
+	struct vvu_drv_pci_caps c;
 
 	build_cfg(cfg, bars);
 	TEST_ASSERT_EQ(parse(cfg, bars, &c), 0);
@@ -121,7 +121,7 @@ TEST_CASE(caps_missing_aux_refused)
 {
 	uint8_t cfg[VVU_PCI_CFG_SIZE];
 	uint64_t bars[VVU_PCI_NUM_BARS];
-	struct vvu_pci_caps c;
+	struct vvu_drv_pci_caps c;
 
 	build_cfg(cfg, bars);
 	cfg[0x90 + 3] = 0x42;	/* cfg 6 becomes an unknown type */
@@ -141,7 +141,7 @@ TEST_CASE(caps_shm_selected_by_id)
 {
 	uint8_t cfg[VVU_PCI_CFG_SIZE];
 	uint64_t bars[VVU_PCI_NUM_BARS];
-	struct vvu_pci_caps c;
+	struct vvu_drv_pci_caps c;
 
 	build_cfg(cfg, bars);
 	/* id 2 (log, BAR4) first and id 1 after it: DPDK-22 took the last. */
@@ -166,7 +166,7 @@ TEST_CASE(caps_hostile_locations)
 {
 	uint8_t cfg[VVU_PCI_CFG_SIZE];
 	uint64_t bars[VVU_PCI_NUM_BARS];
-	struct vvu_pci_caps c;
+	struct vvu_drv_pci_caps c;
 
 	build_cfg(cfg, bars);
 	cfg[0x4C + 4] = 6;			/* BAR 6 does not exist */
@@ -214,7 +214,7 @@ TEST_CASE(caps_hostile_chain)
 {
 	uint8_t cfg[VVU_PCI_CFG_SIZE];
 	uint64_t bars[VVU_PCI_NUM_BARS];
-	struct vvu_pci_caps c;
+	struct vvu_drv_pci_caps c;
 
 	build_cfg(cfg, bars);
 	cfg[0xB4 + 1] = 0x4C;			/* loops back */
@@ -247,7 +247,7 @@ TEST_CASE(wrong_ids_refused)
 	};
 	uint8_t cfg[VVU_PCI_CFG_SIZE];
 	uint64_t bars[VVU_PCI_NUM_BARS];
-	struct vvu_pci_caps c;
+	struct vvu_drv_pci_caps c;
 	unsigned int i;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -263,14 +263,14 @@ TEST_CASE(wrong_ids_refused)
 	TEST_ASSERT_EQ(parse(cfg, bars, &c), 0);
 }
 
-/* ---- BAR2 placement (spec §L.8) and doorbell slots ---- */
+/* ---- BAR2 placement (vvu_device_spec.rst §L.8) and doorbell slots ---- */
 
 TEST_CASE(bar2_placement)
 {
 	static const uint64_t sizes[] = { 0x40000000ULL >> 2, 0x200000, 0x1000 };
 	uint8_t cfg[VVU_PCI_CFG_SIZE];
 	uint64_t bars[VVU_PCI_NUM_BARS], next = 0, off;
-	struct vvu_pci_caps c;
+	struct vvu_drv_pci_caps c;
 	unsigned int i;
 
 	build_cfg(cfg, bars);
@@ -278,59 +278,59 @@ TEST_CASE(bar2_placement)
 	TEST_ASSERT_EQ(parse(cfg, bars, &c), 0);
 	/* host_va_i = bar2 + shm offset + sum of the earlier memory_size. */
 	for (i = 0; i < 3; i++) {
-		TEST_ASSERT_EQ(vvu_pci_shm_offset(&c, next, sizes[i], &off), 0);
+		TEST_ASSERT_EQ(vvu_drv_pci_shm_offset(&c, next, sizes[i], &off), 0);
 		TEST_ASSERT_EQ(off, 0x10000 + next);
 		next += sizes[i];
 	}
 	TEST_ASSERT_EQ(next, 0x10000000ULL + 0x200000 + 0x1000);
 	/* Exactly filling the window is fine; one byte more is not. */
-	TEST_ASSERT_EQ(vvu_pci_shm_offset(&c, 0, W - 0x10000, &off), 0);
-	TEST_ASSERT_EQ(vvu_pci_shm_offset(&c, 0, W - 0x10000 + 1, &off), -ENOSPC);
-	TEST_ASSERT_EQ(vvu_pci_shm_offset(&c, W - 0x10000, 1, &off), -ENOSPC);
-	TEST_ASSERT_EQ(vvu_pci_shm_offset(&c, 1, UINT64_MAX, &off), -ENOSPC);
-	TEST_ASSERT_EQ(vvu_pci_shm_offset(&c, UINT64_MAX, 2, &off), -ENOSPC);
-	TEST_ASSERT_EQ(vvu_pci_shm_offset(&c, 0, 0, &off), -ENOSPC);
+	TEST_ASSERT_EQ(vvu_drv_pci_shm_offset(&c, 0, W - 0x10000, &off), 0);
+	TEST_ASSERT_EQ(vvu_drv_pci_shm_offset(&c, 0, W - 0x10000 + 1, &off), -ENOSPC);
+	TEST_ASSERT_EQ(vvu_drv_pci_shm_offset(&c, W - 0x10000, 1, &off), -ENOSPC);
+	TEST_ASSERT_EQ(vvu_drv_pci_shm_offset(&c, 1, UINT64_MAX, &off), -ENOSPC);
+	TEST_ASSERT_EQ(vvu_drv_pci_shm_offset(&c, UINT64_MAX, 2, &off), -ENOSPC);
+	TEST_ASSERT_EQ(vvu_drv_pci_shm_offset(&c, 0, 0, &off), -ENOSPC);
 }
 
 TEST_CASE(aux_slots)
 {
 	uint8_t cfg[VVU_PCI_CFG_SIZE];
 	uint64_t bars[VVU_PCI_NUM_BARS], off;
-	struct vvu_pci_caps c;
+	struct vvu_drv_pci_caps c;
 
 	build_cfg(cfg, bars);
 	TEST_ASSERT_EQ(parse(cfg, bars, &c), 0);
-	TEST_ASSERT_EQ(vvu_pci_aux_slot_offset(&c, 0, &off), 0);
+	TEST_ASSERT_EQ(vvu_drv_pci_aux_slot_offset(&c, 0, &off), 0);
 	TEST_ASSERT_EQ(off, 0x4000);
-	TEST_ASSERT_EQ(vvu_pci_aux_slot_offset(&c, 255, &off), 0);
+	TEST_ASSERT_EQ(vvu_drv_pci_aux_slot_offset(&c, 255, &off), 0);
 	TEST_ASSERT_EQ(off, 0x4000 + 255 * 4);
-	TEST_ASSERT_EQ(vvu_pci_aux_slot_offset(&c, 512, &off), 0);	/* log, 2N */
-	TEST_ASSERT_EQ(vvu_pci_aux_slot_offset(&c, 1023, &off), 0);
-	TEST_ASSERT_EQ(vvu_pci_aux_slot_offset(&c, 1024, &off), -ERANGE);
-	TEST_ASSERT_EQ(vvu_pci_aux_slot_offset(&c, UINT32_MAX, &off), -ERANGE);
+	TEST_ASSERT_EQ(vvu_drv_pci_aux_slot_offset(&c, 512, &off), 0);	/* log, 2N */
+	TEST_ASSERT_EQ(vvu_drv_pci_aux_slot_offset(&c, 1023, &off), 0);
+	TEST_ASSERT_EQ(vvu_drv_pci_aux_slot_offset(&c, 1024, &off), -ERANGE);
+	TEST_ASSERT_EQ(vvu_drv_pci_aux_slot_offset(&c, UINT32_MAX, &off), -ERANGE);
 }
 
 /* ---- Rings against a hostile device ---- */
 
 struct ring_mem {
 	void *va;
-	struct vvu_vq vq;
+	struct vvu_drv_vq vq;
 };
 
 static void
 ring_setup(struct ring_mem *r, uint16_t size, bool rx)
 {
-	size_t len = vvu_vq_mem_size(size);
+	size_t len = vvu_drv_vq_mem_size(size);
 
 	r->va = aligned_alloc(4096, (len + 4095) & ~(size_t)4095);
 	TEST_ASSERT(r->va != NULL, "memory");
 	memset(r->va, 0, len);
-	TEST_ASSERT_EQ(vvu_vq_init(&r->vq, size, rx, r->va, 0x100000), 0);
+	TEST_ASSERT_EQ(vvu_drv_vq_init(&r->vq, size, rx, r->va, 0x100000), 0);
 }
 
 /* What a device does: take avail entry n, write len bytes, publish used. */
 static void
-dev_complete(struct vvu_vq *vq, uint16_t avail_pos, uint32_t id, uint32_t len,
+dev_complete(struct vvu_drv_vq *vq, uint16_t avail_pos, uint32_t id, uint32_t len,
 	     const void *data)
 {
 	uint16_t uidx = vq->used->idx;
@@ -347,20 +347,20 @@ TEST_CASE(ring_layout)
 {
 	struct ring_mem r;
 
-	TEST_ASSERT_EQ(vvu_vq_init(&r.vq, 0, true, NULL, 0), -EINVAL);
-	TEST_ASSERT_EQ(vvu_vq_init(&r.vq, 100, true, NULL, 0), -EINVAL);
-	TEST_ASSERT_EQ(vvu_vq_init(&r.vq, 256, true, NULL, 0), -EINVAL);
+	TEST_ASSERT_EQ(vvu_drv_vq_init(&r.vq, 0, true, NULL, 0), -EINVAL);
+	TEST_ASSERT_EQ(vvu_drv_vq_init(&r.vq, 100, true, NULL, 0), -EINVAL);
+	TEST_ASSERT_EQ(vvu_drv_vq_init(&r.vq, 256, true, NULL, 0), -EINVAL);
 	ring_setup(&r, 128, true);
 	TEST_ASSERT_EQ(r.vq.desc_iova, 0x100000);
 	TEST_ASSERT_EQ(r.vq.used_iova % 4, 0);
 	TEST_ASSERT(r.vq.bufs_iova >= r.vq.used_iova + 6 + 8 * 128, "buffers after used");
-	TEST_ASSERT(vvu_vq_mem_size(128) >= (size_t)(r.vq.bufs_iova - 0x100000) +
+	TEST_ASSERT(vvu_drv_vq_mem_size(128) >= (size_t)(r.vq.bufs_iova - 0x100000) +
 		    128 * VVU_BUF_SIZE, "size covers buffers");
-	TEST_ASSERT_EQ(vvu_vq_rx_post_all(&r.vq), 128);
+	TEST_ASSERT_EQ(vvu_drv_vq_rx_post_all(&r.vq), 128);
 	TEST_ASSERT_EQ(r.vq.avail->idx, 128);
 	TEST_ASSERT_EQ(r.vq.desc[5].len, VVU_BUF_SIZE);
 	TEST_ASSERT_EQ(r.vq.desc[5].flags, VRING_DESC_F_WRITE);
-	TEST_ASSERT_EQ(vvu_vq_rx_post_all(&r.vq), 0);
+	TEST_ASSERT_EQ(vvu_drv_vq_rx_post_all(&r.vq), 0);
 	free(r.va);
 }
 
@@ -371,8 +371,8 @@ TEST_CASE(ring_rx_messages)
 	int i;
 
 	ring_setup(&r, 8, true);
-	vvu_vq_rx_post_all(&r.vq);
-	TEST_ASSERT_EQ(vvu_vq_rx_pop(&r.vq, out, sizeof(out)), 0);
+	vvu_drv_vq_rx_post_all(&r.vq);
+	TEST_ASSERT_EQ(vvu_drv_vq_rx_pop(&r.vq, out, sizeof(out)), 0);
 	/* Many laps around the ring, out of order ids. */
 	for (i = 0; i < 100; i++) {
 		char msg[32];
@@ -381,13 +381,13 @@ TEST_CASE(ring_rx_messages)
 
 		snprintf(msg, sizeof(msg), "message %d", i);
 		dev_complete(&r.vq, pos, id, (uint32_t)strlen(msg) + 1, msg);
-		TEST_ASSERT_EQ(vvu_vq_rx_pop(&r.vq, out, sizeof(out)), (int)strlen(msg) + 1);
+		TEST_ASSERT_EQ(vvu_drv_vq_rx_pop(&r.vq, out, sizeof(out)), (int)strlen(msg) + 1);
 		TEST_ASSERT(strcmp((char *)out, msg) == 0, "got %s", (char *)out);
 	}
 	/* A full-size message. */
 	dev_complete(&r.vq, r.vq.last_used, r.vq.avail->ring[r.vq.last_used % 8],
 		     VVU_BUF_SIZE, NULL);
-	TEST_ASSERT_EQ(vvu_vq_rx_pop(&r.vq, out, sizeof(out)), VVU_BUF_SIZE);
+	TEST_ASSERT_EQ(vvu_drv_vq_rx_pop(&r.vq, out, sizeof(out)), VVU_BUF_SIZE);
 	free(r.va);
 }
 
@@ -399,48 +399,48 @@ TEST_CASE(ring_rx_hostile_used)
 
 	/* id >= size */
 	ring_setup(&r, 8, true);
-	vvu_vq_rx_post_all(&r.vq);
+	vvu_drv_vq_rx_post_all(&r.vq);
 	dev_complete(&r.vq, 0, 8, 16, NULL);
-	TEST_ASSERT_EQ(vvu_vq_rx_pop(&r.vq, out, sizeof(out)), -EIO);
+	TEST_ASSERT_EQ(vvu_drv_vq_rx_pop(&r.vq, out, sizeof(out)), -EIO);
 	TEST_ASSERT(r.vq.broken, "ring marked broken");
-	TEST_ASSERT_EQ(vvu_vq_rx_pop(&r.vq, out, sizeof(out)), -EIO);
+	TEST_ASSERT_EQ(vvu_drv_vq_rx_pop(&r.vq, out, sizeof(out)), -EIO);
 	free(r.va);
 
 	/* id 0xffffffff */
 	ring_setup(&r, 8, true);
-	vvu_vq_rx_post_all(&r.vq);
+	vvu_drv_vq_rx_post_all(&r.vq);
 	dev_complete(&r.vq, 0, UINT32_MAX, 16, NULL);
-	TEST_ASSERT_EQ(vvu_vq_rx_pop(&r.vq, out, sizeof(out)), -EIO);
+	TEST_ASSERT_EQ(vvu_drv_vq_rx_pop(&r.vq, out, sizeof(out)), -EIO);
 	free(r.va);
 
 	/* len > buffer */
 	ring_setup(&r, 8, true);
-	vvu_vq_rx_post_all(&r.vq);
+	vvu_drv_vq_rx_post_all(&r.vq);
 	dev_complete(&r.vq, 0, r.vq.avail->ring[0], VVU_BUF_SIZE + 1, NULL);
-	TEST_ASSERT_EQ(vvu_vq_rx_pop(&r.vq, out, sizeof(out)), -EIO);
+	TEST_ASSERT_EQ(vvu_drv_vq_rx_pop(&r.vq, out, sizeof(out)), -EIO);
 	free(r.va);
 
 	/* used->idx jumps further than what was made available */
 	ring_setup(&r, 8, true);
-	vvu_vq_rx_post_all(&r.vq);
+	vvu_drv_vq_rx_post_all(&r.vq);
 	r.vq.used->idx = 9;
-	TEST_ASSERT_EQ(vvu_vq_rx_pop(&r.vq, out, sizeof(out)), -EIO);
+	TEST_ASSERT_EQ(vvu_drv_vq_rx_pop(&r.vq, out, sizeof(out)), -EIO);
 	free(r.va);
 
 	/* used->idx goes backwards (wraps to "65535 pending") */
 	ring_setup(&r, 8, true);
-	vvu_vq_rx_post_all(&r.vq);
+	vvu_drv_vq_rx_post_all(&r.vq);
 	r.vq.used->idx = (uint16_t)-1;
-	TEST_ASSERT_EQ(vvu_vq_rx_pop(&r.vq, out, sizeof(out)), -EIO);
+	TEST_ASSERT_EQ(vvu_drv_vq_rx_pop(&r.vq, out, sizeof(out)), -EIO);
 	free(r.va);
 
 	/* A scribbled descriptor table does not matter: buffers are ours by id. */
 	ring_setup(&r, 8, true);
-	vvu_vq_rx_post_all(&r.vq);
+	vvu_drv_vq_rx_post_all(&r.vq);
 	id = r.vq.avail->ring[0];
 	dev_complete(&r.vq, 0, id, 4, "xyz");
 	memset(r.vq.desc, 0xff, sizeof(struct vring_desc) * 8);
-	TEST_ASSERT_EQ(vvu_vq_rx_pop(&r.vq, out, sizeof(out)), 4);
+	TEST_ASSERT_EQ(vvu_drv_vq_rx_pop(&r.vq, out, sizeof(out)), 4);
 	TEST_ASSERT(memcmp(out, "xyz", 4) == 0, "data from the buffer of the id");
 	TEST_ASSERT_EQ(r.vq.desc[id].addr, r.vq.bufs_iova + (uint64_t)id * VVU_BUF_SIZE);
 	free(r.va);
@@ -453,34 +453,34 @@ TEST_CASE(ring_tx)
 	int i, n;
 
 	ring_setup(&r, 4, false);
-	TEST_ASSERT_EQ(vvu_vq_tx_push(&r.vq, msg, 0), -EINVAL);
-	TEST_ASSERT_EQ(vvu_vq_tx_push(&r.vq, msg, VVU_BUF_SIZE + 1), -EINVAL);
+	TEST_ASSERT_EQ(vvu_drv_vq_tx_push(&r.vq, msg, 0), -EINVAL);
+	TEST_ASSERT_EQ(vvu_drv_vq_tx_push(&r.vq, msg, VVU_BUF_SIZE + 1), -EINVAL);
 	for (i = 0; i < 4; i++)
-		TEST_ASSERT_EQ(vvu_vq_tx_push(&r.vq, msg, sizeof(msg)), 0);
-	TEST_ASSERT_EQ(vvu_vq_tx_push(&r.vq, msg, sizeof(msg)), -ENOSPC);
+		TEST_ASSERT_EQ(vvu_drv_vq_tx_push(&r.vq, msg, sizeof(msg)), 0);
+	TEST_ASSERT_EQ(vvu_drv_vq_tx_push(&r.vq, msg, sizeof(msg)), -ENOSPC);
 	TEST_ASSERT_EQ(r.vq.avail->idx, 4);
 	TEST_ASSERT_EQ(r.vq.desc[r.vq.avail->ring[0]].len, sizeof(msg));
 	TEST_ASSERT_EQ(r.vq.desc[r.vq.avail->ring[0]].flags, 0);
 	/* The device completes two, out of order. */
 	dev_complete(&r.vq, 1, r.vq.avail->ring[1], 0, NULL);
 	dev_complete(&r.vq, 0, r.vq.avail->ring[0], 0, NULL);
-	TEST_ASSERT_EQ(vvu_vq_tx_reclaim(&r.vq), 0);
+	TEST_ASSERT_EQ(vvu_drv_vq_tx_reclaim(&r.vq), 0);
 	TEST_ASSERT_EQ(r.vq.nr_free, 2);
 	for (n = 0; n < 2; n++)
-		TEST_ASSERT_EQ(vvu_vq_tx_push(&r.vq, msg, sizeof(msg)), 0);
-	TEST_ASSERT_EQ(vvu_vq_tx_push(&r.vq, msg, sizeof(msg)), -ENOSPC);
+		TEST_ASSERT_EQ(vvu_drv_vq_tx_push(&r.vq, msg, sizeof(msg)), 0);
+	TEST_ASSERT_EQ(vvu_drv_vq_tx_push(&r.vq, msg, sizeof(msg)), -ENOSPC);
 	/* Hostile: an id that is free (completed twice). */
 	dev_complete(&r.vq, 2, r.vq.avail->ring[2], 0, NULL);
 	dev_complete(&r.vq, 2, r.vq.avail->ring[2], 0, NULL);
-	TEST_ASSERT_EQ(vvu_vq_tx_reclaim(&r.vq), -EIO);
-	TEST_ASSERT_EQ(vvu_vq_tx_push(&r.vq, msg, sizeof(msg)), -EIO);
+	TEST_ASSERT_EQ(vvu_drv_vq_tx_reclaim(&r.vq), -EIO);
+	TEST_ASSERT_EQ(vvu_drv_vq_tx_push(&r.vq, msg, sizeof(msg)), -EIO);
 	free(r.va);
 
 	/* Hostile: id >= size on txq. */
 	ring_setup(&r, 4, false);
-	TEST_ASSERT_EQ(vvu_vq_tx_push(&r.vq, msg, sizeof(msg)), 0);
+	TEST_ASSERT_EQ(vvu_drv_vq_tx_push(&r.vq, msg, sizeof(msg)), 0);
 	dev_complete(&r.vq, 0, 4, 0, NULL);
-	TEST_ASSERT_EQ(vvu_vq_tx_reclaim(&r.vq), -EIO);
+	TEST_ASSERT_EQ(vvu_drv_vq_tx_reclaim(&r.vq), -EIO);
 	free(r.va);
 }
 
@@ -531,28 +531,28 @@ set_le(void *buf, uint32_t len, uint64_t v)
 }
 
 static int
-mk_cfg_read(struct vvu_hw *hw, uint32_t off, void *buf, uint32_t len)
+mk_cfg_read(struct vvu_drv_hw *hw, uint32_t off, void *buf, uint32_t len)
 {
 	memcpy(buf, mk.cfg + off, len);
 	return 0;
 }
 
 static int
-mk_cfg_write(struct vvu_hw *hw, uint32_t off, const void *buf, uint32_t len)
+mk_cfg_write(struct vvu_drv_hw *hw, uint32_t off, const void *buf, uint32_t len)
 {
 	memcpy(mk.cfg + off, buf, len);
 	return 0;
 }
 
 static int
-mk_bar_size(struct vvu_hw *hw, unsigned int bar, uint64_t *size)
+mk_bar_size(struct vvu_drv_hw *hw, unsigned int bar, uint64_t *size)
 {
 	*size = mk.bars[bar];
 	return 0;
 }
 
 static int
-mk_bar_read(struct vvu_hw *hw, unsigned int bar, uint64_t off, void *buf, uint32_t len)
+mk_bar_read(struct vvu_drv_hw *hw, unsigned int bar, uint64_t off, void *buf, uint32_t len)
 {
 	uint16_t q = mk.qsel < 2 ? mk.qsel : 0;
 	uint64_t v = 0;
@@ -578,7 +578,7 @@ mk_bar_read(struct vvu_hw *hw, unsigned int bar, uint64_t off, void *buf, uint32
 }
 
 static int
-mk_bar_write(struct vvu_hw *hw, unsigned int bar, uint64_t off, const void *buf,
+mk_bar_write(struct vvu_drv_hw *hw, unsigned int bar, uint64_t off, const void *buf,
 	     uint32_t len)
 {
 	uint64_t v = get_le(buf, len);
@@ -628,7 +628,7 @@ mk_bar_write(struct vvu_hw *hw, unsigned int bar, uint64_t off, const void *buf,
 	return 0;
 }
 
-static const struct vvu_dev_ops mock_ops = {
+static const struct vvu_drv_hw_ops mock_ops = {
 	.name = "mock",
 	.cfg_read = mk_cfg_read,
 	.cfg_write = mk_cfg_write,
@@ -653,13 +653,13 @@ mock_reset(void)
 
 TEST_CASE(init_good)
 {
-	struct vvu_hw hw = { .ops = &mock_ops, .name = "mock" };
-	struct vvu_pci p;
+	struct vvu_drv_hw hw = { .ops = &mock_ops, .name = "mock" };
+	struct vvu_drv_pci p;
 	uint16_t size;
 
 	mock_reset();
-	TEST_ASSERT_EQ(vvu_pci_probe(&p, &hw), 0);
-	TEST_ASSERT_EQ(vvu_pci_init(&p), 0);
+	TEST_ASSERT_EQ(vvu_drv_pci_probe(&p, &hw), 0);
+	TEST_ASSERT_EQ(vvu_drv_pci_init(&p), 0);
 	/* VERSION_1 and ACCESS_PLATFORM taken, nothing else. */
 	TEST_ASSERT_EQ(mk.drv_features, (1ULL << VIRTIO_F_VERSION_1) | (1ULL << 33));
 	TEST_ASSERT(mk.status & VIRTIO_CONFIG_S_FEATURES_OK, "FEATURES_OK");
@@ -667,106 +667,106 @@ TEST_CASE(init_good)
 	TEST_ASSERT(get_le(mk.cfg + PCI_COMMAND, 2) & PCI_COMMAND_MASTER, "bus master");
 
 	mk.qsize[0] = 100;	/* not a power of two: the driver picks 64 */
-	TEST_ASSERT_EQ(vvu_pci_queue_size(&p, VVU_RXQ, 128, &size), 0);
+	TEST_ASSERT_EQ(vvu_drv_pci_queue_size(&p, VVU_RXQ, 128, &size), 0);
 	TEST_ASSERT_EQ(size, 64);
-	TEST_ASSERT_EQ(vvu_pci_queue_setup(&p, VVU_RXQ, 0x1000, 0x2000, 0x3000, 0), 0);
+	TEST_ASSERT_EQ(vvu_drv_pci_queue_setup(&p, VVU_RXQ, 0x1000, 0x2000, 0x3000, 0), 0);
 	TEST_ASSERT_EQ(mk.qaddr[0][0], 0x1000);
 	TEST_ASSERT_EQ(mk.qaddr[0][1], 0x2000);
 	TEST_ASSERT_EQ(mk.qaddr[0][2], 0x3000);
 	TEST_ASSERT_EQ(mk.qenable[0], 1);
-	TEST_ASSERT_EQ(vvu_pci_queue_setup(&p, VVU_TXQ, 0x100000000ULL, 0x2000, 0x3000, 0), 0);
+	TEST_ASSERT_EQ(vvu_drv_pci_queue_setup(&p, VVU_TXQ, 0x100000000ULL, 0x2000, 0x3000, 0), 0);
 	TEST_ASSERT_EQ(mk.qaddr[1][0], 0x100000000ULL);
-	TEST_ASSERT_EQ(vvu_pci_notify_queue(&p, VVU_TXQ), 0);
+	TEST_ASSERT_EQ(vvu_drv_pci_notify_queue(&p, VVU_TXQ), 0);
 	TEST_ASSERT_EQ(mk.last_write_off, 0x3000 + 4);
-	TEST_ASSERT_EQ(vvu_pci_aux_notify(&p, 7), 0);
+	TEST_ASSERT_EQ(vvu_drv_pci_aux_notify(&p, 7), 0);
 	TEST_ASSERT_EQ(mk.last_write_off, 0x4000 + 7 * 4);
-	TEST_ASSERT_EQ(vvu_pci_set_dev_status(&p, VVU_STATUS_BACKEND_UP), 0);
+	TEST_ASSERT_EQ(vvu_drv_pci_set_dev_status(&p, VVU_STATUS_BACKEND_UP), 0);
 	TEST_ASSERT_EQ(mk.dev_status, VVU_STATUS_BACKEND_UP);
 }
 
 TEST_CASE(init_refusals)
 {
-	struct vvu_hw hw = { .ops = &mock_ops, .name = "mock" };
-	struct vvu_pci p;
+	struct vvu_drv_hw hw = { .ops = &mock_ops, .name = "mock" };
+	struct vvu_drv_pci p;
 	uint16_t size;
 
 	/* No VERSION_1: a legacy-only device. */
 	mock_reset();
 	mk.dev_features = 1ULL << 28;
-	TEST_ASSERT_EQ(vvu_pci_probe(&p, &hw), 0);
-	TEST_ASSERT_EQ(vvu_pci_init(&p), -ENODEV);
+	TEST_ASSERT_EQ(vvu_drv_pci_probe(&p, &hw), 0);
+	TEST_ASSERT_EQ(vvu_drv_pci_init(&p), -ENODEV);
 
 	/* FEATURES_OK not kept. */
 	mock_reset();
 	mk.refuse_features_ok = true;
-	TEST_ASSERT_EQ(vvu_pci_probe(&p, &hw), 0);
-	TEST_ASSERT(vvu_pci_init(&p) < 0, "init must fail");
+	TEST_ASSERT_EQ(vvu_drv_pci_probe(&p, &hw), 0);
+	TEST_ASSERT(vvu_drv_pci_init(&p) < 0, "init must fail");
 
 	/* Reset never completes: bounded wait. */
 	mock_reset();
 	mk.stuck_reset = true;
 	mk.status = VIRTIO_CONFIG_S_DRIVER_OK;
-	TEST_ASSERT_EQ(vvu_pci_probe(&p, &hw), 0);
-	TEST_ASSERT_EQ(vvu_pci_init(&p), -ETIMEDOUT);
+	TEST_ASSERT_EQ(vvu_drv_pci_probe(&p, &hw), 0);
+	TEST_ASSERT_EQ(vvu_drv_pci_init(&p), -ETIMEDOUT);
 
 	/* Only one virtqueue. */
 	mock_reset();
 	mk.numq = 1;
-	TEST_ASSERT_EQ(vvu_pci_probe(&p, &hw), 0);
-	TEST_ASSERT_EQ(vvu_pci_init(&p), -ENODEV);
+	TEST_ASSERT_EQ(vvu_drv_pci_probe(&p, &hw), 0);
+	TEST_ASSERT_EQ(vvu_drv_pci_init(&p), -ENODEV);
 
 	/* max_vhost_queues 0; and huge values are clamped to 256. */
 	mock_reset();
 	mk.max_q = 0;
-	TEST_ASSERT_EQ(vvu_pci_probe(&p, &hw), 0);
-	TEST_ASSERT_EQ(vvu_pci_init(&p), -ENODEV);
+	TEST_ASSERT_EQ(vvu_drv_pci_probe(&p, &hw), 0);
+	TEST_ASSERT_EQ(vvu_drv_pci_init(&p), -ENODEV);
 	mock_reset();
 	mk.max_q = UINT32_MAX;
-	TEST_ASSERT_EQ(vvu_pci_probe(&p, &hw), 0);
-	TEST_ASSERT_EQ(vvu_pci_init(&p), 0);
+	TEST_ASSERT_EQ(vvu_drv_pci_probe(&p, &hw), 0);
+	TEST_ASSERT_EQ(vvu_drv_pci_init(&p), 0);
 	TEST_ASSERT_EQ(p.max_vhost_queues, 256);
 
 	/* Queue of size 0; notify offset outside the notify window. */
 	mock_reset();
-	TEST_ASSERT_EQ(vvu_pci_probe(&p, &hw), 0);
-	TEST_ASSERT_EQ(vvu_pci_init(&p), 0);
+	TEST_ASSERT_EQ(vvu_drv_pci_probe(&p, &hw), 0);
+	TEST_ASSERT_EQ(vvu_drv_pci_init(&p), 0);
 	mk.qsize[0] = 0;
-	TEST_ASSERT_EQ(vvu_pci_queue_size(&p, VVU_RXQ, 128, &size), -ENODEV);
+	TEST_ASSERT_EQ(vvu_drv_pci_queue_size(&p, VVU_RXQ, 128, &size), -ENODEV);
 	mk.qnoff[1] = 0x400;	/* 0x400 * 4 = 0x1000: past the window */
-	TEST_ASSERT_EQ(vvu_pci_queue_setup(&p, VVU_TXQ, 0x1000, 0x2000, 0x3000, 0), -ENODEV);
+	TEST_ASSERT_EQ(vvu_drv_pci_queue_setup(&p, VVU_TXQ, 0x1000, 0x2000, 0x3000, 0), -ENODEV);
 	mk.qnoff[1] = 1;
-	TEST_ASSERT_EQ(vvu_pci_queue_setup(&p, VVU_TXQ, 0x1000, 0x2000, 0x3000, 0), 0);
-	TEST_ASSERT_EQ(vvu_pci_aux_notify(&p, 4096), -ERANGE);
+	TEST_ASSERT_EQ(vvu_drv_pci_queue_setup(&p, VVU_TXQ, 0x1000, 0x2000, 0x3000, 0), 0);
+	TEST_ASSERT_EQ(vvu_drv_pci_aux_notify(&p, 4096), -ERANGE);
 
 	/* Device config too short for what we read is refused at probe. */
 	mock_reset();
 	put32(mk.cfg + 0x80 + 12, 4);
-	TEST_ASSERT_EQ(vvu_pci_probe(&p, &hw), -ENODEV);
+	TEST_ASSERT_EQ(vvu_drv_pci_probe(&p, &hw), -ENODEV);
 }
 
 /* ---- Path selection ---- */
 
 TEST_CASE(path_selection)
 {
-	const struct vvu_dev_ops *ops = NULL;
+	const struct vvu_drv_hw_ops *ops = NULL;
 	char addr[VVU_NAME_MAX], longp[200];
 
-	TEST_ASSERT_EQ(vvu_parse_path("0000:00:04.0", 0, &ops, addr, sizeof(addr)), 0);
-	TEST_ASSERT(ops == &vvu_vfio_ops, "PCI address is kernel VFIO");
+	TEST_ASSERT_EQ(vvu_drv_parse_path("0000:00:04.0", 0, &ops, addr, sizeof(addr)), 0);
+	TEST_ASSERT(ops == &vvu_drv_vfio_ops, "PCI address is kernel VFIO");
 	TEST_ASSERT(strcmp(addr, "0000:00:04.0") == 0, "addr %s", addr);
-	TEST_ASSERT_EQ(vvu_parse_path("vfio-user:/run/vvu0.sock", 0, &ops, addr,
+	TEST_ASSERT_EQ(vvu_drv_parse_path("vfio-user:/run/vvu0.sock", 0, &ops, addr,
 				      sizeof(addr)), 0);
-	TEST_ASSERT(ops == &vvu_vfio_user_ops, "vfio-user prefix");
+	TEST_ASSERT(ops == &vvu_drv_vfio_user_ops, "vfio-user prefix");
 	TEST_ASSERT(strcmp(addr, "/run/vvu0.sock") == 0, "addr %s", addr);
-	TEST_ASSERT_EQ(vvu_parse_path("/run/x.sock", RTE_VHOST_USER_VIRTIO_TRANSPORT, &ops,
+	TEST_ASSERT_EQ(vvu_drv_parse_path("/run/x.sock", RTE_VHOST_USER_VIRTIO_TRANSPORT, &ops,
 				      addr, sizeof(addr)), 0);
-	TEST_ASSERT(ops == &vvu_vfio_user_ops, "flag makes a path vfio-user");
-	TEST_ASSERT_EQ(vvu_parse_path("/run/x.sock", 0, &ops, addr, sizeof(addr)), -EINVAL);
-	TEST_ASSERT_EQ(vvu_parse_path("vfio-user:", 0, &ops, addr, sizeof(addr)), -EINVAL);
+	TEST_ASSERT(ops == &vvu_drv_vfio_user_ops, "flag makes a path vfio-user");
+	TEST_ASSERT_EQ(vvu_drv_parse_path("/run/x.sock", 0, &ops, addr, sizeof(addr)), -EINVAL);
+	TEST_ASSERT_EQ(vvu_drv_parse_path("vfio-user:", 0, &ops, addr, sizeof(addr)), -EINVAL);
 	memset(longp, 'a', sizeof(longp));
 	memcpy(longp, "vfio-user:/", 11);
 	longp[sizeof(longp) - 1] = '\0';
-	TEST_ASSERT_EQ(vvu_parse_path(longp, 0, &ops, addr, sizeof(addr)), -EINVAL);
+	TEST_ASSERT_EQ(vvu_drv_parse_path(longp, 0, &ops, addr, sizeof(addr)), -EINVAL);
 	TEST_ASSERT(!vhost_path_is_pci_addr("0000:00:04"), "short");
 	TEST_ASSERT(!vhost_path_is_pci_addr("0000:00:04.0x"), "long");
 	TEST_ASSERT(!vhost_path_is_pci_addr("000g:00:04.0"), "not hex");

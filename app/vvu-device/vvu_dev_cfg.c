@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * PCI config space of the VVU device: the type 0 header and the capability
- * chain of spec §L.1/§L.2, byte for byte.
+ * chain of vvu_device_spec.rst §L.1/§L.2, byte for byte.
  *
  * The image dev->cfg holds every read-only byte. Writable state lives apart
  * (BAR addresses in dev->bar_addr, the rest in the image under a per-byte
@@ -25,7 +25,7 @@
 #define VVU_CFGCAP_DATA		(VVU_CAP_PCI_CFG + 16)
 
 uint64_t
-vvu_pci_bar_size(const struct vvu_device *dev, unsigned int bar)
+vvu_dev_bar_size(const struct vvu_device *dev, unsigned int bar)
 {
 	switch (bar) {
 	case 0:
@@ -52,10 +52,10 @@ put_vndr_cap(uint8_t *c, uint8_t next, uint8_t len, uint8_t cfg_type, uint8_t ba
 }
 
 void
-vvu_pci_build(struct vvu_device *dev)
+vvu_dev_cfg_build(struct vvu_device *dev)
 {
 	uint8_t *cfg = dev->cfg;
-	uint16_t device_id = (uint16_t)(VVU_PCI_DEVICE_ID_BASE + dev->opt.virtio_id);
+	uint16_t device_id = (uint16_t)(VVU_PCI_MODERN_ID_BASE + dev->opt.virtio_id);
 	uint64_t w = dev->opt.shm_size;
 	uint8_t *c;
 
@@ -108,9 +108,9 @@ vvu_pci_build(struct vvu_device *dev)
 
 /* PCI function reset: the writable registers go back to their defaults. */
 void
-vvu_pci_reset(struct vvu_device *dev)
+vvu_dev_cfg_reset(struct vvu_device *dev)
 {
-	vvu_pci_build(dev);
+	vvu_dev_cfg_build(dev);
 }
 
 /* Bits of BAR register i that are the type and read as fixed values. */
@@ -184,7 +184,7 @@ cfgcap_target(const struct vvu_device *dev, uint32_t *off, uint32_t *len)
 }
 
 int
-vvu_pci_read(struct vvu_device *dev, uint64_t off, void *buf, uint32_t len)
+vvu_dev_cfg_read(struct vvu_device *dev, uint64_t off, void *buf, uint32_t len)
 {
 	uint8_t *out = buf;
 	uint8_t data[4] = {0};
@@ -196,7 +196,7 @@ vvu_pci_read(struct vvu_device *dev, uint64_t off, void *buf, uint32_t len)
 		uint32_t toff, tlen;
 
 		if (cfgcap_target(dev, &toff, &tlen))
-			vvu_bar0_read(dev, toff, data, tlen);
+			vvu_dev_bar0_read(dev, toff, data, tlen);
 	}
 	for (i = 0; i < len; i++) {
 		uint32_t o = (uint32_t)off + i;
@@ -215,7 +215,7 @@ vvu_pci_read(struct vvu_device *dev, uint64_t off, void *buf, uint32_t len)
 }
 
 int
-vvu_pci_write(struct vvu_device *dev, uint64_t off, const void *buf, uint32_t len)
+vvu_dev_cfg_write(struct vvu_device *dev, uint64_t off, const void *buf, uint32_t len)
 {
 	const uint8_t *in = buf;
 	uint16_t old_ctrl = vvu_get16(dev->cfg + VVU_CAP_MSIX + PCI_MSIX_FLAGS);
@@ -246,7 +246,7 @@ vvu_pci_write(struct vvu_device *dev, uint64_t off, const void *buf, uint32_t le
 		uint32_t toff, tlen;
 
 		if (cfgcap_target(dev, &toff, &tlen))
-			vvu_bar0_write(dev, toff, data, tlen);
+			vvu_dev_bar0_write(dev, toff, data, tlen);
 	}
 	new_ctrl = vvu_get16(dev->cfg + VVU_CAP_MSIX + PCI_MSIX_FLAGS);
 	if (new_ctrl != old_ctrl && (new_ctrl & PCI_MSIX_FLAGS_ENABLE) &&

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * BAR2 windows over the front-end's memory (spec §L.8, phase 1).
+ * BAR2 windows over the front-end's memory (vvu_device_spec.rst §L.8, phase 1).
  *
  * Region i of SET_MEM_TABLE sits at BAR2 offset sum(memory_size_j, j < i)
  * and shows fd_i bytes [mmap_offset_i, mmap_offset_i + memory_size_i). The
@@ -16,7 +16,7 @@
 #include "vvu_device.h"
 
 uint64_t
-vvu_next_pow2(uint64_t v)
+vvu_dev_next_pow2(uint64_t v)
 {
 	uint64_t p = 1;
 
@@ -26,7 +26,7 @@ vvu_next_pow2(uint64_t v)
 }
 
 void
-vvu_bar2_clear(struct vvu_bar2 *bar2)
+vvu_dev_bar2_clear(struct vvu_dev_bar2 *bar2)
 {
 	unsigned int i;
 
@@ -54,7 +54,7 @@ check_fd_range(int fd, uint64_t off, uint64_t size)
 }
 
 int
-vvu_bar2_place(struct vvu_bar2 *bar2, uint64_t bar_size,
+vvu_dev_bar2_place(struct vvu_dev_bar2 *bar2, uint64_t bar_size,
 	       const struct vhost_user_memory *mem, int *fds, int nr_fds,
 	       uint64_t *needed)
 {
@@ -77,7 +77,7 @@ vvu_bar2_place(struct vvu_bar2 *bar2, uint64_t bar_size,
 		total += r->memory_size;
 	}
 	if (total > bar_size) {
-		*needed = vvu_next_pow2(total);
+		*needed = vvu_dev_next_pow2(total);
 		return -ENOSPC;
 	}
 	for (i = 0; i < n; i++)
@@ -85,10 +85,10 @@ vvu_bar2_place(struct vvu_bar2 *bar2, uint64_t bar_size,
 				   mem->regions[i].memory_size) < 0)
 			return -EINVAL;
 	/* a new table replaces the whole layout */
-	vvu_bar2_clear(bar2);
+	vvu_dev_bar2_clear(bar2);
 	total = 0;
 	for (i = 0; i < n; i++) {
-		struct vvu_window *w = &bar2->win[i];
+		struct vvu_dev_window *w = &bar2->win[i];
 
 		w->fd = fds[i];
 		fds[i] = -1;

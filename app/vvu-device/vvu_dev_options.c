@@ -12,7 +12,7 @@
 #include "vvu_device.h"
 
 int
-vvu_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+vvu_dev_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 {
 	unsigned long long v;
 	char *end;
@@ -28,7 +28,7 @@ vvu_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 }
 
 int
-vvu_parse_size(const char *s, uint64_t *out)
+vvu_dev_parse_size(const char *s, uint64_t *out)
 {
 	unsigned long long v;
 	unsigned int shift = 0;
@@ -89,7 +89,7 @@ hexval(char c)
 
 /* 16 bytes as a canonical UUID (8-4-4-4-12) or 32 hex digits. */
 int
-vvu_parse_id(const char *s, uint8_t id[16])
+vvu_dev_parse_id(const char *s, uint8_t id[16])
 {
 	static const int dash_at[] = { 8, 13, 18, 23 };
 	size_t len = s != NULL ? strlen(s) : 0;

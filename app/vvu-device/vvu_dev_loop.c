@@ -19,23 +19,23 @@
 #define VVU_LOOP_BATCH	32
 
 struct vvu_watch {
-	vvu_loop_cb cb;
+	vvu_dev_loop_cb cb;
 	void *arg;
 	uint32_t gen;
 	bool used;
 };
 
-struct vvu_loop {
+struct vvu_dev_loop {
 	int epfd;
 	struct vvu_watch *w;
 	size_t nw;
 	uint32_t gen;
 };
 
-struct vvu_loop *
-vvu_loop_create(void)
+struct vvu_dev_loop *
+vvu_dev_loop_create(void)
 {
-	struct vvu_loop *l = calloc(1, sizeof(*l));
+	struct vvu_dev_loop *l = calloc(1, sizeof(*l));
 
 	if (l == NULL)
 		return NULL;
@@ -48,7 +48,7 @@ vvu_loop_create(void)
 }
 
 void
-vvu_loop_destroy(struct vvu_loop *l)
+vvu_dev_loop_destroy(struct vvu_dev_loop *l)
 {
 	if (l == NULL)
 		return;
@@ -64,7 +64,7 @@ cookie(int fd, uint32_t gen)
 }
 
 int
-vvu_loop_add(struct vvu_loop *l, int fd, uint32_t events, vvu_loop_cb cb, void *arg)
+vvu_dev_loop_add(struct vvu_dev_loop *l, int fd, uint32_t events, vvu_dev_loop_cb cb, void *arg)
 {
 	struct epoll_event ev = { .events = events };
 
@@ -91,7 +91,7 @@ vvu_loop_add(struct vvu_loop *l, int fd, uint32_t events, vvu_loop_cb cb, void *
 }
 
 int
-vvu_loop_mod(struct vvu_loop *l, int fd, uint32_t events)
+vvu_dev_loop_mod(struct vvu_dev_loop *l, int fd, uint32_t events)
 {
 	struct epoll_event ev = { .events = events };
 
@@ -102,7 +102,7 @@ vvu_loop_mod(struct vvu_loop *l, int fd, uint32_t events)
 }
 
 void
-vvu_loop_del(struct vvu_loop *l, int fd)
+vvu_dev_loop_del(struct vvu_dev_loop *l, int fd)
 {
 	if (fd < 0 || (size_t)fd >= l->nw || !l->w[fd].used)
 		return;
@@ -111,7 +111,7 @@ vvu_loop_del(struct vvu_loop *l, int fd)
 }
 
 int
-vvu_loop_run_once(struct vvu_loop *l, int timeout_ms)
+vvu_dev_loop_run_once(struct vvu_dev_loop *l, int timeout_ms)
 {
 	struct epoll_event ev[VVU_LOOP_BATCH];
 	int n, i;

@@ -14,7 +14,7 @@
  *
  * BAR2 (the front-end's memory): its windows can change whenever the
  * front-end sends a new memory table, and vfio-user has no message to say
- * so, hence shm_refresh (spec §L.10): the transport re-reads the region info
+ * so, hence shm_refresh (vvu_device_spec.rst §L.10): the transport re-reads the region info
  * after FRONTEND_UP and on every SET_MEM_TABLE, and each memory region maps
  * the window that covers its BAR2 offset, with that window's own fd (our
  * sparse_mmap_fds extension) or the region's single fd (stock servers).
@@ -43,7 +43,7 @@
 
 #include "vfio_user.h"
 #include "vhost.h"
-#include "vvu_dev_ops.h"
+#include "vvu_drv_hw.h"
 
 #define VVU_LOG(who, level, fmt, ...) \
 	VHOST_LOG_CONFIG(who, level, "vvu: " fmt, ##__VA_ARGS__)
@@ -86,7 +86,7 @@ vvu_vfu_shm_forget(struct vvu_vfu *v)
 }
 
 static void
-vvu_vfu_close(struct vvu_hw *hw)
+vvu_vfu_close(struct vvu_drv_hw *hw)
 {
 	struct vvu_vfu *v = hw->priv;
 
@@ -99,7 +99,7 @@ vvu_vfu_close(struct vvu_hw *hw)
 }
 
 static int
-vvu_vfu_open(struct vvu_hw *hw)
+vvu_vfu_open(struct vvu_drv_hw *hw)
 {
 	struct vfio_user_client_params params = { .timeout_ms = VVU_VFU_TIMEOUT_MS };
 	struct vfio_user_device_info info;
@@ -154,7 +154,7 @@ fail:
 }
 
 static int
-vvu_vfu_cfg_read(struct vvu_hw *hw, uint32_t off, void *buf, uint32_t len)
+vvu_vfu_cfg_read(struct vvu_drv_hw *hw, uint32_t off, void *buf, uint32_t len)
 {
 	struct vvu_vfu *v = hw->priv;
 
@@ -164,7 +164,7 @@ vvu_vfu_cfg_read(struct vvu_hw *hw, uint32_t off, void *buf, uint32_t len)
 }
 
 static int
-vvu_vfu_cfg_write(struct vvu_hw *hw, uint32_t off, const void *buf, uint32_t len)
+vvu_vfu_cfg_write(struct vvu_drv_hw *hw, uint32_t off, const void *buf, uint32_t len)
 {
 	struct vvu_vfu *v = hw->priv;
 
@@ -175,7 +175,7 @@ vvu_vfu_cfg_write(struct vvu_hw *hw, uint32_t off, const void *buf, uint32_t len
 }
 
 static int
-vvu_vfu_bar_size(struct vvu_hw *hw, unsigned int bar, uint64_t *size)
+vvu_vfu_bar_size(struct vvu_drv_hw *hw, unsigned int bar, uint64_t *size)
 {
 	struct vvu_vfu *v = hw->priv;
 
@@ -195,7 +195,7 @@ vvu_vfu_bar_check(struct vvu_vfu *v, unsigned int bar, uint64_t off, uint32_t le
 }
 
 static int
-vvu_vfu_bar_read(struct vvu_hw *hw, unsigned int bar, uint64_t off, void *buf,
+vvu_vfu_bar_read(struct vvu_drv_hw *hw, unsigned int bar, uint64_t off, void *buf,
 		 uint32_t len)
 {
 	struct vvu_vfu *v = hw->priv;
@@ -208,7 +208,7 @@ vvu_vfu_bar_read(struct vvu_hw *hw, unsigned int bar, uint64_t off, void *buf,
 }
 
 static int
-vvu_vfu_bar_write(struct vvu_hw *hw, unsigned int bar, uint64_t off, const void *buf,
+vvu_vfu_bar_write(struct vvu_drv_hw *hw, unsigned int bar, uint64_t off, const void *buf,
 		  uint32_t len)
 {
 	struct vvu_vfu *v = hw->priv;
@@ -221,13 +221,13 @@ vvu_vfu_bar_write(struct vvu_hw *hw, unsigned int bar, uint64_t off, const void 
 }
 
 static void
-vvu_vfu_shm_release(struct vvu_hw *hw)
+vvu_vfu_shm_release(struct vvu_drv_hw *hw)
 {
 	vvu_vfu_shm_forget(hw->priv);
 }
 
 static int
-vvu_vfu_shm_refresh(struct vvu_hw *hw, unsigned int bar)
+vvu_vfu_shm_refresh(struct vvu_drv_hw *hw, unsigned int bar)
 {
 	struct vvu_vfu *v = hw->priv;
 	int ret;
@@ -253,8 +253,8 @@ vvu_vfu_shm_refresh(struct vvu_hw *hw, unsigned int bar)
 }
 
 static int
-vvu_vfu_shm_map(struct vvu_hw *hw, unsigned int bar, uint64_t off, uint64_t len,
-		struct vvu_shm_map *m)
+vvu_vfu_shm_map(struct vvu_drv_hw *hw, unsigned int bar, uint64_t off, uint64_t len,
+		struct vvu_drv_shm_map *m)
 {
 	struct vvu_vfu *v = hw->priv;
 	const struct vfio_user_area *a = NULL;
@@ -318,7 +318,7 @@ vvu_vfu_shm_map(struct vvu_hw *hw, unsigned int bar, uint64_t off, uint64_t len,
 }
 
 static void
-vvu_vfu_shm_unmap(struct vvu_hw *hw, struct vvu_shm_map *m)
+vvu_vfu_shm_unmap(struct vvu_drv_hw *hw, struct vvu_drv_shm_map *m)
 {
 	if (m->map != NULL)
 		munmap(m->map, m->map_len);
@@ -333,7 +333,7 @@ vvu_vfu_shm_unmap(struct vvu_hw *hw, struct vvu_shm_map *m)
  * us), so the client programs them: eventfds first, then unmask.
  */
 static int
-vvu_vfu_msix_locate(struct vvu_hw *hw, uint8_t *pos, uint8_t *bir, uint32_t *table_off,
+vvu_vfu_msix_locate(struct vvu_drv_hw *hw, uint8_t *pos, uint8_t *bir, uint32_t *table_off,
 		    uint16_t *nvec)
 {
 	uint8_t cfg[VVU_PCI_CFG_SIZE];
@@ -363,7 +363,7 @@ vvu_vfu_msix_locate(struct vvu_hw *hw, uint8_t *pos, uint8_t *bir, uint32_t *tab
 }
 
 static int
-vvu_vfu_set_irqs(struct vvu_hw *hw, uint32_t count, const int *efds)
+vvu_vfu_set_irqs(struct vvu_drv_hw *hw, uint32_t count, const int *efds)
 {
 	struct vvu_vfu *v = hw->priv;
 	uint32_t i, table_off, zero = 0;
@@ -407,7 +407,7 @@ vvu_vfu_set_irqs(struct vvu_hw *hw, uint32_t count, const int *efds)
 /* ---- DMA memory ---- */
 
 static int
-vvu_vfu_dma_map_one(struct vvu_hw *hw, struct vvu_dma_mem *m, uint64_t iova,
+vvu_vfu_dma_map_one(struct vvu_drv_hw *hw, struct vvu_drv_dma_mem *m, uint64_t iova,
 		    uint64_t size, int fd, uint64_t fd_off)
 {
 	struct vvu_vfu *v = hw->priv;
@@ -430,7 +430,7 @@ vvu_vfu_dma_map_one(struct vvu_hw *hw, struct vvu_dma_mem *m, uint64_t iova,
 }
 
 static void
-vvu_vfu_dma_unmap_all(struct vvu_hw *hw, struct vvu_dma_mem *m)
+vvu_vfu_dma_unmap_all(struct vvu_drv_hw *hw, struct vvu_drv_dma_mem *m)
 {
 	struct vvu_vfu *v = hw->priv;
 	unsigned int i;
@@ -447,7 +447,7 @@ vvu_vfu_dma_unmap_all(struct vvu_hw *hw, struct vvu_dma_mem *m)
  * --no-huge, one file per memseg list with --single-file-segments).
  */
 static int
-vvu_vfu_dma_map_memzone(struct vvu_hw *hw, struct vvu_dma_mem *m)
+vvu_vfu_dma_map_memzone(struct vvu_drv_hw *hw, struct vvu_drv_dma_mem *m)
 {
 	const uint8_t *cur = m->va, *end = cur + m->len;
 	uint64_t run_iova = 0, run_size = 0, run_off = 0;
@@ -488,7 +488,7 @@ vvu_vfu_dma_map_memzone(struct vvu_hw *hw, struct vvu_dma_mem *m)
 }
 
 static int
-vvu_vfu_dma_memfd(struct vvu_hw *hw, size_t len, struct vvu_dma_mem *m)
+vvu_vfu_dma_memfd(struct vvu_drv_hw *hw, size_t len, struct vvu_drv_dma_mem *m)
 {
 	size_t map_len = RTE_ALIGN_CEIL(len, (size_t)sysconf(_SC_PAGESIZE));
 	int fd, ret;
@@ -525,7 +525,7 @@ vvu_vfu_dma_memfd(struct vvu_hw *hw, size_t len, struct vvu_dma_mem *m)
 }
 
 static int
-vvu_vfu_dma_alloc(struct vvu_hw *hw, size_t len, struct vvu_dma_mem *m)
+vvu_vfu_dma_alloc(struct vvu_drv_hw *hw, size_t len, struct vvu_drv_dma_mem *m)
 {
 	static unsigned int seq;
 	const struct rte_memzone *mz;
@@ -557,7 +557,7 @@ vvu_vfu_dma_alloc(struct vvu_hw *hw, size_t len, struct vvu_dma_mem *m)
 }
 
 static void
-vvu_vfu_dma_free(struct vvu_hw *hw, struct vvu_dma_mem *m)
+vvu_vfu_dma_free(struct vvu_drv_hw *hw, struct vvu_drv_dma_mem *m)
 {
 	vvu_vfu_dma_unmap_all(hw, m);
 	if (m->mz != NULL)
@@ -571,7 +571,7 @@ vvu_vfu_dma_free(struct vvu_hw *hw, struct vvu_dma_mem *m)
 }
 
 static int
-vvu_vfu_watch_fd(struct vvu_hw *hw)
+vvu_vfu_watch_fd(struct vvu_drv_hw *hw)
 {
 	struct vvu_vfu *v = hw->priv;
 
@@ -584,7 +584,7 @@ vvu_vfu_watch_fd(struct vvu_hw *hw)
  * EOF or garbage: both mean the device is gone for us.
  */
 static int
-vvu_vfu_check_alive(struct vvu_hw *hw)
+vvu_vfu_check_alive(struct vvu_drv_hw *hw)
 {
 	int fd = vvu_vfu_watch_fd(hw);
 	char c;
@@ -598,7 +598,7 @@ vvu_vfu_check_alive(struct vvu_hw *hw)
 	return -ECONNRESET;
 }
 
-const struct vvu_dev_ops vvu_vfio_user_ops = {
+const struct vvu_drv_hw_ops vvu_drv_vfio_user_ops = {
 	.name = "vfio-user",
 	.mt_safe_write = false,
 	.open = vvu_vfu_open,

@@ -33,14 +33,14 @@
 #include <rte_vfio.h>
 
 #include "vhost.h"
-#include "vvu_dev_ops.h"
+#include "vvu_drv_hw.h"
 
 #define VVU_LOG(who, level, fmt, ...) \
 	VHOST_LOG_CONFIG(who, level, "vvu: " fmt, ##__VA_ARGS__)
 
 #define VVU_SYSFS_PCI		"/sys/bus/pci/devices"
 #define VVU_DMA_ALIGN		4096
-/* Largest MSI-X set we route (config + rxq + txq + kicks, spec §L.7). */
+/* Largest MSI-X set we route (config + rxq + txq + kicks, vvu_device_spec.rst §L.7). */
 #define VVU_VFIO_MAX_VECTORS	259
 
 struct vvu_vfio {
@@ -53,7 +53,7 @@ struct vvu_vfio {
 };
 
 static void
-vvu_vfio_close(struct vvu_hw *hw)
+vvu_vfio_close(struct vvu_drv_hw *hw)
 {
 	struct vvu_vfio *v = hw->priv;
 	unsigned int i;
@@ -70,7 +70,7 @@ vvu_vfio_close(struct vvu_hw *hw)
 }
 
 static int
-vvu_vfio_open(struct vvu_hw *hw)
+vvu_vfio_open(struct vvu_drv_hw *hw)
 {
 	struct vfio_device_info info = { .argsz = sizeof(info) };
 	struct vvu_vfio *v;
@@ -134,20 +134,20 @@ vvu_vfio_rw(struct vvu_vfio *v, unsigned int region, uint64_t off, void *buf,
 }
 
 static int
-vvu_vfio_cfg_read(struct vvu_hw *hw, uint32_t off, void *buf, uint32_t len)
+vvu_vfio_cfg_read(struct vvu_drv_hw *hw, uint32_t off, void *buf, uint32_t len)
 {
 	return vvu_vfio_rw(hw->priv, VFIO_PCI_CONFIG_REGION_INDEX, off, buf, len, false);
 }
 
 static int
-vvu_vfio_cfg_write(struct vvu_hw *hw, uint32_t off, const void *buf, uint32_t len)
+vvu_vfio_cfg_write(struct vvu_drv_hw *hw, uint32_t off, const void *buf, uint32_t len)
 {
 	return vvu_vfio_rw(hw->priv, VFIO_PCI_CONFIG_REGION_INDEX, off, (void *)(uintptr_t)buf,
 			   len, true);
 }
 
 static int
-vvu_vfio_bar_size(struct vvu_hw *hw, unsigned int bar, uint64_t *size)
+vvu_vfio_bar_size(struct vvu_drv_hw *hw, unsigned int bar, uint64_t *size)
 {
 	struct vvu_vfio *v = hw->priv;
 
@@ -158,7 +158,7 @@ vvu_vfio_bar_size(struct vvu_hw *hw, unsigned int bar, uint64_t *size)
 }
 
 static int
-vvu_vfio_bar_read(struct vvu_hw *hw, unsigned int bar, uint64_t off, void *buf,
+vvu_vfio_bar_read(struct vvu_drv_hw *hw, unsigned int bar, uint64_t off, void *buf,
 		  uint32_t len)
 {
 	if (bar >= VVU_PCI_NUM_BARS)
@@ -167,7 +167,7 @@ vvu_vfio_bar_read(struct vvu_hw *hw, unsigned int bar, uint64_t off, void *buf,
 }
 
 static int
-vvu_vfio_bar_write(struct vvu_hw *hw, unsigned int bar, uint64_t off, const void *buf,
+vvu_vfio_bar_write(struct vvu_drv_hw *hw, unsigned int bar, uint64_t off, const void *buf,
 		   uint32_t len)
 {
 	if (bar >= VVU_PCI_NUM_BARS)
@@ -178,7 +178,7 @@ vvu_vfio_bar_write(struct vvu_hw *hw, unsigned int bar, uint64_t off, const void
 
 /* The BAR is real (guest) memory behind the VMM: map it once, whole. */
 static int
-vvu_vfio_shm_refresh(struct vvu_hw *hw, unsigned int bar)
+vvu_vfio_shm_refresh(struct vvu_drv_hw *hw, unsigned int bar)
 {
 	struct vvu_vfio *v = hw->priv;
 	unsigned int r = VFIO_PCI_BAR0_REGION_INDEX + bar;
@@ -206,8 +206,8 @@ vvu_vfio_shm_refresh(struct vvu_hw *hw, unsigned int bar)
 }
 
 static int
-vvu_vfio_shm_map(struct vvu_hw *hw, unsigned int bar, uint64_t off, uint64_t len,
-		 struct vvu_shm_map *m)
+vvu_vfio_shm_map(struct vvu_drv_hw *hw, unsigned int bar, uint64_t off, uint64_t len,
+		 struct vvu_drv_shm_map *m)
 {
 	struct vvu_vfio *v = hw->priv;
 	uint64_t size;
@@ -228,13 +228,13 @@ vvu_vfio_shm_map(struct vvu_hw *hw, unsigned int bar, uint64_t off, uint64_t len
 }
 
 static void
-vvu_vfio_shm_unmap(struct vvu_hw *hw, struct vvu_shm_map *m)
+vvu_vfio_shm_unmap(struct vvu_drv_hw *hw, struct vvu_drv_shm_map *m)
 {
 	m->va = NULL;
 }
 
 static int
-vvu_vfio_set_irqs(struct vvu_hw *hw, uint32_t count, const int *efds)
+vvu_vfio_set_irqs(struct vvu_drv_hw *hw, uint32_t count, const int *efds)
 {
 	struct vvu_vfio *v = hw->priv;
 	struct vfio_irq_set *set;
@@ -263,7 +263,7 @@ vvu_vfio_set_irqs(struct vvu_hw *hw, uint32_t count, const int *efds)
 }
 
 static int
-vvu_vfio_dma_alloc(struct vvu_hw *hw, size_t len, struct vvu_dma_mem *m)
+vvu_vfio_dma_alloc(struct vvu_drv_hw *hw, size_t len, struct vvu_drv_dma_mem *m)
 {
 	static unsigned int seq;
 	const struct rte_memzone *mz;
@@ -291,7 +291,7 @@ vvu_vfio_dma_alloc(struct vvu_hw *hw, size_t len, struct vvu_dma_mem *m)
 }
 
 static void
-vvu_vfio_dma_free(struct vvu_hw *hw, struct vvu_dma_mem *m)
+vvu_vfio_dma_free(struct vvu_drv_hw *hw, struct vvu_drv_dma_mem *m)
 {
 	if (m->mz != NULL)
 		rte_memzone_free(m->mz);
@@ -300,18 +300,18 @@ vvu_vfio_dma_free(struct vvu_hw *hw, struct vvu_dma_mem *m)
 }
 
 static int
-vvu_vfio_watch_fd(struct vvu_hw *hw)
+vvu_vfio_watch_fd(struct vvu_drv_hw *hw)
 {
 	return -1;	/* a PCI function does not hang up */
 }
 
 static int
-vvu_vfio_check_alive(struct vvu_hw *hw)
+vvu_vfio_check_alive(struct vvu_drv_hw *hw)
 {
 	return 0;
 }
 
-const struct vvu_dev_ops vvu_vfio_ops = {
+const struct vvu_drv_hw_ops vvu_drv_vfio_ops = {
 	.name = "vfio",
 	.mt_safe_write = true,
 	.open = vvu_vfio_open,

@@ -2,7 +2,7 @@
 /*
  * The driver's DMA windows: each vfio-user DMA_MAP comes with an fd that we
  * mmap; the device touches the rxq/txq rings and buffers only through
- * vvu_dma_translate(), which refuses any range not wholly inside one window
+ * vvu_dev_dma_translate(), which refuses any range not wholly inside one window
  * with the right permission.
  *
  * Windows never overlap (a map over an existing one is refused with EEXIST,
@@ -10,7 +10,7 @@
  *
  * The driver still owns the files behind the windows and may shrink them
  * at any time; the SIGBUS guard at the end of this file turns the fault an
- * access then takes into an error (see vvu_dma_guarded() in vvu_device.h).
+ * access then takes into an error (see vvu_dev_dma_guarded() in vvu_device.h).
  */
 
 #include <errno.h>
@@ -37,16 +37,16 @@ fd_granule(const struct stat *st)
 }
 
 static bool
-overlaps(const struct vvu_dma_region *r, uint64_t iova, uint64_t size)
+overlaps(const struct vvu_dev_dma_region *r, uint64_t iova, uint64_t size)
 {
 	return iova < r->iova + r->size && r->iova < iova + size;
 }
 
 int
-vvu_dma_map(struct vvu_dma *dma, int fd, uint64_t fd_offset, uint64_t iova,
+vvu_dev_dma_map(struct vvu_dev_dma *dma, int fd, uint64_t fd_offset, uint64_t iova,
 	    uint64_t size, uint32_t prot)
 {
-	struct vvu_dma_region *r;
+	struct vvu_dev_dma_region *r;
 	struct stat st;
 	uint64_t gran, delta, len;
 	unsigned int i;
@@ -105,12 +105,12 @@ einval:
 }
 
 int
-vvu_dma_unmap(struct vvu_dma *dma, uint64_t iova, uint64_t size)
+vvu_dev_dma_unmap(struct vvu_dev_dma *dma, uint64_t iova, uint64_t size)
 {
 	unsigned int i;
 
 	for (i = 0; i < dma->nr; i++) {
-		struct vvu_dma_region *r = &dma->regions[i];
+		struct vvu_dev_dma_region *r = &dma->regions[i];
 
 		/* vfio-user: (addr, size) must match a previous map exactly */
 		if (r->iova != iova || r->size != size)
@@ -123,17 +123,17 @@ vvu_dma_unmap(struct vvu_dma *dma, uint64_t iova, uint64_t size)
 }
 
 void
-vvu_dma_unmap_all(struct vvu_dma *dma)
+vvu_dev_dma_unmap_all(struct vvu_dev_dma *dma)
 {
 	while (dma->nr > 0) {
-		struct vvu_dma_region *r = &dma->regions[--dma->nr];
+		struct vvu_dev_dma_region *r = &dma->regions[--dma->nr];
 
 		munmap(r->map_base, r->map_len);
 	}
 }
 
 void *
-vvu_dma_translate(const struct vvu_dma *dma, uint64_t iova, uint64_t len,
+vvu_dev_dma_translate(const struct vvu_dev_dma *dma, uint64_t iova, uint64_t len,
 		  uint32_t access)
 {
 	unsigned int i;
@@ -141,7 +141,7 @@ vvu_dma_translate(const struct vvu_dma *dma, uint64_t iova, uint64_t len,
 	if (len == 0 || iova + len < iova)
 		return NULL;
 	for (i = 0; i < dma->nr; i++) {
-		const struct vvu_dma_region *r = &dma->regions[i];
+		const struct vvu_dev_dma_region *r = &dma->regions[i];
 
 		if (iova < r->iova || iova - r->iova > r->size ||
 		    len > r->size - (iova - r->iova))
@@ -158,20 +158,20 @@ vvu_dma_translate(const struct vvu_dma *dma, uint64_t iova, uint64_t len,
  * single-threaded, but thread-local state keeps a second thread (a test)
  * from jumping into the wrong stack.
  */
-struct vvu_dma_guard {
+struct vvu_dev_dma_guard {
 	sigjmp_buf env;
-	const struct vvu_dma *dma;
+	const struct vvu_dev_dma *dma;
 	volatile sig_atomic_t armed;
 };
 
-static _Thread_local struct vvu_dma_guard guard;
+static _Thread_local struct vvu_dev_dma_guard guard;
 static _Thread_local uint64_t guard_faults;
 static struct sigaction old_sigbus;
 static bool guard_installed;
 
 /* Whether addr lies in one of the mappings (whole pages) of dma. */
 static bool
-in_mappings(const struct vvu_dma *dma, const void *addr)
+in_mappings(const struct vvu_dev_dma *dma, const void *addr)
 {
 	const uint8_t *a = addr;
 	unsigned int i;
@@ -205,7 +205,7 @@ sigbus_handler(int sig, siginfo_t *si, void *uctx)
 }
 
 int
-vvu_dma_guard_init(void)
+vvu_dev_dma_guard_init(void)
 {
 	struct sigaction sa;
 
@@ -222,7 +222,7 @@ vvu_dma_guard_init(void)
 }
 
 int
-vvu_dma_guarded(const struct vvu_dma *dma, int (*fn)(void *arg), void *arg)
+vvu_dev_dma_guarded(const struct vvu_dev_dma *dma, int (*fn)(void *arg), void *arg)
 {
 	int ret;
 
@@ -245,7 +245,7 @@ vvu_dma_guarded(const struct vvu_dma *dma, int (*fn)(void *arg), void *arg)
 }
 
 uint64_t
-vvu_dma_faults(void)
+vvu_dev_dma_faults(void)
 {
 	return guard_faults;
 }

@@ -20,7 +20,7 @@
 #include <sys/epoll.h>
 
 #include "vvu_device.h"
-#include "vvu_server.h"
+#include "vvu_dev_server.h"
 #include "vfio_user.h"
 
 /*
@@ -47,7 +47,7 @@ static void
 server_drop(struct vvu_server *s)
 {
 	if (s->conn_fd >= 0)
-		vvu_loop_del(s->dev->loop, s->conn_fd);
+		vvu_dev_loop_del(s->dev->loop, s->conn_fd);
 	s->conn_fd = -1;
 	s->drop_pending = false;
 	vfio_user_server_disconnect(s->srv);
@@ -78,7 +78,7 @@ server_log(int level, const char *msg, void *arg)
 	struct vvu_device *dev = arg;
 
 	/* lib levels: ERR 0, WARNING 1, INFO 2, DEBUG 3 */
-	vvu_log(dev, level <= VFIO_USER_LOG_WARNING ? VVU_ERR :
+	vvu_dev_log(dev, level <= VFIO_USER_LOG_WARNING ? VVU_ERR :
 		level == VFIO_USER_LOG_INFO ? VVU_INFO : VVU_DEBUG, "vfio-user: %s", msg);
 }
 
@@ -92,7 +92,7 @@ op_device_info(void *arg, struct vfio_user_device_info *info)
 }
 
 int
-vvu_server_region(struct vvu_device *dev, uint32_t index, struct vfio_user_region *r)
+vvu_dev_server_region(struct vvu_device *dev, uint32_t index, struct vfio_user_region *r)
 {
 	unsigned int i;
 
@@ -105,7 +105,7 @@ vvu_server_region(struct vvu_device *dev, uint32_t index, struct vfio_user_regio
 		r->flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
 		r->size = dev->opt.shm_size;
 		for (i = 0; i < dev->bar2.nr; i++) {
-			const struct vvu_window *w = &dev->bar2.win[i];
+			const struct vvu_dev_window *w = &dev->bar2.win[i];
 
 			r->areas[i].offset = w->bar_offset;
 			r->areas[i].size = w->size;
@@ -133,7 +133,7 @@ op_region_info(void *arg, uint32_t index, struct vfio_user_region *r)
 {
 	struct vvu_server *s = arg;
 
-	return vvu_server_region(s->dev, index, r);
+	return vvu_dev_server_region(s->dev, index, r);
 }
 
 static int
@@ -169,7 +169,7 @@ close_all(const int *fds, unsigned int n)
 }
 
 int
-vvu_server_set_irqs(struct vvu_device *dev, const struct vfio_irq_set *set,
+vvu_dev_server_set_irqs(struct vvu_device *dev, const struct vfio_irq_set *set,
 		    const uint8_t *bools, const int *fds, unsigned int nr_fds)
 {
 	uint32_t data = set->flags & VFIO_IRQ_SET_DATA_TYPE_MASK;
@@ -179,7 +179,7 @@ vvu_server_set_irqs(struct vvu_device *dev, const struct vfio_irq_set *set,
 	/* failures leave the fds to the caller; success owns them all */
 	if (set->index == VFIO_PCI_INTX_IRQ_INDEX) {
 		if (data == VFIO_IRQ_SET_DATA_EVENTFD && action == VFIO_IRQ_SET_ACTION_TRIGGER) {
-			if (nr_fds > 1 || (nr_fds == 1 && vvu_eventfd_prepare(fds[0]) < 0))
+			if (nr_fds > 1 || (nr_fds == 1 && vvu_dev_eventfd_prepare(fds[0]) < 0))
 				return -EINVAL;
 			if (dev->intx_fd >= 0)
 				close(dev->intx_fd);
@@ -247,9 +247,9 @@ op_set_irqs(void *arg, const struct vfio_irq_set *set, const uint8_t *bools,
 	struct vvu_server *s = arg;
 	int ret;
 
-	ret = vvu_server_set_irqs(s->dev, set, bools, fds, nr_fds);
+	ret = vvu_dev_server_set_irqs(s->dev, set, bools, fds, nr_fds);
 	if (ret < 0)
-		vvu_log(s->dev, VVU_INFO, "SET_IRQS index %u start %u count %u refused",
+		vvu_dev_log(s->dev, VVU_INFO, "SET_IRQS index %u start %u count %u refused",
 			set->index, set->start, set->count);
 	return ret;
 }
@@ -263,7 +263,7 @@ bar2_access(struct vvu_device *dev, uint64_t off, void *buf, uint32_t count, boo
 	if (!write)
 		memset(buf, 0, count);
 	for (i = 0; i < dev->bar2.nr; i++) {
-		const struct vvu_window *w = &dev->bar2.win[i];
+		const struct vvu_dev_window *w = &dev->bar2.win[i];
 		uint64_t lo = off > w->bar_offset ? off : w->bar_offset;
 		uint64_t hi = off + count < w->bar_offset + w->size ?
 			off + count : w->bar_offset + w->size;
@@ -284,7 +284,7 @@ bar2_access(struct vvu_device *dev, uint64_t off, void *buf, uint32_t count, boo
 }
 
 int
-vvu_server_region_rw(struct vvu_device *dev, uint32_t region, uint64_t off, void *buf,
+vvu_dev_server_region_rw(struct vvu_device *dev, uint32_t region, uint64_t off, void *buf,
 		     uint32_t count, bool write)
 {
 	uint32_t done, step;
@@ -292,8 +292,8 @@ vvu_server_region_rw(struct vvu_device *dev, uint32_t region, uint64_t off, void
 
 	switch (region) {
 	case VFIO_PCI_CONFIG_REGION_INDEX:
-		return write ? vvu_pci_write(dev, off, buf, count) :
-			vvu_pci_read(dev, off, buf, count);
+		return write ? vvu_dev_cfg_write(dev, off, buf, count) :
+			vvu_dev_cfg_read(dev, off, buf, count);
 	case VFIO_PCI_BAR2_REGION_INDEX:
 		return bar2_access(dev, off, buf, count, write);
 	case VFIO_PCI_BAR0_REGION_INDEX:
@@ -311,9 +311,9 @@ vvu_server_region_rw(struct vvu_device *dev, uint32_t region, uint64_t off, void
 		while (step > 1 && (o % step != 0 || step > count - done))
 			step /= 2;
 		if (write)
-			ret = vvu_bar0_write(dev, o, (const uint8_t *)buf + done, step);
+			ret = vvu_dev_bar0_write(dev, o, (const uint8_t *)buf + done, step);
 		else
-			ret = vvu_bar0_read(dev, o, (uint8_t *)buf + done, step);
+			ret = vvu_dev_bar0_read(dev, o, (uint8_t *)buf + done, step);
 	}
 	return ret;
 }
@@ -323,7 +323,7 @@ op_region_read(void *arg, uint32_t region, uint64_t offset, void *buf, uint32_t 
 {
 	struct vvu_server *s = arg;
 
-	return vvu_server_region_rw(s->dev, region, offset, buf, count, false);
+	return vvu_dev_server_region_rw(s->dev, region, offset, buf, count, false);
 }
 
 static int
@@ -332,7 +332,7 @@ op_region_write(void *arg, uint32_t region, uint64_t offset, const void *buf,
 {
 	struct vvu_server *s = arg;
 
-	return vvu_server_region_rw(s->dev, region, offset, (void *)(uintptr_t)buf, count,
+	return vvu_dev_server_region_rw(s->dev, region, offset, (void *)(uintptr_t)buf, count,
 				    true);
 }
 
@@ -347,9 +347,9 @@ op_dma_map(void *arg, const struct vfio_user_dma_map *map, int fd)
 		prot |= VVU_DMA_READ;
 	if (map->flags & VFIO_USER_F_DMA_REGION_WRITE)
 		prot |= VVU_DMA_WRITE;
-	ret = vvu_dma_map(&s->dev->dma, fd, map->offset, map->addr, map->size, prot);
+	ret = vvu_dev_dma_map(&s->dev->dma, fd, map->offset, map->addr, map->size, prot);
 	if (ret < 0)
-		vvu_log(s->dev, VVU_INFO, "DMA_MAP 0x%llx+0x%llx refused: %s",
+		vvu_dev_log(s->dev, VVU_INFO, "DMA_MAP 0x%llx+0x%llx refused: %s",
 			(unsigned long long)map->addr, (unsigned long long)map->size,
 			strerror(-ret));
 	return ret;
@@ -362,10 +362,10 @@ op_dma_unmap(void *arg, const struct vfio_user_dma_unmap *unmap)
 
 	/* no pointer into DMA memory outlives one ring operation */
 	if (unmap->flags & VFIO_USER_F_DMA_UNMAP_ALL) {
-		vvu_dma_unmap_all(&s->dev->dma);
+		vvu_dev_dma_unmap_all(&s->dev->dma);
 		return 0;
 	}
-	return vvu_dma_unmap(&s->dev->dma, unmap->addr, unmap->size);
+	return vvu_dev_dma_unmap(&s->dev->dma, unmap->addr, unmap->size);
 }
 
 static int
@@ -373,7 +373,7 @@ op_device_reset(void *arg)
 {
 	struct vvu_server *s = arg;
 
-	vvu_log(s->dev, VVU_INFO, "DEVICE_RESET");
+	vvu_dev_log(s->dev, VVU_INFO, "DEVICE_RESET");
 	vvu_dev_pci_reset(s->dev);
 	return 0;
 }
@@ -383,9 +383,9 @@ op_disconnected(void *arg)
 {
 	struct vvu_server *s = arg;
 
-	vvu_log(s->dev, VVU_INFO, "driver disconnected: resetting the device");
+	vvu_dev_log(s->dev, VVU_INFO, "driver disconnected: resetting the device");
 	vvu_dev_pci_reset(s->dev);
-	vvu_dma_unmap_all(&s->dev->dma);
+	vvu_dev_dma_unmap_all(&s->dev->dma);
 	vvu_dev_close_irq_fds(s->dev);
 }
 
@@ -419,7 +419,7 @@ conn_ready(void *arg, uint32_t events)
 	s->drop_pending = false;
 	if (ret == -ENOTCONN || vfio_user_server_conn_fd(s->srv) != fd) {
 		/* the library closed it; forget the watch */
-		vvu_loop_del(s->dev->loop, fd);
+		vvu_dev_loop_del(s->dev->loop, fd);
 		s->conn_fd = -1;
 	}
 }
@@ -433,17 +433,17 @@ listen_ready(void *arg, uint32_t events)
 	fd = vfio_user_server_accept(s->srv);
 	if (fd < 0)
 		return;
-	if (vvu_loop_add(s->dev->loop, fd, EPOLLIN, conn_ready, s) < 0) {
-		vvu_log(s->dev, VVU_ERR, "cannot watch the vfio-user connection");
+	if (vvu_dev_loop_add(s->dev->loop, fd, EPOLLIN, conn_ready, s) < 0) {
+		vvu_dev_log(s->dev, VVU_ERR, "cannot watch the vfio-user connection");
 		vfio_user_server_disconnect(s->srv);
 		return;
 	}
 	s->conn_fd = fd;
-	vvu_log(s->dev, VVU_INFO, "driver connected");
+	vvu_dev_log(s->dev, VVU_INFO, "driver connected");
 }
 
 int
-vvu_server_start(struct vvu_device *dev)
+vvu_dev_server_start(struct vvu_device *dev)
 {
 	struct vfio_user_server_params params = { .timeout_ms = VVU_VFIO_USER_TIMEOUT_MS };
 	struct vvu_server *s;
@@ -462,7 +462,7 @@ vvu_server_start(struct vvu_device *dev)
 		free(s);
 		return ret < 0 ? ret : -EIO;
 	}
-	if (vvu_loop_add(dev->loop, vfio_user_server_listen_fd(s->srv), EPOLLIN,
+	if (vvu_dev_loop_add(dev->loop, vfio_user_server_listen_fd(s->srv), EPOLLIN,
 			 listen_ready, s) < 0) {
 		vfio_user_server_destroy(s->srv);
 		free(s);
@@ -474,15 +474,15 @@ vvu_server_start(struct vvu_device *dev)
 }
 
 void
-vvu_server_stop(struct vvu_device *dev)
+vvu_dev_server_stop(struct vvu_device *dev)
 {
 	struct vvu_server *s = dev->server;
 
 	if (s == NULL)
 		return;
 	if (s->conn_fd >= 0)
-		vvu_loop_del(dev->loop, s->conn_fd);
-	vvu_loop_del(dev->loop, vfio_user_server_listen_fd(s->srv));
+		vvu_dev_loop_del(dev->loop, s->conn_fd);
+	vvu_dev_loop_del(dev->loop, vfio_user_server_listen_fd(s->srv));
 	vfio_user_server_destroy(s->srv);
 	free(s);
 	dev->server = NULL;

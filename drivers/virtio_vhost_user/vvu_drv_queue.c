@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Driver-side split virtqueues for the VVU message queues (see vvu_queue.h
+ * Driver-side split virtqueues for the VVU message queues (see vvu_drv_queue.h
  * for the layout and the trust rules).
  *
  * Ordering: we publish a descriptor and its avail entry before the avail
@@ -14,10 +14,10 @@
 
 #include <rte_common.h>
 
-#include "vvu_queue.h"
+#include "vvu_drv_queue.h"
 
 static size_t
-vvu_vq_ring_size(uint16_t size)
+vvu_drv_vq_ring_size(uint16_t size)
 {
 	size_t desc = sizeof(struct vring_desc) * size;
 	/* flags, idx, ring[size], used_event */
@@ -29,13 +29,13 @@ vvu_vq_ring_size(uint16_t size)
 }
 
 size_t
-vvu_vq_mem_size(uint16_t size)
+vvu_drv_vq_mem_size(uint16_t size)
 {
-	return vvu_vq_ring_size(size) + (size_t)size * VVU_BUF_SIZE;
+	return vvu_drv_vq_ring_size(size) + (size_t)size * VVU_BUF_SIZE;
 }
 
 int
-vvu_vq_init(struct vvu_vq *vq, uint16_t size, bool rx, void *va, uint64_t iova)
+vvu_drv_vq_init(struct vvu_drv_vq *vq, uint16_t size, bool rx, void *va, uint64_t iova)
 {
 	uint8_t *base = va;
 	size_t used_off;
@@ -52,11 +52,11 @@ vvu_vq_init(struct vvu_vq *vq, uint16_t size, bool rx, void *va, uint64_t iova)
 	vq->desc = (struct vring_desc *)base;
 	vq->avail = (struct vring_avail *)(base + sizeof(struct vring_desc) * size);
 	vq->used = (struct vring_used *)(base + used_off);
-	vq->bufs = base + vvu_vq_ring_size(size);
+	vq->bufs = base + vvu_drv_vq_ring_size(size);
 	vq->desc_iova = iova;
 	vq->avail_iova = iova + sizeof(struct vring_desc) * size;
 	vq->used_iova = iova + used_off;
-	vq->bufs_iova = iova + vvu_vq_ring_size(size);
+	vq->bufs_iova = iova + vvu_drv_vq_ring_size(size);
 	for (i = 0; i < size; i++)
 		vq->free_ids[i] = (uint16_t)(size - 1 - i);
 	vq->nr_free = size;
@@ -65,7 +65,7 @@ vvu_vq_init(struct vvu_vq *vq, uint16_t size, bool rx, void *va, uint64_t iova)
 
 /* Put id (not in flight) on the avail ring; the caller publishes the index. */
 static void
-vvu_vq_add(struct vvu_vq *vq, uint16_t id, uint32_t len)
+vvu_drv_vq_add(struct vvu_drv_vq *vq, uint16_t id, uint32_t len)
 {
 	struct vring_desc *d = &vq->desc[id];
 
@@ -79,24 +79,24 @@ vvu_vq_add(struct vvu_vq *vq, uint16_t id, uint32_t len)
 }
 
 static void
-vvu_vq_publish(struct vvu_vq *vq)
+vvu_drv_vq_publish(struct vvu_drv_vq *vq)
 {
 	__atomic_store_n(&vq->avail->idx, vq->avail_idx, __ATOMIC_RELEASE);
 }
 
 unsigned int
-vvu_vq_rx_post_all(struct vvu_vq *vq)
+vvu_drv_vq_rx_post_all(struct vvu_drv_vq *vq)
 {
 	unsigned int n = 0;
 
 	if (!vq->rx || vq->broken)
 		return 0;
 	while (vq->nr_free > 0) {
-		vvu_vq_add(vq, vq->free_ids[--vq->nr_free], VVU_BUF_SIZE);
+		vvu_drv_vq_add(vq, vq->free_ids[--vq->nr_free], VVU_BUF_SIZE);
 		n++;
 	}
 	if (n > 0)
-		vvu_vq_publish(vq);
+		vvu_drv_vq_publish(vq);
 	return n;
 }
 
@@ -105,7 +105,7 @@ vvu_vq_rx_post_all(struct vvu_vq *vq)
  * device broke a rule.
  */
 static int
-vvu_vq_next_used(struct vvu_vq *vq, uint16_t *id, uint32_t *len)
+vvu_drv_vq_next_used(struct vvu_drv_vq *vq, uint16_t *id, uint32_t *len)
 {
 	uint16_t used_idx, pending;
 	struct vring_used_elem e;
@@ -135,7 +135,7 @@ bad:
 }
 
 int
-vvu_vq_rx_pop(struct vvu_vq *vq, void *buf, size_t cap)
+vvu_drv_vq_rx_pop(struct vvu_drv_vq *vq, void *buf, size_t cap)
 {
 	uint32_t len;
 	uint16_t id;
@@ -143,20 +143,20 @@ vvu_vq_rx_pop(struct vvu_vq *vq, void *buf, size_t cap)
 
 	if (!vq->rx)
 		return -EINVAL;
-	ret = vvu_vq_next_used(vq, &id, &len);
+	ret = vvu_drv_vq_next_used(vq, &id, &len);
 	if (ret <= 0)
 		return ret;
 	if (len > cap)
 		len = (uint32_t)cap;
 	memcpy(buf, vq->bufs + (size_t)id * VVU_BUF_SIZE, len);
 	/* Straight back to the device: rxq must never run dry. */
-	vvu_vq_add(vq, id, VVU_BUF_SIZE);
-	vvu_vq_publish(vq);
+	vvu_drv_vq_add(vq, id, VVU_BUF_SIZE);
+	vvu_drv_vq_publish(vq);
 	return (int)len;
 }
 
 int
-vvu_vq_tx_reclaim(struct vvu_vq *vq)
+vvu_drv_vq_tx_reclaim(struct vvu_drv_vq *vq)
 {
 	uint32_t len;
 	uint16_t id;
@@ -164,13 +164,13 @@ vvu_vq_tx_reclaim(struct vvu_vq *vq)
 
 	if (vq->rx)
 		return -EINVAL;
-	while ((ret = vvu_vq_next_used(vq, &id, &len)) > 0)
+	while ((ret = vvu_drv_vq_next_used(vq, &id, &len)) > 0)
 		vq->free_ids[vq->nr_free++] = id;
 	return ret;
 }
 
 int
-vvu_vq_tx_push(struct vvu_vq *vq, const void *msg, size_t len)
+vvu_drv_vq_tx_push(struct vvu_drv_vq *vq, const void *msg, size_t len)
 {
 	uint16_t id;
 
@@ -182,13 +182,13 @@ vvu_vq_tx_push(struct vvu_vq *vq, const void *msg, size_t len)
 		return -ENOSPC;
 	id = vq->free_ids[--vq->nr_free];
 	memcpy(vq->bufs + (size_t)id * VVU_BUF_SIZE, msg, len);
-	vvu_vq_add(vq, id, (uint32_t)len);
-	vvu_vq_publish(vq);
+	vvu_drv_vq_add(vq, id, (uint32_t)len);
+	vvu_drv_vq_publish(vq);
 	return 0;
 }
 
 bool
-vvu_vq_notify_suppressed(const struct vvu_vq *vq)
+vvu_drv_vq_notify_suppressed(const struct vvu_drv_vq *vq)
 {
 	/* Only decides whether we write a doorbell; never used as an index. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);

@@ -6,7 +6,7 @@
  * The capability walk runs on a 256-byte image of config space read once,
  * so the device cannot change the chain while we walk it, and so the unit
  * tests can feed it synthetic images. Everything else goes through the
- * device access ops of hw (vvu_dev_ops.h).
+ * device access ops of hw (vvu_drv_hw.h).
  */
 
 #include <errno.h>
@@ -22,30 +22,30 @@
 #include <rte_common.h>
 
 #include "vhost.h"
-#include "vvu_pci.h"
+#include "vvu_drv_pci.h"
 
 /*
  * The transport retries a refused device every second; a refusal it has
- * already reported goes to DEBUG on the retries (vvu_pci_quiet_refusals),
+ * already reported goes to DEBUG on the retries (vvu_drv_pci_quiet_refusals),
  * so a long-lived application logs each reason once, not once a second.
  * Attach runs on lib/vhost's event loop thread only: thread-local is enough.
  */
-static _Thread_local bool vvu_pci_quiet;
+static _Thread_local bool vvu_drv_pci_quiet;
 
 void
-vvu_pci_quiet_refusals(bool quiet)
+vvu_drv_pci_quiet_refusals(bool quiet)
 {
-	vvu_pci_quiet = quiet;
+	vvu_drv_pci_quiet = quiet;
 }
 
 static uint32_t
-vvu_pci_log_level(uint32_t level)
+vvu_drv_pci_log_level(uint32_t level)
 {
-	return vvu_pci_quiet && level == RTE_LOG_ERR ? RTE_LOG_DEBUG : level;
+	return vvu_drv_pci_quiet && level == RTE_LOG_ERR ? RTE_LOG_DEBUG : level;
 }
 
 #define VVU_LOG(who, level, fmt, ...) \
-	rte_log(vvu_pci_log_level(RTE_LOG_ ## level), vhost_config_log_level, \
+	rte_log(vvu_drv_pci_log_level(RTE_LOG_ ## level), vhost_config_log_level, \
 		"VHOST_CONFIG: (%s) vvu: " fmt, (who), ##__VA_ARGS__)
 
 /* Reset completes within this time or the device is declared broken. */
@@ -69,7 +69,7 @@ cfg32(const uint8_t *cfg, unsigned int off)
 }
 
 bool
-vvu_pci_id_ok(uint16_t vendor, uint16_t device)
+vvu_drv_pci_id_ok(uint16_t vendor, uint16_t device)
 {
 	return vendor == VVU_PCI_VENDOR_ID && device >= VVU_PCI_MODERN_ID_BASE &&
 		device <= VVU_PCI_MODERN_ID_LAST;
@@ -81,7 +81,7 @@ vvu_pci_id_ok(uint16_t vendor, uint16_t device)
  */
 static int
 vvu_cap_loc(const uint8_t *cfg, unsigned int pos, bool cap64, const uint64_t *bar_size,
-	    struct vvu_region_loc *loc, const char *what, const char *who)
+	    struct vvu_drv_region_loc *loc, const char *what, const char *who)
 {
 	uint8_t bar = cfg[pos + 4];
 	uint64_t off = cfg32(cfg, pos + 8);
@@ -116,10 +116,10 @@ vvu_cap_loc(const uint8_t *cfg, unsigned int pos, bool cap64, const uint64_t *ba
 /* One vendor (virtio) capability; only the first of each type counts. */
 static int
 vvu_parse_virtio_cap(const uint8_t *cfg, unsigned int pos, unsigned int cap_len,
-		     const uint64_t *bar_size, struct vvu_pci_caps *caps, const char *who)
+		     const uint64_t *bar_size, struct vvu_drv_pci_caps *caps, const char *who)
 {
 	uint8_t type = cfg[pos + 3];
-	struct vvu_region_loc *loc;
+	struct vvu_drv_region_loc *loc;
 	unsigned int need = VVU_CAP_LEN, min_len = 1;
 	uint32_t *mult = NULL;
 	const char *what;
@@ -128,7 +128,7 @@ vvu_parse_virtio_cap(const uint8_t *cfg, unsigned int pos, unsigned int cap_len,
 
 	switch (type) {
 	case VIRTIO_PCI_CAP_COMMON_CFG:
-		loc = &caps->common, what = "common cfg", min_len = VVU_COMMON_CFG_LEN;
+		loc = &caps->common, what = "common cfg", min_len = VVU_COMMON_CFG_MIN_LEN;
 		break;
 	case VIRTIO_PCI_CAP_NOTIFY_CFG:
 		loc = &caps->notify, what = "notify", need = VVU_CAP_MULT_LEN;
@@ -181,7 +181,7 @@ vvu_parse_virtio_cap(const uint8_t *cfg, unsigned int pos, unsigned int cap_len,
 
 static int
 vvu_parse_msix(const uint8_t *cfg, unsigned int pos, const uint64_t *bar_size,
-	       struct vvu_pci_caps *caps, const char *who)
+	       struct vvu_drv_pci_caps *caps, const char *who)
 {
 	uint16_t ctrl = cfg16(cfg, pos + PCI_MSIX_FLAGS);
 	uint32_t table = cfg32(cfg, pos + PCI_MSIX_TABLE);
@@ -208,9 +208,9 @@ vvu_parse_msix(const uint8_t *cfg, unsigned int pos, const uint64_t *bar_size,
 }
 
 int
-vvu_pci_parse_caps(const uint8_t cfg[VVU_PCI_CFG_SIZE],
+vvu_drv_pci_parse_caps(const uint8_t cfg[VVU_PCI_CFG_SIZE],
 		   const uint64_t bar_size[VVU_PCI_NUM_BARS],
-		   struct vvu_pci_caps *caps, const char *who)
+		   struct vvu_drv_pci_caps *caps, const char *who)
 {
 	unsigned int pos, walked = 0;
 	int ret;
@@ -218,7 +218,7 @@ vvu_pci_parse_caps(const uint8_t cfg[VVU_PCI_CFG_SIZE],
 	memset(caps, 0, sizeof(*caps));
 	caps->vendor_id = cfg16(cfg, PCI_VENDOR_ID);
 	caps->device_id = cfg16(cfg, PCI_DEVICE_ID);
-	if (!vvu_pci_id_ok(caps->vendor_id, caps->device_id)) {
+	if (!vvu_drv_pci_id_ok(caps->vendor_id, caps->device_id)) {
 		VVU_LOG(who, ERR, "device %04x:%04x is not a modern virtio device\n",
 			caps->vendor_id, caps->device_id);
 		return -ENODEV;
@@ -278,7 +278,7 @@ vvu_pci_parse_caps(const uint8_t cfg[VVU_PCI_CFG_SIZE],
 /* ---- Register access ---- */
 
 static int
-loc_read(struct vvu_pci *p, const struct vvu_region_loc *loc, uint64_t off, void *buf,
+loc_read(struct vvu_drv_pci *p, const struct vvu_drv_region_loc *loc, uint64_t off, void *buf,
 	 uint32_t len)
 {
 	if (off + len > loc->length)
@@ -287,7 +287,7 @@ loc_read(struct vvu_pci *p, const struct vvu_region_loc *loc, uint64_t off, void
 }
 
 static int
-loc_write(struct vvu_pci *p, const struct vvu_region_loc *loc, uint64_t off,
+loc_write(struct vvu_drv_pci *p, const struct vvu_drv_region_loc *loc, uint64_t off,
 	  const void *buf, uint32_t len)
 {
 	if (off + len > loc->length)
@@ -296,19 +296,19 @@ loc_write(struct vvu_pci *p, const struct vvu_region_loc *loc, uint64_t off,
 }
 
 static int
-common_r8(struct vvu_pci *p, uint32_t off, uint8_t *v)
+common_r8(struct vvu_drv_pci *p, uint32_t off, uint8_t *v)
 {
 	return loc_read(p, &p->caps.common, off, v, 1);
 }
 
 static int
-common_w8(struct vvu_pci *p, uint32_t off, uint8_t v)
+common_w8(struct vvu_drv_pci *p, uint32_t off, uint8_t v)
 {
 	return loc_write(p, &p->caps.common, off, &v, 1);
 }
 
 static int
-common_r16(struct vvu_pci *p, uint32_t off, uint16_t *v)
+common_r16(struct vvu_drv_pci *p, uint32_t off, uint16_t *v)
 {
 	uint16_t le = 0;
 	int ret = loc_read(p, &p->caps.common, off, &le, 2);
@@ -318,7 +318,7 @@ common_r16(struct vvu_pci *p, uint32_t off, uint16_t *v)
 }
 
 static int
-common_w16(struct vvu_pci *p, uint32_t off, uint16_t v)
+common_w16(struct vvu_drv_pci *p, uint32_t off, uint16_t v)
 {
 	uint16_t le = rte_cpu_to_le_16(v);
 
@@ -326,7 +326,7 @@ common_w16(struct vvu_pci *p, uint32_t off, uint16_t v)
 }
 
 static int
-common_r32(struct vvu_pci *p, uint32_t off, uint32_t *v)
+common_r32(struct vvu_drv_pci *p, uint32_t off, uint32_t *v)
 {
 	uint32_t le = 0;
 	int ret = loc_read(p, &p->caps.common, off, &le, 4);
@@ -336,7 +336,7 @@ common_r32(struct vvu_pci *p, uint32_t off, uint32_t *v)
 }
 
 static int
-common_w32(struct vvu_pci *p, uint32_t off, uint32_t v)
+common_w32(struct vvu_drv_pci *p, uint32_t off, uint32_t v)
 {
 	uint32_t le = rte_cpu_to_le_32(v);
 
@@ -345,7 +345,7 @@ common_w32(struct vvu_pci *p, uint32_t off, uint32_t v)
 
 /* 64-bit fields as two 32-bit halves, which every device accepts. */
 static int
-common_w64(struct vvu_pci *p, uint32_t off, uint64_t v)
+common_w64(struct vvu_drv_pci *p, uint32_t off, uint64_t v)
 {
 	int ret = common_w32(p, off, (uint32_t)v);
 
@@ -353,7 +353,7 @@ common_w64(struct vvu_pci *p, uint32_t off, uint64_t v)
 }
 
 int
-vvu_pci_probe(struct vvu_pci *p, struct vvu_hw *hw)
+vvu_drv_pci_probe(struct vvu_drv_pci *p, struct vvu_drv_hw *hw)
 {
 	uint8_t cfg[VVU_PCI_CFG_SIZE];
 	uint64_t bar_size[VVU_PCI_NUM_BARS];
@@ -372,32 +372,32 @@ vvu_pci_probe(struct vvu_pci *p, struct vvu_hw *hw)
 		if (ret < 0)
 			return ret;
 	}
-	return vvu_pci_parse_caps(cfg, bar_size, &p->caps, hw->name);
+	return vvu_drv_pci_parse_caps(cfg, bar_size, &p->caps, hw->name);
 }
 
 int
-vvu_pci_get_status(struct vvu_pci *p, uint8_t *status)
+vvu_drv_pci_get_status(struct vvu_drv_pci *p, uint8_t *status)
 {
 	return common_r8(p, VIRTIO_PCI_COMMON_STATUS, status);
 }
 
 int
-vvu_pci_set_status(struct vvu_pci *p, uint8_t status)
+vvu_drv_pci_set_status(struct vvu_drv_pci *p, uint8_t status)
 {
 	return common_w8(p, VIRTIO_PCI_COMMON_STATUS, status);
 }
 
 int
-vvu_pci_reset(struct vvu_pci *p)
+vvu_drv_pci_reset(struct vvu_drv_pci *p)
 {
 	const struct timespec pause = { .tv_nsec = VVU_RESET_POLL_US * 1000 };
 	unsigned int waited_us = 0;
 	uint8_t st = 0xff;
 	int ret;
 
-	ret = vvu_pci_set_status(p, 0);
+	ret = vvu_drv_pci_set_status(p, 0);
 	while (ret == 0) {
-		ret = vvu_pci_get_status(p, &st);
+		ret = vvu_drv_pci_get_status(p, &st);
 		if (ret < 0 || st == 0)
 			break;
 		if (waited_us >= VVU_RESET_TIMEOUT_MS * 1000) {
@@ -412,18 +412,18 @@ vvu_pci_reset(struct vvu_pci *p)
 
 /* Set status bits and check the device kept them (FEATURES_OK can be refused). */
 static int
-vvu_pci_add_status(struct vvu_pci *p, uint8_t bits)
+vvu_drv_pci_add_status(struct vvu_drv_pci *p, uint8_t bits)
 {
 	uint8_t st;
 	int ret;
 
-	ret = vvu_pci_get_status(p, &st);
+	ret = vvu_drv_pci_get_status(p, &st);
 	if (ret < 0)
 		return ret;
-	ret = vvu_pci_set_status(p, st | bits);
+	ret = vvu_drv_pci_set_status(p, st | bits);
 	if (ret < 0)
 		return ret;
-	ret = vvu_pci_get_status(p, &st);
+	ret = vvu_drv_pci_get_status(p, &st);
 	if (ret < 0)
 		return ret;
 	if ((st & bits) != bits || (st & VIRTIO_CONFIG_S_NEEDS_RESET))
@@ -432,7 +432,7 @@ vvu_pci_add_status(struct vvu_pci *p, uint8_t bits)
 }
 
 static int
-vvu_pci_negotiate(struct vvu_pci *p)
+vvu_drv_pci_negotiate(struct vvu_drv_pci *p)
 {
 	uint32_t lo, hi;
 	uint64_t dev_features, want;
@@ -460,7 +460,7 @@ vvu_pci_negotiate(struct vvu_pci *p)
 	    (ret = common_w32(p, VIRTIO_PCI_COMMON_GFSELECT, 1)) < 0 ||
 	    (ret = common_w32(p, VIRTIO_PCI_COMMON_GF, (uint32_t)(p->features >> 32))) < 0)
 		return ret;
-	ret = vvu_pci_add_status(p, VIRTIO_CONFIG_S_FEATURES_OK);
+	ret = vvu_drv_pci_add_status(p, VIRTIO_CONFIG_S_FEATURES_OK);
 	if (ret < 0)
 		VVU_LOG(p->hw->name, ERR, "device refused features 0x%" PRIx64 "\n",
 			p->features);
@@ -468,9 +468,9 @@ vvu_pci_negotiate(struct vvu_pci *p)
 }
 
 int
-vvu_pci_init(struct vvu_pci *p)
+vvu_drv_pci_init(struct vvu_drv_pci *p)
 {
-	struct vvu_hw *hw = p->hw;
+	struct vvu_drv_hw *hw = p->hw;
 	uint16_t cmd, numq;
 	uint32_t n;
 	int ret;
@@ -485,17 +485,17 @@ vvu_pci_init(struct vvu_pci *p)
 	if (ret < 0)
 		return ret;
 
-	ret = vvu_pci_reset(p);
+	ret = vvu_drv_pci_reset(p);
 	if (ret < 0)
 		return ret;
-	ret = vvu_pci_add_status(p, VIRTIO_CONFIG_S_ACKNOWLEDGE);
+	ret = vvu_drv_pci_add_status(p, VIRTIO_CONFIG_S_ACKNOWLEDGE);
 	if (ret == 0)
-		ret = vvu_pci_add_status(p, VIRTIO_CONFIG_S_DRIVER);
+		ret = vvu_drv_pci_add_status(p, VIRTIO_CONFIG_S_DRIVER);
 	if (ret < 0) {
 		VVU_LOG(hw->name, ERR, "device refused ACKNOWLEDGE/DRIVER\n");
 		return ret;
 	}
-	ret = vvu_pci_negotiate(p);
+	ret = vvu_drv_pci_negotiate(p);
 	if (ret < 0)
 		return ret;
 
@@ -520,7 +520,7 @@ vvu_pci_init(struct vvu_pci *p)
 }
 
 int
-vvu_pci_queue_size(struct vvu_pci *p, uint16_t q, uint16_t want, uint16_t *size)
+vvu_drv_pci_queue_size(struct vvu_drv_pci *p, uint16_t q, uint16_t want, uint16_t *size)
 {
 	uint16_t dev_size = 0, n;
 	int ret;
@@ -543,7 +543,7 @@ vvu_pci_queue_size(struct vvu_pci *p, uint16_t q, uint16_t want, uint16_t *size)
 }
 
 int
-vvu_pci_queue_setup(struct vvu_pci *p, uint16_t q, uint64_t desc, uint64_t avail,
+vvu_drv_pci_queue_setup(struct vvu_drv_pci *p, uint16_t q, uint64_t desc, uint64_t avail,
 		    uint64_t used, uint16_t vector)
 {
 	uint16_t noff, v;
@@ -574,7 +574,7 @@ vvu_pci_queue_setup(struct vvu_pci *p, uint16_t q, uint64_t desc, uint64_t avail
 }
 
 int
-vvu_pci_set_config_vector(struct vvu_pci *p, uint16_t vector)
+vvu_drv_pci_set_config_vector(struct vvu_drv_pci *p, uint16_t vector)
 {
 	uint16_t v;
 	int ret;
@@ -590,7 +590,7 @@ vvu_pci_set_config_vector(struct vvu_pci *p, uint16_t vector)
 }
 
 int
-vvu_pci_set_kick_vector(struct vvu_pci *p, uint16_t idx, uint16_t vector)
+vvu_drv_pci_set_kick_vector(struct vvu_drv_pci *p, uint16_t idx, uint16_t vector)
 {
 	uint16_t le_idx = rte_cpu_to_le_16(idx), le_vec = rte_cpu_to_le_16(vector);
 	int ret;
@@ -602,7 +602,7 @@ vvu_pci_set_kick_vector(struct vvu_pci *p, uint16_t idx, uint16_t vector)
 }
 
 int
-vvu_pci_get_dev_status(struct vvu_pci *p, uint32_t *status)
+vvu_drv_pci_get_dev_status(struct vvu_drv_pci *p, uint32_t *status)
 {
 	uint32_t le = 0;
 	int ret = loc_read(p, &p->caps.device, VVU_CFG_STATUS, &le, 4);
@@ -612,7 +612,7 @@ vvu_pci_get_dev_status(struct vvu_pci *p, uint32_t *status)
 }
 
 int
-vvu_pci_set_dev_status(struct vvu_pci *p, uint32_t status)
+vvu_drv_pci_set_dev_status(struct vvu_drv_pci *p, uint32_t status)
 {
 	uint32_t le = rte_cpu_to_le_32(status);
 
@@ -620,7 +620,7 @@ vvu_pci_set_dev_status(struct vvu_pci *p, uint32_t status)
 }
 
 int
-vvu_pci_notify_queue(struct vvu_pci *p, uint16_t q)
+vvu_drv_pci_notify_queue(struct vvu_drv_pci *p, uint16_t q)
 {
 	uint16_t le = rte_cpu_to_le_16(q);
 
@@ -631,7 +631,7 @@ vvu_pci_notify_queue(struct vvu_pci *p, uint16_t q)
 }
 
 int
-vvu_pci_aux_slot_offset(const struct vvu_pci_caps *caps, uint32_t slot, uint64_t *off)
+vvu_drv_pci_aux_slot_offset(const struct vvu_drv_pci_caps *caps, uint32_t slot, uint64_t *off)
 {
 	uint64_t rel = (uint64_t)slot * caps->dev_aux_mult;
 
@@ -642,20 +642,20 @@ vvu_pci_aux_slot_offset(const struct vvu_pci_caps *caps, uint32_t slot, uint64_t
 }
 
 int
-vvu_pci_aux_notify(struct vvu_pci *p, uint32_t slot)
+vvu_drv_pci_aux_notify(struct vvu_drv_pci *p, uint32_t slot)
 {
 	uint16_t le = rte_cpu_to_le_16((uint16_t)slot);
 	uint64_t off;
 	int ret;
 
-	ret = vvu_pci_aux_slot_offset(&p->caps, slot, &off);
+	ret = vvu_drv_pci_aux_slot_offset(&p->caps, slot, &off);
 	if (ret < 0)
 		return ret;
 	return p->hw->ops->bar_write(p->hw, p->caps.dev_aux.bar, off, &le, 2);
 }
 
 int
-vvu_pci_shm_offset(const struct vvu_pci_caps *caps, uint64_t shm_off, uint64_t len,
+vvu_drv_pci_shm_offset(const struct vvu_drv_pci_caps *caps, uint64_t shm_off, uint64_t len,
 		   uint64_t *bar_off)
 {
 	if (!caps->shm.present || len == 0 || shm_off > caps->shm.length ||

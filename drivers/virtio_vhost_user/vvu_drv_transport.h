@@ -4,14 +4,14 @@
  * tests call directly (internal).
  */
 
-#ifndef _VVU_TRANSPORT_H_
-#define _VVU_TRANSPORT_H_
+#ifndef _VVU_DRV_TRANSPORT_H_
+#define _VVU_DRV_TRANSPORT_H_
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vvu_dev_ops.h"
+#include "vvu_drv_hw.h"
 
 /*
  * Which device access serves a registered path: a PCI address is kernel
@@ -20,7 +20,7 @@
  * PCI address or the socket path). -EINVAL for anything else, or a socket
  * path that does not fit sockaddr_un.
  */
-int vvu_parse_path(const char *path, uint64_t flags, const struct vvu_dev_ops **ops,
+int vvu_drv_parse_path(const char *path, uint64_t flags, const struct vvu_drv_hw_ops **ops,
 		   char *addr, size_t addr_len);
 
-#endif /* _VVU_TRANSPORT_H_ */
+#endif /* _VVU_DRV_TRANSPORT_H_ */

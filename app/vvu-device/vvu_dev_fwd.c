@@ -35,7 +35,7 @@
 #define IOTLB_MIN	(offsetof(struct vhost_user_iotlb, type) + 1)
 #define CONFIG_MIN	offsetof(struct vhost_user_config, region)
 
-static const struct vvu_fwd_rule rules[VHOST_USER_REQUEST_MAX] = {
+static const struct vvu_dev_fwd_rule rules[VHOST_USER_REQUEST_MAX] = {
 	RULE(GET_FEATURES, PASS, NONE, NONE_OR_U64),
 	RULE(SET_FEATURES, PASS, NONE, U64),
 	RULE(SET_OWNER, PASS, NONE, NONE_OR_U64),
@@ -91,8 +91,8 @@ static const struct vvu_fwd_rule rules[VHOST_USER_REQUEST_MAX] = {
 	RULE(GET_STATUS, PASS, NONE, NONE_OR_U64),
 };
 
-const struct vvu_fwd_rule *
-vvu_fwd_rule(uint32_t request)
+const struct vvu_dev_fwd_rule *
+vvu_dev_fwd_rule(uint32_t request)
 {
 	if (request >= VHOST_USER_REQUEST_MAX || request == VHOST_USER_NONE)
 		return NULL;
@@ -102,9 +102,9 @@ vvu_fwd_rule(uint32_t request)
 }
 
 uint64_t
-vvu_fwd_mask_proto(uint64_t features)
+vvu_dev_fwd_mask_proto(uint64_t features)
 {
-	return features & ~(uint64_t)VVU_PROTO_MASKED;
+	return features & VVU_PROTO_CARRIED;
 }
 
 static void
@@ -122,7 +122,7 @@ close_fds(int *fds, int n)
 static void
 kick_ready(void *arg, uint32_t events)
 {
-	struct vvu_kick_watch *w = arg;
+	struct vvu_dev_kick_watch *w = arg;
 	struct vvu_device *dev = w->dev;
 	int fd = dev->fe.kick_fds[w->q];
 	uint64_t cnt;
@@ -140,20 +140,20 @@ replace_fd(struct vvu_device *dev, int *slot, int fd, bool watch, uint32_t q)
 {
 	if (*slot >= 0) {
 		if (watch && dev->loop != NULL)
-			vvu_loop_del(dev->loop, *slot);
+			vvu_dev_loop_del(dev->loop, *slot);
 		close(*slot);
 	}
 	*slot = fd;
 	if (fd >= 0 && watch && dev->loop != NULL) {
 		dev->fe.kick_watch[q].dev = dev;
 		dev->fe.kick_watch[q].q = q;
-		if (vvu_loop_add(dev->loop, fd, EPOLLIN, kick_ready, &dev->fe.kick_watch[q]) < 0)
-			vvu_log(dev, VVU_ERR, "cannot watch kickfd of queue %u", q);
+		if (vvu_dev_loop_add(dev->loop, fd, EPOLLIN, kick_ready, &dev->fe.kick_watch[q]) < 0)
+			vvu_dev_log(dev, VVU_ERR, "cannot watch kickfd of queue %u", q);
 	}
 }
 
 static const char *
-action_name(const struct vvu_fwd_rule *r)
+action_name(const struct vvu_dev_fwd_rule *r)
 {
 	switch (r->action) {
 	case VVU_FWD_KICK:
@@ -167,7 +167,7 @@ action_name(const struct vvu_fwd_rule *r)
 
 /* SET_VRING_KICK/CALL/ERR: index in bits 0-7, NOFD in bit 8, nothing else. */
 static int
-vring_fd_msg(struct vvu_device *dev, const struct vvu_fwd_rule *r, struct vvu_fe_msg *m)
+vring_fd_msg(struct vvu_device *dev, const struct vvu_dev_fwd_rule *r, struct vvu_dev_fe_msg *m)
 {
 	uint64_t v = m->msg.payload.u64;
 	uint32_t q = (uint32_t)(v & VHOST_USER_VRING_IDX_MASK);
@@ -175,24 +175,24 @@ vring_fd_msg(struct vvu_device *dev, const struct vvu_fwd_rule *r, struct vvu_fe
 	int fd = -1;
 
 	if (v & ~(uint64_t)(VHOST_USER_VRING_IDX_MASK | VHOST_USER_VRING_NOFD_MASK)) {
-		vvu_log(dev, VVU_ERR, "front-end: bad vring %s payload 0x%llx",
+		vvu_dev_log(dev, VVU_ERR, "front-end: bad vring %s payload 0x%llx",
 			action_name(r), (unsigned long long)v);
 		return -EINVAL;
 	}
 	if (q >= dev->opt.num_queues) {
-		vvu_log(dev, VVU_ERR, "front-end: vring %s for queue %u >= %u",
+		vvu_dev_log(dev, VVU_ERR, "front-end: vring %s for queue %u >= %u",
 			action_name(r), q, dev->opt.num_queues);
 		return -EINVAL;
 	}
 	if (m->nr_fds != (nofd ? 0 : 1)) {
-		vvu_log(dev, VVU_ERR, "front-end: vring %s with %d fds (nofd %d)",
+		vvu_dev_log(dev, VVU_ERR, "front-end: vring %s with %d fds (nofd %d)",
 			action_name(r), m->nr_fds, nofd);
 		return -EINVAL;
 	}
 	if (!nofd) {
 		/* only eventfds: anything else could block or spin the loop */
-		if (vvu_eventfd_prepare(m->fds[0]) < 0) {
-			vvu_log(dev, VVU_ERR, "front-end: vring %s fd is not an eventfd",
+		if (vvu_dev_eventfd_prepare(m->fds[0]) < 0) {
+			vvu_dev_log(dev, VVU_ERR, "front-end: vring %s fd is not an eventfd",
 				action_name(r));
 			return -EINVAL;
 		}
@@ -215,7 +215,7 @@ vring_fd_msg(struct vvu_device *dev, const struct vvu_fwd_rule *r, struct vvu_fe
 }
 
 static int
-mem_table_msg(struct vvu_device *dev, struct vvu_fe_msg *m)
+mem_table_msg(struct vvu_device *dev, struct vvu_dev_fe_msg *m)
 {
 	struct vhost_user_memory table;
 	const struct vhost_user_memory *mem = &table;
@@ -231,28 +231,28 @@ mem_table_msg(struct vvu_device *dev, struct vvu_fe_msg *m)
 
 	if (n == 0 || n > VHOST_USER_MEMORY_MAX_NREGIONS ||
 	    m->msg.hdr.size < MEM_MIN + n * sizeof(struct vhost_user_mem_region)) {
-		vvu_log(dev, VVU_ERR, "front-end: SET_MEM_TABLE with %u regions in %u bytes",
+		vvu_dev_log(dev, VVU_ERR, "front-end: SET_MEM_TABLE with %u regions in %u bytes",
 			n, m->msg.hdr.size);
 		return -EINVAL;
 	}
 	if ((uint32_t)m->nr_fds != n) {
-		vvu_log(dev, VVU_ERR, "front-end: SET_MEM_TABLE with %u regions and %d fds",
+		vvu_dev_log(dev, VVU_ERR, "front-end: SET_MEM_TABLE with %u regions and %d fds",
 			n, m->nr_fds);
 		return -EINVAL;
 	}
-	ret = vvu_bar2_place(&dev->bar2, dev->opt.shm_size, mem, m->fds, m->nr_fds, &needed);
+	ret = vvu_dev_bar2_place(&dev->bar2, dev->opt.shm_size, mem, m->fds, m->nr_fds, &needed);
 	if (ret == -ENOSPC) {
-		vvu_log(dev, VVU_ERR,
+		vvu_dev_log(dev, VVU_ERR,
 			"front-end memory does not fit BAR2: needs --shm-size %llu (have %llu)",
 			(unsigned long long)needed, (unsigned long long)dev->opt.shm_size);
 		return ret;
 	}
 	if (ret < 0) {
-		vvu_log(dev, VVU_ERR, "front-end: SET_MEM_TABLE regions rejected (%s)",
+		vvu_dev_log(dev, VVU_ERR, "front-end: SET_MEM_TABLE regions rejected (%s)",
 			strerror(-ret));
 		return ret;
 	}
-	vvu_log(dev, VVU_INFO, "BAR2: %u windows, %llu bytes", dev->bar2.nr,
+	vvu_dev_log(dev, VVU_INFO, "BAR2: %u windows, %llu bytes", dev->bar2.nr,
 		(unsigned long long)dev->bar2.used);
 	if (dev->bar2_changed != NULL)
 		dev->bar2_changed(dev);
@@ -260,34 +260,34 @@ mem_table_msg(struct vvu_device *dev, struct vvu_fe_msg *m)
 }
 
 static int
-check_and_consume(struct vvu_device *dev, struct vvu_fe_msg *m)
+check_and_consume(struct vvu_device *dev, struct vvu_dev_fe_msg *m)
 {
 	const struct vhost_user_hdr *h = &m->msg.hdr;
-	const struct vvu_fwd_rule *r = vvu_fwd_rule(h->request);
+	const struct vvu_dev_fwd_rule *r = vvu_dev_fwd_rule(h->request);
 
 	if (r == NULL) {
-		vvu_log(dev, VVU_ERR, "front-end: unknown request %u", h->request);
+		vvu_dev_log(dev, VVU_ERR, "front-end: unknown request %u", h->request);
 		return -EPROTO;
 	}
 	if (r->action == VVU_FWD_REJECT) {
-		vvu_log(dev, VVU_ERR, "front-end: request %u is not supported (phase 1)",
+		vvu_dev_log(dev, VVU_ERR, "front-end: request %u is not supported (phase 1)",
 			h->request);
 		return -ENOTSUP;
 	}
 	if ((h->flags & VHOST_USER_VERSION_MASK) != VHOST_USER_VERSION ||
 	    (h->flags & VHOST_USER_REPLY_MASK)) {
-		vvu_log(dev, VVU_ERR, "front-end: request %u with flags 0x%x",
+		vvu_dev_log(dev, VVU_ERR, "front-end: request %u with flags 0x%x",
 			h->request, h->flags);
 		return -EPROTO;
 	}
 	if (h->size < r->min_size || h->size > r->max_size ||
 	    m->len != VHOST_USER_HDR_SIZE + h->size) {
-		vvu_log(dev, VVU_ERR, "front-end: request %u with %u payload bytes",
+		vvu_dev_log(dev, VVU_ERR, "front-end: request %u with %u payload bytes",
 			h->request, h->size);
 		return -EINVAL;
 	}
 	if (r->fds == VVU_FDS_NONE && m->nr_fds != 0) {
-		vvu_log(dev, VVU_ERR, "front-end: request %u carries %d fds", h->request,
+		vvu_dev_log(dev, VVU_ERR, "front-end: request %u carries %d fds", h->request,
 			m->nr_fds);
 		return -EINVAL;
 	}
@@ -299,7 +299,7 @@ check_and_consume(struct vvu_device *dev, struct vvu_fe_msg *m)
 	case VVU_FWD_ERR:
 		return vring_fd_msg(dev, r, m);
 	case VVU_FWD_SET_PROTO:
-		m->msg.payload.u64 = vvu_fwd_mask_proto(m->msg.payload.u64);
+		m->msg.payload.u64 = vvu_dev_fwd_mask_proto(m->msg.payload.u64);
 		return 0;
 	default:
 		return 0;
@@ -307,7 +307,7 @@ check_and_consume(struct vvu_device *dev, struct vvu_fe_msg *m)
 }
 
 int
-vvu_fwd_frontend_msg(struct vvu_device *dev, struct vvu_fe_msg *m)
+vvu_dev_fwd_frontend_msg(struct vvu_device *dev, struct vvu_dev_fe_msg *m)
 {
 	int ret;
 
@@ -320,14 +320,14 @@ vvu_fwd_frontend_msg(struct vvu_device *dev, struct vvu_fe_msg *m)
 	dev->fe.msgs_in++;
 	if (dev->fe.has_pending) {
 		/* the reader stops while a message waits; cannot happen */
-		vvu_log(dev, VVU_ERR, "front-end: message while one is pending");
+		vvu_dev_log(dev, VVU_ERR, "front-end: message while one is pending");
 		return -EBUSY;
 	}
 	memcpy(dev->fe.pending.bytes, m->bytes, m->len);
 	dev->fe.pending.len = m->len;
 	dev->fe.has_pending = true;
-	vvu_frontend_set_reading(dev, false);
-	vvu_fwd_rxq(dev);
+	vvu_dev_fe_set_reading(dev, false);
+	vvu_dev_fwd_rxq(dev);
 	return 0;
 }
 
@@ -339,15 +339,15 @@ rings_live(const struct vvu_device *dev)
 }
 
 void
-vvu_fwd_rxq(struct vvu_device *dev)
+vvu_dev_fwd_rxq(struct vvu_device *dev)
 {
-	struct vvu_vq *vq = &dev->vq[VVU_RXQ];
-	struct vvu_chain c;
+	struct vvu_dev_vq *vq = &dev->vq[VVU_RXQ];
+	struct vvu_dev_chain c;
 	int ret;
 
 	if (!dev->fe.has_pending || !rings_live(dev))
 		return;
-	ret = vvu_vq_pop(&dev->dma, vq, &c);
+	ret = vvu_dev_vq_pop(&dev->dma, vq, &c);
 	if (ret == 0)
 		return;		/* wait for the driver to post a buffer */
 	if (ret < 0) {
@@ -355,30 +355,30 @@ vvu_fwd_rxq(struct vvu_device *dev)
 		return;
 	}
 	if (c.write_len < dev->fe.pending.len) {
-		vvu_log(dev, VVU_ERR, "rxq buffer of %u bytes < message of %u bytes",
+		vvu_dev_log(dev, VVU_ERR, "rxq buffer of %u bytes < message of %u bytes",
 			c.write_len, dev->fe.pending.len);
 		vvu_dev_needs_reset(dev, "front-end message does not fit the rxq buffer");
 		return;
 	}
-	ret = vvu_chain_write(&dev->dma, &c, dev->fe.pending.bytes, dev->fe.pending.len);
+	ret = vvu_dev_chain_write(&dev->dma, &c, dev->fe.pending.bytes, dev->fe.pending.len);
 	if (ret == 0)
-		ret = vvu_vq_push(&dev->dma, vq, c.head, dev->fe.pending.len);
+		ret = vvu_dev_vq_push(&dev->dma, vq, c.head, dev->fe.pending.len);
 	if (ret < 0) {
 		vvu_dev_ring_error(dev, ret, "rxq buffer outside the DMA windows");
 		return;
 	}
-	vvu_log(dev, VVU_DEBUG, "rxq <- request %u (%u bytes)",
+	vvu_dev_log(dev, VVU_DEBUG, "rxq <- request %u (%u bytes)",
 		dev->fe.pending.msg.hdr.request, dev->fe.pending.len);
 	dev->fe.has_pending = false;
 	dev->fe.msgs_out++;
-	if (vvu_vq_want_interrupt(&dev->dma, vq))
+	if (vvu_dev_vq_want_interrupt(&dev->dma, vq))
 		vvu_dev_queue_interrupt(dev, VVU_RXQ);
-	vvu_frontend_set_reading(dev, true);
+	vvu_dev_fe_set_reading(dev, true);
 }
 
 /* One txq message; false when the device must stop (NEEDS_RESET). */
 static bool
-txq_message(struct vvu_device *dev, const struct vvu_chain *c)
+txq_message(struct vvu_device *dev, const struct vvu_dev_chain *c)
 {
 	union {
 		struct vhost_user_msg msg;
@@ -391,7 +391,7 @@ txq_message(struct vvu_device *dev, const struct vvu_chain *c)
 		vvu_dev_needs_reset(dev, "txq buffer is not one message");
 		return false;
 	}
-	got = vvu_chain_read(&dev->dma, c, u.bytes, sizeof(u.bytes));
+	got = vvu_dev_chain_read(&dev->dma, c, u.bytes, sizeof(u.bytes));
 	if (got < 0 || (uint32_t)got != c->read_len) {
 		vvu_dev_ring_error(dev, got < 0 ? got : -EFAULT,
 				   "txq buffer outside the DMA windows");
@@ -404,11 +404,11 @@ txq_message(struct vvu_device *dev, const struct vvu_chain *c)
 	}
 	if (!(u.msg.hdr.flags & VHOST_USER_REPLY_MASK)) {
 		/* back-end requests need SET_BACKEND_REQ_FD (phase 2) */
-		vvu_log(dev, VVU_INFO, "txq: back-end request %u dropped", u.msg.hdr.request);
+		vvu_dev_log(dev, VVU_INFO, "txq: back-end request %u dropped", u.msg.hdr.request);
 		return true;
 	}
-	if (!vvu_frontend_connected(dev)) {
-		vvu_log(dev, VVU_DEBUG, "txq: reply %u for a gone front-end dropped",
+	if (!vvu_dev_fe_connected(dev)) {
+		vvu_dev_log(dev, VVU_DEBUG, "txq: reply %u for a gone front-end dropped",
 			u.msg.hdr.request);
 		return true;
 	}
@@ -417,26 +417,26 @@ txq_message(struct vvu_device *dev, const struct vvu_chain *c)
 			vvu_dev_needs_reset(dev, "GET_PROTOCOL_FEATURES reply of bad size");
 			return false;
 		}
-		u.msg.payload.u64 = vvu_fwd_mask_proto(u.msg.payload.u64);
+		u.msg.payload.u64 = vvu_dev_fwd_mask_proto(u.msg.payload.u64);
 	}
-	vvu_log(dev, VVU_DEBUG, "txq -> reply %u (%u bytes)", u.msg.hdr.request, len);
-	if (vvu_frontend_send(dev, u.bytes, len) < 0) {
-		vvu_log(dev, VVU_ERR, "front-end: send failed, disconnecting");
+	vvu_dev_log(dev, VVU_DEBUG, "txq -> reply %u (%u bytes)", u.msg.hdr.request, len);
+	if (vvu_dev_fe_send(dev, u.bytes, len) < 0) {
+		vvu_dev_log(dev, VVU_ERR, "front-end: send failed, disconnecting");
 		vvu_dev_frontend_gone(dev, true);
 	}
 	return true;
 }
 
 void
-vvu_fwd_txq(struct vvu_device *dev)
+vvu_dev_fwd_txq(struct vvu_device *dev)
 {
-	struct vvu_vq *vq = &dev->vq[VVU_TXQ];
-	struct vvu_chain c;
+	struct vvu_dev_vq *vq = &dev->vq[VVU_TXQ];
+	struct vvu_dev_chain c;
 	bool used = false;
 	int ret;
 
 	while (rings_live(dev)) {
-		ret = vvu_vq_pop(&dev->dma, vq, &c);
+		ret = vvu_dev_vq_pop(&dev->dma, vq, &c);
 		if (ret == 0)
 			break;
 		if (ret < 0) {
@@ -445,19 +445,19 @@ vvu_fwd_txq(struct vvu_device *dev)
 		}
 		if (!txq_message(dev, &c))
 			return;
-		ret = vvu_vq_push(&dev->dma, vq, c.head, 0);
+		ret = vvu_dev_vq_push(&dev->dma, vq, c.head, 0);
 		if (ret < 0) {
 			vvu_dev_ring_error(dev, ret, "txq used ring outside the DMA windows");
 			return;
 		}
 		used = true;
 	}
-	if (used && vvu_vq_want_interrupt(&dev->dma, vq))
+	if (used && vvu_dev_vq_want_interrupt(&dev->dma, vq))
 		vvu_dev_queue_interrupt(dev, VVU_TXQ);
 }
 
 void
-vvu_fwd_aux_notify(struct vvu_device *dev, uint32_t slot)
+vvu_dev_fwd_aux_notify(struct vvu_device *dev, uint32_t slot)
 {
 	uint32_t n = dev->opt.num_queues;
 	uint64_t one = 1;
@@ -470,11 +470,11 @@ vvu_fwd_aux_notify(struct vvu_device *dev, uint32_t slot)
 		fd = dev->fe.err_fds[slot - n];
 	/* slot 2N is the log doorbell: phase 2 */
 	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0)
-		vvu_log(dev, VVU_DEBUG, "aux notification %u: write failed", slot);
+		vvu_dev_log(dev, VVU_DEBUG, "aux notification %u: write failed", slot);
 }
 
 void
-vvu_fwd_drop_frontend_state(struct vvu_device *dev)
+vvu_dev_fwd_drop_frontend_state(struct vvu_device *dev)
 {
 	uint32_t q;
 
@@ -484,7 +484,7 @@ vvu_fwd_drop_frontend_state(struct vvu_device *dev)
 		replace_fd(dev, &dev->fe.err_fds[q], -1, false, q);
 	}
 	if (dev->bar2.nr > 0)
-		vvu_bar2_clear(&dev->bar2);
+		vvu_dev_bar2_clear(&dev->bar2);
 	/* stale messages die with the connection */
 	dev->fe.has_pending = false;
 	close_fds(dev->fe.in.fds, VHOST_USER_MAX_FDS);

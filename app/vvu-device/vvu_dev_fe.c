@@ -30,7 +30,7 @@
 static void conn_ready(void *arg, uint32_t events);
 
 bool
-vvu_frontend_connected(const struct vvu_device *dev)
+vvu_dev_fe_connected(const struct vvu_device *dev)
 {
 	return dev->fe.conn_fd >= 0;
 }
@@ -64,13 +64,13 @@ connected(struct vvu_device *dev, int fd)
 	dev->fe.conn_fd = fd;
 	dev->fe.in_have = 0;
 	dev->fe.reading = true;
-	if (dev->loop != NULL && vvu_loop_add(dev->loop, fd, EPOLLIN, conn_ready, dev) < 0) {
-		vvu_log(dev, VVU_ERR, "front-end: cannot watch the connection");
+	if (dev->loop != NULL && vvu_dev_loop_add(dev->loop, fd, EPOLLIN, conn_ready, dev) < 0) {
+		vvu_dev_log(dev, VVU_ERR, "front-end: cannot watch the connection");
 		close(fd);
 		dev->fe.conn_fd = -1;
 		return;
 	}
-	vvu_frontend_update(dev);
+	vvu_dev_fe_update(dev);
 	vvu_dev_frontend_up(dev);
 }
 
@@ -83,7 +83,7 @@ accept_ready(void *arg, uint32_t events)
 	fd = accept4(dev->fe.listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
-	if (!vvu_dev_ready(dev) || vvu_frontend_connected(dev)) {
+	if (!vvu_dev_ready(dev) || vvu_dev_fe_connected(dev)) {
 		close(fd);
 		return;
 	}
@@ -104,7 +104,7 @@ try_connect(struct vvu_device *dev)
 		return;
 	}
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		vvu_log(dev, VVU_DEBUG, "connect %s: %s", sa.sun_path, strerror(errno));
+		vvu_dev_log(dev, VVU_DEBUG, "connect %s: %s", sa.sun_path, strerror(errno));
 		close(fd);
 		arm_timer(dev, true);
 		return;
@@ -120,13 +120,13 @@ timer_ready(void *arg, uint32_t events)
 
 	if (read(dev->fe.timer_fd, &n, sizeof(n)) < 0)
 		return;
-	vvu_frontend_update(dev);
+	vvu_dev_fe_update(dev);
 }
 
 void
-vvu_frontend_update(struct vvu_device *dev)
+vvu_dev_fe_update(struct vvu_device *dev)
 {
-	bool want = vvu_dev_ready(dev) && !vvu_frontend_connected(dev);
+	bool want = vvu_dev_ready(dev) && !vvu_dev_fe_connected(dev);
 
 	if (dev->loop == NULL || dev->opt.vhost_user_path == NULL)
 		return;
@@ -139,38 +139,38 @@ vvu_frontend_update(struct vvu_device *dev)
 		return;
 	}
 	if (want && !dev->fe.listening) {
-		if (vvu_loop_add(dev->loop, dev->fe.listen_fd, EPOLLIN, accept_ready, dev) == 0)
+		if (vvu_dev_loop_add(dev->loop, dev->fe.listen_fd, EPOLLIN, accept_ready, dev) == 0)
 			dev->fe.listening = true;
 	} else if (!want && dev->fe.listening) {
-		vvu_loop_del(dev->loop, dev->fe.listen_fd);
+		vvu_dev_loop_del(dev->loop, dev->fe.listen_fd);
 		dev->fe.listening = false;
 	}
 }
 
 void
-vvu_frontend_set_reading(struct vvu_device *dev, bool on)
+vvu_dev_fe_set_reading(struct vvu_device *dev, bool on)
 {
 	if (dev->fe.conn_fd < 0 || dev->fe.reading == on)
 		return;
 	dev->fe.reading = on;
 	if (dev->loop != NULL)
-		vvu_loop_mod(dev->loop, dev->fe.conn_fd, on ? EPOLLIN : 0);
+		vvu_dev_loop_mod(dev->loop, dev->fe.conn_fd, on ? EPOLLIN : 0);
 }
 
 void
-vvu_frontend_close(struct vvu_device *dev)
+vvu_dev_fe_close(struct vvu_device *dev)
 {
 	if (dev->fe.conn_fd < 0)
 		return;
 	if (dev->loop != NULL)
-		vvu_loop_del(dev->loop, dev->fe.conn_fd);
+		vvu_dev_loop_del(dev->loop, dev->fe.conn_fd);
 	close(dev->fe.conn_fd);
 	dev->fe.conn_fd = -1;
 	dev->fe.reading = false;
 }
 
 int
-vvu_frontend_send(struct vvu_device *dev, const void *buf, uint32_t len)
+vvu_dev_fe_send(struct vvu_device *dev, const void *buf, uint32_t len)
 {
 	ssize_t n;
 
@@ -189,7 +189,7 @@ vvu_frontend_send(struct vvu_device *dev, const void *buf, uint32_t len)
 static int
 take_fds(struct vvu_device *dev, struct msghdr *mh)
 {
-	struct vvu_fe_msg *in = &dev->fe.in;
+	struct vvu_dev_fe_msg *in = &dev->fe.in;
 	struct cmsghdr *cm;
 	int ret = 0;
 
@@ -211,7 +211,7 @@ take_fds(struct vvu_device *dev, struct msghdr *mh)
 		}
 	}
 	if (ret < 0)
-		vvu_log(dev, VVU_ERR, "front-end: more than %d fds in one message",
+		vvu_dev_log(dev, VVU_ERR, "front-end: more than %d fds in one message",
 			VHOST_USER_MAX_FDS);
 	return ret;
 }
@@ -220,7 +220,7 @@ take_fds(struct vvu_device *dev, struct msghdr *mh)
 static int
 read_some(struct vvu_device *dev)
 {
-	struct vvu_fe_msg *in = &dev->fe.in;
+	struct vvu_dev_fe_msg *in = &dev->fe.in;
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * VHOST_USER_MAX_FDS)];
 		struct cmsghdr align;
@@ -246,17 +246,17 @@ read_some(struct vvu_device *dev)
 	if (take_fds(dev, &mh) < 0)
 		return -E2BIG;
 	if (mh.msg_flags & MSG_CTRUNC) {
-		vvu_log(dev, VVU_ERR, "front-end: control message truncated");
+		vvu_dev_log(dev, VVU_ERR, "front-end: control message truncated");
 		return -EMSGSIZE;
 	}
 	if (n == 0) {
-		vvu_log(dev, VVU_INFO, "front-end: disconnected");
+		vvu_dev_log(dev, VVU_INFO, "front-end: disconnected");
 		return -ECONNRESET;
 	}
 	dev->fe.in_have += (uint32_t)n;
 	if (dev->fe.in_have == VHOST_USER_HDR_SIZE && want == VHOST_USER_HDR_SIZE) {
 		if (in->msg.hdr.size > VHOST_USER_PAYLOAD_MAX) {
-			vvu_log(dev, VVU_ERR, "front-end: request %u with %u payload bytes",
+			vvu_dev_log(dev, VVU_ERR, "front-end: request %u with %u payload bytes",
 				in->msg.hdr.request, in->msg.hdr.size);
 			return -EMSGSIZE;
 		}
@@ -278,7 +278,7 @@ conn_ready(void *arg, uint32_t events)
 	if (!dev->fe.reading) {
 		/* paused for rxq back-pressure: only a hang-up gets here */
 		if (events & (EPOLLHUP | EPOLLERR)) {
-			vvu_log(dev, VVU_INFO, "front-end: hung up");
+			vvu_dev_log(dev, VVU_INFO, "front-end: hung up");
 			vvu_dev_frontend_gone(dev, true);
 		}
 		return;
@@ -292,7 +292,7 @@ conn_ready(void *arg, uint32_t events)
 			return;
 		}
 		dev->fe.in_have = 0;
-		ret = vvu_fwd_frontend_msg(dev, &dev->fe.in);
+		ret = vvu_dev_fwd_frontend_msg(dev, &dev->fe.in);
 		if (ret < 0) {
 			vvu_dev_frontend_gone(dev, true);
 			return;
@@ -301,7 +301,7 @@ conn_ready(void *arg, uint32_t events)
 }
 
 int
-vvu_frontend_init(struct vvu_device *dev)
+vvu_dev_fe_init(struct vvu_device *dev)
 {
 	struct sockaddr_un sa;
 	struct stat st;
@@ -311,14 +311,14 @@ vvu_frontend_init(struct vvu_device *dev)
 		return 0;
 	ret = fill_addr(&sa, dev->opt.vhost_user_path);
 	if (ret < 0) {
-		vvu_log(dev, VVU_ERR, "--vhost-user path too long");
+		vvu_dev_log(dev, VVU_ERR, "--vhost-user path too long");
 		return ret;
 	}
 	if (dev->opt.vhost_user_client) {
 		dev->fe.timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 		if (dev->fe.timer_fd < 0)
 			return -errno;
-		return vvu_loop_add(dev->loop, dev->fe.timer_fd, EPOLLIN, timer_ready, dev);
+		return vvu_dev_loop_add(dev->loop, dev->fe.timer_fd, EPOLLIN, timer_ready, dev);
 	}
 	/* a stale socket from an earlier run is replaced; any other file is not */
 	if (lstat(sa.sun_path, &st) == 0 && S_ISSOCK(st.st_mode))
@@ -328,7 +328,7 @@ vvu_frontend_init(struct vvu_device *dev)
 		return -errno;
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
 		ret = -errno;
-		vvu_log(dev, VVU_ERR, "vhost-user socket %s: %s", sa.sun_path, strerror(errno));
+		vvu_dev_log(dev, VVU_ERR, "vhost-user socket %s: %s", sa.sun_path, strerror(errno));
 		close(fd);
 		return ret;
 	}
@@ -338,12 +338,12 @@ vvu_frontend_init(struct vvu_device *dev)
 }
 
 void
-vvu_frontend_fini(struct vvu_device *dev)
+vvu_dev_fe_fini(struct vvu_device *dev)
 {
-	vvu_frontend_close(dev);
+	vvu_dev_fe_close(dev);
 	if (dev->fe.listen_fd >= 0) {
 		if (dev->fe.listening && dev->loop != NULL)
-			vvu_loop_del(dev->loop, dev->fe.listen_fd);
+			vvu_dev_loop_del(dev->loop, dev->fe.listen_fd);
 		close(dev->fe.listen_fd);
 		dev->fe.listen_fd = -1;
 		dev->fe.listening = false;
@@ -353,7 +353,7 @@ vvu_frontend_fini(struct vvu_device *dev)
 	dev->fe.created_socket = false;
 	if (dev->fe.timer_fd >= 0) {
 		if (dev->loop != NULL)
-			vvu_loop_del(dev->loop, dev->fe.timer_fd);
+			vvu_dev_loop_del(dev->loop, dev->fe.timer_fd);
 		close(dev->fe.timer_fd);
 		dev->fe.timer_fd = -1;
 	}

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * BAR0 of the VVU device (spec §L.3): 64 KiB, fully trapped.
+ * BAR0 of the VVU device (vvu_device_spec.rst §L.3): 64 KiB, fully trapped.
  *
  * Reads build the little-endian image of the addressed window and copy the
  * requested bytes out, so any width reads consistently. Writes must hit one
@@ -27,7 +27,7 @@ map_vector(const struct vvu_device *dev, uint16_t v)
 	return valid_vector(dev, v) ? v : VIRTIO_MSI_NO_VECTOR;
 }
 
-static struct vvu_vq *
+static struct vvu_dev_vq *
 selected_vq(struct vvu_device *dev)
 {
 	return dev->queue_select < VVU_NUM_VQS ? &dev->vq[dev->queue_select] : NULL;
@@ -36,7 +36,7 @@ selected_vq(struct vvu_device *dev)
 static void
 common_image(struct vvu_device *dev, uint8_t *img)
 {
-	const struct vvu_vq *vq = selected_vq(dev);
+	const struct vvu_dev_vq *vq = selected_vq(dev);
 	uint64_t feat = 0;
 
 	memset(img, 0, VVU_COMMON_CFG_LEN);
@@ -89,7 +89,7 @@ write_status(struct vvu_device *dev, uint8_t v)
 	if ((v & VIRTIO_CONFIG_S_FEATURES_OK) && !(old & VIRTIO_CONFIG_S_FEATURES_OK)) {
 		if ((dev->driver_features & ~VVU_DEVICE_FEATURES) != 0 ||
 		    !(dev->driver_features & (1ULL << VIRTIO_F_VERSION_1))) {
-			vvu_log(dev, VVU_INFO, "driver features 0x%llx refused",
+			vvu_dev_log(dev, VVU_INFO, "driver features 0x%llx refused",
 				(unsigned long long)dev->driver_features);
 			v &= (uint8_t)~VIRTIO_CONFIG_S_FEATURES_OK;
 		}
@@ -97,16 +97,16 @@ write_status(struct vvu_device *dev, uint8_t v)
 	/* the driver cannot clear NEEDS_RESET except by a reset */
 	dev->status = (uint8_t)(v | (old & VIRTIO_CONFIG_S_NEEDS_RESET));
 	if (!(old & VIRTIO_CONFIG_S_DRIVER_OK) && (v & VIRTIO_CONFIG_S_DRIVER_OK)) {
-		vvu_log(dev, VVU_INFO, "driver ok");
-		vvu_frontend_update(dev);
-		vvu_fwd_rxq(dev);
+		vvu_dev_log(dev, VVU_INFO, "driver ok");
+		vvu_dev_fe_update(dev);
+		vvu_dev_fwd_rxq(dev);
 	}
 }
 
 static void
 common_write(struct vvu_device *dev, uint32_t off, uint64_t v, uint32_t len)
 {
-	struct vvu_vq *vq = selected_vq(dev);
+	struct vvu_dev_vq *vq = selected_vq(dev);
 	bool live = (dev->status & VIRTIO_CONFIG_S_DRIVER_OK) != 0;
 
 	switch (off) {
@@ -185,7 +185,7 @@ common_write(struct vvu_device *dev, uint32_t off, uint64_t v, uint32_t len)
 }
 
 /*
- * Device config status (spec §L.5). Only the status field is writable; a
+ * Device config status (vvu_device_spec.rst §L.5). Only the status field is writable; a
  * partial write merges into the current value.
  */
 static void
@@ -206,7 +206,7 @@ devcfg_write(struct vvu_device *dev, uint32_t off, const uint8_t *buf, uint32_t 
 	/* FRONTEND_UP is the device's to change */
 	v = (v & VVU_STATUS_BACKEND_UP) | (old & VVU_STATUS_FRONTEND_UP);
 	if ((old & VVU_STATUS_BACKEND_UP) && !(v & VVU_STATUS_BACKEND_UP)) {
-		vvu_log(dev, VVU_INFO, "driver cleared BACKEND_UP");
+		vvu_dev_log(dev, VVU_INFO, "driver cleared BACKEND_UP");
 		dev->dev_status = 0;
 		/* the driver caused it: no interrupt (v3 §5.20.4) */
 		vvu_dev_frontend_gone(dev, false);
@@ -214,15 +214,15 @@ devcfg_write(struct vvu_device *dev, uint32_t off, const uint8_t *buf, uint32_t 
 	}
 	dev->dev_status = v;
 	if (!(old & VVU_STATUS_BACKEND_UP) && (v & VVU_STATUS_BACKEND_UP)) {
-		vvu_log(dev, VVU_INFO, "driver set BACKEND_UP");
-		vvu_frontend_update(dev);
+		vvu_dev_log(dev, VVU_INFO, "driver set BACKEND_UP");
+		vvu_dev_fe_update(dev);
 	}
 }
 
 static void
 devcfg_image(const struct vvu_device *dev, uint8_t *img)
 {
-	memset(img, 0, VVU_DEVCFG_LEN);
+	memset(img, 0, VVU_CFG_LEN);
 	vvu_put32(img, dev->dev_status);
 	vvu_put32(img + 4, dev->opt.num_queues);
 	memcpy(img + 8, dev->opt.id, sizeof(dev->opt.id));
@@ -299,7 +299,7 @@ valid_access(uint64_t off, uint32_t len)
 }
 
 int
-vvu_bar0_read(struct vvu_device *dev, uint64_t off64, void *buf, uint32_t len)
+vvu_dev_bar0_read(struct vvu_device *dev, uint64_t off64, void *buf, uint32_t len)
 {
 	uint8_t img[VVU_COMMON_CFG_LEN];
 	uint32_t off = (uint32_t)off64;
@@ -329,7 +329,7 @@ vvu_bar0_read(struct vvu_device *dev, uint64_t off64, void *buf, uint32_t len)
 		break;
 	case VVU_BAR0_DEVCFG:
 		devcfg_image(dev, img);
-		copy_out(buf, img, VVU_DEVCFG_LEN, in, len);
+		copy_out(buf, img, VVU_CFG_LEN, in, len);
 		break;
 	case VVU_BAR0_DRV_AUX:
 		drv_aux_image(dev, img);
@@ -352,7 +352,7 @@ vvu_bar0_read(struct vvu_device *dev, uint64_t off64, void *buf, uint32_t len)
 }
 
 int
-vvu_bar0_write(struct vvu_device *dev, uint64_t off64, const void *buf, uint32_t len)
+vvu_dev_bar0_write(struct vvu_device *dev, uint64_t off64, const void *buf, uint32_t len)
 {
 	uint32_t off = (uint32_t)off64;
 	uint32_t base = off & ~(VVU_BAR0_WINDOW - 1);
@@ -378,14 +378,14 @@ vvu_bar0_write(struct vvu_device *dev, uint64_t off64, const void *buf, uint32_t
 		if (in % VVU_NOTIFY_MULT != 0 || len > 4)
 			break;
 		if (in / VVU_NOTIFY_MULT == VVU_RXQ)
-			vvu_fwd_rxq(dev);
+			vvu_dev_fwd_rxq(dev);
 		else if (in / VVU_NOTIFY_MULT == VVU_TXQ)
-			vvu_fwd_txq(dev);
+			vvu_dev_fwd_txq(dev);
 		break;
 	case VVU_BAR0_DEV_AUX:
 		/* 1/2/4-byte writes at a slot base; the value is ignored */
 		if (in % VVU_DEV_AUX_MULT == 0 && len <= 4)
-			vvu_fwd_aux_notify(dev, in / VVU_DEV_AUX_MULT);
+			vvu_dev_fwd_aux_notify(dev, in / VVU_DEV_AUX_MULT);
 		break;
 	case VVU_BAR0_DRV_AUX:
 		drv_aux_write(dev, in, v, len);

@@ -20,8 +20,8 @@
  * change it after it was checked.
  */
 
-#ifndef _VVU_QUEUE_H_
-#define _VVU_QUEUE_H_
+#ifndef _VVU_DRV_QUEUE_H_
+#define _VVU_DRV_QUEUE_H_
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -29,13 +29,15 @@
 
 #include <linux/virtio_ring.h>
 
-/* A buffer holds one whole message (spec §L.6: at least 1 KiB). */
-#define VVU_BUF_SIZE		1024
-/* Queue size we ask for (the device offers at most 128, spec §L.6). */
-#define VVU_QUEUE_SIZE_MAX	128
+#include "vvu_spec.h"
+
+/* A buffer holds one whole message (vvu_device_spec.rst §L.6: at least 1 KiB). */
+#define VVU_BUF_SIZE		VVU_MSG_BUF_MIN
+/* Queue size we ask for (the device offers at most 128, vvu_device_spec.rst §L.6). */
+#define VVU_QUEUE_SIZE_MAX	VVU_VQ_MAX_SIZE
 #define VVU_RING_ALIGN		4096
 
-struct vvu_vq {
+struct vvu_drv_vq {
 	uint16_t size;			/* power of two */
 	uint16_t mask;
 	bool rx;			/* device-writable buffers */
@@ -56,31 +58,31 @@ struct vvu_vq {
 };
 
 /* Bytes of DMA memory a queue of size entries needs (ring + buffers). */
-size_t vvu_vq_mem_size(uint16_t size);
+size_t vvu_drv_vq_mem_size(uint16_t size);
 
 /*
- * Lay the queue out in [va, va + vvu_vq_mem_size(size)) (device address
+ * Lay the queue out in [va, va + vvu_drv_vq_mem_size(size)) (device address
  * iova), zeroed by the caller. size must be a power of two <= 128.
  */
-int vvu_vq_init(struct vvu_vq *vq, uint16_t size, bool rx, void *va, uint64_t iova);
+int vvu_drv_vq_init(struct vvu_drv_vq *vq, uint16_t size, bool rx, void *va, uint64_t iova);
 
 /* rx: give every buffer that is not in flight to the device. Returns the count. */
-unsigned int vvu_vq_rx_post_all(struct vvu_vq *vq);
+unsigned int vvu_drv_vq_rx_post_all(struct vvu_drv_vq *vq);
 
 /*
  * rx: take the next message the device wrote. Returns its length (bytes
  * copied into buf, at most cap), 0 if there is none, or -EIO on a ring
  * violation. The buffer goes back to the device at once.
  */
-int vvu_vq_rx_pop(struct vvu_vq *vq, void *buf, size_t cap);
+int vvu_drv_vq_rx_pop(struct vvu_drv_vq *vq, void *buf, size_t cap);
 
 /* tx: take back the buffers the device is done with; -EIO on a violation. */
-int vvu_vq_tx_reclaim(struct vvu_vq *vq);
+int vvu_drv_vq_tx_reclaim(struct vvu_drv_vq *vq);
 
 /* tx: queue one message of len bytes; -ENOSPC if no buffer is free. */
-int vvu_vq_tx_push(struct vvu_vq *vq, const void *msg, size_t len);
+int vvu_drv_vq_tx_push(struct vvu_drv_vq *vq, const void *msg, size_t len);
 
 /* Whether the device asked not to be notified (a hint, never trusted further). */
-bool vvu_vq_notify_suppressed(const struct vvu_vq *vq);
+bool vvu_drv_vq_notify_suppressed(const struct vvu_drv_vq *vq);
 
-#endif /* _VVU_QUEUE_H_ */
+#endif /* _VVU_DRV_QUEUE_H_ */

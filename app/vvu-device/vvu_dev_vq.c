@@ -5,7 +5,7 @@
  * Ring memory belongs to the driver and changes under our feet: every value
  * is copied out of DMA memory once and then validated (index ranges, chain
  * length, descriptor flags), and every address goes through
- * vvu_dma_translate() with its length, for each use, so a DMA_UNMAP between
+ * vvu_dev_dma_translate() with its length, for each use, so a DMA_UNMAP between
  * two uses can never leave us with a stale pointer. Indirect descriptors are
  * not offered (VIRTIO_F_INDIRECT_DESC is not a device feature) and refused.
  */
@@ -22,7 +22,7 @@
 #define VVU_CHAIN_MAX_BYTES	(1u << 24)	/* far above any message */
 
 void
-vvu_vq_reset(struct vvu_vq *vq)
+vvu_dev_vq_reset(struct vvu_dev_vq *vq)
 {
 	memset(vq, 0, sizeof(*vq));
 	vq->size = VVU_VQ_MAX_SIZE;
@@ -45,14 +45,14 @@ load16(const void *p)
 }
 
 static uint8_t *
-avail_ring(const struct vvu_dma *dma, const struct vvu_vq *vq)
+avail_ring(const struct vvu_dev_dma *dma, const struct vvu_dev_vq *vq)
 {
-	return vvu_dma_translate(dma, vq->avail, VVU_AVAIL_HDR + 2ULL * vq->size,
+	return vvu_dev_dma_translate(dma, vq->avail, VVU_AVAIL_HDR + 2ULL * vq->size,
 				 VVU_DMA_READ);
 }
 
 static int
-vq_pop(const struct vvu_dma *dma, struct vvu_vq *vq, struct vvu_chain *c)
+vq_pop(const struct vvu_dev_dma *dma, struct vvu_dev_vq *vq, struct vvu_dev_chain *c)
 {
 	const uint8_t *avail, *desc;
 	uint16_t avail_idx, head, idx;
@@ -61,7 +61,7 @@ vq_pop(const struct vvu_dma *dma, struct vvu_vq *vq, struct vvu_chain *c)
 	if (!vq->enabled || vq->size == 0)
 		return 0;
 	avail = avail_ring(dma, vq);
-	desc = vvu_dma_translate(dma, vq->desc, (uint64_t)VVU_DESC_SIZE * vq->size,
+	desc = vvu_dev_dma_translate(dma, vq->desc, (uint64_t)VVU_DESC_SIZE * vq->size,
 				 VVU_DMA_READ);
 	if (avail == NULL || desc == NULL)
 		return -EFAULT;
@@ -73,7 +73,7 @@ vq_pop(const struct vvu_dma *dma, struct vvu_vq *vq, struct vvu_chain *c)
 	head = load16(avail + VVU_AVAIL_HDR + 2 * (vq->last_avail % vq->size));
 	if (head >= vq->size)
 		return -EINVAL;
-	memset(c, 0, offsetof(struct vvu_chain, segs));
+	memset(c, 0, offsetof(struct vvu_dev_chain, segs));
 	c->head = head;
 	idx = head;
 	for (n = 0;; n++) {
@@ -88,7 +88,7 @@ vq_pop(const struct vvu_dma *dma, struct vvu_vq *vq, struct vvu_chain *c)
 		if (d.len > VVU_CHAIN_MAX_BYTES)
 			return -EINVAL;
 		if (d.len != 0) {
-			struct vvu_seg *s = &c->segs[c->nsegs++];
+			struct vvu_dev_seg *s = &c->segs[c->nsegs++];
 
 			s->iova = d.addr;
 			s->len = d.len;
@@ -112,19 +112,19 @@ vq_pop(const struct vvu_dma *dma, struct vvu_vq *vq, struct vvu_chain *c)
 }
 
 void
-vvu_vq_unpop(struct vvu_vq *vq)
+vvu_dev_vq_unpop(struct vvu_dev_vq *vq)
 {
 	vq->last_avail--;
 }
 
 static int
-vq_push(const struct vvu_dma *dma, struct vvu_vq *vq, uint16_t head, uint32_t len)
+vq_push(const struct vvu_dev_dma *dma, struct vvu_dev_vq *vq, uint16_t head, uint32_t len)
 {
 	uint8_t *used;
 	uint8_t *elem;
 	uint32_t id = head;
 
-	used = vvu_dma_translate(dma, vq->used,
+	used = vvu_dev_dma_translate(dma, vq->used,
 				 VVU_USED_HDR + (uint64_t)VVU_USED_ELEM_SIZE * vq->size,
 				 VVU_DMA_WRITE);
 	if (used == NULL)
@@ -139,7 +139,7 @@ vq_push(const struct vvu_dma *dma, struct vvu_vq *vq, uint16_t head, uint32_t le
 }
 
 static bool
-vq_want_interrupt(const struct vvu_dma *dma, const struct vvu_vq *vq)
+vq_want_interrupt(const struct vvu_dev_dma *dma, const struct vvu_dev_vq *vq)
 {
 	const uint8_t *avail = avail_ring(dma, vq);
 
@@ -148,7 +148,7 @@ vq_want_interrupt(const struct vvu_dma *dma, const struct vvu_vq *vq)
 }
 
 static int
-chain_write(const struct vvu_dma *dma, const struct vvu_chain *c, const void *buf,
+chain_write(const struct vvu_dev_dma *dma, const struct vvu_dev_chain *c, const void *buf,
 	    uint32_t len)
 {
 	const uint8_t *p = buf;
@@ -157,13 +157,13 @@ chain_write(const struct vvu_dma *dma, const struct vvu_chain *c, const void *bu
 	if (len > c->write_len)
 		return -ENOSPC;
 	for (i = 0; i < c->nsegs && len > 0; i++) {
-		const struct vvu_seg *s = &c->segs[i];
+		const struct vvu_dev_seg *s = &c->segs[i];
 		uint32_t n = s->len < len ? s->len : len;
 		void *dst;
 
 		if (!s->write)
 			continue;
-		dst = vvu_dma_translate(dma, s->iova, n, VVU_DMA_WRITE);
+		dst = vvu_dev_dma_translate(dma, s->iova, n, VVU_DMA_WRITE);
 		if (dst == NULL)
 			return -EFAULT;
 		memcpy(dst, p, n);
@@ -174,20 +174,20 @@ chain_write(const struct vvu_dma *dma, const struct vvu_chain *c, const void *bu
 }
 
 static int
-chain_read(const struct vvu_dma *dma, const struct vvu_chain *c, void *buf, uint32_t cap)
+chain_read(const struct vvu_dev_dma *dma, const struct vvu_dev_chain *c, void *buf, uint32_t cap)
 {
 	uint8_t *p = buf;
 	uint32_t got = 0;
 	uint16_t i;
 
 	for (i = 0; i < c->nsegs && got < cap; i++) {
-		const struct vvu_seg *s = &c->segs[i];
+		const struct vvu_dev_seg *s = &c->segs[i];
 		uint32_t n = s->len < cap - got ? s->len : cap - got;
 		const void *src;
 
 		if (s->write)
 			continue;
-		src = vvu_dma_translate(dma, s->iova, n, VVU_DMA_READ);
+		src = vvu_dev_dma_translate(dma, s->iova, n, VVU_DMA_READ);
 		if (src == NULL)
 			return -EFAULT;
 		memcpy(p + got, src, n);
@@ -198,18 +198,18 @@ chain_read(const struct vvu_dma *dma, const struct vvu_chain *c, void *buf, uint
 
 /*
  * The public helpers: each runs its inner function under the SIGBUS guard
- * (vvu_dma_guarded()), so memory the driver truncated under a mapping
+ * (vvu_dev_dma_guarded()), so memory the driver truncated under a mapping
  * becomes -EIO instead of killing the device. The inner functions update
  * vq state only after their last DMA access that can fail, except
  * vq_push's index store, which a fault makes moot (the driver is dropped
  * and the device reset).
  */
 struct vq_call {
-	const struct vvu_dma *dma;
-	struct vvu_vq *vq;
-	const struct vvu_vq *cvq;
-	struct vvu_chain *c;
-	const struct vvu_chain *cc;
+	const struct vvu_dev_dma *dma;
+	struct vvu_dev_vq *vq;
+	const struct vvu_dev_vq *cvq;
+	struct vvu_dev_chain *c;
+	const struct vvu_dev_chain *cc;
 	const void *in;
 	void *out;
 	uint32_t len;
@@ -225,11 +225,11 @@ pop_cb(void *arg)
 }
 
 int
-vvu_vq_pop(const struct vvu_dma *dma, struct vvu_vq *vq, struct vvu_chain *c)
+vvu_dev_vq_pop(const struct vvu_dev_dma *dma, struct vvu_dev_vq *vq, struct vvu_dev_chain *c)
 {
 	struct vq_call k = { .dma = dma, .vq = vq, .c = c };
 
-	return vvu_dma_guarded(dma, pop_cb, &k);
+	return vvu_dev_dma_guarded(dma, pop_cb, &k);
 }
 
 static int
@@ -241,11 +241,11 @@ push_cb(void *arg)
 }
 
 int
-vvu_vq_push(const struct vvu_dma *dma, struct vvu_vq *vq, uint16_t head, uint32_t len)
+vvu_dev_vq_push(const struct vvu_dev_dma *dma, struct vvu_dev_vq *vq, uint16_t head, uint32_t len)
 {
 	struct vq_call k = { .dma = dma, .vq = vq, .head = head, .len = len };
 
-	return vvu_dma_guarded(dma, push_cb, &k);
+	return vvu_dev_dma_guarded(dma, push_cb, &k);
 }
 
 static int
@@ -257,13 +257,13 @@ want_cb(void *arg)
 }
 
 bool
-vvu_vq_want_interrupt(const struct vvu_dma *dma, const struct vvu_vq *vq)
+vvu_dev_vq_want_interrupt(const struct vvu_dev_dma *dma, const struct vvu_dev_vq *vq)
 {
 	struct vq_call k = { .dma = dma, .cvq = vq };
 
 	/* a fault here means "interrupt": a spurious one is harmless, and
 	 * the next pop or push reports the fault */
-	return vvu_dma_guarded(dma, want_cb, &k) != 0;
+	return vvu_dev_dma_guarded(dma, want_cb, &k) != 0;
 }
 
 static int
@@ -275,12 +275,12 @@ write_cb(void *arg)
 }
 
 int
-vvu_chain_write(const struct vvu_dma *dma, const struct vvu_chain *c,
+vvu_dev_chain_write(const struct vvu_dev_dma *dma, const struct vvu_dev_chain *c,
 		const void *buf, uint32_t len)
 {
 	struct vq_call k = { .dma = dma, .cc = c, .in = buf, .len = len };
 
-	return vvu_dma_guarded(dma, write_cb, &k);
+	return vvu_dev_dma_guarded(dma, write_cb, &k);
 }
 
 static int
@@ -292,10 +292,10 @@ read_cb(void *arg)
 }
 
 int
-vvu_chain_read(const struct vvu_dma *dma, const struct vvu_chain *c, void *buf,
+vvu_dev_chain_read(const struct vvu_dev_dma *dma, const struct vvu_dev_chain *c, void *buf,
 	       uint32_t cap)
 {
 	struct vq_call k = { .dma = dma, .cc = c, .out = buf, .len = cap };
 
-	return vvu_dma_guarded(dma, read_cb, &k);
+	return vvu_dev_dma_guarded(dma, read_cb, &k);
 }

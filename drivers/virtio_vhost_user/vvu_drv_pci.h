@@ -2,7 +2,7 @@
 /*
  * Virtio 1.x modern PCI logic for the VVU device (internal).
  *
- * What the device must look like (../shared/design/vvu-device-spec.md):
+ * What the device must look like (doc/guides/vvu_device_spec.rst):
  * vendor 0x1AF4, a modern virtio device ID (0x1040 + virtio ID; the virtio
  * ID is a device option, default 43), and a capability chain with the
  * common, notify and device config structures, a device aux notification
@@ -18,54 +18,19 @@
  * the capability lengths before each access.
  */
 
-#ifndef _VVU_PCI_H_
-#define _VVU_PCI_H_
+#ifndef _VVU_DRV_PCI_H_
+#define _VVU_DRV_PCI_H_
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "vvu_dev_ops.h"
+#include "vvu_drv_hw.h"
+#include "vvu_spec.h"
 
-/* Identity (spec §L.1). */
-#define VVU_PCI_VENDOR_ID		0x1AF4
-#define VVU_PCI_MODERN_ID_BASE		0x1040	/* + virtio device ID */
-#define VVU_PCI_MODERN_ID_LAST		0x107F
-#define VVU_VIRTIO_ID_DEFAULT		43
-
-/* cfg_type values of the v3 draft (unassigned upstream). */
-#define VVU_PCI_CAP_DEVICE_AUX_NOTIFY_CFG	6
-#define VVU_PCI_CAP_DRIVER_AUX_NOTIFY_CFG	7
-#define VVU_PCI_CAP_SHARED_MEMORY_CFG		8
-#define VVU_SHMID_MEMORY			1
-
-/* Device config (spec §L.5). */
-#define VVU_CFG_STATUS			0
-#define VVU_CFG_MAX_VHOST_QUEUES	4
-#define VVU_CFG_ID			8
-#define VVU_CFG_LEN			24
-#define VVU_STATUS_BACKEND_UP		(1u << 0)
-#define VVU_STATUS_FRONTEND_UP		(1u << 1)
-#define VVU_MAX_VHOST_QUEUES		256
-
-/* Driver aux notification cfg (spec §L.3, offsets in the cfg 7 window). */
-#define VVU_DRV_AUX_SELECT		0
-#define VVU_DRV_AUX_VECTOR		2
-#define VVU_DRV_AUX_LEN			4
-
-/* Queues (spec §L.6). */
-#define VVU_RXQ				0
-#define VVU_TXQ				1
-#define VVU_NUM_VQS			2
-
-/* Sizes of the virtio structures we use. */
-#define VVU_COMMON_CFG_LEN		56	/* through queue_used */
-#define VVU_CAP_LEN			16	/* struct virtio_pci_cap */
-#define VVU_CAP_MULT_LEN		20	/* + le32 multiplier */
-#define VVU_CAP64_LEN			24	/* struct virtio_pci_cap64 */
 #define VVU_MAX_CAPS			48	/* (256 - 64) / 4: a longer walk loops */
 
 /* Where a virtio structure lives: BAR bar, [offset, offset + length). */
-struct vvu_region_loc {
+struct vvu_drv_region_loc {
 	bool present;
 	uint8_t bar;
 	uint64_t offset;
@@ -73,16 +38,16 @@ struct vvu_region_loc {
 };
 
 /* What the capability walk found. */
-struct vvu_pci_caps {
+struct vvu_drv_pci_caps {
 	uint16_t vendor_id;
 	uint16_t device_id;
-	struct vvu_region_loc common;
-	struct vvu_region_loc notify;
-	struct vvu_region_loc isr;
-	struct vvu_region_loc device;
-	struct vvu_region_loc dev_aux;	/* cfg 6: doorbells, driver -> device */
-	struct vvu_region_loc drv_aux;	/* cfg 7: kick vector routing */
-	struct vvu_region_loc shm;	/* cfg 8 with shmid 1 */
+	struct vvu_drv_region_loc common;
+	struct vvu_drv_region_loc notify;
+	struct vvu_drv_region_loc isr;
+	struct vvu_drv_region_loc device;
+	struct vvu_drv_region_loc dev_aux;	/* cfg 6: doorbells, driver -> device */
+	struct vvu_drv_region_loc drv_aux;	/* cfg 7: kick vector routing */
+	struct vvu_drv_region_loc shm;	/* cfg 8 with shmid 1 */
 	uint32_t notify_mult;
 	uint32_t dev_aux_mult;
 	bool msix;
@@ -97,17 +62,17 @@ struct vvu_pci_caps {
  * (wrong identity, missing or malformed capability) with one log line that
  * names the reason. who names the device in logs.
  */
-int vvu_pci_parse_caps(const uint8_t cfg[VVU_PCI_CFG_SIZE],
+int vvu_drv_pci_parse_caps(const uint8_t cfg[VVU_PCI_CFG_SIZE],
 		       const uint64_t bar_size[VVU_PCI_NUM_BARS],
-		       struct vvu_pci_caps *caps, const char *who);
+		       struct vvu_drv_pci_caps *caps, const char *who);
 
 /* Identity check alone (also used by the parser). */
-bool vvu_pci_id_ok(uint16_t vendor, uint16_t device);
+bool vvu_drv_pci_id_ok(uint16_t vendor, uint16_t device);
 
 /* State of the virtio function. */
-struct vvu_pci {
-	struct vvu_hw *hw;
-	struct vvu_pci_caps caps;
+struct vvu_drv_pci {
+	struct vvu_drv_hw *hw;
+	struct vvu_drv_pci_caps caps;
 	uint64_t features;		/* negotiated */
 	uint32_t max_vhost_queues;	/* N from device config, 1..256 */
 	uint16_t notify_off[VVU_NUM_VQS];	/* validated queue_notify_off */
@@ -117,57 +82,57 @@ struct vvu_pci {
  * Log this thread's refusals (probe and init errors) at DEBUG instead of
  * ERR: set while retrying a device whose refusal was already reported.
  */
-void vvu_pci_quiet_refusals(bool quiet);
+void vvu_drv_pci_quiet_refusals(bool quiet);
 
 /* Read the config space and BAR sizes through hw->ops and parse them. */
-int vvu_pci_probe(struct vvu_pci *p, struct vvu_hw *hw);
+int vvu_drv_pci_probe(struct vvu_drv_pci *p, struct vvu_drv_hw *hw);
 
 /*
  * Reset, ACKNOWLEDGE | DRIVER, features (VERSION_1 required), FEATURES_OK,
  * bus mastering, and read max_vhost_queues.
  */
-int vvu_pci_init(struct vvu_pci *p);
+int vvu_drv_pci_init(struct vvu_drv_pci *p);
 
 /*
  * Program queue q: size (a power of two <= the device's), the ring
  * addresses, MSI-X vector, then enable it. *size is in/out: the largest
  * size wanted, then the size used.
  */
-int vvu_pci_queue_size(struct vvu_pci *p, uint16_t q, uint16_t want, uint16_t *size);
-int vvu_pci_queue_setup(struct vvu_pci *p, uint16_t q, uint64_t desc, uint64_t avail,
+int vvu_drv_pci_queue_size(struct vvu_drv_pci *p, uint16_t q, uint16_t want, uint16_t *size);
+int vvu_drv_pci_queue_setup(struct vvu_drv_pci *p, uint16_t q, uint64_t desc, uint64_t avail,
 			uint64_t used, uint16_t vector);
 /* Config-change vector (VIRTIO_MSI_NO_VECTOR to disable). */
-int vvu_pci_set_config_vector(struct vvu_pci *p, uint16_t vector);
+int vvu_drv_pci_set_config_vector(struct vvu_drv_pci *p, uint16_t vector);
 /* Route driver aux notification (kick of vhost queue) idx to vector. */
-int vvu_pci_set_kick_vector(struct vvu_pci *p, uint16_t idx, uint16_t vector);
+int vvu_drv_pci_set_kick_vector(struct vvu_drv_pci *p, uint16_t idx, uint16_t vector);
 
-int vvu_pci_get_status(struct vvu_pci *p, uint8_t *status);
-int vvu_pci_set_status(struct vvu_pci *p, uint8_t status);
+int vvu_drv_pci_get_status(struct vvu_drv_pci *p, uint8_t *status);
+int vvu_drv_pci_set_status(struct vvu_drv_pci *p, uint8_t status);
 /* Virtio reset: write 0 and wait (bounded) until the device reads back 0. */
-int vvu_pci_reset(struct vvu_pci *p);
+int vvu_drv_pci_reset(struct vvu_drv_pci *p);
 
 /* Device config status (BACKEND_UP / FRONTEND_UP). */
-int vvu_pci_get_dev_status(struct vvu_pci *p, uint32_t *status);
-int vvu_pci_set_dev_status(struct vvu_pci *p, uint32_t status);
+int vvu_drv_pci_get_dev_status(struct vvu_drv_pci *p, uint32_t *status);
+int vvu_drv_pci_set_dev_status(struct vvu_drv_pci *p, uint32_t status);
 
 /* Tell the device queue q has new buffers. */
-int vvu_pci_notify_queue(struct vvu_pci *p, uint16_t q);
+int vvu_drv_pci_notify_queue(struct vvu_drv_pci *p, uint16_t q);
 
 /*
- * BAR offset of device aux notification slot (spec §L.3: call i, err N+i,
+ * BAR offset of device aux notification slot (vvu_device_spec.rst §L.3: call i, err N+i,
  * log 2N), or a negative errno when the slot lies outside the cfg 6 window.
  */
-int vvu_pci_aux_slot_offset(const struct vvu_pci_caps *caps, uint32_t slot,
+int vvu_drv_pci_aux_slot_offset(const struct vvu_drv_pci_caps *caps, uint32_t slot,
 			    uint64_t *off);
 /* Write slot (the value is ignored by the device; we write the slot). */
-int vvu_pci_aux_notify(struct vvu_pci *p, uint32_t slot);
+int vvu_drv_pci_aux_notify(struct vvu_drv_pci *p, uint32_t slot);
 
 /*
- * BAR offset of shared-memory byte shm_off (spec §L.8: region i lives at
+ * BAR offset of shared-memory byte shm_off (vvu_device_spec.rst §L.8: region i lives at
  * the sum of the sizes of the regions before it), checking that
  * [shm_off, shm_off + len) lies inside the shmid 1 window.
  */
-int vvu_pci_shm_offset(const struct vvu_pci_caps *caps, uint64_t shm_off, uint64_t len,
+int vvu_drv_pci_shm_offset(const struct vvu_drv_pci_caps *caps, uint64_t shm_off, uint64_t len,
 		       uint64_t *bar_off);
 
-#endif /* _VVU_PCI_H_ */
+#endif /* _VVU_DRV_PCI_H_ */
