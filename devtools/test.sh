@@ -6,6 +6,7 @@
 # 1. installs what is missing (apt-get), reserves hugepages
 # 2. builds (meson setup build -Dwerror=true; ninja)                    -> build/gcc
 # 3. ABI check against Debian's librte_vhost.so.23 (devtools/check-abi.sh) -> abi/*
+#    and the layering check (devtools/check-layering.sh)                  -> layering/*
 # 4. C unit tests: every executable registered with meson test()          -> <binary>/<case>
 # 5. the same unit tests built with ASan+UBSan in build-asan               -> asan/<binary>/<case>
 # 6. fuzz smoke: clang build in build-fuzz (-Dfuzz=true), each target ~20 s -> fuzz/<target>
@@ -17,7 +18,7 @@
 # targets yet) contributes nothing, or a SKIP with its reason; never a pass.
 #
 # Environment:
-#   VVU_TEST_STEPS   steps to run, default "build abi unit asan fuzz dts"
+#   VVU_TEST_STEPS   steps to run, default "build abi layering unit asan fuzz dts"
 #   VHOST_LIB_DIR    library the dts back-end uses (default build/lib/vhost;
 #                    "debian" = Debian's own, to validate the harness)
 #   FUZZ_SECONDS     per fuzz target (default 20)
@@ -26,7 +27,7 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REPO=$(pwd)
-STEPS=${VVU_TEST_STEPS:-build abi unit asan fuzz dts}
+STEPS=${VVU_TEST_STEPS:-build abi layering unit asan fuzz dts}
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 LOGS=${VVU_TEST_LOGS:-$REPO/build-logs}
 PY=/usr/bin/python3 # Debian's, whatever PATH says (pytest comes from python3-pytest)
@@ -142,6 +143,20 @@ if want abi; then
 		grep -q '^\(PASS\|FAIL\): ' "$LOGS/abi.txt" || fail abi "check-abi.sh printed no result"
 	else
 		skip abi "no build"
+	fi
+fi
+
+# ---------------------------------------------------------------- layering
+if want layering; then
+	step "layering check (symbols, includes, spec cites)"
+	if [ "$built" = yes ]; then
+		bash devtools/check-layering.sh build > "$LOGS/layering.txt" 2>&1 || true
+		cat "$LOGS/layering.txt"
+		count "$LOGS/layering.txt"
+		grep -q '^\(PASS\|FAIL\): ' "$LOGS/layering.txt" ||
+			fail layering "check-layering.sh printed no result"
+	else
+		skip layering "no build"
 	fi
 fi
 
