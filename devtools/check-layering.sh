@@ -13,6 +13,8 @@
 #   driver_prefix      every global symbol of the driver starts with vvu_drv_
 #   device_prefix      every global symbol of the device starts with vvu_dev_
 #   lib_no_driver      lib/ includes no header of drivers/ or app/
+#   af_unix_only       lib/vhost/trans_af_unix.c knows no other transport's paths
+#                      (no vfio-user prefix, PCI address, VVU flag)
 #   spec_cites         every "vvu_device_spec.rst §L.n" cited in the sources names a
 #                      section of doc/guides/vvu_device_spec.rst
 # Exit status: 0 if every check passed, 1 otherwise.
@@ -64,6 +66,11 @@ for h in $headers; do
 	fi
 done
 if [ -z "$bad" ]; then pass lib_no_driver; else fail lib_no_driver "lib/ includes $bad"; fi
+
+# The fallback transport claims what the others leave: it parses none of their forms.
+bad=$(grep -niE 'vfio|pci|vvu|VIRTIO_TRANSPORT|rte_vhost_vvu' "$here/lib/vhost/trans_af_unix.c" |
+	head -3 | tr '\n' ' ' || true)
+if [ -z "$bad" ]; then pass af_unix_only; else fail af_unix_only "mentions: $bad"; fi
 
 # Every section a comment cites exists in the specification.
 spec=$here/doc/guides/vvu_device_spec.rst

@@ -45,6 +45,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -76,9 +77,15 @@
 /* How long a reply may wait for a free txq buffer. */
 #define VVU_TX_WAIT_US		(1000 * 1000)
 #define VVU_TX_POLL_US		50
-/* MSI-X plan (vvu_device_spec.rst §L.7, driver default): config, rxq and txq on vector 0. */
+/*
+ * MSI-X plan (vvu_device_spec.rst §L.7): config, rxq and txq on vector 0;
+ * the kick of vhost queue i on vector 1 + i, routed only once the
+ * application can wait on it (vring_kickfd), so a polling data path costs
+ * the device no interrupt.
+ */
 #define VVU_VECTOR		0
-#define VVU_NR_VECTORS		1
+#define VVU_KICK_VECTOR(idx)	(1 + (idx))
+#define VVU_MAX_VECTORS		(1 + VVU_MAX_VHOST_QUEUES)
 #define VVU_CALL_WORDS		(VHOST_MAX_VRING / 64)
 
 struct vvu_drv_ep {
@@ -91,6 +98,9 @@ struct vvu_drv_ep {
 	bool attached;			/* device initialised, fds in the loop */
 	bool ctl_watched;
 	int irq_fd;			/* MSI-X vector 0 */
+	/* Per vhost queue kick eventfds (MSI-X vector 1 + i), -1 if not routed. */
+	int kick_fds[VVU_MAX_VHOST_QUEUES];
+	uint32_t nr_vectors;		/* vectors routed: 1 + highest kick + 1 */
 	int ctl_fd;			/* deferred doorbells, disconnect requests */
 	int watch_fd;			/* device socket (vfio-user), or -1 */
 	struct vvu_drv_dma_mem dma;
@@ -99,7 +109,6 @@ struct vvu_drv_ep {
 	struct vvu_drv_vq txq;
 	struct vhost_dev *dev;		/* the live connection, or NULL */
 	bool conn_broken;		/* close it at the next chance */
-	uint64_t shm_next;		/* vvu_device_spec.rst §L.8 offset of the next region */
 	uint64_t calls[VVU_CALL_WORDS];	/* pending call doorbells (vfio-user) */
 	int last_err;			/* last attach failure, for quiet retries */
 	bool attach_quiet;		/* its reason was logged: retry quietly */
@@ -114,41 +123,100 @@ static void vvu_watch_cb(int fd, uint32_t events, void *arg);
 
 /* ---- Path parsing ---- */
 
-int
-vvu_drv_parse_path(const char *path, uint64_t flags, const struct vvu_drv_hw_ops **ops,
-	       char *addr, size_t addr_len)
-{
-	size_t plen = strlen(RTE_VHOST_VVU_VFIO_USER_PREFIX);
-	const char *sock;
+/* Device access by path prefix: vfio-user, and what tests register. */
+#define VVU_MAX_HW_KINDS	4
 
-	if (strncmp(path, RTE_VHOST_VVU_VFIO_USER_PREFIX, plen) == 0) {
-		sock = path + plen;
-	} else if (vhost_path_is_pci_addr(path)) {
-		*ops = &vvu_drv_vfio_ops;
-		return snprintf(addr, addr_len, "%s", path) < (int)addr_len ? 0 : -EINVAL;
-	} else if (flags & RTE_VHOST_USER_VIRTIO_TRANSPORT) {
-		sock = path;
-	} else {
+static struct {
+	const char *prefix;
+	const struct vvu_drv_hw_ops *ops;
+} vvu_drv_hw_kinds[VVU_MAX_HW_KINDS] = {
+	{ RTE_VHOST_VVU_VFIO_USER_PREFIX, &vvu_drv_vfio_user_ops },
+};
+static unsigned int vvu_drv_nr_hw_kinds = 1;
+
+int
+vvu_drv_hw_register(const char *prefix, const struct vvu_drv_hw_ops *ops)
+{
+	if (prefix == NULL || prefix[0] == '\0' || ops == NULL)
 		return -EINVAL;
-	}
-	if (sock[0] == '\0' || strlen(sock) >= sizeof(((struct sockaddr_un *)0)->sun_path) ||
-	    strlen(sock) >= addr_len)
-		return -EINVAL;
-	*ops = &vvu_drv_vfio_user_ops;
-	snprintf(addr, addr_len, "%s", sock);
+	if (vvu_drv_nr_hw_kinds == VVU_MAX_HW_KINDS)
+		return -ENOSPC;
+	vvu_drv_hw_kinds[vvu_drv_nr_hw_kinds].prefix = prefix;
+	vvu_drv_hw_kinds[vvu_drv_nr_hw_kinds].ops = ops;
+	vvu_drv_nr_hw_kinds++;
 	return 0;
 }
 
-static int
+bool
+vvu_drv_path_is_pci_addr(const char *path)
+{
+	static const char pattern[] = "xxxx:xx:xx.x";
+	size_t i;
+
+	if (strlen(path) != sizeof(pattern) - 1)
+		return false;
+	for (i = 0; i < sizeof(pattern) - 1; i++) {
+		if (pattern[i] == 'x' ? !isxdigit((unsigned char)path[i]) : path[i] != pattern[i])
+			return false;
+	}
+	return true;
+}
+
+int
+vvu_drv_parse_path(const char *path, uint64_t flags, const struct vvu_drv_hw_ops **ops,
+		   char *addr, size_t addr_len)
+{
+	const char *rest = NULL;
+	unsigned int i;
+
+	if (vvu_drv_path_is_pci_addr(path)) {
+		*ops = &vvu_drv_vfio_ops;
+		return snprintf(addr, addr_len, "%s", path) < (int)addr_len ? 0 : -EINVAL;
+	}
+	for (i = 0; i < vvu_drv_nr_hw_kinds && rest == NULL; i++) {
+		size_t plen = strlen(vvu_drv_hw_kinds[i].prefix);
+
+		if (strncmp(path, vvu_drv_hw_kinds[i].prefix, plen) == 0) {
+			rest = path + plen;
+			*ops = vvu_drv_hw_kinds[i].ops;
+		}
+	}
+	if (rest == NULL) {
+		if (!(flags & RTE_VHOST_USER_VIRTIO_TRANSPORT))
+			return -EINVAL;
+		rest = path;
+		*ops = &vvu_drv_vfio_user_ops;
+	}
+	/* Every other access names an AF_UNIX socket (or a test's name). */
+	if (rest[0] == '\0' || strlen(rest) >= sizeof(((struct sockaddr_un *)0)->sun_path) ||
+	    strlen(rest) >= addr_len)
+		return -EINVAL;
+	snprintf(addr, addr_len, "%s", rest);
+	return 0;
+}
+
+/*
+ * Ours: a PCI address, a registered prefix ("vfio-user:"), or anything with
+ * RTE_VHOST_USER_VIRTIO_TRANSPORT. A malformed path of our form is claimed
+ * too, so endpoint_init refuses it with a reason instead of AF_UNIX
+ * creating a socket file by that name.
+ */
+static bool
 vvu_match(const char *path, uint64_t flags)
 {
-	size_t plen = strlen(RTE_VHOST_VVU_VFIO_USER_PREFIX);
+	const struct vvu_drv_hw_ops *ops;
+	char addr[VVU_NAME_MAX];
+	unsigned int i;
 
-	/* Above AF_UNIX's catch-all 1. */
-	if ((flags & RTE_VHOST_USER_VIRTIO_TRANSPORT) ||
-	    strncmp(path, RTE_VHOST_VVU_VFIO_USER_PREFIX, plen) == 0 || vhost_path_is_pci_addr(path))
-		return 10;
-	return 0;
+	if (flags & RTE_VHOST_USER_VIRTIO_TRANSPORT)
+		return true;
+	if (vvu_drv_parse_path(path, flags, &ops, addr, sizeof(addr)) == 0)
+		return true;
+	for (i = 0; i < vvu_drv_nr_hw_kinds; i++)
+		if (strncmp(path, vvu_drv_hw_kinds[i].prefix,
+			    strlen(vvu_drv_hw_kinds[i].prefix)) == 0)
+			return true;
+	return false;
 }
 
 /* ---- Doorbells and notifications ---- */
@@ -185,6 +253,107 @@ vvu_wake(struct vvu_drv_ep *e)
 {
 	if (eventfd_write(e->ctl_fd, 1) < 0)
 		VVU_LOG(e->ep->path, DEBUG, "control eventfd: %s\n", strerror(errno));
+}
+
+/*
+ * Route MSI-X vectors 0 .. n-1: vector 0 to irq_fd, vector 1 + i to kick
+ * eventfd i (-1: nothing). A VFIO device's MSI-X set cannot grow while
+ * enabled (Linux before 6.5), so a larger set is routed by disabling and
+ * enabling again; an interrupt raised in between may be lost, so irq_fd is
+ * signalled afterwards and the loop re-reads the device's state.
+ */
+static int
+vvu_route_vectors(struct vvu_drv_ep *e, uint32_t n)
+{
+	int fds[VVU_MAX_VECTORS];
+	uint32_t i;
+	int ret;
+
+	fds[VVU_VECTOR] = e->irq_fd;
+	for (i = 1; i < n; i++)
+		fds[i] = e->kick_fds[i - 1];
+	if (e->nr_vectors > 0 && n != e->nr_vectors) {
+		ret = e->hw.ops->set_irqs(&e->hw, 0, NULL);
+		if (ret < 0)
+			return ret;
+	}
+	ret = e->hw.ops->set_irqs(&e->hw, n, fds);
+	if (ret < 0)
+		return ret;
+	if (e->nr_vectors > 0 && n != e->nr_vectors)
+		eventfd_write(e->irq_fd, 1);
+	e->nr_vectors = n;
+	return 0;
+}
+
+static void
+vvu_close_kick_fds(struct vvu_drv_ep *e)
+{
+	unsigned int i;
+
+	for (i = 0; i < RTE_DIM(e->kick_fds); i++) {
+		if (e->kick_fds[i] >= 0)
+			close(e->kick_fds[i]);
+		e->kick_fds[i] = -1;
+	}
+	e->nr_vectors = 0;
+}
+
+/*
+ * vring_kickfd: give the application an eventfd the device signals when
+ * the front-end kicks vhost queue idx. The transport keeps its own (routed
+ * to MSI-X vector 1 + idx until the device is detached) and hands out a
+ * duplicate, which the library owns as vq->kickfd.
+ */
+static int
+vvu_vring_kickfd(struct vhost_dev *dev, struct vhost_vq *vq)
+{
+	struct vvu_drv_ep *e = dev->trans_priv;
+	uint32_t idx = vq->index, want;
+	eventfd_t stale;
+	int efd, ret = -ENOTCONN;
+
+	pthread_mutex_lock(&e->lock);
+	if (!e->attached || e->dev != dev)
+		goto out;
+	if (idx >= e->pci.max_vhost_queues || VVU_KICK_VECTOR(idx) >= e->pci.caps.msix_table_size) {
+		ret = -ERANGE;
+		goto out;
+	}
+	if (e->kick_fds[idx] < 0) {
+		efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (efd < 0) {
+			ret = -errno;
+			goto out;
+		}
+		e->kick_fds[idx] = efd;
+		/* Grow by eight queues at a time: fewer re-routes for multiqueue. */
+		want = RTE_MAX(e->nr_vectors, 1 + RTE_ALIGN_CEIL(idx + 1, 8));
+		want = RTE_MIN(want, RTE_MIN(1 + e->pci.max_vhost_queues,
+					     (uint32_t)e->pci.caps.msix_table_size));
+		ret = vvu_route_vectors(e, RTE_MAX(want, VVU_KICK_VECTOR(idx) + 1));
+		if (ret < 0) {
+			close(efd);
+			e->kick_fds[idx] = -1;
+			goto out;
+		}
+	}
+	/* Kicks of an earlier connection are not this one's. */
+	while (eventfd_read(e->kick_fds[idx], &stale) == 0)
+		;
+	ret = vvu_drv_pci_set_kick_vector(&e->pci, (uint16_t)idx,
+					  (uint16_t)VVU_KICK_VECTOR(idx));
+	if (ret == 0) {
+		ret = fcntl(e->kick_fds[idx], F_DUPFD_CLOEXEC, 0);
+		if (ret < 0)
+			ret = -errno;
+	}
+out:
+	pthread_mutex_unlock(&e->lock);
+	if (ret < 0)
+		VVU_LOG(dev->ifname, WARNING, "vring %u: no kick eventfd (%s), the"
+			" application must poll it\n", idx, strerror(-ret));
+	return ret;
 }
 
 /* ---- Connections ---- */
@@ -234,7 +403,6 @@ vvu_conn_open(struct vvu_drv_ep *e)
 	if (ret < 0)
 		VVU_LOG(e->ep->path, WARNING, "BAR2 windows not readable yet: %s\n",
 			strerror(-ret));
-	e->shm_next = 0;
 	e->conn_broken = false;
 	dev = vhost_dev_new(e->ep);
 	if (dev == NULL)
@@ -263,16 +431,19 @@ vvu_conn_drop(struct vvu_drv_ep *e)
 	return ret;
 }
 
-/* One message from rxq into the handler. Returns <0 on a device error. */
-static int
+/*
+ * One message from rxq into the handler. A message the handler refuses ends
+ * the connection through our disconnect op (conn_broken); one that does not
+ * even frame a vhost-user message ends it here.
+ */
+static void
 vvu_handle_one(struct vvu_drv_ep *e, const uint8_t *buf, int len)
 {
 	struct vhost_user_ctx *ctx = &e->ctx;
 	struct vhost_user_hdr hdr;
-	int ret;
 
 	if (e->dev == NULL || e->conn_broken)
-		return 0;	/* stale, or its connection is being closed */
+		return;	/* stale, or its connection is being closed */
 	if ((size_t)len < VHOST_USER_HDR_SIZE)
 		goto bad;
 	memcpy(&hdr, buf, sizeof(hdr));
@@ -281,15 +452,12 @@ vvu_handle_one(struct vvu_drv_ep *e, const uint8_t *buf, int len)
 	memset(&ctx->msg.hdr, 0, sizeof(ctx->msg.hdr));
 	memcpy(&ctx->msg, buf, (size_t)len);
 	ctx->nr_fds = 0;
-	ret = vhost_user_msg_handle(e->dev, ctx);
-	if (ret < 0)
-		e->conn_broken = true;
-	return 0;
+	vhost_user_msg_handle(e->dev, ctx);
+	return;
 bad:
 	VVU_LOG(e->ep->path, ERR, "rxq message of %d bytes does not frame one vhost-user"
 		" message: closing the connection\n", len);
 	e->conn_broken = true;
-	return 0;
 }
 
 static int
@@ -301,9 +469,7 @@ vvu_process_rxq(struct vvu_drv_ep *e)
 
 	while ((len = vvu_drv_vq_rx_pop(&e->rxq, buf, sizeof(buf))) > 0) {
 		n++;
-		ret = vvu_handle_one(e, buf, len);
-		if (ret < 0)
-			break;
+		vvu_handle_one(e, buf, len);
 		if (e->conn_broken) {
 			ret = vvu_conn_drop(e);
 			if (ret < 0)
@@ -410,6 +576,7 @@ vvu_detach(struct vvu_drv_ep *e, bool device_ok)
 	if (e->irq_fd >= 0)
 		close(e->irq_fd);
 	e->irq_fd = -1;
+	vvu_close_kick_fds(e);
 	memset(e->calls, 0, sizeof(e->calls));
 }
 
@@ -440,7 +607,8 @@ vvu_setup_queues(struct vvu_drv_ep *e)
 	e->irq_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (e->irq_fd < 0)
 		return -errno;
-	ret = hw->ops->set_irqs(hw, VVU_NR_VECTORS, &e->irq_fd);
+	e->nr_vectors = 0;
+	ret = vvu_route_vectors(e, 1);
 	if (ret < 0)
 		return ret;
 	ret = vvu_drv_pci_set_config_vector(&e->pci, VVU_VECTOR);
@@ -630,6 +798,7 @@ vvu_endpoint_init(struct vhost_endpoint *ep)
 	const struct vvu_drv_hw_ops *ops;
 	pthread_mutexattr_t attr;
 	struct vvu_drv_ep *e;
+	unsigned int i;
 	int ret;
 
 	e = calloc(1, sizeof(*e));
@@ -652,14 +821,14 @@ vvu_endpoint_init(struct vhost_endpoint *ep)
 	snprintf(e->hw.name, sizeof(e->hw.name), "%s", ep->path);
 	e->irq_fd = -1;
 	e->watch_fd = -1;
+	for (i = 0; i < RTE_DIM(e->kick_fds); i++)
+		e->kick_fds[i] = -1;
 	pthread_mutexattr_init(&attr);
 	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&e->lock, &attr);
 	pthread_mutexattr_destroy(&attr);
 	if (ep->flags & RTE_VHOST_USER_CLIENT)
 		VVU_LOG(ep->path, INFO, "client mode is the device's option; ignored here\n");
-	/* The device masks these too; not offering them keeps the two in step. */
-	ep->protocol_features &= VVU_PROTO_CARRIED;
 	ep->trans_priv = e;
 	return 0;
 }
@@ -768,12 +937,13 @@ out:
 }
 
 /*
- * Region i of the table lives at BAR2 offset sum(memory_size of regions
- * before it) (vvu_device_spec.rst §L.8); mmap_offset is the front-end's business only.
+ * Region i of a table lives at BAR2 offset sum(memory_size of the regions
+ * before it) (vvu_device_spec.rst §L.8), which the library hands us as
+ * src->table_offset; mmap_offset is the device's business only.
  */
 static int
-vvu_map_region(struct vhost_dev *dev, struct rte_vhost_mem_region *reg, uint64_t mmap_offset,
-	       int fd, uint32_t slot)
+vvu_map_region(struct vhost_dev *dev, struct rte_vhost_mem_region *reg,
+	       const struct vhost_region_src *src)
 {
 	struct vvu_drv_ep *e = dev->trans_priv;
 	struct vvu_drv_shm_map m = { 0 };
@@ -785,17 +955,12 @@ vvu_map_region(struct vhost_dev *dev, struct rte_vhost_mem_region *reg, uint64_t
 		ret = -ENOTCONN;
 		goto out;
 	}
-	if (slot == 0) {
-		e->shm_next = 0;
-		ret = e->hw.ops->shm_refresh(&e->hw, e->pci.caps.shm.bar);
-		if (ret < 0)
-			goto out;
-	}
-	ret = vvu_drv_pci_shm_offset(&e->pci.caps, e->shm_next, reg->size, &bar_off);
+	ret = vvu_drv_pci_shm_offset(&e->pci.caps, src->table_offset, reg->size, &bar_off);
 	if (ret < 0) {
 		VVU_LOG(dev->ifname, ERR, "shared memory of 0x%" PRIx64 " bytes is too small for"
 			" the front-end's memory (region %u needs it up to 0x%" PRIx64 ")\n",
-			e->pci.caps.shm.length, slot, e->shm_next + reg->size);
+			e->pci.caps.shm.length, src->index,
+			src->table_offset + RTE_MIN(reg->size, UINT64_MAX - src->table_offset));
 		goto out;
 	}
 	ret = e->hw.ops->shm_map(&e->hw, e->pci.caps.shm.bar, bar_off, reg->size, &m);
@@ -805,8 +970,20 @@ vvu_map_region(struct vhost_dev *dev, struct rte_vhost_mem_region *reg, uint64_t
 	reg->mmap_addr = m.map;
 	reg->mmap_size = m.map_len;
 	reg->fd = -1;
-	e->shm_next += reg->size;
 out:
+	pthread_mutex_unlock(&e->lock);
+	return ret;
+}
+
+/* The device placed a new table in BAR2 before forwarding it: re-read it. */
+static int
+vvu_mem_update_begin(struct vhost_dev *dev)
+{
+	struct vvu_drv_ep *e = dev->trans_priv;
+	int ret;
+
+	pthread_mutex_lock(&e->lock);
+	ret = e->attached ? e->hw.ops->shm_refresh(&e->hw, e->pci.caps.shm.bar) : -ENOTCONN;
 	pthread_mutex_unlock(&e->lock);
 	return ret;
 }
@@ -859,19 +1036,25 @@ vvu_disconnect(struct vhost_dev *dev)
 
 static const struct vhost_transport_ops vvu_transport_ops = {
 	.name = "virtio-vhost-user",
-	.passes_fds = false,
+	.order = VHOST_TRANSPORT_ORDER_SPECIFIC,
 	.match = vvu_match,
+	.passes_fds = false,
+	/* What the device can carry in phase 1 (vvu_device_spec.rst §L.6). */
+	.protocol_features = VVU_PROTO_CARRIED,
 	.endpoint_init = vvu_endpoint_init,
 	.endpoint_start = vvu_endpoint_start,
 	.endpoint_cleanup = vvu_endpoint_cleanup,
 	.send_reply = vvu_send_reply,
+	.disconnect = vvu_disconnect,
 	.map_region = vvu_map_region,
 	.unmap_region = vvu_unmap_region,
 	.vring_call = vvu_vring_call,
-	.disconnect = vvu_disconnect,
+	.mem_update_begin = vvu_mem_update_begin,
+	.vring_kickfd = vvu_vring_kickfd,
 };
 
 RTE_INIT(vvu_transport_register)
 {
-	vhost_transport_register(&vvu_transport_ops);
+	if (vhost_transport_register(&vvu_transport_ops) < 0)
+		VHOST_LOG_CONFIG("transport", ERR, "virtio-vhost-user not available\n");
 }

@@ -146,7 +146,6 @@ rte_vhost_driver_register(const char *path, uint64_t flags)
 	ep->protocol_features = VHOST_NET_PROTOCOL_FEATURES;
 	ep->max_queue_pairs = VHOST_MAX_QUEUE_PAIRS;
 	ep->trans = trans;
-	pthread_mutex_init(&ep->lock, NULL);
 
 	pthread_mutex_lock(&vhost_endpoints_lock);
 	if (vhost_endpoint_find(path) != NULL) {
@@ -155,7 +154,7 @@ rte_vhost_driver_register(const char *path, uint64_t flags)
 		goto fail;
 	}
 	/* Under the list lock, so two racing registers cannot both init. */
-	ret = trans->endpoint_init != NULL ? trans->endpoint_init(ep) : 0;
+	ret = trans->endpoint_init(ep);
 	if (ret < 0) {
 		pthread_mutex_unlock(&vhost_endpoints_lock);
 		VHOST_LOG_CONFIG(path, ERR, "%s transport refused the path: %s\n",
@@ -169,7 +168,6 @@ rte_vhost_driver_register(const char *path, uint64_t flags)
 	return 0;
 
 fail:
-	pthread_mutex_destroy(&ep->lock);
 	free(vs);
 	return -1;
 }
@@ -196,10 +194,8 @@ rte_vhost_driver_unregister(const char *path)
 	pthread_mutex_unlock(&vhost_endpoints_lock);
 
 	/* Closes every connection: destroy_device, destroy_connection each. */
-	if (ep->trans->endpoint_cleanup != NULL)
-		ep->trans->endpoint_cleanup(ep);
+	ep->trans->endpoint_cleanup(ep);
 	VHOST_LOG_CONFIG(path, INFO, "unregistered\n");
-	pthread_mutex_destroy(&ep->lock);
 	free(vs);
 	return 0;
 }
@@ -225,7 +221,7 @@ rte_vhost_driver_start(const char *path)
 	vs->busy++;
 	pthread_mutex_unlock(&vhost_endpoints_lock);
 
-	ret = ep->trans->endpoint_start != NULL ? ep->trans->endpoint_start(ep) : 0;
+	ret = ep->trans->endpoint_start(ep);
 
 	pthread_mutex_lock(&vhost_endpoints_lock);
 	if (ret < 0)
@@ -254,6 +250,17 @@ rte_vhost_driver_callback_register(const char *path,
 	return 0;
 }
 
+const struct rte_vhost_device_ops *
+vhost_endpoint_notify_ops(struct vhost_endpoint *ep)
+{
+	const struct rte_vhost_device_ops *ops;
+
+	pthread_mutex_lock(&vhost_endpoints_lock);
+	ops = ep->notify_ops;
+	pthread_mutex_unlock(&vhost_endpoints_lock);
+	return ops;
+}
+
 /*
  * Feature setters act on what future connections are offered, so changing
  * them once the endpoint has started (and may have negotiated) is refused.
@@ -280,6 +287,11 @@ rte_vhost_driver_set_features(const char *path, uint64_t features)
 		return -1;
 	ep->features = features;
 	vhost_sock_of(ep)->supported_features = features;
+	/*
+	 * Like DPDK: whoever sets the feature bits implements a device of
+	 * their own, so the net-specific start rule no longer applies.
+	 */
+	ep->custom_device = true;
 	pthread_mutex_unlock(&vhost_endpoints_lock);
 	return 0;
 }
@@ -352,7 +364,8 @@ rte_vhost_driver_get_protocol_features(const char *path, uint64_t *protocol_feat
 	ep = vhost_endpoint_get_locked(path, __func__);
 	if (ep == NULL)
 		return -1;
-	*protocol_features = ep->protocol_features;
+	/* What connections will be offered: the transport may carry less. */
+	*protocol_features = vhost_endpoint_protocol_features(ep);
 	pthread_mutex_unlock(&vhost_endpoints_lock);
 	return 0;
 }

@@ -53,7 +53,6 @@
 #include <rte_common.h>
 #include <rte_vhost.h>
 
-#include "rte_vhost_vvu.h"
 #include "vhost.h"
 #include "vhost_transport.h"
 
@@ -285,9 +284,9 @@ out:
 
 static int
 af_unix_map_region(struct vhost_dev *dev, struct rte_vhost_mem_region *reg,
-		   uint64_t mmap_offset, int fd, uint32_t slot)
+		   const struct vhost_region_src *src)
 {
-	return vhost_mmap_region_fd(dev, reg, mmap_offset, fd);
+	return vhost_mmap_region_fd(dev, reg, src->mmap_offset, src->fd);
 }
 
 static void
@@ -611,11 +610,12 @@ af_unix_read_cb(int fd, uint32_t events, void *arg)
 	if (ret == 0)
 		return;
 	if (ret > 0) {
-		ret = vhost_user_msg_handle(conn->dev, &conn->rx);
+		/* A message it refuses reaches af_unix_disconnect (broken). */
+		vhost_user_msg_handle(conn->dev, &conn->rx);
 		/* The handler set the slots of fds it kept to -1. */
 		af_unix_close_rx_fds(conn);
 		memset(&conn->rx.msg.hdr, 0, sizeof(conn->rx.msg.hdr));
-		if (ret >= 0 && !conn->broken)
+		if (!conn->broken)
 			return;
 	}
 	af_unix_conn_close(conn);
@@ -920,8 +920,9 @@ af_unix_endpoint_cleanup(struct vhost_endpoint *ep)
 }
 
 /*
- * Called by the message handler (on the loop thread, or elsewhere): make
- * the read callback see EOF and close the connection on the loop thread.
+ * The library ends the connection (a message failed): the read callback,
+ * which is running the handler, sees `broken` and closes it; shutdown()
+ * also ends a send to this peer that is waiting for buffer space.
  */
 static void
 af_unix_disconnect(struct vhost_dev *dev)
@@ -932,42 +933,39 @@ af_unix_disconnect(struct vhost_dev *dev)
 	shutdown(conn->fd, SHUT_RDWR);
 }
 
-/* The catch-all transport: anything another transport does not claim. */
-static int
+/* The fallback: every path no earlier transport claimed is a socket path. */
+static bool
 af_unix_match(const char *path, uint64_t flags)
 {
-	if (flags & RTE_VHOST_USER_VIRTIO_TRANSPORT)
-		return 0;
-	if (strncmp(path, RTE_VHOST_VVU_VFIO_USER_PREFIX,
-		    strlen(RTE_VHOST_VVU_VFIO_USER_PREFIX)) == 0)
-		return 0;
-	if (vhost_path_is_pci_addr(path))
-		return 0;
-	return 1;
+	return true;
 }
 
 static const struct vhost_transport_ops af_unix_ops = {
 	.name = "af_unix",
-	.passes_fds = true,
+	.order = VHOST_TRANSPORT_ORDER_FALLBACK,
 	.match = af_unix_match,
+	.passes_fds = true,
+	/* Everything the message handler implements can travel on a socket. */
+	.protocol_features = UINT64_MAX,
 	.endpoint_init = af_unix_endpoint_init,
 	.endpoint_start = af_unix_endpoint_start,
 	.endpoint_cleanup = af_unix_endpoint_cleanup,
 	.send_reply = af_unix_send_reply,
-	.set_backend_req = af_unix_set_backend_req,
-	.backend_req = af_unix_backend_req,
+	.disconnect = af_unix_disconnect,
 	.map_region = af_unix_map_region,
 	.unmap_region = af_unix_unmap_region,
+	.vring_call = af_unix_vring_call,
+	.set_backend_req = af_unix_set_backend_req,
+	.backend_req = af_unix_backend_req,
 	.map_log = af_unix_map_log,
 	.unmap_log = af_unix_unmap_log,
 	.alloc_inflight = af_unix_alloc_inflight,
 	.map_inflight = af_unix_map_inflight,
 	.unmap_inflight = af_unix_unmap_inflight,
-	.vring_call = af_unix_vring_call,
-	.disconnect = af_unix_disconnect,
 };
 
 RTE_INIT(af_unix_transport_register)
 {
-	vhost_transport_register(&af_unix_ops);
+	if (vhost_transport_register(&af_unix_ops) < 0)
+		VHOST_LOG_CONFIG("transport", ERR, "af_unix not available\n");
 }

@@ -54,8 +54,8 @@
 RTE_LOG_REGISTER(vhost_config_log_level, lib.vhost.config, INFO);
 RTE_LOG_REGISTER(vhost_data_log_level, lib.vhost.data, WARNING);
 
-/* The first queue pair (RX 0, TX 1) must be ready before new_device(). */
-#define VHOST_MIN_READY_VRINGS	2
+/* The library's own net device starts once its first queue pair is ready. */
+#define VHOST_NET_READY_VRINGS	2
 
 static struct vhost_dev *vhost_devices[RTE_MAX_VHOST_DEVICE];
 /* Serialises vid allocation between endpoints' connections. */
@@ -174,8 +174,7 @@ vhost_mem_unmap_all(struct vhost_dev *dev)
 	for (i = 0; i < dev->mem->nregions; i++) {
 		struct rte_vhost_mem_region *reg = &dev->mem->regions[i];
 
-		if (dev->trans != NULL && dev->trans->unmap_region != NULL)
-			dev->trans->unmap_region(dev, reg);
+		dev->trans->unmap_region(dev, reg);
 		memset(reg, 0, sizeof(*reg));
 	}
 	dev->mem->nregions = 0;
@@ -185,17 +184,13 @@ vhost_mem_unmap_all(struct vhost_dev *dev)
 static void
 vhost_dev_release_shared(struct vhost_dev *dev)
 {
-	const struct vhost_transport_ops *t = dev->trans;
-
-	if (dev->log_map != NULL && t != NULL && t->unmap_log != NULL)
-		t->unmap_log(dev, dev->log_map, dev->log_map_size);
+	vhost_trans_unmap_log(dev, dev->log_map, dev->log_map_size);
 	dev->log_map = NULL;
 	dev->log_map_size = 0;
 	dev->log_addr = 0;
 	dev->log_size = 0;
 
-	if (dev->inflight_addr != NULL && t != NULL && t->unmap_inflight != NULL)
-		t->unmap_inflight(dev, dev->inflight_addr, dev->inflight_size);
+	vhost_trans_unmap_inflight(dev, dev->inflight_addr, dev->inflight_size);
 	dev->inflight_addr = NULL;
 	dev->inflight_size = 0;
 	vhost_close_fd(&dev->inflight_fd);
@@ -273,16 +268,36 @@ vhost_vq_announce_down(struct vhost_dev *dev, struct vhost_vq *vq)
 		dev->notify_ops->vring_state_changed(dev->vid, vq->index, 0);
 }
 
+/*
+ * Which vrings must be ready before new_device(), as DPDK 22.11 decides per
+ * device type:
+ *  - the library's own net device (the application never called
+ *    rte_vhost_driver_set_features): the first queue pair, RX 0 and TX 1;
+ *    further pairs come and go with vring_state_changed();
+ *  - any other device (vhost-blk, vhost-scsi, crypto: the application set
+ *    its own features): every vring the front-end has configured, however
+ *    many that is, so a single-queue vhost-user-blk front-end (vring 0
+ *    only) starts as soon as vring 0 is ready.
+ */
+static uint32_t
+vhost_dev_vrings_to_start(const struct vhost_dev *dev)
+{
+	if (dev->ep != NULL && dev->ep->custom_device)
+		return dev->nr_vring;
+	return dev->nr_vring < VHOST_NET_READY_VRINGS ? 0 : VHOST_NET_READY_VRINGS;
+}
+
 void
 vhost_dev_check_ready(struct vhost_dev *dev)
 {
-	uint32_t i;
+	uint32_t i, n;
 
 	vhost_dev_notify_vring_states(dev);
-	if (dev->nr_vring < VHOST_MIN_READY_VRINGS)
+	n = vhost_dev_vrings_to_start(dev);
+	if (n == 0)
 		goto not_ready;
-	for (i = 0; i < VHOST_MIN_READY_VRINGS; i++)
-		if (!dev->vq[i]->ready)
+	for (i = 0; i < n; i++)
+		if (dev->vq[i] == NULL || !dev->vq[i]->ready)
 			goto not_ready;
 	/* With STATUS the front-end says itself when it is done configuring. */
 	if (vhost_has_protocol_feature(dev, VHOST_USER_PROTO_F_STATUS) &&
@@ -387,7 +402,7 @@ vhost_dev_new(struct vhost_endpoint *ep)
 
 	dev->ep = ep;
 	dev->trans = ep->trans;
-	dev->notify_ops = ep->notify_ops;
+	dev->notify_ops = vhost_endpoint_notify_ops(ep);
 	snprintf(dev->ifname, sizeof(dev->ifname), "%s", ep->path);
 	dev->linearbuf = !!(ep->flags & RTE_VHOST_USER_LINEARBUF_SUPPORT);
 	dev->extbuf = !!(ep->flags & RTE_VHOST_USER_EXTBUF_SUPPORT);

@@ -238,7 +238,7 @@ struct vhost_iotlb {
 };
 
 /* dev->flags */
-#define VHOST_DEV_READY		(1u << 0)	/* first queue pair ready */
+#define VHOST_DEV_READY		(1u << 0)	/* the vrings that start it are ready */
 #define VHOST_DEV_RUNNING	(1u << 1)	/* new_device() returned 0 */
 #define VHOST_DEV_FEATURES_SET	(1u << 2)	/* SET_FEATURES received */
 #define VHOST_DEV_OWNER_SET	(1u << 3)	/* SET_OWNER received */
@@ -334,7 +334,9 @@ void vhost_mem_unmap_all(struct vhost_dev *dev);
 /*
  * Validate ctx against the message rules and run its handler; the reply, if
  * any, goes out through dev->trans->send_reply. Returns 0 on success, or a
- * negative errno after which the transport must close the connection.
+ * negative errno, in which case the connection has been handed to the
+ * transport's disconnect op (vhost_dev_disconnect) and the transport closes
+ * it: a transport decides from its disconnect op, not from the return value.
  */
 int vhost_user_msg_handle(struct vhost_dev *dev, struct vhost_user_ctx *ctx);
 /* Translate the rings of vq from its ring_addrs; sets vq->access_ok. */

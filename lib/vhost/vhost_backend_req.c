@@ -26,12 +26,12 @@ vhost_user_set_backend_req_fd(struct vhost_dev *dev, struct vhost_user_ctx *ctx,
 	int fd = ctx->nr_fds > 0 ? ctx->fds[0] : -1;
 	int ret;
 
-	if (dev->trans->set_backend_req == NULL) {
+	ret = vhost_trans_set_backend_req(dev, fd);
+	if (ret == -ENOTSUP) {
 		VHOST_MSG_LOG(dev, ctx, ERR, "transport %s has no back-end channel\n",
 			      dev->trans->name);
-		return -ENOTSUP;
+		return ret;
 	}
-	ret = dev->trans->set_backend_req(dev, fd);
 	if (ret < 0) {
 		VHOST_MSG_LOG(dev, ctx, ERR, "setting up the channel failed (%d)\n", ret);
 		return ret;
@@ -50,7 +50,7 @@ rte_vhost_slave_config_change(int vid, bool need_reply)
 	if (dev == NULL)
 		return -ENODEV;
 	if (!vhost_has_protocol_feature(dev, VHOST_USER_PROTO_F_BACKEND_REQ) ||
-	    dev->trans->backend_req == NULL) {
+	    !vhost_trans_has_backend_req(dev)) {
 		VHOST_LOG_CONFIG(dev->ifname, ERR, "config change: no back-end channel\n");
 		return -ENOTSUP;
 	}
@@ -62,7 +62,7 @@ rte_vhost_slave_config_change(int vid, bool need_reply)
 	msg.hdr.request = VHOST_USER_BACKEND_CONFIG_CHANGE_MSG;
 	msg.hdr.flags = VHOST_USER_VERSION | (need_reply ? VHOST_USER_NEED_REPLY : 0);
 	msg.hdr.size = 0;
-	return dev->trans->backend_req(dev, &msg, NULL, 0, need_reply);
+	return vhost_trans_backend_req(dev, &msg, NULL, 0, need_reply);
 }
 
 int

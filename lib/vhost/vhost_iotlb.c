@@ -191,7 +191,7 @@ vhost_iotlb_miss(struct vhost_dev *dev, uint64_t iova, uint8_t perm)
 	uint32_t i;
 
 	if (!vhost_has_protocol_feature(dev, VHOST_USER_PROTO_F_BACKEND_REQ) ||
-	    dev->trans->backend_req == NULL)
+	    !vhost_trans_has_backend_req(dev))
 		return;
 
 	rte_spinlock_lock(&tlb->pending_lock);
@@ -216,7 +216,7 @@ vhost_iotlb_miss(struct vhost_dev *dev, uint64_t iova, uint8_t perm)
 	msg.hdr.flags = VHOST_USER_VERSION;
 	msg.hdr.size = sizeof(m);
 	memcpy((uint8_t *)&msg + VHOST_USER_HDR_SIZE, &m, sizeof(m));
-	if (dev->trans->backend_req(dev, &msg, NULL, 0, false) < 0)
+	if (vhost_trans_backend_req(dev, &msg, NULL, 0, false) < 0)
 		VHOST_LOG_DATA(dev->ifname, ERR, "IOTLB miss request for 0x%" PRIx64
 			       " failed\n", iova);
 }

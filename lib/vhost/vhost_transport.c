@@ -1,17 +1,15 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Transport registry and the fd-mapping helpers shared by fd-based
- * transports.
+ * Transport registry, the wrappers of the optional transport ops, and the
+ * fd-mapping helpers shared by fd-based transports.
  *
  * Transports register from constructors, before main() and before any
- * rte_vhost_driver_register() call, so the registry needs no ordering
- * beyond a lock. Selection asks every transport how well it matches a
- * path; the highest non-zero answer wins, so a specific transport (VVU
- * claims PCI addresses and "vfio-user:" paths) beats the catch-all
- * AF_UNIX transport regardless of constructor order.
+ * rte_vhost_driver_register() call. The registry keeps them sorted by
+ * (order, name), so the order in which constructors ran never matters:
+ * vhost_transport_find() asks them in that fixed order and the first one
+ * that claims a path serves it.
  */
 
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <fcntl.h>
@@ -31,46 +29,202 @@ static const struct vhost_transport_ops *vhost_transports[VHOST_MAX_TRANSPORTS];
 static unsigned int vhost_nb_transports;
 static pthread_mutex_t vhost_transports_lock = PTHREAD_MUTEX_INITIALIZER;
 
-void
+/* A protocol feature a transport declares, and the ops it cannot do without. */
+static bool
+vhost_transport_carries(const struct vhost_transport_ops *ops, unsigned int bit)
+{
+	return (ops->protocol_features >> bit) & 1;
+}
+
+int
+vhost_transport_check(const struct vhost_transport_ops *ops)
+{
+	const char *name = ops != NULL && ops->name != NULL ? ops->name : "(unnamed)";
+	const char *why = NULL;
+
+	if (ops == NULL || ops->name == NULL)
+		why = "no name";
+	else if (ops->match == NULL || ops->endpoint_init == NULL ||
+		 ops->endpoint_start == NULL || ops->endpoint_cleanup == NULL)
+		why = "an endpoint op is missing";
+	else if (ops->send_reply == NULL || ops->disconnect == NULL)
+		why = "a connection op is missing";
+	else if (ops->map_region == NULL || ops->unmap_region == NULL)
+		why = "a memory op is missing";
+	else if (ops->vring_call == NULL)
+		why = "vring_call is missing";
+	else if (vhost_transport_carries(ops, VHOST_USER_PROTO_F_LOG_SHMFD) &&
+		 (ops->map_log == NULL || ops->unmap_log == NULL))
+		why = "declares LOG_SHMFD without map_log/unmap_log";
+	else if (vhost_transport_carries(ops, VHOST_USER_PROTO_F_BACKEND_REQ) &&
+		 (ops->set_backend_req == NULL || ops->backend_req == NULL))
+		why = "declares BACKEND_REQ without a back-end channel";
+	else if (vhost_transport_carries(ops, VHOST_USER_PROTO_F_BACKEND_SEND_FD) &&
+		 (!ops->passes_fds ||
+		  !vhost_transport_carries(ops, VHOST_USER_PROTO_F_BACKEND_REQ)))
+		why = "declares BACKEND_SEND_FD without fds or a back-end channel";
+	else if (vhost_transport_carries(ops, VHOST_USER_PROTO_F_INFLIGHT_SHMFD) &&
+		 (ops->alloc_inflight == NULL || ops->map_inflight == NULL ||
+		  ops->unmap_inflight == NULL))
+		why = "declares INFLIGHT_SHMFD without the inflight ops";
+	if (why == NULL)
+		return 0;
+	VHOST_LOG_CONFIG("transport", ERR, "%s refused: %s\n", name, why);
+	return -EINVAL;
+}
+
+/* Selection order: ascending order, then name. */
+static int
+vhost_transport_cmp(const struct vhost_transport_ops *a, const struct vhost_transport_ops *b)
+{
+	if (a->order != b->order)
+		return a->order < b->order ? -1 : 1;
+	return strcmp(a->name, b->name);
+}
+
+int
 vhost_transport_register(const struct vhost_transport_ops *ops)
 {
-	unsigned int i;
+	unsigned int i, pos;
+	int ret = 0;
 
-	if (ops == NULL || ops->match == NULL)
-		return;
+	if (vhost_transport_check(ops) < 0)
+		return -EINVAL;
 	pthread_mutex_lock(&vhost_transports_lock);
-	for (i = 0; i < vhost_nb_transports; i++)
+	for (i = 0; i < vhost_nb_transports; i++) {
 		if (vhost_transports[i] == ops)
 			goto out;
+		if (strcmp(vhost_transports[i]->name, ops->name) == 0) {
+			VHOST_LOG_CONFIG("transport", ERR, "%s registered twice\n", ops->name);
+			ret = -EEXIST;
+			goto out;
+		}
+	}
 	if (vhost_nb_transports == VHOST_MAX_TRANSPORTS) {
 		VHOST_LOG_CONFIG("transport", ERR, "registry full, %s ignored\n", ops->name);
+		ret = -ENOSPC;
 		goto out;
 	}
-	vhost_transports[vhost_nb_transports++] = ops;
+	for (pos = 0; pos < vhost_nb_transports; pos++)
+		if (vhost_transport_cmp(ops, vhost_transports[pos]) < 0)
+			break;
+	memmove(&vhost_transports[pos + 1], &vhost_transports[pos],
+		(vhost_nb_transports - pos) * sizeof(vhost_transports[0]));
+	vhost_transports[pos] = ops;
+	vhost_nb_transports++;
 out:
 	pthread_mutex_unlock(&vhost_transports_lock);
+	return ret;
 }
 
 const struct vhost_transport_ops *
 vhost_transport_find(const char *path, uint64_t flags)
 {
-	const struct vhost_transport_ops *best = NULL;
-	int best_score = 0;
+	const struct vhost_transport_ops *found = NULL;
 	unsigned int i;
 
 	if (path == NULL)
 		return NULL;
 	pthread_mutex_lock(&vhost_transports_lock);
-	for (i = 0; i < vhost_nb_transports; i++) {
-		int score = vhost_transports[i]->match(path, flags);
-
-		if (score > best_score) {
-			best_score = score;
-			best = vhost_transports[i];
-		}
-	}
+	for (i = 0; i < vhost_nb_transports && found == NULL; i++)
+		if (vhost_transports[i]->match(path, flags))
+			found = vhost_transports[i];
 	pthread_mutex_unlock(&vhost_transports_lock);
-	return best;
+	return found;
+}
+
+void
+vhost_dev_disconnect(struct vhost_dev *dev)
+{
+	/* Only the first request reaches the transport. */
+	if (dev->flags & VHOST_DEV_BROKEN)
+		return;
+	dev->flags |= VHOST_DEV_BROKEN;
+	dev->trans->disconnect(dev);
+}
+
+/* ---- Optional ops ---- */
+
+int
+vhost_trans_mem_update_begin(struct vhost_dev *dev)
+{
+	if (dev->trans->mem_update_begin == NULL)
+		return 0;
+	return dev->trans->mem_update_begin(dev);
+}
+
+int
+vhost_trans_vring_kickfd(struct vhost_dev *dev, struct vhost_vq *vq)
+{
+	int fd;
+
+	if (dev->trans->vring_kickfd == NULL)
+		return VHOST_FD_NONE;
+	fd = dev->trans->vring_kickfd(dev, vq);
+	return fd >= 0 ? fd : VHOST_FD_NONE;
+}
+
+bool
+vhost_trans_has_backend_req(const struct vhost_dev *dev)
+{
+	return dev->trans->backend_req != NULL;
+}
+
+int
+vhost_trans_set_backend_req(struct vhost_dev *dev, int fd)
+{
+	if (dev->trans->set_backend_req == NULL)
+		return -ENOTSUP;
+	return dev->trans->set_backend_req(dev, fd);
+}
+
+int
+vhost_trans_backend_req(struct vhost_dev *dev, struct vhost_user_msg *msg,
+			const int *fds, int nr_fds, bool need_reply)
+{
+	if (dev->trans->backend_req == NULL)
+		return -ENOTSUP;
+	return dev->trans->backend_req(dev, msg, fds, nr_fds, need_reply);
+}
+
+int
+vhost_trans_map_log(struct vhost_dev *dev, int fd, uint64_t size, uint64_t offset,
+		    void **map, uint64_t *map_size, uint64_t *addr)
+{
+	if (dev->trans->map_log == NULL)
+		return -ENOTSUP;
+	return dev->trans->map_log(dev, fd, size, offset, map, map_size, addr);
+}
+
+void
+vhost_trans_unmap_log(struct vhost_dev *dev, void *map, uint64_t map_size)
+{
+	if (map != NULL && dev->trans->unmap_log != NULL)
+		dev->trans->unmap_log(dev, map, map_size);
+}
+
+int
+vhost_trans_alloc_inflight(struct vhost_dev *dev, uint64_t size, void **addr, int *fd)
+{
+	if (dev->trans->alloc_inflight == NULL)
+		return -ENOTSUP;
+	return dev->trans->alloc_inflight(dev, size, addr, fd);
+}
+
+int
+vhost_trans_map_inflight(struct vhost_dev *dev, int fd, uint64_t size, uint64_t offset,
+			 void **addr)
+{
+	if (dev->trans->map_inflight == NULL)
+		return -ENOTSUP;
+	return dev->trans->map_inflight(dev, fd, size, offset, addr);
+}
+
+void
+vhost_trans_unmap_inflight(struct vhost_dev *dev, void *addr, uint64_t size)
+{
+	if (addr != NULL && dev->trans->unmap_inflight != NULL)
+		dev->trans->unmap_inflight(dev, addr, size);
 }
 
 /*
@@ -176,19 +330,4 @@ vhost_munmap_region(struct vhost_dev *dev, struct rte_vhost_mem_region *reg)
 	reg->mmap_size = 0;
 	reg->host_user_addr = 0;
 	reg->fd = -1;
-}
-
-bool
-vhost_path_is_pci_addr(const char *path)
-{
-	static const char pattern[] = "xxxx:xx:xx.x";
-	size_t i;
-
-	if (strlen(path) != sizeof(pattern) - 1)
-		return false;
-	for (i = 0; i < sizeof(pattern) - 1; i++) {
-		if (pattern[i] == 'x' ? !isxdigit((unsigned char)path[i]) : path[i] != pattern[i])
-			return false;
-	}
-	return true;
 }

@@ -20,9 +20,11 @@
  *    front-end connects, feeds it messages with vhost_user_msg_handle(), and
  *    frees it with vhost_dev_free() when the connection ends.
  *
- * Threads: every op except vring_call runs on the control thread (the event
- * loop below) or in the rte_vhost_driver_* caller. vring_call runs on the
- * data-path lcore and must not block.
+ * Selection: rte_vhost_driver_register(path, flags) picks the transport
+ * once, with vhost_transport_find(): transports are asked in a fixed order
+ * (their `order`, then their name), the first that claims the path serves
+ * it. AF_UNIX is the fallback and is asked last, so it needs to know
+ * nothing of the forms other transports claim.
  */
 
 #ifndef _VHOST_TRANSPORT_H_
@@ -37,107 +39,254 @@
 
 #include "vhost.h"
 
+/*
+ * An endpoint. socket.c writes every field but trans_priv under its list
+ * lock, and only before rte_vhost_driver_start(): the feature setters refuse
+ * afterwards, so transports and the message handler read them without a
+ * lock. The exception is notify_ops, which rte_vhost_driver_callback_register
+ * may change at any time: a new connection takes it through
+ * vhost_endpoint_notify_ops(). trans_priv belongs to the transport.
+ */
 struct vhost_endpoint {
 	TAILQ_ENTRY(vhost_endpoint) next;
 	char path[VHOST_IFNAME_MAX];
 	uint64_t flags;			/* RTE_VHOST_USER_* as registered */
 	uint64_t features;		/* virtio features offered */
-	uint64_t protocol_features;	/* protocol features offered */
+	uint64_t protocol_features;	/* protocol features the application allows */
 	uint32_t max_queue_pairs;
 	bool started;			/* rte_vhost_driver_start() done */
+	bool custom_device;		/* set_features called: not the library's net device */
 	const struct rte_vhost_device_ops *notify_ops;
 	const struct vhost_transport_ops *trans;
 	void *trans_priv;		/* transport endpoint state */
-	pthread_mutex_t lock;		/* guards the fields above and trans_priv */
 };
 
+/* The application's callbacks for a connection being made now. */
+const struct rte_vhost_device_ops *vhost_endpoint_notify_ops(struct vhost_endpoint *ep);
+
+/*
+ * Where a memory region comes from (map_region). Everything here is from
+ * the message, so still front-end controlled; the transport checks what it
+ * uses.
+ */
+struct vhost_region_src {
+	int fd;			/* the region's fd; -1 on a transport without fds */
+	uint64_t mmap_offset;	/* offset of the region in fd, as sent */
+	uint32_t index;		/* position of the region in the table */
+	/*
+	 * Sum of memory_size of the regions before this one in the table (for
+	 * ADD_MEM_REG: of the regions already mapped). Transports that lay a
+	 * table out contiguously (VVU's BAR2) use it instead of counting calls,
+	 * so the result does not depend on the order of map_region calls.
+	 */
+	uint64_t table_offset;
+};
+
+/* Where a transport stands in the selection order (vhost_transport_find). */
+enum vhost_transport_order {
+	/* Claims paths of a form of its own (a prefix, a PCI address). */
+	VHOST_TRANSPORT_ORDER_SPECIFIC = 0,
+	/* Claims every path: asked last (AF_UNIX). */
+	VHOST_TRANSPORT_ORDER_FALLBACK = 255,
+};
+
+/*
+ * The contract between the library and a transport.
+ *
+ * Each op says who calls it, on which thread and with which locks held.
+ * "Loop" is the control thread of vhost_event_loop.c, where transports run
+ * their fd and timer callbacks and call vhost_user_msg_handle(); "API" is
+ * the application thread in an rte_vhost_driver_* call; "lcore" is any
+ * application thread in a data-path call. No op is called with a
+ * virtqueue access_lock held unless it says so, and the library never holds
+ * its endpoint list lock across an op.
+ *
+ * Required ops are checked at registration (vhost_transport_register
+ * refuses a table without them); the library calls them without a NULL
+ * check. Optional ops are called only through the vhost_trans_* wrappers
+ * below, which hold the one NULL check each and say what a missing op
+ * means.
+ */
 struct vhost_transport_ops {
 	const char *name;
 
+	/* ---- Selection ---- */
+
+	/* Position in the selection order (enum vhost_transport_order). */
+	uint8_t order;
 	/*
-	 * Whether messages on this transport can carry fds. When false the
-	 * handler expects none (kick/call/err become VHOST_FD_NONE, memory and
-	 * log regions are mapped by the transport without an fd).
+	 * Required. API (rte_vhost_driver_register). Does this transport serve
+	 * path with flags? A transport of order SPECIFIC claims only paths of
+	 * its own form, never one another transport's documented form.
+	 */
+	bool (*match)(const char *path, uint64_t flags);
+
+	/* ---- Declared capabilities ---- */
+
+	/*
+	 * Whether messages carry fds. When false, the message rules expect
+	 * none: kick/call/err become VHOST_FD_NONE and memory is reached
+	 * through map_region without an fd.
 	 */
 	bool passes_fds;
+	/*
+	 * The protocol features (1 << VHOST_USER_PROTO_F_*) this transport can
+	 * carry. The library offers and accepts only these, whatever the
+	 * application enabled; registration checks that each one the transport
+	 * declares has the ops it needs (LOG_SHMFD: map_log; BACKEND_REQ:
+	 * backend_req; INFLIGHT_SHMFD: the inflight ops).
+	 */
+	uint64_t protocol_features;
 
-	/* Does this transport serve path/flags? Higher value wins; 0 = no. */
-	int (*match)(const char *path, uint64_t flags);
+	/* ---- Endpoints (required) ---- */
 
-	/* rte_vhost_driver_register(): set up ep->trans_priv. */
+	/* API (register), endpoint list lock held. Set up ep->trans_priv. */
 	int (*endpoint_init)(struct vhost_endpoint *ep);
-	/* rte_vhost_driver_start(): listen, connect, or attach the device. */
+	/* API (start). Listen, connect, or attach; may create connections. */
 	int (*endpoint_start)(struct vhost_endpoint *ep);
 	/*
-	 * rte_vhost_driver_unregister(): close every connection (each through
-	 * vhost_dev_free) and release ep->trans_priv. Must be safe while
-	 * connections are live and from any thread but the event loop.
+	 * API (unregister), never on the loop. Close every connection (each
+	 * through vhost_dev_free) and release ep->trans_priv; safe while
+	 * connections are live and callbacks are running.
 	 */
 	void (*endpoint_cleanup)(struct vhost_endpoint *ep);
 
-	/* Send a reply (hdr.flags already has REPLY set) with optional fds. */
+	/* ---- Connections (required) ---- */
+
+	/* Loop (the handler). Send a reply (REPLY set in hdr.flags), optional fds. */
 	int (*send_reply)(struct vhost_dev *dev, const struct vhost_user_msg *msg,
 			  const int *fds, int nr_fds);
+	/*
+	 * Loop (the handler, through vhost_dev_disconnect), never blocks. The
+	 * library ends this connection: a message failed, and the device is
+	 * marked VHOST_DEV_BROKEN. The transport closes the connection at its
+	 * next chance, through vhost_dev_free, never from inside this call.
+	 * Teardown the transport starts itself (peer gone, endpoint_cleanup)
+	 * needs no call.
+	 */
+	void (*disconnect)(struct vhost_dev *dev);
+
+	/* ---- Memory (required) ---- */
 
 	/*
-	 * Back-end request channel. set_backend_req takes the fd from
-	 * SET_BACKEND_REQ_FD (-1 on a transport without fds); backend_req sends
-	 * a request and, if need_reply, waits for and returns the reply's u64
-	 * (as a negative errno on failure). NULL: no channel on this transport.
+	 * Loop (the handler). Make one region of a memory table reachable.
+	 * reg->guest_phys_addr, size and guest_user_addr are set and
+	 * validated; src says where the region comes from. Fill
+	 * host_user_addr (and mmap_addr, mmap_size and fd if the transport
+	 * mapped something that unmap_region must release).
+	 */
+	int (*map_region)(struct vhost_dev *dev, struct rte_vhost_mem_region *reg,
+			  const struct vhost_region_src *src);
+	/* Loop, or API (unregister), all vq access_locks free. */
+	void (*unmap_region)(struct vhost_dev *dev, struct rte_vhost_mem_region *reg);
+
+	/* ---- Notifications (required) ---- */
+
+	/*
+	 * lcore, vq access_lock held, never blocks. Interrupt the front-end for
+	 * vq. The library calls it only when the front-end asked for it
+	 * (notification suppression is the library's business).
+	 */
+	int (*vring_call)(struct vhost_dev *dev, struct vhost_vq *vq);
+
+	/* ---- Optional ops: call only through the vhost_trans_* wrappers ---- */
+
+	/*
+	 * Loop (the handler), before the map_region calls of a SET_MEM_TABLE
+	 * or ADD_MEM_REG: the layout the memory comes from may have changed
+	 * (VVU: BAR2's windows). NULL: nothing to refresh.
+	 */
+	int (*mem_update_begin)(struct vhost_dev *dev);
+
+	/*
+	 * Loop (the handler), vq access_lock free. The front-end set vq's kick
+	 * without an fd because the transport carries none: return an eventfd
+	 * that becomes readable when the front-end kicks vq (the library owns
+	 * it from then on: it becomes vq->kickfd, which applications wait on
+	 * for Rx interrupts). NULL or VHOST_FD_NONE: kicks cannot be waited
+	 * on; the application polls.
+	 */
+	int (*vring_kickfd)(struct vhost_dev *dev, struct vhost_vq *vq);
+
+	/*
+	 * Back-end request channel. set_backend_req: loop (the handler), takes
+	 * the fd of SET_BACKEND_REQ_FD (-1 on a transport without fds).
+	 * backend_req: loop or lcore (IOTLB misses, need_reply false, never
+	 * blocks then); sends a request and, if need_reply, waits for the
+	 * reply's u64 (a negative errno on failure). NULL: no channel.
 	 */
 	int (*set_backend_req)(struct vhost_dev *dev, int fd);
 	int (*backend_req)(struct vhost_dev *dev, struct vhost_user_msg *msg,
 			   const int *fds, int nr_fds, bool need_reply);
 
 	/*
-	 * Make memory region reg reachable: reg->guest_phys_addr, size,
-	 * guest_user_addr are set and validated; mmap_offset is the file offset
-	 * from the message; fd is the region's fd (-1 without fd passing). Fill
-	 * host_user_addr (and mmap_addr/mmap_size/fd if the transport mapped it
-	 * itself). slot is the region's index in the table the front-end sent.
+	 * Loop. SET_LOG_BASE: map the dirty log; *addr = host VA of its first
+	 * byte. NULL: no dirty log on this transport.
 	 */
-	int (*map_region)(struct vhost_dev *dev, struct rte_vhost_mem_region *reg,
-			  uint64_t mmap_offset, int fd, uint32_t slot);
-	void (*unmap_region)(struct vhost_dev *dev, struct rte_vhost_mem_region *reg);
-
-	/* SET_LOG_BASE: map the dirty log; *addr = host VA of its first byte. */
 	int (*map_log)(struct vhost_dev *dev, int fd, uint64_t size, uint64_t offset,
 		       void **map, uint64_t *map_size, uint64_t *addr);
 	void (*unmap_log)(struct vhost_dev *dev, void *map, uint64_t map_size);
 
 	/*
-	 * GET_INFLIGHT_FD: provide a zeroed shared area of size bytes; *fd is
-	 * what goes back to the front-end (-1 if the transport carries none).
-	 * SET_INFLIGHT_FD: map the front-end's area.
+	 * Loop. GET_INFLIGHT_FD: provide a zeroed shared area of size bytes;
+	 * *fd goes back to the front-end (-1 if the transport carries none).
+	 * SET_INFLIGHT_FD: map the front-end's area. NULL: no inflight area.
 	 */
 	int (*alloc_inflight)(struct vhost_dev *dev, uint64_t size, void **addr, int *fd);
 	int (*map_inflight)(struct vhost_dev *dev, int fd, uint64_t size, uint64_t offset,
 			    void **addr);
 	void (*unmap_inflight)(struct vhost_dev *dev, void *addr, uint64_t size);
-
-	/*
-	 * Interrupt the front-end for vq (data path; never blocks). The data
-	 * path calls it only when the front-end asked for an interrupt.
-	 */
-	int (*vring_call)(struct vhost_dev *dev, struct vhost_vq *vq);
-
-	/*
-	 * The handler failed a message: close this connection. The transport
-	 * frees the device (vhost_dev_free) once it is safe to do so.
-	 */
-	void (*disconnect)(struct vhost_dev *dev);
 };
 
-/* Add a transport to the registry (call from a constructor). */
-void vhost_transport_register(const struct vhost_transport_ops *ops);
-/* The transport that claims path/flags, or NULL. */
+/*
+ * Protocol features offered on ep: what the application allows, reduced to
+ * what the transport can carry. No API call can add a feature back.
+ */
+static inline uint64_t
+vhost_endpoint_protocol_features(const struct vhost_endpoint *ep)
+{
+	return ep->protocol_features & ep->trans->protocol_features;
+}
+
+/*
+ * Add a transport to the registry (call from a constructor). Refuses, with
+ * one log line and -EINVAL, a table that lacks a required op or declares a
+ * protocol feature without the ops it needs.
+ */
+int vhost_transport_register(const struct vhost_transport_ops *ops);
+/* Check a table as register would (tests build devices on unregistered ones). */
+int vhost_transport_check(const struct vhost_transport_ops *ops);
+/*
+ * The transport that serves path/flags, or NULL. Transports are asked in
+ * ascending order, then by name; the first whose match() is true wins.
+ */
 const struct vhost_transport_ops *vhost_transport_find(const char *path, uint64_t flags);
 
 /*
- * True if path is a full PCI address "DDDD:BB:DD.F" (hex digits), the form
- * the VVU transport claims and every other transport leaves alone.
+ * The library ends a connection: mark it broken and ask its transport to
+ * close it (ops->disconnect). Loop thread; idempotent.
  */
-bool vhost_path_is_pci_addr(const char *path);
+void vhost_dev_disconnect(struct vhost_dev *dev);
+
+/* ---- Optional ops, each with its one NULL check ---- */
+
+int vhost_trans_mem_update_begin(struct vhost_dev *dev);
+/* VHOST_FD_NONE when the transport cannot give a kick fd. */
+int vhost_trans_vring_kickfd(struct vhost_dev *dev, struct vhost_vq *vq);
+/* -ENOTSUP without a back-end channel. */
+int vhost_trans_set_backend_req(struct vhost_dev *dev, int fd);
+int vhost_trans_backend_req(struct vhost_dev *dev, struct vhost_user_msg *msg,
+			    const int *fds, int nr_fds, bool need_reply);
+bool vhost_trans_has_backend_req(const struct vhost_dev *dev);
+/* -ENOTSUP without a dirty log. */
+int vhost_trans_map_log(struct vhost_dev *dev, int fd, uint64_t size, uint64_t offset,
+			void **map, uint64_t *map_size, uint64_t *addr);
+void vhost_trans_unmap_log(struct vhost_dev *dev, void *map, uint64_t map_size);
+/* -ENOTSUP without an inflight area. */
+int vhost_trans_alloc_inflight(struct vhost_dev *dev, uint64_t size, void **addr, int *fd);
+int vhost_trans_map_inflight(struct vhost_dev *dev, int fd, uint64_t size, uint64_t offset,
+			     void **addr);
+void vhost_trans_unmap_inflight(struct vhost_dev *dev, void *addr, uint64_t size);
 
 /* Generic helpers for fd-based transports (mmap of a front-end fd). */
 int vhost_mmap_region_fd(struct vhost_dev *dev, struct rte_vhost_mem_region *reg,

@@ -57,15 +57,6 @@
 #include "vhost_user.h"
 #include "vhost_user_priv.h"
 
-/* How many fds a request carries (on a transport that passes fds). */
-enum vhost_fd_rule {
-	VHOST_FDS_NONE = 0,
-	VHOST_FDS_ONE,		/* exactly one */
-	VHOST_FDS_NOFD_BIT,	/* one, or none when bit 8 of the u64 is set */
-	VHOST_FDS_PER_REGION,	/* one per SET_MEM_TABLE region */
-	VHOST_FDS_OPTIONAL,	/* zero or one, not used (REM_MEM_REG) */
-};
-
 /* Where a per-queue request carries its vring index. */
 enum vhost_idx_rule {
 	VHOST_IDX_NONE = 0,
@@ -78,139 +69,120 @@ enum vhost_idx_rule {
 #define VHOST_NEED_OWNER	(1u << 0)
 #define VHOST_NEED_FEATURES	(1u << 1)
 
-#define VHOST_NO_PROTO		(-1)
-
+/*
+ * One row per request. A row names only what differs from the defaults: no
+ * payload, no fds, no vring index, no state or protocol feature needed, no
+ * reply of its own. A request without a row is refused.
+ */
 struct vhost_msg_rule {
 	const char *name;
 	vhost_msg_handler_t handler;	/* NULL: refused (unless a hook takes it) */
 	uint16_t min_size;		/* payload bytes, inclusive */
 	uint16_t max_size;
 	const char *(*check)(const struct vhost_user_ctx *ctx);
-	uint8_t fds;			/* enum vhost_fd_rule */
+	uint8_t fds;			/* enum vhost_msg_fd_rule */
 	uint8_t idx;			/* enum vhost_idx_rule */
 	uint8_t need;			/* VHOST_NEED_* */
-	int8_t proto;			/* protocol feature needed, or VHOST_NO_PROTO */
 	bool reply;			/* has a reply of its own */
+	uint64_t proto;			/* protocol feature bit needed, or 0 */
 };
 
-#define SZ(n)		(n), (n)
-#define SZ_RANGE(a, b)	(a), (b)
 #define U64		sizeof(uint64_t)
 #define STATE		sizeof(struct vhost_user_vring_state)
 #define MEMTABLE_MIN	offsetof(struct vhost_user_memory, regions[1])
 #define MEMTABLE_MAX	sizeof(struct vhost_user_memory)
 #define CONFIG_HDR	offsetof(struct vhost_user_config, region)
+#define CONFIG_MAX	sizeof(struct vhost_user_config)
 
-#define RULE(req, h, sizes, chk, fd, ix, nd, pf, rep) \
-	[VHOST_USER_ ## req] = { #req, h, sizes, chk, fd, ix, nd, pf, rep }
+#define RULE(req, ...)		[VHOST_USER_ ## req] = { .name = #req, __VA_ARGS__ }
+#define H(fn)			.handler = vhost_user_ ## fn
+#define SIZE(n)			.min_size = (n), .max_size = (n)
+#define SIZE_RANGE(a, b)	.min_size = (a), .max_size = (b)
+#define CHECK(fn)		.check = vhost_user_check_ ## fn
+#define FDS(kind)		.fds = VHOST_MSG_FDS_ ## kind
+#define IDX(where)		.idx = VHOST_IDX_ ## where
+#define OWNER			.need = VHOST_NEED_OWNER
+#define OWNER_FEATURES		.need = VHOST_NEED_OWNER | VHOST_NEED_FEATURES
+#define PROTO(f)		.proto = 1ULL << VHOST_USER_PROTO_F_ ## f
+#define REPLY			.reply = true
 
 static const struct vhost_msg_rule vhost_msg_rules[VHOST_USER_REQUEST_MAX] = {
-	RULE(GET_FEATURES, vhost_user_get_features, SZ(0), NULL,
-	     VHOST_FDS_NONE, VHOST_IDX_NONE, 0, VHOST_NO_PROTO, true),
-	RULE(SET_FEATURES, vhost_user_set_features, SZ(U64), NULL,
-	     VHOST_FDS_NONE, VHOST_IDX_NONE, 0, VHOST_NO_PROTO, false),
-	RULE(SET_OWNER, vhost_user_set_owner, SZ(0), NULL,
-	     VHOST_FDS_NONE, VHOST_IDX_NONE, 0, VHOST_NO_PROTO, false),
-	RULE(RESET_OWNER, vhost_user_reset_owner, SZ(0), NULL,
-	     VHOST_FDS_NONE, VHOST_IDX_NONE, 0, VHOST_NO_PROTO, false),
-	RULE(SET_MEM_TABLE, vhost_user_set_mem_table,
-	     SZ_RANGE(MEMTABLE_MIN, MEMTABLE_MAX), vhost_user_check_mem_table,
-	     VHOST_FDS_PER_REGION, VHOST_IDX_NONE, VHOST_NEED_OWNER, VHOST_NO_PROTO, false),
-	RULE(SET_LOG_BASE, vhost_user_set_log_base, SZ(sizeof(struct vhost_user_log)),
-	     vhost_user_check_log_base, VHOST_FDS_ONE, VHOST_IDX_NONE, VHOST_NEED_OWNER,
-	     VHOST_USER_PROTO_F_LOG_SHMFD, true),
-	RULE(SET_LOG_FD, vhost_user_set_log_fd, SZ(0), NULL,
-	     VHOST_FDS_ONE, VHOST_IDX_NONE, VHOST_NEED_OWNER, VHOST_NO_PROTO, false),
-	RULE(SET_VRING_NUM, vhost_user_set_vring_num, SZ(STATE), vhost_user_check_vring_num,
-	     VHOST_FDS_NONE, VHOST_IDX_STATE, VHOST_NEED_OWNER | VHOST_NEED_FEATURES,
-	     VHOST_NO_PROTO, false),
-	RULE(SET_VRING_ADDR, vhost_user_set_vring_addr,
-	     SZ(sizeof(struct vhost_user_vring_addr)), NULL,
-	     VHOST_FDS_NONE, VHOST_IDX_ADDR, VHOST_NEED_OWNER | VHOST_NEED_FEATURES,
-	     VHOST_NO_PROTO, false),
-	RULE(SET_VRING_BASE, vhost_user_set_vring_base, SZ(STATE), NULL,
-	     VHOST_FDS_NONE, VHOST_IDX_STATE, VHOST_NEED_OWNER | VHOST_NEED_FEATURES,
-	     VHOST_NO_PROTO, false),
-	RULE(GET_VRING_BASE, vhost_user_get_vring_base, SZ(STATE), NULL,
-	     VHOST_FDS_NONE, VHOST_IDX_STATE, VHOST_NEED_OWNER, VHOST_NO_PROTO, true),
-	RULE(SET_VRING_KICK, vhost_user_set_vring_kick, SZ(U64), NULL,
-	     VHOST_FDS_NOFD_BIT, VHOST_IDX_FILE, VHOST_NEED_OWNER, VHOST_NO_PROTO, false),
-	RULE(SET_VRING_CALL, vhost_user_set_vring_call, SZ(U64), NULL,
-	     VHOST_FDS_NOFD_BIT, VHOST_IDX_FILE, VHOST_NEED_OWNER, VHOST_NO_PROTO, false),
-	RULE(SET_VRING_ERR, vhost_user_set_vring_err, SZ(U64), NULL,
-	     VHOST_FDS_NOFD_BIT, VHOST_IDX_FILE, VHOST_NEED_OWNER, VHOST_NO_PROTO, false),
-	RULE(GET_PROTOCOL_FEATURES, vhost_user_get_protocol_features, SZ(0), NULL,
-	     VHOST_FDS_NONE, VHOST_IDX_NONE, 0, VHOST_NO_PROTO, true),
-	RULE(SET_PROTOCOL_FEATURES, vhost_user_set_protocol_features, SZ(U64), NULL,
-	     VHOST_FDS_NONE, VHOST_IDX_NONE, 0, VHOST_NO_PROTO, false),
-	RULE(GET_QUEUE_NUM, vhost_user_get_queue_num, SZ(0), NULL,
-	     VHOST_FDS_NONE, VHOST_IDX_NONE, 0, VHOST_USER_PROTO_F_MQ, true),
-	RULE(SET_VRING_ENABLE, vhost_user_set_vring_enable, SZ(STATE),
-	     vhost_user_check_vring_enable, VHOST_FDS_NONE, VHOST_IDX_STATE, VHOST_NEED_OWNER,
-	     VHOST_NO_PROTO, false),
-	RULE(SEND_RARP, vhost_user_send_rarp, SZ(U64), NULL,
-	     VHOST_FDS_NONE, VHOST_IDX_NONE, VHOST_NEED_OWNER, VHOST_USER_PROTO_F_RARP, false),
-	RULE(NET_SET_MTU, vhost_user_net_set_mtu, SZ(U64), vhost_user_check_mtu,
-	     VHOST_FDS_NONE, VHOST_IDX_NONE, VHOST_NEED_OWNER, VHOST_USER_PROTO_F_NET_MTU,
-	     false),
-	RULE(SET_BACKEND_REQ_FD, vhost_user_set_backend_req_fd, SZ(0), NULL,
-	     VHOST_FDS_ONE, VHOST_IDX_NONE, 0, VHOST_USER_PROTO_F_BACKEND_REQ, false),
-	RULE(IOTLB_MSG, vhost_user_iotlb_msg, SZ(sizeof(struct vhost_user_iotlb)),
-	     vhost_user_check_iotlb, VHOST_FDS_NONE, VHOST_IDX_NONE, VHOST_NEED_OWNER,
-	     VHOST_NO_PROTO, false),
+	RULE(GET_FEATURES, H(get_features), REPLY),
+	RULE(SET_FEATURES, H(set_features), SIZE(U64)),
+	RULE(SET_OWNER, H(set_owner)),
+	RULE(RESET_OWNER, H(reset_owner)),
+	RULE(SET_MEM_TABLE, H(set_mem_table), SIZE_RANGE(MEMTABLE_MIN, MEMTABLE_MAX),
+	     CHECK(mem_table), FDS(PER_REGION), OWNER),
+	RULE(SET_LOG_BASE, H(set_log_base), SIZE(sizeof(struct vhost_user_log)),
+	     CHECK(log_base), FDS(ONE), OWNER, PROTO(LOG_SHMFD), REPLY),
+	RULE(SET_LOG_FD, H(set_log_fd), FDS(ONE), OWNER),
+	RULE(SET_VRING_NUM, H(set_vring_num), SIZE(STATE), CHECK(vring_num), IDX(STATE),
+	     OWNER_FEATURES),
+	RULE(SET_VRING_ADDR, H(set_vring_addr), SIZE(sizeof(struct vhost_user_vring_addr)),
+	     IDX(ADDR), OWNER_FEATURES),
+	RULE(SET_VRING_BASE, H(set_vring_base), SIZE(STATE), IDX(STATE), OWNER_FEATURES),
+	RULE(GET_VRING_BASE, H(get_vring_base), SIZE(STATE), IDX(STATE), OWNER, REPLY),
+	RULE(SET_VRING_KICK, H(set_vring_kick), SIZE(U64), FDS(NOFD_BIT), IDX(FILE), OWNER),
+	RULE(SET_VRING_CALL, H(set_vring_call), SIZE(U64), FDS(NOFD_BIT), IDX(FILE), OWNER),
+	RULE(SET_VRING_ERR, H(set_vring_err), SIZE(U64), FDS(NOFD_BIT), IDX(FILE), OWNER),
+	RULE(GET_PROTOCOL_FEATURES, H(get_protocol_features), REPLY),
+	RULE(SET_PROTOCOL_FEATURES, H(set_protocol_features), SIZE(U64)),
+	RULE(GET_QUEUE_NUM, H(get_queue_num), PROTO(MQ), REPLY),
+	RULE(SET_VRING_ENABLE, H(set_vring_enable), SIZE(STATE), CHECK(vring_enable),
+	     IDX(STATE), OWNER),
+	RULE(SEND_RARP, H(send_rarp), SIZE(U64), OWNER, PROTO(RARP)),
+	RULE(NET_SET_MTU, H(net_set_mtu), SIZE(U64), CHECK(mtu), OWNER, PROTO(NET_MTU)),
+	RULE(SET_BACKEND_REQ_FD, H(set_backend_req_fd), FDS(ONE), PROTO(BACKEND_REQ)),
+	RULE(IOTLB_MSG, H(iotlb_msg), SIZE(sizeof(struct vhost_user_iotlb)), CHECK(iotlb),
+	     OWNER),
 	/* CROSS_ENDIAN is not offered: legacy big-endian rings are refused. */
-	RULE(SET_VRING_ENDIAN, NULL, SZ(STATE), NULL,
-	     VHOST_FDS_NONE, VHOST_IDX_STATE, VHOST_NEED_OWNER, VHOST_NO_PROTO, false),
+	RULE(SET_VRING_ENDIAN, SIZE(STATE), IDX(STATE), OWNER),
 	/* A net device has no back-end config space: GET answers size 0. */
-	RULE(GET_CONFIG, vhost_user_get_config,
-	     SZ_RANGE(CONFIG_HDR, sizeof(struct vhost_user_config)), vhost_user_check_config,
-	     VHOST_FDS_NONE, VHOST_IDX_NONE, 0, VHOST_NO_PROTO, true),
-	RULE(SET_CONFIG, NULL,
-	     SZ_RANGE(CONFIG_HDR, sizeof(struct vhost_user_config)), vhost_user_check_config,
-	     VHOST_FDS_NONE, VHOST_IDX_NONE, 0, VHOST_NO_PROTO, false),
+	RULE(GET_CONFIG, H(get_config), SIZE_RANGE(CONFIG_HDR, CONFIG_MAX), CHECK(config),
+	     REPLY),
+	RULE(SET_CONFIG, SIZE_RANGE(CONFIG_HDR, CONFIG_MAX), CHECK(config)),
 	/* vhost-crypto sessions: only an application pre-hook may take them. */
-	RULE(CREATE_CRYPTO_SESSION, NULL, SZ_RANGE(0, VHOST_USER_PAYLOAD_MAX), NULL,
-	     VHOST_FDS_NONE, VHOST_IDX_NONE, 0, VHOST_NO_PROTO, false),
-	RULE(CLOSE_CRYPTO_SESSION, NULL, SZ(U64), NULL,
-	     VHOST_FDS_NONE, VHOST_IDX_NONE, 0, VHOST_NO_PROTO, false),
+	RULE(CREATE_CRYPTO_SESSION, SIZE_RANGE(0, VHOST_USER_PAYLOAD_MAX)),
+	RULE(CLOSE_CRYPTO_SESSION, SIZE(U64)),
 	/* Postcopy migration (PAGEFAULT) is not offered: refused. */
-	RULE(POSTCOPY_ADVISE, NULL, SZ(0), NULL,
-	     VHOST_FDS_NONE, VHOST_IDX_NONE, 0, VHOST_NO_PROTO, false),
-	RULE(POSTCOPY_LISTEN, NULL, SZ(0), NULL,
-	     VHOST_FDS_NONE, VHOST_IDX_NONE, 0, VHOST_NO_PROTO, false),
-	RULE(POSTCOPY_END, NULL, SZ(0), NULL,
-	     VHOST_FDS_NONE, VHOST_IDX_NONE, 0, VHOST_NO_PROTO, false),
-	RULE(GET_INFLIGHT_FD, vhost_user_get_inflight_fd,
-	     SZ(sizeof(struct vhost_user_inflight)), vhost_user_check_inflight,
-	     VHOST_FDS_NONE, VHOST_IDX_NONE, VHOST_NEED_OWNER,
-	     VHOST_USER_PROTO_F_INFLIGHT_SHMFD, true),
-	RULE(SET_INFLIGHT_FD, vhost_user_set_inflight_fd,
-	     SZ(sizeof(struct vhost_user_inflight)), vhost_user_check_inflight,
-	     VHOST_FDS_ONE, VHOST_IDX_NONE, VHOST_NEED_OWNER,
-	     VHOST_USER_PROTO_F_INFLIGHT_SHMFD, false),
+	RULE(POSTCOPY_ADVISE),
+	RULE(POSTCOPY_LISTEN),
+	RULE(POSTCOPY_END),
+	RULE(GET_INFLIGHT_FD, H(get_inflight_fd), SIZE(sizeof(struct vhost_user_inflight)),
+	     CHECK(inflight), OWNER, PROTO(INFLIGHT_SHMFD), REPLY),
+	RULE(SET_INFLIGHT_FD, H(set_inflight_fd), SIZE(sizeof(struct vhost_user_inflight)),
+	     CHECK(inflight), FDS(ONE), OWNER, PROTO(INFLIGHT_SHMFD)),
 	/* Not a GPU. */
-	RULE(GPU_SET_SOCKET, NULL, SZ(0), NULL,
-	     VHOST_FDS_ONE, VHOST_IDX_NONE, 0, VHOST_NO_PROTO, false),
-	RULE(RESET_DEVICE, vhost_user_reset_owner, SZ(0), NULL,
-	     VHOST_FDS_NONE, VHOST_IDX_NONE, 0, VHOST_NO_PROTO, false),
-	RULE(VRING_KICK, vhost_user_vring_kick, SZ(STATE), NULL,
-	     VHOST_FDS_NONE, VHOST_IDX_STATE, VHOST_NEED_OWNER,
-	     VHOST_USER_PROTO_F_INBAND_NOTIFICATIONS, false),
-	RULE(GET_MAX_MEM_SLOTS, vhost_user_get_max_mem_slots, SZ(0), NULL,
-	     VHOST_FDS_NONE, VHOST_IDX_NONE, 0, VHOST_NO_PROTO, true),
-	RULE(ADD_MEM_REG, vhost_user_add_mem_reg, SZ(sizeof(struct vhost_user_mem_reg)),
-	     vhost_user_check_mem_reg, VHOST_FDS_ONE, VHOST_IDX_NONE, VHOST_NEED_OWNER,
-	     VHOST_USER_PROTO_F_CONFIGURE_MEM_SLOTS, false),
+	RULE(GPU_SET_SOCKET, FDS(ONE)),
+	RULE(RESET_DEVICE, H(reset_owner)),
+	RULE(VRING_KICK, H(vring_kick), SIZE(STATE), IDX(STATE), OWNER,
+	     PROTO(INBAND_NOTIFICATIONS)),
+	RULE(GET_MAX_MEM_SLOTS, H(get_max_mem_slots), REPLY),
+	RULE(ADD_MEM_REG, H(add_mem_reg), SIZE(sizeof(struct vhost_user_mem_reg)),
+	     CHECK(mem_reg), FDS(ONE), OWNER, PROTO(CONFIGURE_MEM_SLOTS)),
 	/* QEMU before 7.1 attached the region's fd; later ones attach none. */
-	RULE(REM_MEM_REG, vhost_user_rem_mem_reg, SZ(sizeof(struct vhost_user_mem_reg)),
-	     vhost_user_check_mem_reg, VHOST_FDS_OPTIONAL, VHOST_IDX_NONE, VHOST_NEED_OWNER,
-	     VHOST_USER_PROTO_F_CONFIGURE_MEM_SLOTS, false),
-	RULE(SET_STATUS, vhost_user_set_status, SZ(U64), vhost_user_check_status,
-	     VHOST_FDS_NONE, VHOST_IDX_NONE, VHOST_NEED_OWNER, VHOST_USER_PROTO_F_STATUS,
-	     false),
-	RULE(GET_STATUS, vhost_user_get_status, SZ(0), NULL,
-	     VHOST_FDS_NONE, VHOST_IDX_NONE, 0, VHOST_USER_PROTO_F_STATUS, true),
+	RULE(REM_MEM_REG, H(rem_mem_reg), SIZE(sizeof(struct vhost_user_mem_reg)),
+	     CHECK(mem_reg), FDS(OPTIONAL), OWNER, PROTO(CONFIGURE_MEM_SLOTS)),
+	RULE(SET_STATUS, H(set_status), SIZE(U64), CHECK(status), OWNER, PROTO(STATUS)),
+	RULE(GET_STATUS, H(get_status), PROTO(STATUS), REPLY),
 };
+
+int
+vhost_user_msg_rule_info(uint32_t request, struct vhost_msg_rule_info *info)
+{
+	const struct vhost_msg_rule *rule;
+
+	if (request >= VHOST_USER_REQUEST_MAX || vhost_msg_rules[request].name == NULL)
+		return -ENOENT;
+	rule = &vhost_msg_rules[request];
+	info->name = rule->name;
+	info->min_size = rule->min_size;
+	info->max_size = rule->max_size;
+	info->fds = rule->fds;
+	info->handled = rule->handler != NULL;
+	info->reply = rule->reply;
+	return 0;
+}
 
 const char *
 vhost_user_req_name(uint32_t request)
@@ -220,22 +192,23 @@ vhost_user_req_name(uint32_t request)
 	return "UNKNOWN";
 }
 
-static int
+/* The fd count a request may carry, from its row and (for some) its payload. */
+static void
 vhost_msg_expected_fds(const struct vhost_dev *dev, const struct vhost_msg_rule *rule,
 		       const struct vhost_user_ctx *ctx, int *min, int *max)
 {
 	*min = 0;
 	*max = 0;
 	if (!dev->trans->passes_fds)
-		return 0;
+		return;
 	switch (rule->fds) {
-	case VHOST_FDS_ONE:
+	case VHOST_MSG_FDS_ONE:
 		*min = *max = 1;
 		break;
-	case VHOST_FDS_NOFD_BIT:
+	case VHOST_MSG_FDS_NOFD_BIT:
 		*min = *max = (vhost_msg_u64(ctx) & VHOST_USER_VRING_NOFD_MASK) ? 0 : 1;
 		break;
-	case VHOST_FDS_PER_REGION: {
+	case VHOST_MSG_FDS_PER_REGION: {
 		uint32_t n;
 
 		/* The size rule already bounded nregions to 1..8. */
@@ -243,13 +216,12 @@ vhost_msg_expected_fds(const struct vhost_dev *dev, const struct vhost_msg_rule 
 		*min = *max = (int)n;
 		break;
 	}
-	case VHOST_FDS_OPTIONAL:
+	case VHOST_MSG_FDS_OPTIONAL:
 		*max = 1;
 		break;
 	default:
 		break;
 	}
-	return 0;
 }
 
 /* The vring index a request names, on the full width of its field. */
@@ -362,10 +334,9 @@ vhost_msg_validate(struct vhost_dev *dev, struct vhost_user_ctx *ctx,
 		VHOST_MSG_LOG(dev, ctx, ERR, "sent before SET_FEATURES\n");
 		return -EPROTO;
 	}
-	if (rule->proto != VHOST_NO_PROTO &&
-	    !vhost_has_protocol_feature(dev, (unsigned int)rule->proto)) {
-		VHOST_MSG_LOG(dev, ctx, ERR, "protocol feature %d not negotiated\n",
-			      rule->proto);
+	if (rule->proto & ~dev->protocol_features) {
+		VHOST_MSG_LOG(dev, ctx, ERR, "protocol feature %u not negotiated\n",
+			      (unsigned int)__builtin_ctzll(rule->proto));
 		return -EPROTO;
 	}
 	/* Allocate the vring now so handlers find it (checked index only). */
@@ -421,8 +392,9 @@ vhost_msg_extern_hook(struct vhost_dev *dev, struct vhost_user_ctx *ctx,
 	}
 }
 
-int
-vhost_user_msg_handle(struct vhost_dev *dev, struct vhost_user_ctx *ctx)
+/* Validate, hooks, handler, reply; a negative errno ends the connection. */
+static int
+vhost_msg_dispatch(struct vhost_dev *dev, struct vhost_user_ctx *ctx)
 {
 	const struct vhost_msg_rule *rule = NULL;
 	struct vhost_user_reply reply;
@@ -430,15 +402,10 @@ vhost_user_msg_handle(struct vhost_dev *dev, struct vhost_user_ctx *ctx)
 	bool handled = false;
 	int ret;
 
-	if (dev == NULL || ctx == NULL || dev->trans == NULL)
-		return -EINVAL;
 	if (ctx->nr_fds < 0 || ctx->nr_fds > VHOST_USER_MAX_FDS) {
 		VHOST_LOG_CONFIG(dev->ifname, ERR, "transport passed %d fds\n", ctx->nr_fds);
 		return -EINVAL;
 	}
-	if (dev->flags & VHOST_DEV_BROKEN)
-		return -ENOTCONN;
-
 	ret = vhost_msg_validate(dev, ctx, &rule);
 	if (ret < 0)
 		return ret;
@@ -483,7 +450,23 @@ vhost_user_msg_handle(struct vhost_dev *dev, struct vhost_user_ctx *ctx)
 	if (ret < 0)
 		return ret;
 
-	/* Any accepted message may have completed the first queue pair. */
+	/* Any accepted message may have completed the vrings that start it. */
 	vhost_dev_check_ready(dev);
 	return 0;
+}
+
+int
+vhost_user_msg_handle(struct vhost_dev *dev, struct vhost_user_ctx *ctx)
+{
+	int ret;
+
+	if (dev == NULL || ctx == NULL || dev->trans == NULL)
+		return -EINVAL;
+	if (dev->flags & VHOST_DEV_BROKEN)
+		return -ENOTCONN;
+	ret = vhost_msg_dispatch(dev, ctx);
+	/* The one place a failed message ends its connection. */
+	if (ret < 0)
+		vhost_dev_disconnect(dev);
+	return ret;
 }

@@ -183,7 +183,7 @@ int
 vhost_user_get_protocol_features(struct vhost_dev *dev, struct vhost_user_ctx *ctx,
 				 struct vhost_user_reply *reply)
 {
-	vhost_reply_u64(reply, dev->ep->protocol_features);
+	vhost_reply_u64(reply, vhost_endpoint_protocol_features(dev->ep));
 	return 0;
 }
 
@@ -192,10 +192,11 @@ vhost_user_set_protocol_features(struct vhost_dev *dev, struct vhost_user_ctx *c
 				 struct vhost_user_reply *reply)
 {
 	uint64_t pf = vhost_msg_u64(ctx);
+	uint64_t offered = vhost_endpoint_protocol_features(dev->ep);
 
-	if (pf & ~dev->ep->protocol_features) {
+	if (pf & ~offered) {
 		VHOST_MSG_LOG(dev, ctx, ERR, "protocol features 0x%" PRIx64 " not offered\n",
-			      pf & ~dev->ep->protocol_features);
+			      pf & ~offered);
 		return -EINVAL;
 	}
 	if ((dev->flags & VHOST_DEV_RUNNING) && pf != dev->protocol_features) {
@@ -279,7 +280,8 @@ vhost_user_get_status(struct vhost_dev *dev, struct vhost_user_ctx *ctx,
 
 /*
  * SET_LOG_BASE: the transport maps the log (AF_UNIX: the fd; a transport
- * without fds: its own window, or no map_log op at all, which refuses).
+ * without fds: its own window). Only a transport that declares LOG_SHMFD
+ * gets here: the rule needs it negotiated.
  * The fd stays in ctx and is closed by the transport afterwards. The new
  * log is published under every vq lock; the old one is unmapped after.
  */
@@ -287,24 +289,20 @@ int
 vhost_user_set_log_base(struct vhost_dev *dev, struct vhost_user_ctx *ctx,
 			struct vhost_user_reply *reply)
 {
-	const struct vhost_transport_ops *t = dev->trans;
 	void *map = NULL, *old_map;
 	uint64_t map_size = 0, addr = 0, old_size;
 	struct vhost_user_log log;
 	int fd = ctx->nr_fds > 0 ? ctx->fds[0] : -1;
 	int ret;
 
-	if (t->map_log == NULL) {
-		VHOST_MSG_LOG(dev, ctx, ERR, "transport %s cannot map a log\n", t->name);
-		return -ENOTSUP;
-	}
 	vhost_msg_payload(ctx, &log, sizeof(log));
-	ret = t->map_log(dev, fd, log.mmap_size, log.mmap_offset, &map, &map_size, &addr);
+	ret = vhost_trans_map_log(dev, fd, log.mmap_size, log.mmap_offset, &map, &map_size,
+				  &addr);
 	if (ret < 0 || addr == 0) {
 		VHOST_MSG_LOG(dev, ctx, ERR, "mapping 0x%" PRIx64 " bytes at 0x%" PRIx64
 			      " failed (%d)\n", log.mmap_size, log.mmap_offset, ret);
-		if (ret == 0 && map != NULL && t->unmap_log != NULL)
-			t->unmap_log(dev, map, map_size);
+		if (ret == 0)
+			vhost_trans_unmap_log(dev, map, map_size);
 		return ret < 0 ? ret : -EINVAL;
 	}
 
@@ -317,8 +315,7 @@ vhost_user_set_log_base(struct vhost_dev *dev, struct vhost_user_ctx *ctx,
 	dev->log_size = log.mmap_size;
 	vhost_dev_unlock_all_vqs(dev);
 
-	if (old_map != NULL && t->unmap_log != NULL)
-		t->unmap_log(dev, old_map, old_size);
+	vhost_trans_unmap_log(dev, old_map, old_size);
 
 	/* The spec asks for a u64 0 once the log is in place. */
 	vhost_reply_u64(reply, 0);
@@ -334,7 +331,7 @@ int
 vhost_user_set_log_fd(struct vhost_dev *dev, struct vhost_user_ctx *ctx,
 		      struct vhost_user_reply *reply)
 {
-	if (dev->trans->map_log == NULL) {
+	if (!(dev->trans->protocol_features & (1ULL << VHOST_USER_PROTO_F_LOG_SHMFD))) {
 		VHOST_MSG_LOG(dev, ctx, ERR, "transport %s has no dirty log\n",
 			      dev->trans->name);
 		return -ENOTSUP;

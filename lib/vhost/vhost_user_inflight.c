@@ -84,7 +84,6 @@ vhost_inflight_free_resubmit(struct vhost_vq *vq)
 static void
 vhost_inflight_release(struct vhost_dev *dev)
 {
-	const struct vhost_transport_ops *t = dev->trans;
 	uint32_t i;
 
 	vhost_dev_lock_all_vqs(dev);
@@ -98,8 +97,7 @@ vhost_inflight_release(struct vhost_dev *dev)
 	}
 	vhost_dev_unlock_all_vqs(dev);
 
-	if (dev->inflight_addr != NULL && t->unmap_inflight != NULL)
-		t->unmap_inflight(dev, dev->inflight_addr, dev->inflight_size);
+	vhost_trans_unmap_inflight(dev, dev->inflight_addr, dev->inflight_size);
 	if (dev->inflight_fd >= 0)
 		close(dev->inflight_fd);
 	dev->inflight_addr = NULL;
@@ -113,7 +111,6 @@ int
 vhost_user_get_inflight_fd(struct vhost_dev *dev, struct vhost_user_ctx *ctx,
 			   struct vhost_user_reply *reply)
 {
-	const struct vhost_transport_ops *t = dev->trans;
 	struct vhost_user_inflight inf;
 	bool packed = vhost_has_feature(dev, VIRTIO_F_RING_PACKED);
 	uint64_t pervq, size;
@@ -121,16 +118,12 @@ vhost_user_get_inflight_fd(struct vhost_dev *dev, struct vhost_user_ctx *ctx,
 	int fd = -1, ret;
 	uint32_t i, j;
 
-	if (t->alloc_inflight == NULL) {
-		VHOST_MSG_LOG(dev, ctx, ERR, "transport %s has no inflight area\n", t->name);
-		return -ENOTSUP;
-	}
 	vhost_msg_payload(ctx, &inf, sizeof(inf));
 	pervq = vhost_inflight_pervq(inf.queue_size, packed);
 	size = pervq * inf.num_queues;	/* <= 256 * ~1 MiB, no overflow */
 
 	vhost_inflight_release(dev);
-	ret = t->alloc_inflight(dev, size, &addr, &fd);
+	ret = vhost_trans_alloc_inflight(dev, size, &addr, &fd);
 	if (ret < 0 || addr == NULL) {
 		VHOST_MSG_LOG(dev, ctx, ERR, "allocating 0x%" PRIx64 " bytes failed (%d)\n",
 			      size, ret);
@@ -170,17 +163,12 @@ int
 vhost_user_set_inflight_fd(struct vhost_dev *dev, struct vhost_user_ctx *ctx,
 			   struct vhost_user_reply *reply)
 {
-	const struct vhost_transport_ops *t = dev->trans;
 	struct vhost_user_inflight inf;
 	bool packed = vhost_has_feature(dev, VIRTIO_F_RING_PACKED);
 	int fd = ctx->nr_fds > 0 ? ctx->fds[0] : -1;
 	void *addr = NULL;
 	int ret;
 
-	if (t->map_inflight == NULL) {
-		VHOST_MSG_LOG(dev, ctx, ERR, "transport %s has no inflight area\n", t->name);
-		return -ENOTSUP;
-	}
 	vhost_msg_payload(ctx, &inf, sizeof(inf));
 	if (inf.mmap_size < vhost_inflight_pervq(inf.queue_size, packed) * inf.num_queues) {
 		VHOST_MSG_LOG(dev, ctx, ERR, "0x%" PRIx64 " bytes too small for %u queues of "
@@ -189,12 +177,12 @@ vhost_user_set_inflight_fd(struct vhost_dev *dev, struct vhost_user_ctx *ctx,
 	}
 
 	vhost_inflight_release(dev);
-	ret = t->map_inflight(dev, fd, inf.mmap_size, inf.mmap_offset, &addr);
+	ret = vhost_trans_map_inflight(dev, fd, inf.mmap_size, inf.mmap_offset, &addr);
 	if (ret < 0 || addr == NULL) {
 		VHOST_MSG_LOG(dev, ctx, ERR, "mapping 0x%" PRIx64 " bytes failed (%d)\n",
 			      inf.mmap_size, ret);
-		if (ret == 0 && t->unmap_inflight != NULL && addr != NULL)
-			t->unmap_inflight(dev, addr, inf.mmap_size);
+		if (ret == 0)
+			vhost_trans_unmap_inflight(dev, addr, inf.mmap_size);
 		return ret < 0 ? ret : -EINVAL;
 	}
 	dev->inflight_addr = addr;

@@ -145,13 +145,23 @@ vhost_user_check_mem_reg(const struct vhost_user_ctx *ctx)
 	return vhost_region_check(&reg.region);
 }
 
-/* Map one validated region through the transport into *reg. */
+/*
+ * Map one validated region through the transport into *reg: table slot
+ * index, whose fd (if the transport passes fds) is ctx->fds[fd_slot], and
+ * which starts table_offset bytes into the table (the sizes before it).
+ */
 static int
 vhost_region_map(struct vhost_dev *dev, struct vhost_user_ctx *ctx,
-		 const struct vhost_user_mem_region *r, int fd_slot, uint32_t slot,
-		 struct rte_vhost_mem_region *reg)
+		 const struct vhost_user_mem_region *r, int fd_slot, uint32_t index,
+		 uint64_t table_offset, struct rte_vhost_mem_region *reg)
 {
-	int fd = fd_slot < ctx->nr_fds ? ctx->fds[fd_slot] : -1;
+	struct vhost_region_src src = {
+		.fd = fd_slot < ctx->nr_fds ? ctx->fds[fd_slot] : -1,
+		.mmap_offset = r->mmap_offset,
+		.index = index,
+		.table_offset = table_offset,
+	};
+	int fd = src.fd;
 	int ret;
 
 	memset(reg, 0, sizeof(*reg));
@@ -159,7 +169,7 @@ vhost_region_map(struct vhost_dev *dev, struct vhost_user_ctx *ctx,
 	reg->guest_user_addr = r->userspace_addr;
 	reg->size = r->memory_size;
 	reg->fd = -1;
-	ret = dev->trans->map_region(dev, reg, r->mmap_offset, fd, slot);
+	ret = dev->trans->map_region(dev, reg, &src);
 	if (ret < 0 || reg->host_user_addr == 0) {
 		VHOST_MSG_LOG(dev, ctx, ERR, "mapping region gpa 0x%" PRIx64 " size 0x%"
 			      PRIx64 " failed (%d)\n", r->guest_phys_addr, r->memory_size, ret);
@@ -218,6 +228,7 @@ vhost_user_set_mem_table(struct vhost_dev *dev, struct vhost_user_ctx *ctx,
 {
 	struct rte_vhost_memory *mem, *old;
 	struct vhost_user_memory msg;
+	uint64_t table_offset = 0;
 	uint32_t i;
 	int ret;
 
@@ -232,18 +243,26 @@ vhost_user_set_mem_table(struct vhost_dev *dev, struct vhost_user_ctx *ctx,
 			return 0;	/* fds are closed by the transport */
 	}
 
+	ret = vhost_trans_mem_update_begin(dev);
+	if (ret < 0) {
+		VHOST_MSG_LOG(dev, ctx, ERR, "transport cannot take a new table (%d)\n", ret);
+		return ret;
+	}
 	mem = vhost_mem_alloc();
 	if (mem == NULL) {
 		VHOST_MSG_LOG(dev, ctx, ERR, "no memory for the table\n");
 		return -ENOMEM;
 	}
 	for (i = 0; i < msg.nregions; i++) {
-		ret = vhost_region_map(dev, ctx, &msg.regions[i], (int)i, i, &mem->regions[i]);
+		/* Disjoint in guest-physical space (checked): the sum cannot wrap. */
+		ret = vhost_region_map(dev, ctx, &msg.regions[i], (int)i, i, table_offset,
+				       &mem->regions[i]);
 		if (ret < 0) {
 			vhost_mem_unmap(dev, mem);
 			free(mem);
 			return ret;
 		}
+		table_offset += msg.regions[i].memory_size;
 		mem->nregions = i + 1;
 	}
 
@@ -269,6 +288,7 @@ vhost_user_add_mem_reg(struct vhost_dev *dev, struct vhost_user_ctx *ctx,
 	struct rte_vhost_mem_region reg;
 	struct vhost_user_mem_reg msg;
 	struct rte_vhost_memory *mem = dev->mem;
+	uint64_t table_offset = 0;
 	uint32_t i;
 	int ret;
 
@@ -288,7 +308,14 @@ vhost_user_add_mem_reg(struct vhost_dev *dev, struct vhost_user_ctx *ctx,
 			      VHOST_MAX_MEM_SLOTS);
 		return -ENOSPC;
 	}
-	ret = vhost_region_map(dev, ctx, &msg.region, 0, mem->nregions, &reg);
+	ret = vhost_trans_mem_update_begin(dev);
+	if (ret < 0) {
+		VHOST_MSG_LOG(dev, ctx, ERR, "transport cannot add a region (%d)\n", ret);
+		return ret;
+	}
+	for (i = 0; i < mem->nregions; i++)
+		table_offset += mem->regions[i].size;
+	ret = vhost_region_map(dev, ctx, &msg.region, 0, mem->nregions, table_offset, &reg);
 	if (ret < 0)
 		return ret;
 

@@ -59,6 +59,30 @@ typedef int (*vhost_msg_handler_t)(struct vhost_dev *dev, struct vhost_user_ctx 
 /* Printable name of a front-end request ("SET_MEM_TABLE"); never NULL. */
 const char *vhost_user_req_name(uint32_t request);
 
+/* How many fds a request carries (on a transport that passes fds). */
+enum vhost_msg_fd_rule {
+	VHOST_MSG_FDS_NONE = 0,
+	VHOST_MSG_FDS_ONE,		/* exactly one */
+	VHOST_MSG_FDS_NOFD_BIT,		/* one, or none when bit 8 of the u64 is set */
+	VHOST_MSG_FDS_PER_REGION,	/* one per SET_MEM_TABLE region */
+	VHOST_MSG_FDS_OPTIONAL,		/* zero or one, not used (REM_MEM_REG) */
+};
+
+/*
+ * What the rules table says of a request, for the tests that check that
+ * every table of the project (the device's forwarding rules, the fuzz
+ * dictionaries) agrees with it. -ENOENT for a request without a row.
+ */
+struct vhost_msg_rule_info {
+	const char *name;
+	uint16_t min_size;
+	uint16_t max_size;
+	uint8_t fds;		/* enum vhost_msg_fd_rule */
+	bool handled;		/* has a handler (else refused unless a hook takes it) */
+	bool reply;
+};
+int vhost_user_msg_rule_info(uint32_t request, struct vhost_msg_rule_info *info);
+
 /* One log line naming the device and the request being handled. */
 #define VHOST_MSG_LOG(dev, ctx, level, fmt, ...) \
 	VHOST_LOG_CONFIG((dev)->ifname, level, "%s: " fmt, \

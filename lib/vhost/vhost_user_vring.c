@@ -226,9 +226,20 @@ int
 vhost_user_set_vring_kick(struct vhost_dev *dev, struct vhost_user_ctx *ctx,
 			  struct vhost_user_reply *reply)
 {
-	uint32_t index = (uint32_t)(vhost_msg_u64(ctx) & VHOST_USER_VRING_IDX_MASK);
+	uint64_t v = vhost_msg_u64(ctx);
+	uint32_t index = (uint32_t)(v & VHOST_USER_VRING_IDX_MASK);
 	struct vhost_vq *vq = vhost_msg_vq(dev, index);
+	int kickfd = vhost_msg_take_fd(ctx, 0);
 	int ret = 0;
+
+	/*
+	 * A transport that carries no fds kept the front-end's kick eventfd
+	 * (NOFD clear) and may give us one of its own that fires on each kick,
+	 * so applications can still sleep on vq->kickfd (Rx interrupts).
+	 */
+	if (kickfd == VHOST_FD_NONE && !dev->trans->passes_fds &&
+	    !(v & VHOST_USER_VRING_NOFD_MASK))
+		kickfd = vhost_trans_vring_kickfd(dev, vq);
 
 	/*
 	 * Like DPDK: a ready vring whose kick fd changes goes down (0) while
@@ -240,7 +251,7 @@ vhost_user_set_vring_kick(struct vhost_dev *dev, struct vhost_user_ctx *ctx,
 	vhost_vq_announce_down(dev, vq);
 
 	rte_spinlock_lock(&vq->access_lock);
-	vhost_fd_replace(&vq->kickfd, vhost_msg_take_fd(ctx, 0));
+	vhost_fd_replace(&vq->kickfd, kickfd);
 	if (!vhost_has_feature(dev, VHOST_USER_F_PROTOCOL_FEATURES))
 		vq->enabled = true;
 	/* After GET_VRING_BASE the ring may restart with a kick alone. */

@@ -179,8 +179,6 @@ vhost_indirect_table(struct vhost_dev *dev, struct vhost_vq *vq, uint64_t addr, 
 static void
 vhost_kick(struct vhost_dev *dev, struct vhost_vq *vq)
 {
-	if (dev->trans == NULL || dev->trans->vring_call == NULL)
-		return;
 	if (dev->trans->vring_call(dev, vq) < 0)
 		return;
 	if (vq->stats_enabled)
@@ -196,18 +194,21 @@ vhost_need_event(uint16_t event_idx, uint16_t new_idx, uint16_t old_idx)
 	return (uint16_t)(new_idx - event_idx - 1) < (uint16_t)(new_idx - old_idx);
 }
 
-void
-vhost_notify_split(struct vhost_dev *dev, struct vhost_vq *vq)
+/*
+ * Split ring: does the driver want an interrupt now that used->idx is cur?
+ * With EVENT_IDX, only if cur passed its used_event since the last
+ * interrupt; without, unless it set VRING_AVAIL_F_NO_INTERRUPT.
+ */
+static __rte_always_inline bool
+vhost_split_wants_call(struct vhost_vq *vq, uint16_t cur)
 {
 	struct vhost_vq_dp *dp = vq->dp;
 	bool kick;
 
-	/* Our used->idx store must be seen before we read the driver's wish. */
-	rte_atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (vq->event_idx) {
 		/* used_event sits right after avail->ring[size]. */
 		uint16_t ev = __atomic_load_n(&vq->avail->ring[vq->size], __ATOMIC_RELAXED);
-		uint16_t old = dp->signalled_used, cur = vq->last_used_idx;
+		uint16_t old = dp->signalled_used;
 
 		kick = !dp->signalled_used_valid || vhost_need_event(ev, cur, old);
 		dp->signalled_used = cur;
@@ -217,7 +218,15 @@ vhost_notify_split(struct vhost_dev *dev, struct vhost_vq *vq)
 
 		kick = !(flags & VRING_AVAIL_F_NO_INTERRUPT);
 	}
-	if (kick)
+	return kick;
+}
+
+void
+vhost_notify_split(struct vhost_dev *dev, struct vhost_vq *vq)
+{
+	/* Our used->idx store must be seen before we read the driver's wish. */
+	rte_atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (vhost_split_wants_call(vq, vq->last_used_idx))
 		vhost_kick(dev, vq);
 }
 
@@ -669,21 +678,25 @@ out:
 }
 
 /*
- * Explicit call from an application that completed buffers itself: always
- * interrupt (a spurious interrupt is harmless, a missed one is not), and
- * re-base event idx bookkeeping on what we now report.
+ * Explicit call from an application (one that completed buffers itself, as
+ * vhost-blk back-ends do, or one that batches its own notifications). The
+ * front-end's suppression is honoured as in the data path, like DPDK: on a
+ * split ring the used index is read back from the ring, since an
+ * application that fills the used ring itself moves it without us; a
+ * packed ring has no such index, so the library's own position is used.
  */
 static int
 vhost_vring_call_locked(struct vhost_dev *dev, struct vhost_vq *vq)
 {
-	if (!vq->access_ok)
+	if (!vq->access_ok || vq->dp == NULL)
 		return -1;
-	rte_atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (vq->dp != NULL) {
-		vq->dp->signalled_used = vq->last_used_idx;
-		vq->dp->signalled_used_valid = true;
+	if (vq->packed) {
+		vhost_notify_packed(dev, vq);
+		return 0;
 	}
-	vhost_kick(dev, vq);
+	rte_atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (vhost_split_wants_call(vq, __atomic_load_n(&vq->used->idx, __ATOMIC_RELAXED)))
+		vhost_kick(dev, vq);
 	return 0;
 }
 

@@ -104,7 +104,7 @@ configured_dev(const struct vhost_transport_ops *t)
 	struct vhost_dev *dev = mock_dev_new(t);
 
 	TEST_ASSERT(dev != NULL, "no device");
-	TEST_ASSERT_EQ(mock_negotiate(dev, MOCK_FEATURES, ALL_PROTO), 0);
+	TEST_ASSERT_EQ(mock_negotiate(dev, MOCK_FEATURES, ALL_PROTO & t->protocol_features), 0);
 	return dev;
 }
 
@@ -148,9 +148,9 @@ TEST_CASE(test_bad_header)
 	TEST_ASSERT(mock_handle(dev, &ctx) < 0);
 	mock_msg(&ctx, VHOST_USER_SET_OWNER, NULL, 0);
 	ctx.nr_fds = -1;
-	TEST_ASSERT(vhost_user_msg_handle(dev, &ctx) < 0);
+	TEST_ASSERT(mock_handle_raw(dev, &ctx) < 0);
 	ctx.nr_fds = VHOST_USER_MAX_FDS + 1;
-	TEST_ASSERT(vhost_user_msg_handle(dev, &ctx) < 0);
+	TEST_ASSERT(mock_handle_raw(dev, &ctx) < 0);
 	/* The same message with a good header is accepted. */
 	mock_msg_u64(&ctx, VHOST_USER_SET_VRING_CALL, 0);
 	mock_add_fd(&ctx, mock_eventfd());
@@ -663,8 +663,26 @@ TEST_CASE(test_fdless_transport)
 	struct vhost_dev *dev;
 
 	case_begin();
+	TEST_ASSERT_EQ(vhost_transport_check(&mock_trans_nofd), 0);
+	TEST_ASSERT_EQ(vhost_transport_check(&mock_trans_fd), 0);
 	virtio_user_sequence(&mock_trans_nofd, (1ULL << VHOST_USER_PROTO_F_MQ) |
 			     (1ULL << VHOST_USER_PROTO_F_STATUS));
+	/*
+	 * Declared capabilities: the endpoint allows LOG_SHMFD and
+	 * INFLIGHT_SHMFD, the transport cannot carry them: never offered,
+	 * never accepted.
+	 */
+	dev = mock_dev_new(&mock_trans_nofd);
+	TEST_ASSERT(mock_ep.protocol_features & (1ULL << VHOST_USER_PROTO_F_LOG_SHMFD));
+	TEST_ASSERT_EQ(mock_send_empty(dev, VHOST_USER_GET_PROTOCOL_FEATURES), 0);
+	TEST_ASSERT_EQ(mock.reply.payload.u64, ALL_PROTO & mock_trans_nofd.protocol_features);
+	TEST_ASSERT(!(mock.reply.payload.u64 & (1ULL << VHOST_USER_PROTO_F_LOG_SHMFD)));
+	TEST_ASSERT(!(mock.reply.payload.u64 & (1ULL << VHOST_USER_PROTO_F_INFLIGHT_SHMFD)));
+	TEST_ASSERT(mock_send_u64(dev, VHOST_USER_SET_PROTOCOL_FEATURES,
+				  1ULL << VHOST_USER_PROTO_F_LOG_SHMFD) < 0);
+	TEST_ASSERT(mock_send_u64(dev, VHOST_USER_SET_PROTOCOL_FEATURES,
+				  1ULL << VHOST_USER_PROTO_F_INFLIGHT_SHMFD) < 0);
+	vhost_dev_free(dev);
 	dev = configured_dev(&mock_trans_nofd);
 	/* No fd may arrive where none can travel. */
 	mock_msg_u64(&ctx, VHOST_USER_SET_VRING_CALL, 0);
@@ -675,7 +693,7 @@ TEST_CASE(test_fdless_transport)
 	/* Kick/call without NOFD are fine and become "none". */
 	TEST_ASSERT_EQ(mock_send_u64(dev, VHOST_USER_SET_VRING_KICK, 0), 0);
 	TEST_ASSERT_EQ(dev->vq[0]->kickfd, VHOST_FD_NONE);
-	/* What the transport cannot carry is refused by its ops. */
+	/* What the transport cannot carry was never negotiated: refused. */
 	mock_msg(&ctx, VHOST_USER_SET_LOG_BASE, &log, sizeof(log));
 	TEST_ASSERT(mock_handle(dev, &ctx) < 0);
 	TEST_ASSERT(mock_send_empty(dev, VHOST_USER_SET_LOG_FD) < 0);

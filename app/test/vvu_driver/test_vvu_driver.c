@@ -767,10 +767,10 @@ TEST_CASE(path_selection)
 	memcpy(longp, "vfio-user:/", 11);
 	longp[sizeof(longp) - 1] = '\0';
 	TEST_ASSERT_EQ(vvu_drv_parse_path(longp, 0, &ops, addr, sizeof(addr)), -EINVAL);
-	TEST_ASSERT(!vhost_path_is_pci_addr("0000:00:04"), "short");
-	TEST_ASSERT(!vhost_path_is_pci_addr("0000:00:04.0x"), "long");
-	TEST_ASSERT(!vhost_path_is_pci_addr("000g:00:04.0"), "not hex");
-	TEST_ASSERT(vhost_path_is_pci_addr("abcd:ef:1f.7"), "hex");
+	TEST_ASSERT(!vvu_drv_path_is_pci_addr("0000:00:04"), "short");
+	TEST_ASSERT(!vvu_drv_path_is_pci_addr("0000:00:04.0x"), "long");
+	TEST_ASSERT(!vvu_drv_path_is_pci_addr("000g:00:04.0"), "not hex");
+	TEST_ASSERT(vvu_drv_path_is_pci_addr("abcd:ef:1f.7"), "hex");
 }
 
 TEST_MAIN(NULL, NULL,
