@@ -1,0 +1,758 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The transport contract, proved with a third transport that exists only
+ * in this test: "socketpair:", a SOCK_SEQPACKET pair (one vhost-user
+ * message per packet, fds by SCM_RIGHTS) whose far end is this test playing
+ * the front-end. It shares no code with the AF_UNIX transport: it fills
+ * struct vhost_transport_ops, registers, and the library selects it by its
+ * prefix and runs the unchanged message handler and data path over it.
+ *
+ * What is checked: registration refuses incomplete tables; selection
+ * order (the toy transport for its prefix, VVU for its forms, AF_UNIX for
+ * the rest); a full handshake ending in new_device(); the protocol features
+ * offered are what the application allows AND the transport declares, even
+ * after rte_vhost_driver_set_protocol_features() asked for more; a packet
+ * each way through the data path; rte_vhost_vring_call() honours
+ * VRING_AVAIL_F_NO_INTERRUPT; a malformed message reaches the transport's
+ * disconnect op and ends the connection (destroy_device,
+ * destroy_connection); unregister; no fd left behind. And, over AF_UNIX,
+ * the device start rule per device type: a single-queue vhost-user-blk
+ * front-end (vring 0 only) starts a device whose application set its own
+ * features, and does not start the library's own net device.
+ */
+
+#include <errno.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/virtio_config.h>
+#include <linux/virtio_net.h>
+#include <linux/virtio_ring.h>
+
+#include <rte_eal.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_vhost.h>
+
+#include "rte_vhost_vvu.h"
+#include "test.h"
+#include "vhost.h"
+#include "vhost_transport.h"
+#include "vhost_user.h"
+
+#define TOY_PREFIX	"socketpair:"
+#define WAIT_MS		5000
+
+/* The front-end's memory: one region, rings and buffers inside it. */
+#define GUEST_SIZE	(2u << 20)
+#define GUEST_UADDR	0x7f0000000000ULL	/* front-end VA of its first byte */
+#define RING_SIZE	64
+#define RING_OFF(q)	(((uint64_t)(q) + 1) << 16)	/* desc, avail, used per vring */
+#define AVAIL_OFF	0x1000
+#define USED_OFF	0x2000
+#define BUF_OFF		0x100000
+#define BUF_LEN		2048
+#define HDR_LEN		sizeof(struct virtio_net_hdr_mrg_rxbuf)	/* VERSION_1 */
+#define PKT_LEN		64
+
+/* What the toy transport carries: deliberately less than the library offers. */
+#define TOY_PROTO	((1ULL << VHOST_USER_PROTO_F_MQ) | \
+			 (1ULL << VHOST_USER_PROTO_F_REPLY_ACK))
+
+/* ---- The toy transport ---- */
+
+struct toy_conn {
+	struct vhost_dev *dev;
+	int fd;
+	bool broken;
+};
+
+static struct {
+	int peer_fd;		/* the front-end's end, for the test */
+	struct toy_conn *conn;	/* the one connection, or NULL */
+	int disconnects;	/* disconnect op calls */
+	int calls;		/* vring_call op calls */
+} toy;
+
+static bool
+toy_match(const char *path, uint64_t flags)
+{
+	return strncmp(path, TOY_PREFIX, strlen(TOY_PREFIX)) == 0;
+}
+
+static int
+toy_endpoint_init(struct vhost_endpoint *ep)
+{
+	ep->trans_priv = NULL;
+	return 0;
+}
+
+/*
+ * Whoever takes toy.conn (the read callback on EOF or after disconnect, or
+ * endpoint_cleanup) closes the connection; the other leaves it alone.
+ * vhost_event_del() from cleanup waits for a read callback in progress.
+ */
+static struct toy_conn *
+toy_conn_take(void)
+{
+	return __atomic_exchange_n(&toy.conn, NULL, __ATOMIC_ACQ_REL);
+}
+
+static void
+toy_conn_close(struct toy_conn *c)
+{
+	vhost_event_del(c->fd);
+	vhost_dev_free(c->dev);
+	close(c->fd);
+	free(c);
+}
+
+/* One packet is one message; its fds go into ctx at once (so all get closed). */
+static void
+toy_read_cb(int fd, uint32_t events, void *arg)
+{
+	struct toy_conn *c = arg;
+	char control[CMSG_SPACE(VHOST_USER_MAX_FDS * sizeof(int))];
+	struct vhost_user_ctx ctx;
+	struct iovec iov = { .iov_base = &ctx.msg, .iov_len = sizeof(ctx.msg) };
+	struct msghdr mh = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = control, .msg_controllen = sizeof(control),
+	};
+	struct cmsghdr *cm;
+	ssize_t n;
+	int i;
+
+	memset(&ctx, 0, sizeof(ctx));
+	n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0 && errno == EAGAIN)
+		return;
+	for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
+		size_t k, nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+		for (k = 0; k < nfd && ctx.nr_fds < VHOST_USER_MAX_FDS; k++)
+			memcpy(&ctx.fds[ctx.nr_fds++], CMSG_DATA(cm) + k * sizeof(int),
+			       sizeof(int));
+	}
+	if (n >= (ssize_t)VHOST_USER_HDR_SIZE && !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) &&
+	    (size_t)n == VHOST_USER_HDR_SIZE + ctx.msg.hdr.size)
+		vhost_user_msg_handle(c->dev, &ctx);	/* failure: toy_disconnect */
+	else
+		c->broken = true;	/* EOF or not one message: the peer is gone */
+	for (i = 0; i < ctx.nr_fds; i++)
+		if (ctx.fds[i] >= 0)
+			close(ctx.fds[i]);
+	if (c->broken && toy_conn_take() == c)
+		toy_conn_close(c);
+}
+
+/* "Connect": the library gets one end of a fresh pair, the test the other. */
+static int
+toy_endpoint_start(struct vhost_endpoint *ep)
+{
+	struct toy_conn *c;
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		goto fail;
+	c->fd = sv[0];
+	c->dev = vhost_dev_new(ep);
+	if (c->dev == NULL)
+		goto fail;
+	c->dev->trans_priv = c;
+	if (vhost_event_add(c->fd, toy_read_cb, c) < 0) {
+		vhost_dev_free(c->dev);
+		goto fail;
+	}
+	toy.peer_fd = sv[1];
+	__atomic_store_n(&toy.conn, c, __ATOMIC_RELEASE);
+	return 0;
+fail:
+	free(c);
+	close(sv[0]);
+	close(sv[1]);
+	return -ENOMEM;
+}
+
+static void
+toy_endpoint_cleanup(struct vhost_endpoint *ep)
+{
+	struct toy_conn *c = toy_conn_take();
+
+	if (c != NULL)
+		toy_conn_close(c);
+}
+
+static int
+toy_send_reply(struct vhost_dev *dev, const struct vhost_user_msg *msg, const int *fds,
+	       int nr_fds)
+{
+	struct toy_conn *c = dev->trans_priv;
+
+	if (nr_fds != 0)
+		return -EINVAL;	/* nothing this test negotiates replies with fds */
+	if (send(c->fd, msg, VHOST_USER_HDR_SIZE + msg->hdr.size, MSG_NOSIGNAL) < 0)
+		return -errno;
+	return 0;
+}
+
+static void
+toy_disconnect(struct vhost_dev *dev)
+{
+	struct toy_conn *c = dev->trans_priv;
+
+	toy.disconnects++;
+	c->broken = true;	/* closed by the read callback after the handler */
+}
+
+static int
+toy_map_region(struct vhost_dev *dev, struct rte_vhost_mem_region *reg,
+	       const struct vhost_region_src *src)
+{
+	return vhost_mmap_region_fd(dev, reg, src->mmap_offset, src->fd);
+}
+
+static void
+toy_unmap_region(struct vhost_dev *dev, struct rte_vhost_mem_region *reg)
+{
+	vhost_munmap_region(dev, reg);
+}
+
+static int
+toy_vring_call(struct vhost_dev *dev, struct vhost_vq *vq)
+{
+	toy.calls++;
+	return vq->callfd >= 0 ? eventfd_write(vq->callfd, 1) : 0;
+}
+
+static const struct vhost_transport_ops toy_ops = {
+	.name = "socketpair",
+	.order = VHOST_TRANSPORT_ORDER_SPECIFIC,
+	.match = toy_match,
+	.passes_fds = true,
+	.protocol_features = TOY_PROTO,
+	.endpoint_init = toy_endpoint_init,
+	.endpoint_start = toy_endpoint_start,
+	.endpoint_cleanup = toy_endpoint_cleanup,
+	.send_reply = toy_send_reply,
+	.disconnect = toy_disconnect,
+	.map_region = toy_map_region,
+	.unmap_region = toy_unmap_region,
+	.vring_call = toy_vring_call,
+};
+
+/* ---- The application ---- */
+
+static struct {
+	int new_device, destroy_device, destroy_connection;
+	int vid;
+} app;
+
+static int
+app_new_device(int vid)
+{
+	app.new_device++;
+	app.vid = vid;
+	return 0;
+}
+
+static void
+app_destroy_device(int vid)
+{
+	app.destroy_device++;
+}
+
+static void
+app_destroy_connection(int vid)
+{
+	app.destroy_connection++;
+}
+
+static const struct rte_vhost_device_ops app_ops = {
+	.new_device = app_new_device,
+	.destroy_device = app_destroy_device,
+	.destroy_connection = app_destroy_connection,
+};
+
+/* ---- The front-end (this test) ---- */
+
+static struct rte_mempool *pool;
+static uint8_t *guest;		/* the front-end's view of its memory */
+static int guest_fd;
+static int fe_fd;		/* the front-end's socket (toy pair or AF_UNIX) */
+static char tmpdir[64];
+
+static int
+fe_send(uint32_t req, uint32_t flags, const void *payload, uint32_t size, const int *fds,
+	int nr_fds)
+{
+	char control[CMSG_SPACE(VHOST_USER_MAX_FDS * sizeof(int))];
+	struct vhost_user_msg msg;
+	struct iovec iov = { .iov_base = &msg, .iov_len = VHOST_USER_HDR_SIZE + size };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	memset(&msg, 0, sizeof(msg));
+	msg.hdr.request = req;
+	msg.hdr.flags = VHOST_USER_VERSION | flags;
+	msg.hdr.size = size;
+	if (size > 0)
+		memcpy((uint8_t *)&msg + VHOST_USER_HDR_SIZE, payload, size);
+	if (nr_fds > 0) {
+		struct cmsghdr *cm;
+
+		memset(control, 0, sizeof(control));
+		mh.msg_control = control;
+		mh.msg_controllen = CMSG_SPACE(nr_fds * sizeof(int));
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(nr_fds * sizeof(int));
+		memcpy(CMSG_DATA(cm), fds, nr_fds * sizeof(int));
+	}
+	return sendmsg(fe_fd, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
+
+static int
+fe_u64(uint32_t req, uint64_t v)
+{
+	return fe_send(req, 0, &v, sizeof(v), NULL, 0);
+}
+
+static int
+fe_state(uint32_t req, uint32_t index, uint32_t num)
+{
+	struct vhost_user_vring_state st = { .index = index, .num = num };
+
+	return fe_send(req, 0, &st, sizeof(st), NULL, 0);
+}
+
+/* The next reply, within WAIT_MS; 0 or -errno. */
+static int
+fe_reply(struct vhost_user_msg *msg)
+{
+	struct pollfd p = { .fd = fe_fd, .events = POLLIN };
+	ssize_t n;
+
+	int type = 0;
+	socklen_t tlen = sizeof(type);
+
+	if (poll(&p, 1, WAIT_MS) != 1)
+		return -ETIMEDOUT;
+	/* A packet holds a whole message; a stream may split it anywhere. */
+	if (getsockopt(fe_fd, SOL_SOCKET, SO_TYPE, &type, &tlen) == 0 &&
+	    type == SOCK_SEQPACKET) {
+		n = recv(fe_fd, msg, sizeof(*msg), 0);
+		return n >= (ssize_t)VHOST_USER_HDR_SIZE &&
+			(size_t)n == VHOST_USER_HDR_SIZE + msg->hdr.size ? 0 : -EPROTO;
+	}
+	n = recv(fe_fd, msg, VHOST_USER_HDR_SIZE, MSG_WAITALL);
+	if (n != (ssize_t)VHOST_USER_HDR_SIZE || msg->hdr.size > VHOST_USER_PAYLOAD_MAX)
+		return -EPROTO;
+	if (msg->hdr.size > 0 &&
+	    recv(fe_fd, &msg->payload, msg->hdr.size, MSG_WAITALL) != (ssize_t)msg->hdr.size)
+		return -EPROTO;
+	return 0;
+}
+
+static uint64_t
+fe_get_u64(uint32_t req)
+{
+	struct vhost_user_msg msg;
+
+	TEST_ASSERT_EQ(fe_send(req, 0, NULL, 0, NULL, 0), 0);
+	TEST_ASSERT_EQ(fe_reply(&msg), 0);
+	TEST_ASSERT_EQ(msg.hdr.request, req);
+	TEST_ASSERT_EQ(msg.hdr.size, sizeof(uint64_t));
+	return msg.payload.u64;
+}
+
+/* A REPLY_ACK'ed request: the library's u64 answer (0 = success). */
+static uint64_t
+fe_acked(uint32_t req, const void *payload, uint32_t size)
+{
+	struct vhost_user_msg msg;
+
+	TEST_ASSERT_EQ(fe_send(req, VHOST_USER_NEED_REPLY, payload, size, NULL, 0), 0);
+	TEST_ASSERT_EQ(fe_reply(&msg), 0);
+	TEST_ASSERT_EQ(msg.hdr.request, req);
+	return msg.payload.u64;
+}
+
+static bool
+wait_for(const int *counter, int want)
+{
+	struct timespec ts = { .tv_nsec = 1000 * 1000 };
+	int i;
+
+	for (i = 0; i < WAIT_MS; i++) {
+		if (__atomic_load_n(counter, __ATOMIC_ACQUIRE) >= want)
+			return true;
+		nanosleep(&ts, NULL);
+	}
+	return false;
+}
+
+static struct vring_desc *
+ring_desc(uint32_t q)
+{
+	return (struct vring_desc *)(guest + RING_OFF(q));
+}
+
+static struct vring_avail *
+ring_avail(uint32_t q)
+{
+	return (struct vring_avail *)(guest + RING_OFF(q) + AVAIL_OFF);
+}
+
+static struct vring_used *
+ring_used(uint32_t q)
+{
+	return (struct vring_used *)(guest + RING_OFF(q) + USED_OFF);
+}
+
+/* Size, addresses, base, kick and call fds, enable: vring q ready. */
+static void
+fe_setup_vring(uint32_t q, int *kick, int *call)
+{
+	struct vhost_user_vring_addr a = {
+		.index = q,
+		.desc_user_addr = GUEST_UADDR + RING_OFF(q),
+		.avail_user_addr = GUEST_UADDR + RING_OFF(q) + AVAIL_OFF,
+		.used_user_addr = GUEST_UADDR + RING_OFF(q) + USED_OFF,
+	};
+	uint64_t v = q;
+
+	*kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	*call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	TEST_ASSERT(*kick >= 0 && *call >= 0);
+	TEST_ASSERT_EQ(fe_state(VHOST_USER_SET_VRING_NUM, q, RING_SIZE), 0);
+	TEST_ASSERT_EQ(fe_send(VHOST_USER_SET_VRING_ADDR, 0, &a, sizeof(a), NULL, 0), 0);
+	TEST_ASSERT_EQ(fe_state(VHOST_USER_SET_VRING_BASE, q, 0), 0);
+	TEST_ASSERT_EQ(fe_send(VHOST_USER_SET_VRING_CALL, 0, &v, sizeof(v), call, 1), 0);
+	TEST_ASSERT_EQ(fe_send(VHOST_USER_SET_VRING_KICK, 0, &v, sizeof(v), kick, 1), 0);
+	TEST_ASSERT_EQ(fe_state(VHOST_USER_SET_VRING_ENABLE, q, 1), 0);
+}
+
+/* ---- Cases ---- */
+
+static int
+count_fds(void)
+{
+	struct timespec ts = { .tv_nsec = 10 * 1000 * 1000 };
+	char path[64];
+	int n = 0, fd;
+
+	/* Closes happen on the event loop; let it finish what it started. */
+	nanosleep(&ts, NULL);
+	for (fd = 0; fd < 4096; fd++) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		if (access(path, F_OK) == 0)
+			n++;
+	}
+	return n;
+}
+
+static int
+toy_fail_register(const struct vhost_transport_ops *ops)
+{
+	return vhost_transport_register(ops);
+}
+
+TEST_CASE(incomplete_transports_refused)
+{
+	struct vhost_transport_ops t = toy_ops;
+
+	t.name = "no-disconnect";
+	t.disconnect = NULL;
+	TEST_ASSERT_EQ(toy_fail_register(&t), -EINVAL);
+	t = toy_ops;
+	t.name = "no-map";
+	t.map_region = NULL;
+	TEST_ASSERT_EQ(toy_fail_register(&t), -EINVAL);
+	t = toy_ops;
+	t.name = "log-without-ops";
+	t.protocol_features |= 1ULL << VHOST_USER_PROTO_F_LOG_SHMFD;
+	TEST_ASSERT_EQ(toy_fail_register(&t), -EINVAL);
+	t = toy_ops;
+	t.name = "inflight-without-ops";
+	t.protocol_features |= 1ULL << VHOST_USER_PROTO_F_INFLIGHT_SHMFD;
+	TEST_ASSERT_EQ(toy_fail_register(&t), -EINVAL);
+	/* A second transport by the same name is refused too. */
+	t = toy_ops;
+	TEST_ASSERT_EQ(toy_fail_register(&t), -EEXIST);
+	TEST_ASSERT(vhost_transport_find("no-disconnect", 0) != &t);
+}
+
+TEST_CASE(selection_order_prefix_then_fallback)
+{
+	const struct vhost_transport_ops *t;
+
+	TEST_ASSERT(vhost_transport_find(TOY_PREFIX "a", 0) == &toy_ops);
+	/* Nobody else claims the toy's form; the toy claims nothing else. */
+	t = vhost_transport_find("/tmp/socketpair:a", 0);
+	TEST_ASSERT(t != NULL && strcmp(t->name, "af_unix") == 0);
+	t = vhost_transport_find("vfio-user:/tmp/x", 0);
+	TEST_ASSERT(t != NULL && strcmp(t->name, "virtio-vhost-user") == 0);
+	t = vhost_transport_find("0000:00:04.0", 0);
+	TEST_ASSERT(t != NULL && strcmp(t->name, "virtio-vhost-user") == 0);
+	t = vhost_transport_find("/tmp/x.sock", RTE_VHOST_USER_VIRTIO_TRANSPORT);
+	TEST_ASSERT(t != NULL && strcmp(t->name, "virtio-vhost-user") == 0);
+	t = vhost_transport_find("relative.sock", 0);
+	TEST_ASSERT(t != NULL && strcmp(t->name, "af_unix") == 0);
+}
+
+TEST_CASE(toy_transport_carries_handshake_and_traffic)
+{
+	const char *path = TOY_PREFIX "dev0";
+	uint64_t all = 1ULL << VHOST_USER_PROTO_F_LOG_SHMFD | TOY_PROTO |
+		1ULL << VHOST_USER_PROTO_F_INFLIGHT_SHMFD;
+	uint64_t features, proto, v;
+	struct vhost_user_memory mem = { .nregions = 1 };
+	struct rte_mbuf *pkts[4];
+	int kick[2], call[2], fds_before, calls;
+	eventfd_t ev;
+	uint32_t q;
+
+	fds_before = count_fds();
+	memset(&app, 0, sizeof(app));
+	toy.disconnects = 0;
+	memset(guest, 0, GUEST_SIZE);
+
+	TEST_ASSERT_EQ(rte_vhost_driver_register(path, 0), 0);
+	TEST_ASSERT_EQ(rte_vhost_driver_callback_register(path, &app_ops), 0);
+	/* The application asks for more than the transport can carry ... */
+	TEST_ASSERT_EQ(rte_vhost_driver_set_protocol_features(path, all), 0);
+	/* ... and is told what will really be offered. */
+	TEST_ASSERT_EQ(rte_vhost_driver_get_protocol_features(path, &proto), 0);
+	TEST_ASSERT_EQ(proto, TOY_PROTO);
+	TEST_ASSERT_EQ(rte_vhost_driver_start(path), 0);
+	TEST_ASSERT(toy.conn != NULL, "start made no connection");
+	fe_fd = toy.peer_fd;
+
+	features = fe_get_u64(VHOST_USER_GET_FEATURES);
+	TEST_ASSERT(features & (1ULL << VIRTIO_F_VERSION_1));
+	features = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VHOST_USER_F_PROTOCOL_FEATURES);
+	TEST_ASSERT_EQ(fe_u64(VHOST_USER_SET_FEATURES, features), 0);
+	proto = fe_get_u64(VHOST_USER_GET_PROTOCOL_FEATURES);
+	TEST_ASSERT_EQ(proto, TOY_PROTO);
+	TEST_ASSERT_EQ(fe_u64(VHOST_USER_SET_PROTOCOL_FEATURES, proto), 0);
+	TEST_ASSERT_EQ(fe_acked(VHOST_USER_SET_OWNER, NULL, 0), 0);
+
+	mem.regions[0].guest_phys_addr = 0;
+	mem.regions[0].memory_size = GUEST_SIZE;
+	mem.regions[0].userspace_addr = GUEST_UADDR;
+	mem.regions[0].mmap_offset = 0;
+	TEST_ASSERT_EQ(fe_send(VHOST_USER_SET_MEM_TABLE, 0, &mem,
+			       offsetof(struct vhost_user_memory, regions[1]), &guest_fd, 1), 0);
+	for (q = 0; q < 2; q++)
+		fe_setup_vring(q, &kick[q], &call[q]);
+	TEST_ASSERT(wait_for(&app.new_device, 1), "new_device() not called");
+
+	/* Front-end to back-end: one packet on vring 1 (its TX). */
+	memset(guest + BUF_OFF, 0, HDR_LEN);
+	memset(guest + BUF_OFF + HDR_LEN, 0xa5, PKT_LEN);
+	ring_desc(1)[0] = (struct vring_desc){ .addr = BUF_OFF, .len = HDR_LEN + PKT_LEN };
+	ring_avail(1)->ring[0] = 0;
+	__atomic_store_n(&ring_avail(1)->idx, 1, __ATOMIC_RELEASE);
+	TEST_ASSERT_EQ(rte_vhost_dequeue_burst(app.vid, 1, pool, pkts, 4), 1);
+	TEST_ASSERT_EQ(rte_pktmbuf_pkt_len(pkts[0]), PKT_LEN);
+	TEST_ASSERT_EQ(*rte_pktmbuf_mtod_offset(pkts[0], uint8_t *, PKT_LEN - 1), 0xa5);
+	TEST_ASSERT_EQ(ring_used(1)->idx, 1);
+
+	/* Back-end to front-end: the same packet into a buffer on vring 0. */
+	ring_desc(0)[0] = (struct vring_desc){
+		.addr = BUF_OFF + BUF_LEN, .len = BUF_LEN, .flags = VRING_DESC_F_WRITE };
+	ring_avail(0)->ring[0] = 0;
+	__atomic_store_n(&ring_avail(0)->idx, 1, __ATOMIC_RELEASE);
+	calls = toy.calls;
+	TEST_ASSERT_EQ(rte_vhost_enqueue_burst(app.vid, 0, pkts, 1), 1);
+	rte_pktmbuf_free(pkts[0]);
+	TEST_ASSERT_EQ(ring_used(0)->idx, 1);
+	TEST_ASSERT_EQ(ring_used(0)->ring[0].len, HDR_LEN + PKT_LEN);
+	TEST_ASSERT_EQ(guest[BUF_OFF + BUF_LEN + HDR_LEN + PKT_LEN - 1], 0xa5);
+	TEST_ASSERT_EQ(toy.calls, calls + 1);
+	TEST_ASSERT_EQ(eventfd_read(call[0], &ev), 0);
+
+	/* An explicit call honours the front-end's suppression. */
+	ring_avail(0)->flags = VRING_AVAIL_F_NO_INTERRUPT;
+	TEST_ASSERT_EQ(rte_vhost_vring_call(app.vid, 0), 0);
+	TEST_ASSERT_EQ(toy.calls, calls + 1);
+	ring_avail(0)->flags = 0;
+	TEST_ASSERT_EQ(rte_vhost_vring_call(app.vid, 0), 0);
+	TEST_ASSERT_EQ(toy.calls, calls + 2);
+
+	/* A malformed message (SET_FEATURES without its u64) ends it all. */
+	TEST_ASSERT_EQ(fe_send(VHOST_USER_SET_FEATURES, 0, NULL, 0, NULL, 0), 0);
+	TEST_ASSERT(wait_for(&app.destroy_connection, 1), "connection not closed");
+	TEST_ASSERT_EQ(toy.disconnects, 1);
+	TEST_ASSERT_EQ(app.destroy_device, 1);
+	TEST_ASSERT_EQ(recv(fe_fd, &v, sizeof(v), MSG_DONTWAIT), 0);	/* EOF */
+
+	TEST_ASSERT_EQ(rte_vhost_driver_unregister(path), 0);
+	close(toy.peer_fd);
+	for (q = 0; q < 2; q++) {
+		close(kick[q]);
+		close(call[q]);
+	}
+	TEST_ASSERT_EQ(count_fds(), fds_before);
+}
+
+TEST_CASE(unregister_closes_a_live_toy_connection)
+{
+	const char *path = TOY_PREFIX "dev1";
+	int fds_before = count_fds();
+
+	memset(&app, 0, sizeof(app));
+	TEST_ASSERT_EQ(rte_vhost_driver_register(path, 0), 0);
+	TEST_ASSERT_EQ(rte_vhost_driver_callback_register(path, &app_ops), 0);
+	TEST_ASSERT_EQ(rte_vhost_driver_start(path), 0);
+	fe_fd = toy.peer_fd;
+	TEST_ASSERT((fe_get_u64(VHOST_USER_GET_FEATURES) >> VIRTIO_F_VERSION_1) & 1);
+	TEST_ASSERT_EQ(rte_vhost_driver_unregister(path), 0);
+	TEST_ASSERT_EQ(app.destroy_connection, 1);
+	TEST_ASSERT(toy.conn == NULL);
+	close(toy.peer_fd);
+	TEST_ASSERT_EQ(count_fds(), fds_before);
+}
+
+/*
+ * A vhost-user-blk front-end with one request queue configures vring 0
+ * only. Over AF_UNIX, on an endpoint whose application set its own (blk)
+ * features, new_device() must come once vring 0 is ready, as DPDK 22.11
+ * starts it; on the library's own net device the same front-end is not a
+ * device yet (net needs its first queue pair).
+ */
+static void
+blk_single_vring(bool blk, int *new_device_calls)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct vhost_user_memory mem = { .nregions = 1 };
+	uint64_t blk_features = (1ULL << VIRTIO_F_VERSION_1) |
+		(1ULL << VHOST_USER_F_PROTOCOL_FEATURES) | (1ULL << 9) /* BLK_F_FLUSH */;
+	uint64_t features;
+	int kick, call, i;
+	char path[96];
+
+	memset(&app, 0, sizeof(app));
+	snprintf(path, sizeof(path), "%s/%s.sock", tmpdir, blk ? "blk" : "net");
+	TEST_ASSERT_EQ(rte_vhost_driver_register(path, 0), 0);
+	if (blk)
+		TEST_ASSERT_EQ(rte_vhost_driver_set_features(path, blk_features), 0);
+	TEST_ASSERT_EQ(rte_vhost_driver_callback_register(path, &app_ops), 0);
+	TEST_ASSERT_EQ(rte_vhost_driver_start(path), 0);
+	fe_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	TEST_ASSERT_EQ(connect(fe_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+
+	features = fe_get_u64(VHOST_USER_GET_FEATURES);
+	if (blk)
+		TEST_ASSERT_EQ(features, blk_features);
+	features &= (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VHOST_USER_F_PROTOCOL_FEATURES) |
+		(1ULL << 9);
+	TEST_ASSERT_EQ(fe_u64(VHOST_USER_SET_FEATURES, features), 0);
+	TEST_ASSERT_EQ(fe_u64(VHOST_USER_SET_PROTOCOL_FEATURES,
+			      1ULL << VHOST_USER_PROTO_F_REPLY_ACK), 0);
+	TEST_ASSERT_EQ(fe_acked(VHOST_USER_SET_OWNER, NULL, 0), 0);
+	mem.regions[0].memory_size = GUEST_SIZE;
+	mem.regions[0].userspace_addr = GUEST_UADDR;
+	TEST_ASSERT_EQ(fe_send(VHOST_USER_SET_MEM_TABLE, 0, &mem,
+			       offsetof(struct vhost_user_memory, regions[1]), &guest_fd, 1), 0);
+	fe_setup_vring(0, &kick, &call);
+	/* A last acked request: everything before it has been handled. */
+	TEST_ASSERT_EQ(fe_acked(VHOST_USER_SET_OWNER, NULL, 0), 0);
+	for (i = 0; i < 100 && app.new_device == 0 && blk; i++)
+		usleep(1000);
+	*new_device_calls = app.new_device;
+
+	close(fe_fd);
+	close(kick);
+	close(call);
+	TEST_ASSERT_EQ(rte_vhost_driver_unregister(path), 0);
+}
+
+TEST_CASE(blk_frontend_with_vring0_only_starts)
+{
+	int fds_before = count_fds(), n = -1;
+
+	blk_single_vring(true, &n);
+	TEST_ASSERT_EQ(n, 1);
+	TEST_ASSERT_EQ(app.destroy_device, 1);
+	TEST_ASSERT_EQ(count_fds(), fds_before);
+}
+
+TEST_CASE(net_device_needs_its_first_queue_pair)
+{
+	int fds_before = count_fds(), n = -1;
+
+	blk_single_vring(false, &n);
+	TEST_ASSERT_EQ(n, 0);
+	TEST_ASSERT_EQ(count_fds(), fds_before);
+}
+
+static void
+noop_timer(void *arg)
+{
+}
+
+static int
+toy_setup(int argc, char **argv)
+{
+	char prefix[64];
+	char *eal_argv[] = {
+		argv[0], (char *)(uintptr_t)"--no-huge", (char *)(uintptr_t)"-m",
+		(char *)(uintptr_t)"64", (char *)(uintptr_t)"--no-pci",
+		(char *)(uintptr_t)"--no-shconf", (char *)(uintptr_t)"--log-level=lib.vhost.*:info",
+		prefix,
+	};
+
+	snprintf(prefix, sizeof(prefix), "--file-prefix=test_transport_%d", (int)getpid());
+	if (rte_eal_init(RTE_DIM(eal_argv), eal_argv) < 0)
+		return -1;
+	pool = rte_pktmbuf_pool_create("toy_pool", 255, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+				       SOCKET_ID_ANY);
+	guest_fd = memfd_create("toy-guest", MFD_CLOEXEC);
+	if (pool == NULL || guest_fd < 0 || ftruncate(guest_fd, GUEST_SIZE) < 0)
+		return -1;
+	guest = mmap(NULL, GUEST_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, guest_fd, 0);
+	if (guest == MAP_FAILED)
+		return -1;
+	if (vhost_transport_register(&toy_ops) < 0)
+		return -1;
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_vhost_transport.XXXXXX");
+	if (mkdtemp(tmpdir) == NULL)
+		return -1;
+	/* Start the event loop now so its own fds are in every baseline. */
+	return vhost_event_timer(0, noop_timer, NULL);
+}
+
+static void
+toy_teardown(void)
+{
+	munmap(guest, GUEST_SIZE);
+	close(guest_fd);
+	rmdir(tmpdir);
+	rte_mempool_free(pool);
+	rte_eal_cleanup();
+}
+
+TEST_MAIN(toy_setup, toy_teardown,
+	TEST_ENTRY(incomplete_transports_refused),
+	TEST_ENTRY(selection_order_prefix_then_fallback),
+	TEST_ENTRY(toy_transport_carries_handshake_and_traffic),
+	TEST_ENTRY(unregister_closes_a_live_toy_connection),
+	TEST_ENTRY(blk_frontend_with_vring0_only_starts),
+	TEST_ENTRY(net_device_needs_its_first_queue_pair)
+)
