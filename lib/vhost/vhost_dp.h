@@ -252,6 +252,50 @@ vhost_copy_flush(struct vhost_vq_dp *dp)
 	dp->nr_copy = 0;
 }
 
+/* Where a copy stands in a buffer's pieces: in vec[vi], at p, room bytes left. */
+struct vhost_vec_pos {
+	uint8_t *p;
+	uint32_t room;
+	uint16_t vi;
+};
+
+/*
+ * The general (several pieces) copy of both fills: len bytes between flat
+ * memory and the pieces vec[0..nr_vec), from pos on, leaving pos past
+ * them. to_vec: flat into the pieces (enqueue), else out of them. defer:
+ * packet data, through vhost_copy; else copied now (the header: a local
+ * that is gone by the flush). Returns 0, or -1 if the pieces run out
+ * first (an mbuf or a chain whose length lies).
+ */
+static __rte_always_inline int
+vhost_vec_copy(struct vhost_vq_dp *dp, const struct vhost_buf_vec *vec, uint16_t nr_vec,
+	       struct vhost_vec_pos *pos, uint8_t *flat, uint32_t len, bool to_vec, bool defer)
+{
+	while (len > 0) {
+		uint8_t *dst = to_vec ? pos->p : flat;
+		const uint8_t *src = to_vec ? flat : pos->p;
+		uint32_t n;
+
+		if (pos->room == 0) {
+			if (unlikely(++pos->vi >= nr_vec))
+				return -1;
+			pos->p = (uint8_t *)(uintptr_t)vec[pos->vi].vva;
+			pos->room = vec[pos->vi].len;
+			continue;
+		}
+		n = RTE_MIN(len, pos->room);
+		if (defer)
+			vhost_copy(dp, dst, src, n, to_vec);
+		else
+			memcpy(dst, src, n);
+		flat += n;
+		pos->p += n;
+		pos->room -= n;
+		len -= n;
+	}
+	return 0;
+}
+
 /* Rate-limited data-path error: at most one line a second per process. */
 void vhost_dp_log_bad(struct vhost_dev *dev, struct vhost_vq *vq, const char *why);
 
@@ -343,10 +387,10 @@ vhost_rx_fill(struct vhost_dev *dev, struct vhost_vq_dp *dp, struct rte_mbuf *m,
 	      uint32_t hlen)
 {
 	struct virtio_net_hdr_mrg_rxbuf hdr;
+	struct vhost_vec_pos pos = {
+		.p = (uint8_t *)(uintptr_t)vec[0].vva, .room = vec[0].len, .vi = 0,
+	};
 	const struct rte_mbuf *seg;
-	uint16_t vi = 0;
-	uint8_t *dst;
-	uint32_t room;
 
 	memset(&hdr, 0, sizeof(hdr));
 	/* Present (and 1 without MRG_RXBUF) whenever hlen covers it. */
@@ -354,75 +398,34 @@ vhost_rx_fill(struct vhost_dev *dev, struct vhost_vq_dp *dp, struct rte_mbuf *m,
 	if (unlikely(m->ol_flags & VHOST_TX_OL_MASK))
 		vhost_offload_to_hdr(m, &hdr.hdr);
 
-	dst = (uint8_t *)(uintptr_t)vec[0].vva;
-	room = vec[0].len;
-	/*
-	 * Common case: a one-segment mbuf and one piece with room for header
-	 * and data. Same bounds as the general walk below.
-	 */
-	if (likely(nr_vec == 1 && m->next == NULL && room >= hlen &&
-		   room - hlen >= m->data_len)) {
+	if (likely(pos.room >= hlen)) {
+		/* Two fixed sizes, so that each is a couple of moves. */
 		if (hlen == sizeof(hdr))
-			memcpy(dst, &hdr, sizeof(hdr));
+			memcpy(pos.p, &hdr, sizeof(hdr));
 		else
-			memcpy(dst, &hdr, sizeof(hdr.hdr));
-		vhost_copy(dp, dst + hlen, rte_pktmbuf_mtod(m, const uint8_t *), m->data_len,
-			   true);
-		return 0;
-	}
-	if (likely(room >= hlen)) {
-		if (hlen == sizeof(hdr))
-			memcpy(dst, &hdr, sizeof(hdr));
-		else
-			memcpy(dst, &hdr, sizeof(hdr.hdr));
-		dst += hlen;
-		room -= hlen;
-	} else {
-		/* A header split over several descriptors (any layout). */
-		const uint8_t *src = (const uint8_t *)&hdr;
-		uint32_t left = hlen;
-
-		while (left > 0) {
-			uint32_t n;
-
-			if (room == 0) {
-				if (unlikely(++vi >= nr_vec))
-					return -1;
-				dst = (uint8_t *)(uintptr_t)vec[vi].vva;
-				room = vec[vi].len;
-				continue;
-			}
-			n = RTE_MIN(left, room);
-			memcpy(dst, src, n);
-			src += n;
-			dst += n;
-			room -= n;
-			left -= n;
+			memcpy(pos.p, &hdr, sizeof(hdr.hdr));
+		/*
+		 * Common case: a one-segment mbuf and one piece with room
+		 * for header and data. Same bounds as the general copy.
+		 */
+		if (likely(nr_vec == 1 && m->next == NULL && pos.room - hlen >= m->data_len)) {
+			vhost_copy(dp, pos.p + hlen, rte_pktmbuf_mtod(m, const uint8_t *),
+				   m->data_len, true);
+			return 0;
 		}
+		pos.p += hlen;
+		pos.room -= hlen;
+	} else if (unlikely(vhost_vec_copy(dp, vec, nr_vec, &pos, (uint8_t *)&hdr, hlen,
+					   true, false) < 0)) {
+		/* A header split over several descriptors (any layout) ran out. */
+		return -1;
 	}
 
-	for (seg = m; seg != NULL; seg = seg->next) {
-		const uint8_t *src = rte_pktmbuf_mtod(seg, const uint8_t *);
-		uint32_t left = seg->data_len;
-
-		while (left > 0) {
-			uint32_t n;
-
-			if (room == 0) {
-				if (unlikely(++vi >= nr_vec))
-					return -1;
-				dst = (uint8_t *)(uintptr_t)vec[vi].vva;
-				room = vec[vi].len;
-				continue;
-			}
-			n = RTE_MIN(left, room);
-			vhost_copy(dp, dst, src, n, true);
-			src += n;
-			dst += n;
-			room -= n;
-			left -= n;
-		}
-	}
+	for (seg = m; seg != NULL; seg = seg->next)
+		if (unlikely(vhost_vec_copy(dp, vec, nr_vec, &pos,
+					    rte_pktmbuf_mtod(seg, uint8_t *), seg->data_len,
+					    true, true) < 0))
+			return -1;
 	return 0;
 }
 
@@ -454,10 +457,11 @@ vhost_tx_fill(struct vhost_dev *dev, struct vhost_vq_dp *dp,
 	      struct rte_mempool *pool, struct rte_mbuf *m, bool host_ol, uint32_t hlen)
 {
 	struct virtio_net_hdr_mrg_rxbuf hdr;
+	struct vhost_vec_pos pos = {
+		.p = (uint8_t *)(uintptr_t)vec[0].vva, .room = vec[0].len, .vi = 0,
+	};
 	struct rte_mbuf *cur = m;
-	const uint8_t *src;
-	uint32_t avail, room, left, pkt_len;
-	uint16_t vi = 0;
+	uint32_t room, left, pkt_len;
 	uint8_t *dst;
 
 	hdr.hdr.flags = 0;
@@ -467,48 +471,23 @@ vhost_tx_fill(struct vhost_dev *dev, struct vhost_vq_dp *dp,
 		return -1;
 	pkt_len = (uint32_t)(chain_len - hlen);
 
-	src = (const uint8_t *)(uintptr_t)vec[0].vva;
-	avail = vec[0].len;
 	/*
 	 * Common case (virtio PMDs push the header in front of the frame):
 	 * one piece holding header and frame, and a frame that fits the
 	 * fresh mbuf. Same bounds as below, without the piece walking.
 	 */
-	if (likely(avail == chain_len && pkt_len <= rte_pktmbuf_tailroom(m))) {
+	if (likely(pos.room == chain_len && pkt_len <= rte_pktmbuf_tailroom(m))) {
 		if (host_ol)
-			memcpy(&hdr, src, sizeof(hdr.hdr));
-		vhost_copy(dp, rte_pktmbuf_mtod(m, uint8_t *), src + hlen, pkt_len, false);
+			memcpy(&hdr, pos.p, sizeof(hdr.hdr));
+		vhost_copy(dp, rte_pktmbuf_mtod(m, uint8_t *), pos.p + hlen, pkt_len, false);
 		m->data_len = (uint16_t)pkt_len;
 		m->pkt_len = pkt_len;
 		goto offload;
 	}
-	if (likely(avail >= hlen)) {
-		if (host_ol)
-			memcpy(&hdr, src, sizeof(hdr.hdr));
-		src += hlen;
-		avail -= hlen;
-	} else {
-		uint8_t *h = (uint8_t *)&hdr;
-
-		left = hlen;
-		while (left > 0) {
-			uint32_t n;
-
-			if (avail == 0) {
-				if (unlikely(++vi >= nr_vec))
-					return -1;
-				src = (const uint8_t *)(uintptr_t)vec[vi].vva;
-				avail = vec[vi].len;
-				continue;
-			}
-			n = RTE_MIN(left, avail);
-			memcpy(h, src, n);
-			h += n;
-			src += n;
-			avail -= n;
-			left -= n;
-		}
-	}
+	/* The header goes to a local before any field of it is looked at. */
+	if (unlikely(vhost_vec_copy(dp, vec, nr_vec, &pos, (uint8_t *)&hdr, hlen,
+				    false, false) < 0))
+		return -1;
 
 	room = rte_pktmbuf_tailroom(m);
 	if (unlikely(pkt_len > room)) {
@@ -519,17 +498,11 @@ vhost_tx_fill(struct vhost_dev *dev, struct vhost_vq_dp *dp,
 	}
 	dst = rte_pktmbuf_mtod(m, uint8_t *);
 
+	/* Fill the mbuf chain a segment's room at a time. */
 	left = pkt_len;
 	while (left > 0) {
 		uint32_t n;
 
-		if (avail == 0) {
-			if (unlikely(++vi >= nr_vec))
-				return -1;
-			src = (const uint8_t *)(uintptr_t)vec[vi].vva;
-			avail = vec[vi].len;
-			continue;
-		}
 		if (room == 0) {
 			struct rte_mbuf *nm = rte_pktmbuf_alloc(pool);
 
@@ -542,12 +515,11 @@ vhost_tx_fill(struct vhost_dev *dev, struct vhost_vq_dp *dp,
 			room = rte_pktmbuf_tailroom(nm);
 			continue;
 		}
-		n = RTE_MIN(RTE_MIN(avail, room), left);
-		vhost_copy(dp, dst, src, n, false);
+		n = RTE_MIN(room, left);
+		if (unlikely(vhost_vec_copy(dp, vec, nr_vec, &pos, dst, n, false, true) < 0))
+			return -1;
 		cur->data_len += n;
-		src += n;
 		dst += n;
-		avail -= n;
 		room -= n;
 		left -= n;
 	}
