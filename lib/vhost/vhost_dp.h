@@ -68,6 +68,18 @@ struct vhost_buf_vec {
 	uint32_t len;
 };
 
+/*
+ * A descriptor of either layout, copied out of shared memory one field at
+ * a time by the ring's own loader: the driver may rewrite the ring under
+ * us, so every check, translation and walk step looks only at this copy.
+ */
+struct vhost_desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags;
+	uint16_t link;		/* split: next index; packed: buffer id */
+};
+
 /* A copy deferred to the end of the burst. */
 struct vhost_copy_elem {
 	void *dst;
@@ -126,29 +138,6 @@ struct vhost_vq_dp {
 
 /* ---- virtio_net.c: common helpers ---- */
 
-/* Read a split descriptor once into a local (guest may rewrite it). */
-static __rte_always_inline void
-vhost_desc_load(const struct vring_desc *src, struct vring_desc *d)
-{
-	const volatile struct vring_desc *s = src;
-
-	d->addr = s->addr;
-	d->len = s->len;
-	d->flags = s->flags;
-	d->next = s->next;
-}
-
-static __rte_always_inline void
-vhost_pdesc_load(const struct vring_packed_desc *src, struct vring_packed_desc *d)
-{
-	const volatile struct vring_packed_desc *s = src;
-
-	d->addr = s->addr;
-	d->len = s->len;
-	d->id = s->id;
-	d->flags = s->flags;
-}
-
 /*
  * Append the host-VA pieces of guest buffer [addr, addr + len) to vec.
  * Returns 0, or -1 if part of it is unmapped or the vector is full.
@@ -172,6 +161,57 @@ vhost_map_buf(struct vhost_dev *dev, struct vhost_vq *vq, uint64_t addr,
 		len -= (uint32_t)mlen;
 	}
 	*nr_vec = n;
+	return 0;
+}
+
+/*
+ * The single-descriptor fast path of every gather, both layouts: d is a
+ * whole buffer (no NEXT, no INDIRECT) of at least min_len bytes, mapped
+ * in one piece - how virtio PMDs post buffers. Puts that piece in *v.
+ * False sends the caller to its general walk, which comes to the same
+ * result for such a buffer (one that spans regions, say) or rejects it.
+ */
+static __rte_always_inline bool
+vhost_desc_map_one(struct vhost_dev *dev, struct vhost_vq *vq, const struct vhost_desc *d,
+		   uint64_t min_len, struct vhost_buf_vec *v, uint8_t perm)
+{
+	uint64_t mlen = d->len;
+	uint64_t vva;
+
+	if (unlikely((d->flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) ||
+		     d->len < min_len))
+		return false;
+	vva = vhost_desc_to_vva(dev, vq, d->addr, &mlen, perm);
+	if (unlikely(vva == 0 || mlen != d->len))
+		return false;
+	v->vva = vva;
+	v->len = d->len;
+	return true;
+}
+
+/* A chain walk's first try: the chain is d alone, appended in one piece. */
+static __rte_always_inline bool
+vhost_gather_one(struct vhost_dev *dev, struct vhost_vq *vq, const struct vhost_desc *d,
+		 struct vhost_buf_vec *vec, uint16_t *nr_vec, uint64_t *len, uint8_t perm)
+{
+	/* An empty buffer goes through the walk: it decides what that means. */
+	if (unlikely(*nr_vec >= VHOST_BUF_VEC_MAX) ||
+	    !vhost_desc_map_one(dev, vq, d, 1, &vec[*nr_vec], perm))
+		return false;
+	(*nr_vec)++;
+	*len = d->len;
+	return true;
+}
+
+/* One descriptor of a chain walk: append its pieces, count its bytes. */
+static __rte_always_inline int
+vhost_gather_step(struct vhost_dev *dev, struct vhost_vq *vq, const struct vhost_desc *d,
+		  struct vhost_buf_vec *vec, uint16_t *nr_vec, uint64_t *total, uint8_t perm)
+{
+	if (d->len != 0 &&
+	    unlikely(vhost_map_buf(dev, vq, d->addr, d->len, vec, nr_vec, perm) < 0))
+		return -1;
+	*total += d->len;
 	return 0;
 }
 
