@@ -485,6 +485,49 @@ vhost_rx_log(struct vhost_dev *dev, const struct vhost_buf_vec *vec, uint16_t nr
 }
 
 /*
+ * Copy m into the pieces vec[0..nr_vec) of the nr_chain chains reserved
+ * for it (need bytes, header included) and dirty-log them. False if m's
+ * lengths lie: the caller then returns those chains empty.
+ */
+static __rte_always_inline bool
+vhost_rx_put(struct vhost_dev *dev, struct vhost_vq_dp *dp, struct rte_mbuf *m,
+	     const struct vhost_buf_vec *vec, uint16_t nr_vec, uint16_t nr_chain,
+	     uint64_t need, uint32_t hlen)
+{
+	if (unlikely(vhost_rx_fill(dev, dp, m, vec, nr_vec, nr_chain, hlen) < 0))
+		return false;
+	if (unlikely(dp->log_on)) {
+		/* The log must cover what the flush is about to write. */
+		vhost_copy_flush(dp);
+		vhost_rx_log(dev, vec, nr_vec, need);
+	}
+	return true;
+}
+
+/*
+ * Enqueue fast path, both layouts: a one-segment m into the buffer d (the
+ * ring's loaded head) if d alone holds header and data in one mapped
+ * piece - what virtio PMDs and kernel drivers post with MRG_RXBUF. The
+ * checks are the gather's for a one-descriptor chain plus "big enough",
+ * which makes the used length simply the packet's. False: nothing was
+ * done and the general path takes d over; else *used_len is the length
+ * to return the buffer with.
+ */
+static __rte_always_inline bool
+vhost_rx_one(struct vhost_dev *dev, struct vhost_vq *vq, struct vhost_vq_dp *dp,
+	     struct rte_mbuf *m, const struct vhost_desc *d, uint32_t hlen, uint32_t *used_len)
+{
+	const uint64_t need = (uint64_t)m->pkt_len + hlen;
+
+	if (m->next != NULL ||
+	    !vhost_desc_map_one(dev, vq, d, need, dp->vec, VHOST_USER_ACCESS_RW))
+		return false;
+	*used_len = likely(vhost_rx_put(dev, dp, m, dp->vec, 1, 1, need, hlen)) ?
+		(uint32_t)need : 0;
+	return true;
+}
+
+/*
  * Dequeue one packet from the pieces vec[0..nr_vec) (chain_len bytes) into
  * m (fresh from the pool), chaining more mbufs from pool as needed. The
  * header is copied to a local before any field is looked at. Returns 0, or

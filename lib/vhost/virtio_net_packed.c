@@ -279,6 +279,7 @@ vhost_packed_enqueue(struct vhost_dev *dev, struct vhost_vq *vq,
 		struct vhost_desc head;
 		bool have_head = true;
 		uint64_t got = 0;
+		uint32_t len;
 
 		if (unlikely(dp->nr_shadow >= dp->size) ||
 		    !packed_head_load(vq, start, start_wrap, &head))
@@ -286,22 +287,10 @@ vhost_packed_enqueue(struct vhost_dev *dev, struct vhost_vq *vq,
 		if (i + 1 < count)
 			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
 		/*
-		 * Fast path: a one-segment mbuf into one slot that holds
-		 * header and data in one mapped piece. The checks are the
-		 * gather's for a one-slot chain plus "big enough"; the head
-		 * was read once, above, and the general loop below takes it
-		 * over if this does not apply.
+		 * The one-slot fast path; the head was read once, above, and
+		 * the general loop below takes it over if this does not apply.
 		 */
-		if (likely(m->next == NULL &&
-			   vhost_desc_map_one(dev, vq, &head, need, vec, VHOST_USER_ACCESS_RW))) {
-			uint32_t len = (uint32_t)need;
-
-			if (unlikely(vhost_rx_fill(dev, dp, m, vec, 1, 1, hlen) < 0))
-				len = 0;
-			else if (unlikely(dp->log_on)) {
-				vhost_copy_flush(dp);
-				vhost_rx_log(dev, vec, 1, need);
-			}
+		if (likely(vhost_rx_one(dev, vq, dp, m, &head, hlen, &len))) {
 			packed_shadow_put(dp, head.link, 1, len);
 			packed_advance(vq, &vq->last_avail_idx, &vq->avail_wrap_counter, 1);
 			continue;
@@ -343,12 +332,10 @@ vhost_packed_enqueue(struct vhost_dev *dev, struct vhost_vq *vq,
 			got += clen;
 		}
 
-		if (unlikely(vhost_rx_fill(dev, dp, m, vec, nr_vec, nr_chain, hlen) < 0)) {
+		if (unlikely(!vhost_rx_put(dev, dp, m, vec, nr_vec, nr_chain, need, hlen))) {
+			/* The mbuf's lengths disagree: return the chains empty. */
 			for (c = 0; c < nr_chain; c++)
 				chain[c].len = 0;
-		} else if (unlikely(dp->log_on)) {
-			vhost_copy_flush(dp);
-			vhost_rx_log(dev, vec, nr_vec, need);
 		}
 		for (c = 0; c < nr_chain; c++)
 			packed_shadow_put(dp, chain[c].id, chain[c].count, chain[c].len);

@@ -251,13 +251,10 @@ split_enqueue_slow(struct vhost_dev *dev, struct vhost_vq *vq, const struct spli
 		got += clen;
 	}
 
-	if (unlikely(vhost_rx_fill(dev, dp, m, vec, nr_vec, nr_chain, c->hlen) < 0)) {
+	if (unlikely(!vhost_rx_put(dev, dp, m, vec, nr_vec, nr_chain, need, c->hlen))) {
 		/* The mbuf's lengths disagree: return the chains empty. */
 		for (k = 0; k < nr_chain; k++)
 			chain[k].len = 0;
-	} else if (unlikely(dp->log_on)) {
-		vhost_copy_flush(dp);
-		vhost_rx_log(dev, vec, nr_vec, need);
 	}
 	for (k = 0; k < nr_chain; k++)
 		split_used_put(c->uring, c->mask, ui++, chain[k].id, chain[k].len);
@@ -295,36 +292,19 @@ vhost_split_enqueue(struct vhost_dev *dev, struct vhost_vq *vq,
 
 	for (i = 0; i < count; i++) {
 		struct rte_mbuf *m = pkts[i];
-		const uint64_t need = (uint64_t)m->pkt_len + c.hlen;
 		struct vhost_desc d = { 0 };
-		struct vhost_buf_vec *vec = dp->vec;
 		uint16_t head;
+		uint32_t len;
 
 		if (last_avail == c.avail_idx)
 			break;
 		if (i + 1 < count)
 			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
 		head = split_avail_head(c.aring, c.mask, last_avail);
-		/*
-		 * Fast path: a one-segment mbuf into one descriptor that holds
-		 * header and data in one mapped piece - what virtio PMDs and
-		 * kernel drivers post with MRG_RXBUF. The checks are the
-		 * gather's for a one-descriptor chain, plus "big enough",
-		 * which makes the used length simply need.
-		 */
+		/* The one-descriptor fast path; the slow path takes d over. */
 		if (likely(head < c.size)) {
 			split_desc_load(&c.descs[head], &d);
-			if (likely(m->next == NULL &&
-				   vhost_desc_map_one(dev, vq, &d, need, vec,
-						      VHOST_USER_ACCESS_RW))) {
-				uint32_t len = (uint32_t)need;
-
-				if (unlikely(vhost_rx_fill(dev, dp, m, vec, 1, 1, c.hlen) < 0))
-					len = 0;
-				else if (unlikely(dp->log_on)) {
-					vhost_copy_flush(dp);
-					vhost_rx_log(dev, vec, 1, need);
-				}
+			if (likely(vhost_rx_one(dev, vq, dp, m, &d, c.hlen, &len))) {
 				split_used_put(c.uring, c.mask, used_idx++, head, len);
 				last_avail++;
 				continue;
