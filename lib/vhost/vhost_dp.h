@@ -628,4 +628,23 @@ vhost_tx_recycle(struct vhost_vq_dp *dp, struct rte_mempool *pool, struct rte_mb
 	return rte_pktmbuf_alloc(pool);
 }
 
+/*
+ * Dequeue the gathered packet (dp->vec[0..nr_vec), len bytes) into the
+ * fresh mbuf *slot. True if it was taken; false if it was dropped, *slot
+ * then holding a replacement mbuf, or NULL if none could be had (the
+ * burst ends there).
+ */
+static __rte_always_inline bool
+vhost_tx_put(struct vhost_dev *dev, struct vhost_vq *vq, struct vhost_vq_dp *dp,
+	     uint16_t nr_vec, uint64_t len, struct rte_mempool *pool, struct rte_mbuf **slot,
+	     bool host_ol, uint32_t hlen)
+{
+	if (likely(vhost_tx_fill(dev, dp, dp->vec, nr_vec, len, pool, *slot, host_ol,
+				 hlen) == 0))
+		return true;
+	vhost_dp_log_bad(dev, vq, "tx packet dropped");
+	*slot = vhost_tx_recycle(dp, pool, *slot);
+	return false;
+}
+
 #endif /* _VHOST_DP_H_ */

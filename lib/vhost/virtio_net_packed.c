@@ -408,7 +408,6 @@ vhost_packed_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
 
 	i = 0;
 	while (i < count) {
-		struct rte_mbuf *m;
 		uint16_t nr_vec = 0, id, cnt;
 		uint64_t len;
 
@@ -422,7 +421,6 @@ vhost_packed_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
 				rte_prefetch0(&vq->desc_packed[(idx + VHOST_PACKED_BATCH) &
 							       (size - 1)]);
 				for (k = 0; k < VHOST_PACKED_BATCH; k++) {
-					m = pkts[n];
 					nr_vec = 0;
 					/* One slot, no NEXT: id is the buffer's. */
 					packed_shadow_put(dp, bd[k].link, 1, 0);
@@ -433,19 +431,15 @@ vhost_packed_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
 								 "invalid tx descriptor chain");
 						continue;
 					}
-					if (unlikely(vhost_tx_fill(dev, dp, vec, nr_vec, len, pool,
-								   m, host_ol, hlen) < 0)) {
-						vhost_dp_log_bad(dev, vq, "tx packet dropped");
-						pkts[n] = vhost_tx_recycle(dp, pool, m);
-						if (unlikely(pkts[n] == NULL)) {
-							/* Slot k is consumed (shadowed). */
-							k++;
-							nomem = true;
-							break;
-						}
-						continue;
+					if (likely(vhost_tx_put(dev, vq, dp, nr_vec, len, pool,
+								&pkts[n], host_ol, hlen))) {
+						n++;
+					} else if (unlikely(pkts[n] == NULL)) {
+						/* Slot k is consumed (shadowed). */
+						k++;
+						nomem = true;
+						break;
 					}
-					n++;
 				}
 				i += k;
 				packed_advance(vq, &idx, &wrap, k);
@@ -455,7 +449,6 @@ vhost_packed_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
 			}
 		}
 
-		m = pkts[n];
 		nr_vec = 0;
 		if (i != 0 && !packed_head_load(vq, idx, wrap, &head))
 			break;
@@ -475,15 +468,10 @@ vhost_packed_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
 		packed_advance(vq, &idx, &wrap, cnt);
 		rte_prefetch0(&vq->desc_packed[idx]);
 
-		if (unlikely(vhost_tx_fill(dev, dp, vec, nr_vec, len, pool, m, host_ol,
-					   hlen) < 0)) {
-			vhost_dp_log_bad(dev, vq, "tx packet dropped");
-			pkts[n] = vhost_tx_recycle(dp, pool, m);
-			if (unlikely(pkts[n] == NULL))
-				break;
-			continue;
-		}
-		n++;
+		if (likely(vhost_tx_put(dev, vq, dp, nr_vec, len, pool, &pkts[n], host_ol, hlen)))
+			n++;
+		else if (unlikely(pkts[n] == NULL))
+			break;
 	}
 	vq->last_avail_idx = idx;
 	vq->avail_wrap_counter = wrap;

@@ -362,7 +362,6 @@ vhost_split_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
 	}
 
 	for (i = 0; i < count; i++) {
-		struct rte_mbuf *m = pkts[n];
 		uint16_t head = heads[i];
 		uint16_t nr_vec = 0;
 		struct vhost_desc d;
@@ -381,17 +380,13 @@ vhost_split_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
 			vhost_dp_log_bad(dev, vq, "invalid tx descriptor chain");
 			continue;
 		}
-		if (unlikely(vhost_tx_fill(dev, dp, vec, nr_vec, len, pool, m, host_ol,
-					   hlen) < 0)) {
-			vhost_dp_log_bad(dev, vq, "tx packet dropped");
-			pkts[n] = vhost_tx_recycle(dp, pool, m);
-			if (unlikely(pkts[n] == NULL)) {
-				i++;
-				break;
-			}
-			continue;
+		if (likely(vhost_tx_put(dev, vq, dp, nr_vec, len, pool, &pkts[n], host_ol,
+					hlen))) {
+			n++;
+		} else if (unlikely(pkts[n] == NULL)) {
+			i++;
+			break;
 		}
-		n++;
 	}
 	/* Every head up to i was consumed (dropped ones returned empty). */
 	vq->last_avail_idx = last_avail + i;
