@@ -68,6 +68,18 @@ struct vhost_buf_vec {
 	uint32_t len;
 };
 
+/*
+ * A descriptor of either layout, copied out of shared memory one field at
+ * a time by the ring's own loader: the driver may rewrite the ring under
+ * us, so every check, translation and walk step looks only at this copy.
+ */
+struct vhost_desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags;
+	uint16_t link;		/* split: next index; packed: buffer id */
+};
+
 /* A copy deferred to the end of the burst. */
 struct vhost_copy_elem {
 	void *dst;
@@ -126,29 +138,6 @@ struct vhost_vq_dp {
 
 /* ---- virtio_net.c: common helpers ---- */
 
-/* Read a split descriptor once into a local (guest may rewrite it). */
-static __rte_always_inline void
-vhost_desc_load(const struct vring_desc *src, struct vring_desc *d)
-{
-	const volatile struct vring_desc *s = src;
-
-	d->addr = s->addr;
-	d->len = s->len;
-	d->flags = s->flags;
-	d->next = s->next;
-}
-
-static __rte_always_inline void
-vhost_pdesc_load(const struct vring_packed_desc *src, struct vring_packed_desc *d)
-{
-	const volatile struct vring_packed_desc *s = src;
-
-	d->addr = s->addr;
-	d->len = s->len;
-	d->id = s->id;
-	d->flags = s->flags;
-}
-
 /*
  * Append the host-VA pieces of guest buffer [addr, addr + len) to vec.
  * Returns 0, or -1 if part of it is unmapped or the vector is full.
@@ -172,6 +161,57 @@ vhost_map_buf(struct vhost_dev *dev, struct vhost_vq *vq, uint64_t addr,
 		len -= (uint32_t)mlen;
 	}
 	*nr_vec = n;
+	return 0;
+}
+
+/*
+ * The single-descriptor fast path of every gather, both layouts: d is a
+ * whole buffer (no NEXT, no INDIRECT) of at least min_len bytes, mapped
+ * in one piece - how virtio PMDs post buffers. Puts that piece in *v.
+ * False sends the caller to its general walk, which comes to the same
+ * result for such a buffer (one that spans regions, say) or rejects it.
+ */
+static __rte_always_inline bool
+vhost_desc_map_one(struct vhost_dev *dev, struct vhost_vq *vq, const struct vhost_desc *d,
+		   uint64_t min_len, struct vhost_buf_vec *v, uint8_t perm)
+{
+	uint64_t mlen = d->len;
+	uint64_t vva;
+
+	if (unlikely((d->flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) ||
+		     d->len < min_len))
+		return false;
+	vva = vhost_desc_to_vva(dev, vq, d->addr, &mlen, perm);
+	if (unlikely(vva == 0 || mlen != d->len))
+		return false;
+	v->vva = vva;
+	v->len = d->len;
+	return true;
+}
+
+/* A chain walk's first try: the chain is d alone, appended in one piece. */
+static __rte_always_inline bool
+vhost_gather_one(struct vhost_dev *dev, struct vhost_vq *vq, const struct vhost_desc *d,
+		 struct vhost_buf_vec *vec, uint16_t *nr_vec, uint64_t *len, uint8_t perm)
+{
+	/* An empty buffer goes through the walk: it decides what that means. */
+	if (unlikely(*nr_vec >= VHOST_BUF_VEC_MAX) ||
+	    !vhost_desc_map_one(dev, vq, d, 1, &vec[*nr_vec], perm))
+		return false;
+	(*nr_vec)++;
+	*len = d->len;
+	return true;
+}
+
+/* One descriptor of a chain walk: append its pieces, count its bytes. */
+static __rte_always_inline int
+vhost_gather_step(struct vhost_dev *dev, struct vhost_vq *vq, const struct vhost_desc *d,
+		  struct vhost_buf_vec *vec, uint16_t *nr_vec, uint64_t *total, uint8_t perm)
+{
+	if (d->len != 0 &&
+	    unlikely(vhost_map_buf(dev, vq, d->addr, d->len, vec, nr_vec, perm) < 0))
+		return -1;
+	*total += d->len;
 	return 0;
 }
 
@@ -250,6 +290,50 @@ vhost_copy_flush(struct vhost_vq_dp *dp)
 	for (i = 0; i < n; i++)
 		vhost_memcpy(e[i].dst, e[i].src, e[i].len);
 	dp->nr_copy = 0;
+}
+
+/* Where a copy stands in a buffer's pieces: in vec[vi], at p, room bytes left. */
+struct vhost_vec_pos {
+	uint8_t *p;
+	uint32_t room;
+	uint16_t vi;
+};
+
+/*
+ * The general (several pieces) copy of both fills: len bytes between flat
+ * memory and the pieces vec[0..nr_vec), from pos on, leaving pos past
+ * them. to_vec: flat into the pieces (enqueue), else out of them. defer:
+ * packet data, through vhost_copy; else copied now (the header: a local
+ * that is gone by the flush). Returns 0, or -1 if the pieces run out
+ * first (an mbuf or a chain whose length lies).
+ */
+static __rte_always_inline int
+vhost_vec_copy(struct vhost_vq_dp *dp, const struct vhost_buf_vec *vec, uint16_t nr_vec,
+	       struct vhost_vec_pos *pos, uint8_t *flat, uint32_t len, bool to_vec, bool defer)
+{
+	while (len > 0) {
+		uint8_t *dst = to_vec ? pos->p : flat;
+		const uint8_t *src = to_vec ? flat : pos->p;
+		uint32_t n;
+
+		if (pos->room == 0) {
+			if (unlikely(++pos->vi >= nr_vec))
+				return -1;
+			pos->p = (uint8_t *)(uintptr_t)vec[pos->vi].vva;
+			pos->room = vec[pos->vi].len;
+			continue;
+		}
+		n = RTE_MIN(len, pos->room);
+		if (defer)
+			vhost_copy(dp, dst, src, n, to_vec);
+		else
+			memcpy(dst, src, n);
+		flat += n;
+		pos->p += n;
+		pos->room -= n;
+		len -= n;
+	}
+	return 0;
 }
 
 /* Rate-limited data-path error: at most one line a second per process. */
@@ -343,10 +427,10 @@ vhost_rx_fill(struct vhost_dev *dev, struct vhost_vq_dp *dp, struct rte_mbuf *m,
 	      uint32_t hlen)
 {
 	struct virtio_net_hdr_mrg_rxbuf hdr;
+	struct vhost_vec_pos pos = {
+		.p = (uint8_t *)(uintptr_t)vec[0].vva, .room = vec[0].len, .vi = 0,
+	};
 	const struct rte_mbuf *seg;
-	uint16_t vi = 0;
-	uint8_t *dst;
-	uint32_t room;
 
 	memset(&hdr, 0, sizeof(hdr));
 	/* Present (and 1 without MRG_RXBUF) whenever hlen covers it. */
@@ -354,75 +438,34 @@ vhost_rx_fill(struct vhost_dev *dev, struct vhost_vq_dp *dp, struct rte_mbuf *m,
 	if (unlikely(m->ol_flags & VHOST_TX_OL_MASK))
 		vhost_offload_to_hdr(m, &hdr.hdr);
 
-	dst = (uint8_t *)(uintptr_t)vec[0].vva;
-	room = vec[0].len;
-	/*
-	 * Common case: a one-segment mbuf and one piece with room for header
-	 * and data. Same bounds as the general walk below.
-	 */
-	if (likely(nr_vec == 1 && m->next == NULL && room >= hlen &&
-		   room - hlen >= m->data_len)) {
+	if (likely(pos.room >= hlen)) {
+		/* Two fixed sizes, so that each is a couple of moves. */
 		if (hlen == sizeof(hdr))
-			memcpy(dst, &hdr, sizeof(hdr));
+			memcpy(pos.p, &hdr, sizeof(hdr));
 		else
-			memcpy(dst, &hdr, sizeof(hdr.hdr));
-		vhost_copy(dp, dst + hlen, rte_pktmbuf_mtod(m, const uint8_t *), m->data_len,
-			   true);
-		return 0;
-	}
-	if (likely(room >= hlen)) {
-		if (hlen == sizeof(hdr))
-			memcpy(dst, &hdr, sizeof(hdr));
-		else
-			memcpy(dst, &hdr, sizeof(hdr.hdr));
-		dst += hlen;
-		room -= hlen;
-	} else {
-		/* A header split over several descriptors (any layout). */
-		const uint8_t *src = (const uint8_t *)&hdr;
-		uint32_t left = hlen;
-
-		while (left > 0) {
-			uint32_t n;
-
-			if (room == 0) {
-				if (unlikely(++vi >= nr_vec))
-					return -1;
-				dst = (uint8_t *)(uintptr_t)vec[vi].vva;
-				room = vec[vi].len;
-				continue;
-			}
-			n = RTE_MIN(left, room);
-			memcpy(dst, src, n);
-			src += n;
-			dst += n;
-			room -= n;
-			left -= n;
+			memcpy(pos.p, &hdr, sizeof(hdr.hdr));
+		/*
+		 * Common case: a one-segment mbuf and one piece with room
+		 * for header and data. Same bounds as the general copy.
+		 */
+		if (likely(nr_vec == 1 && m->next == NULL && pos.room - hlen >= m->data_len)) {
+			vhost_copy(dp, pos.p + hlen, rte_pktmbuf_mtod(m, const uint8_t *),
+				   m->data_len, true);
+			return 0;
 		}
+		pos.p += hlen;
+		pos.room -= hlen;
+	} else if (unlikely(vhost_vec_copy(dp, vec, nr_vec, &pos, (uint8_t *)&hdr, hlen,
+					   true, false) < 0)) {
+		/* A header split over several descriptors (any layout) ran out. */
+		return -1;
 	}
 
-	for (seg = m; seg != NULL; seg = seg->next) {
-		const uint8_t *src = rte_pktmbuf_mtod(seg, const uint8_t *);
-		uint32_t left = seg->data_len;
-
-		while (left > 0) {
-			uint32_t n;
-
-			if (room == 0) {
-				if (unlikely(++vi >= nr_vec))
-					return -1;
-				dst = (uint8_t *)(uintptr_t)vec[vi].vva;
-				room = vec[vi].len;
-				continue;
-			}
-			n = RTE_MIN(left, room);
-			vhost_copy(dp, dst, src, n, true);
-			src += n;
-			dst += n;
-			room -= n;
-			left -= n;
-		}
-	}
+	for (seg = m; seg != NULL; seg = seg->next)
+		if (unlikely(vhost_vec_copy(dp, vec, nr_vec, &pos,
+					    rte_pktmbuf_mtod(seg, uint8_t *), seg->data_len,
+					    true, true) < 0))
+			return -1;
 	return 0;
 }
 
@@ -442,6 +485,49 @@ vhost_rx_log(struct vhost_dev *dev, const struct vhost_buf_vec *vec, uint16_t nr
 }
 
 /*
+ * Copy m into the pieces vec[0..nr_vec) of the nr_chain chains reserved
+ * for it (need bytes, header included) and dirty-log them. False if m's
+ * lengths lie: the caller then returns those chains empty.
+ */
+static __rte_always_inline bool
+vhost_rx_put(struct vhost_dev *dev, struct vhost_vq_dp *dp, struct rte_mbuf *m,
+	     const struct vhost_buf_vec *vec, uint16_t nr_vec, uint16_t nr_chain,
+	     uint64_t need, uint32_t hlen)
+{
+	if (unlikely(vhost_rx_fill(dev, dp, m, vec, nr_vec, nr_chain, hlen) < 0))
+		return false;
+	if (unlikely(dp->log_on)) {
+		/* The log must cover what the flush is about to write. */
+		vhost_copy_flush(dp);
+		vhost_rx_log(dev, vec, nr_vec, need);
+	}
+	return true;
+}
+
+/*
+ * Enqueue fast path, both layouts: a one-segment m into the buffer d (the
+ * ring's loaded head) if d alone holds header and data in one mapped
+ * piece - what virtio PMDs and kernel drivers post with MRG_RXBUF. The
+ * checks are the gather's for a one-descriptor chain plus "big enough",
+ * which makes the used length simply the packet's. False: nothing was
+ * done and the general path takes d over; else *used_len is the length
+ * to return the buffer with.
+ */
+static __rte_always_inline bool
+vhost_rx_one(struct vhost_dev *dev, struct vhost_vq *vq, struct vhost_vq_dp *dp,
+	     struct rte_mbuf *m, const struct vhost_desc *d, uint32_t hlen, uint32_t *used_len)
+{
+	const uint64_t need = (uint64_t)m->pkt_len + hlen;
+
+	if (m->next != NULL ||
+	    !vhost_desc_map_one(dev, vq, d, need, dp->vec, VHOST_USER_ACCESS_RW))
+		return false;
+	*used_len = likely(vhost_rx_put(dev, dp, m, dp->vec, 1, 1, need, hlen)) ?
+		(uint32_t)need : 0;
+	return true;
+}
+
+/*
  * Dequeue one packet from the pieces vec[0..nr_vec) (chain_len bytes) into
  * m (fresh from the pool), chaining more mbufs from pool as needed. The
  * header is copied to a local before any field is looked at. Returns 0, or
@@ -454,10 +540,11 @@ vhost_tx_fill(struct vhost_dev *dev, struct vhost_vq_dp *dp,
 	      struct rte_mempool *pool, struct rte_mbuf *m, bool host_ol, uint32_t hlen)
 {
 	struct virtio_net_hdr_mrg_rxbuf hdr;
+	struct vhost_vec_pos pos = {
+		.p = (uint8_t *)(uintptr_t)vec[0].vva, .room = vec[0].len, .vi = 0,
+	};
 	struct rte_mbuf *cur = m;
-	const uint8_t *src;
-	uint32_t avail, room, left, pkt_len;
-	uint16_t vi = 0;
+	uint32_t room, left, pkt_len;
 	uint8_t *dst;
 
 	hdr.hdr.flags = 0;
@@ -467,48 +554,23 @@ vhost_tx_fill(struct vhost_dev *dev, struct vhost_vq_dp *dp,
 		return -1;
 	pkt_len = (uint32_t)(chain_len - hlen);
 
-	src = (const uint8_t *)(uintptr_t)vec[0].vva;
-	avail = vec[0].len;
 	/*
 	 * Common case (virtio PMDs push the header in front of the frame):
 	 * one piece holding header and frame, and a frame that fits the
 	 * fresh mbuf. Same bounds as below, without the piece walking.
 	 */
-	if (likely(avail == chain_len && pkt_len <= rte_pktmbuf_tailroom(m))) {
+	if (likely(pos.room == chain_len && pkt_len <= rte_pktmbuf_tailroom(m))) {
 		if (host_ol)
-			memcpy(&hdr, src, sizeof(hdr.hdr));
-		vhost_copy(dp, rte_pktmbuf_mtod(m, uint8_t *), src + hlen, pkt_len, false);
+			memcpy(&hdr, pos.p, sizeof(hdr.hdr));
+		vhost_copy(dp, rte_pktmbuf_mtod(m, uint8_t *), pos.p + hlen, pkt_len, false);
 		m->data_len = (uint16_t)pkt_len;
 		m->pkt_len = pkt_len;
 		goto offload;
 	}
-	if (likely(avail >= hlen)) {
-		if (host_ol)
-			memcpy(&hdr, src, sizeof(hdr.hdr));
-		src += hlen;
-		avail -= hlen;
-	} else {
-		uint8_t *h = (uint8_t *)&hdr;
-
-		left = hlen;
-		while (left > 0) {
-			uint32_t n;
-
-			if (avail == 0) {
-				if (unlikely(++vi >= nr_vec))
-					return -1;
-				src = (const uint8_t *)(uintptr_t)vec[vi].vva;
-				avail = vec[vi].len;
-				continue;
-			}
-			n = RTE_MIN(left, avail);
-			memcpy(h, src, n);
-			h += n;
-			src += n;
-			avail -= n;
-			left -= n;
-		}
-	}
+	/* The header goes to a local before any field of it is looked at. */
+	if (unlikely(vhost_vec_copy(dp, vec, nr_vec, &pos, (uint8_t *)&hdr, hlen,
+				    false, false) < 0))
+		return -1;
 
 	room = rte_pktmbuf_tailroom(m);
 	if (unlikely(pkt_len > room)) {
@@ -519,17 +581,11 @@ vhost_tx_fill(struct vhost_dev *dev, struct vhost_vq_dp *dp,
 	}
 	dst = rte_pktmbuf_mtod(m, uint8_t *);
 
+	/* Fill the mbuf chain a segment's room at a time. */
 	left = pkt_len;
 	while (left > 0) {
 		uint32_t n;
 
-		if (avail == 0) {
-			if (unlikely(++vi >= nr_vec))
-				return -1;
-			src = (const uint8_t *)(uintptr_t)vec[vi].vva;
-			avail = vec[vi].len;
-			continue;
-		}
 		if (room == 0) {
 			struct rte_mbuf *nm = rte_pktmbuf_alloc(pool);
 
@@ -542,12 +598,11 @@ vhost_tx_fill(struct vhost_dev *dev, struct vhost_vq_dp *dp,
 			room = rte_pktmbuf_tailroom(nm);
 			continue;
 		}
-		n = RTE_MIN(RTE_MIN(avail, room), left);
-		vhost_copy(dp, dst, src, n, false);
+		n = RTE_MIN(room, left);
+		if (unlikely(vhost_vec_copy(dp, vec, nr_vec, &pos, dst, n, false, true) < 0))
+			return -1;
 		cur->data_len += n;
-		src += n;
 		dst += n;
-		avail -= n;
 		room -= n;
 		left -= n;
 	}
@@ -571,6 +626,25 @@ vhost_tx_recycle(struct vhost_vq_dp *dp, struct rte_mempool *pool, struct rte_mb
 	vhost_copy_flush(dp);
 	rte_pktmbuf_free(m);
 	return rte_pktmbuf_alloc(pool);
+}
+
+/*
+ * Dequeue the gathered packet (dp->vec[0..nr_vec), len bytes) into the
+ * fresh mbuf *slot. True if it was taken; false if it was dropped, *slot
+ * then holding a replacement mbuf, or NULL if none could be had (the
+ * burst ends there).
+ */
+static __rte_always_inline bool
+vhost_tx_put(struct vhost_dev *dev, struct vhost_vq *vq, struct vhost_vq_dp *dp,
+	     uint16_t nr_vec, uint64_t len, struct rte_mempool *pool, struct rte_mbuf **slot,
+	     bool host_ol, uint32_t hlen)
+{
+	if (likely(vhost_tx_fill(dev, dp, dp->vec, nr_vec, len, pool, *slot, host_ol,
+				 hlen) == 0))
+		return true;
+	vhost_dp_log_bad(dev, vq, "tx packet dropped");
+	*slot = vhost_tx_recycle(dp, pool, *slot);
+	return false;
 }
 
 #endif /* _VHOST_DP_H_ */

@@ -37,20 +37,46 @@ packed_avail(uint16_t flags, bool wrap)
 	       ((flags & VHOST_PACKED_F_USED) != 0) != wrap;
 }
 
+/*
+ * Read the rest of the descriptor at src once: its flags the caller read
+ * first (a head's with acquire, as they publish the rest).
+ */
+static __rte_always_inline void
+packed_desc_load(const struct vring_packed_desc *src, uint16_t flags, struct vhost_desc *d)
+{
+	const volatile struct vring_packed_desc *s = src;
+
+	d->addr = s->addr;
+	d->len = s->len;
+	d->link = s->id;
+	d->flags = flags;
+}
+
+/* A descriptor the head's acquire already covers: chain tail, indirect entry. */
+static __rte_always_inline void
+packed_desc_load_body(const struct vring_packed_desc *src, struct vhost_desc *d)
+{
+	packed_desc_load(src, __atomic_load_n(&src->flags, __ATOMIC_RELAXED), d);
+}
+
+/* Step a chain on to the next slot (ring order) and load it into d. */
+static __rte_always_inline void
+packed_chain_next(const struct vhost_vq *vq, uint16_t *idx, struct vhost_desc *d)
+{
+	if (++*idx >= vq->size)
+		*idx = 0;
+	packed_desc_load_body(&vq->desc_packed[*idx], d);
+}
+
 /* Load the descriptor at idx if the driver made it available. */
 static __rte_always_inline bool
-packed_head_load(const struct vhost_vq *vq, uint16_t idx, bool wrap,
-		 struct vring_packed_desc *d)
+packed_head_load(const struct vhost_vq *vq, uint16_t idx, bool wrap, struct vhost_desc *d)
 {
-	const volatile struct vring_packed_desc *p = &vq->desc_packed[idx];
 	uint16_t flags = __atomic_load_n(&vq->desc_packed[idx].flags, __ATOMIC_ACQUIRE);
 
 	if (!packed_avail(flags, wrap))
 		return false;
-	d->addr = p->addr;
-	d->len = p->len;
-	d->id = p->id;
-	d->flags = flags;
+	packed_desc_load(&vq->desc_packed[idx], flags, d);
 	return true;
 }
 
@@ -66,34 +92,24 @@ packed_advance(const struct vhost_vq *vq, uint16_t *idx, bool *wrap, uint16_t n)
 	*idx = (uint16_t)next;
 }
 
-/* Gather the chain whose head (already loaded) sits at idx. */
+/*
+ * Gather the chain whose head (already loaded) sits at idx. What is
+ * packed's own: a chain runs on in ring order, its buffer id is its last
+ * descriptor's, and an indirect table is walked whole (no NEXT in it).
+ */
 static __rte_always_inline int
 packed_gather(struct vhost_dev *dev, struct vhost_vq *vq, uint16_t idx,
-	      const struct vring_packed_desc *head, struct vhost_buf_vec *vec,
+	      const struct vhost_desc *head, struct vhost_buf_vec *vec,
 	      uint16_t *nr_vec, uint64_t *len, uint16_t *id, uint16_t *count, uint8_t perm)
 {
-	struct vring_packed_desc d = *head;
+	struct vhost_desc d = *head;
 	uint64_t total = 0;
 	uint32_t cnt = 0;
 
-	/*
-	 * Fast path: one slot (no NEXT, no INDIRECT) mapped in one piece.
-	 * Same result as the walk below for such a chain, without its loop.
-	 */
-	if (likely(!(d.flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) && d.len != 0 &&
-		   *nr_vec < VHOST_BUF_VEC_MAX)) {
-		uint64_t mlen = d.len;
-		uint64_t vva = vhost_desc_to_vva(dev, vq, d.addr, &mlen, perm);
-
-		if (likely(vva != 0 && mlen == d.len)) {
-			vec[*nr_vec].vva = vva;
-			vec[*nr_vec].len = d.len;
-			(*nr_vec)++;
-			*id = d.id;
-			*count = 1;
-			*len = d.len;
-			return 0;
-		}
+	if (likely(vhost_gather_one(dev, vq, &d, vec, nr_vec, len, perm))) {
+		*id = d.link;
+		*count = 1;
+		return 0;
 	}
 	if (d.flags & VRING_DESC_F_INDIRECT) {
 		const struct vring_packed_desc *table;
@@ -103,35 +119,31 @@ packed_gather(struct vhost_dev *dev, struct vhost_vq *vq, uint16_t idx,
 		if (unlikely(table == NULL))
 			return -1;
 		for (i = 0; i < n; i++) {
-			struct vring_packed_desc e;
+			struct vhost_desc e;
 
-			vhost_pdesc_load(&table[i], &e);
+			packed_desc_load_body(&table[i], &e);
 			if (unlikely(e.flags & VRING_DESC_F_INDIRECT))
 				return -1;
-			if (e.len != 0 && unlikely(vhost_map_buf(dev, vq, e.addr, e.len,
-								 vec, nr_vec, perm) < 0))
+			if (unlikely(vhost_gather_step(dev, vq, &e, vec, nr_vec, &total,
+						       perm) < 0))
 				return -1;
-			total += e.len;
 		}
-		*id = d.id;
-		*count = 1;
-		*len = total;
-		return 0;
+		/* One slot, the head's id. */
+		cnt = 1;
+	} else {
+		for (;;) {
+			if (unlikely(++cnt > vq->size ||
+				     (cnt > 1 && (d.flags & VRING_DESC_F_INDIRECT))))
+				return -1;
+			if (unlikely(vhost_gather_step(dev, vq, &d, vec, nr_vec, &total,
+						       perm) < 0))
+				return -1;
+			if (!(d.flags & VRING_DESC_F_NEXT))
+				break;
+			packed_chain_next(vq, &idx, &d);
+		}
 	}
-	for (;;) {
-		if (unlikely(++cnt > vq->size || (cnt > 1 && (d.flags & VRING_DESC_F_INDIRECT))))
-			return -1;
-		if (d.len != 0 &&
-		    unlikely(vhost_map_buf(dev, vq, d.addr, d.len, vec, nr_vec, perm) < 0))
-			return -1;
-		total += d.len;
-		if (!(d.flags & VRING_DESC_F_NEXT))
-			break;
-		if (++idx >= vq->size)
-			idx = 0;
-		vhost_pdesc_load(&vq->desc_packed[idx], &d);
-	}
-	*id = d.id;
+	*id = d.link;
 	*count = (uint16_t)cnt;
 	*len = total;
 	return 0;
@@ -139,22 +151,20 @@ packed_gather(struct vhost_dev *dev, struct vhost_vq *vq, uint16_t idx,
 
 /* How many slots a (bad) chain at idx takes, and its id; -1 if unbounded. */
 static int
-packed_skip(const struct vhost_vq *vq, uint16_t idx, const struct vring_packed_desc *head,
+packed_skip(const struct vhost_vq *vq, uint16_t idx, const struct vhost_desc *head,
 	    uint16_t *id, uint16_t *count)
 {
-	struct vring_packed_desc d = *head;
+	struct vhost_desc d = *head;
 	uint32_t cnt = 1;
 
 	if (!(d.flags & VRING_DESC_F_INDIRECT)) {
 		while (d.flags & VRING_DESC_F_NEXT) {
 			if (++cnt > vq->size)
 				return -1;
-			if (++idx >= vq->size)
-				idx = 0;
-			vhost_pdesc_load(&vq->desc_packed[idx], &d);
+			packed_chain_next(vq, &idx, &d);
 		}
 	}
-	*id = d.id;
+	*id = d.link;
 	*count = (uint16_t)cnt;
 	return 0;
 }
@@ -164,7 +174,7 @@ vhost_packed_walk(struct vhost_dev *dev, struct vhost_vq *vq, uint16_t idx,
 		  struct vhost_buf_vec *vec, uint64_t *len, uint16_t *id,
 		  uint16_t *count, uint8_t perm)
 {
-	struct vring_packed_desc head;
+	struct vhost_desc head;
 	uint16_t nr_vec = 0;
 
 	if (idx >= vq->size || !packed_head_load(vq, idx, vq->avail_wrap_counter, &head))
@@ -266,9 +276,10 @@ vhost_packed_enqueue(struct vhost_dev *dev, struct vhost_vq *vq,
 		uint16_t start = vq->last_avail_idx;
 		bool start_wrap = vq->avail_wrap_counter;
 		uint16_t nr_vec = 0, nr_chain = 0, c;
-		struct vring_packed_desc head;
+		struct vhost_desc head;
 		bool have_head = true;
 		uint64_t got = 0;
+		uint32_t len;
 
 		if (unlikely(dp->nr_shadow >= dp->size) ||
 		    !packed_head_load(vq, start, start_wrap, &head))
@@ -276,34 +287,13 @@ vhost_packed_enqueue(struct vhost_dev *dev, struct vhost_vq *vq,
 		if (i + 1 < count)
 			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
 		/*
-		 * Fast path: a one-segment mbuf into one slot (no NEXT, no
-		 * INDIRECT) that holds header and data in one mapped piece.
-		 * The checks are packed_gather()'s for a one-slot chain plus
-		 * "big enough"; the head was read once, above, and the general
-		 * loop below takes it over if this does not apply.
+		 * The one-slot fast path; the head was read once, above, and
+		 * the general loop below takes it over if this does not apply.
 		 */
-		if (likely(!(head.flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) &&
-			   head.len >= need && m->next == NULL)) {
-			uint64_t mlen = head.len;
-			uint64_t vva = vhost_desc_to_vva(dev, vq, head.addr, &mlen,
-							 VHOST_USER_ACCESS_RW);
-
-			if (likely(vva != 0 && mlen == head.len)) {
-				uint32_t len = (uint32_t)need;
-
-				vec[0].vva = vva;
-				vec[0].len = head.len;
-				if (unlikely(vhost_rx_fill(dev, dp, m, vec, 1, 1, hlen) < 0))
-					len = 0;
-				else if (unlikely(dp->log_on)) {
-					vhost_copy_flush(dp);
-					vhost_rx_log(dev, vec, 1, need);
-				}
-				packed_shadow_put(dp, head.id, 1, len);
-				packed_advance(vq, &vq->last_avail_idx,
-					       &vq->avail_wrap_counter, 1);
-				continue;
-			}
+		if (likely(vhost_rx_one(dev, vq, dp, m, &head, hlen, &len))) {
+			packed_shadow_put(dp, head.link, 1, len);
+			packed_advance(vq, &vq->last_avail_idx, &vq->avail_wrap_counter, 1);
+			continue;
 		}
 
 		while (got < need) {
@@ -342,12 +332,10 @@ vhost_packed_enqueue(struct vhost_dev *dev, struct vhost_vq *vq,
 			got += clen;
 		}
 
-		if (unlikely(vhost_rx_fill(dev, dp, m, vec, nr_vec, nr_chain, hlen) < 0)) {
+		if (unlikely(!vhost_rx_put(dev, dp, m, vec, nr_vec, nr_chain, need, hlen))) {
+			/* The mbuf's lengths disagree: return the chains empty. */
 			for (c = 0; c < nr_chain; c++)
 				chain[c].len = 0;
-		} else if (unlikely(dp->log_on)) {
-			vhost_copy_flush(dp);
-			vhost_rx_log(dev, vec, nr_vec, need);
 		}
 		for (c = 0; c < nr_chain; c++)
 			packed_shadow_put(dp, chain[c].id, chain[c].count, chain[c].len);
@@ -375,10 +363,9 @@ undo:
  */
 static __rte_always_inline bool
 packed_batch_avail(const struct vhost_vq *vq, uint16_t idx, bool wrap,
-		   struct vring_packed_desc d[VHOST_PACKED_BATCH])
+		   struct vhost_desc d[VHOST_PACKED_BATCH])
 {
 	const struct vring_packed_desc *ring = &vq->desc_packed[idx];
-	const volatile struct vring_packed_desc *p = ring;
 	uint16_t flags[VHOST_PACKED_BATCH], k;
 
 	for (k = 0; k < VHOST_PACKED_BATCH; k++)
@@ -387,12 +374,8 @@ packed_batch_avail(const struct vhost_vq *vq, uint16_t idx, bool wrap,
 		if (!packed_avail(flags[k], wrap) ||
 		    (flags[k] & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)))
 			return false;
-	for (k = 0; k < VHOST_PACKED_BATCH; k++) {
-		d[k].addr = p[k].addr;
-		d[k].len = p[k].len;
-		d[k].id = p[k].id;
-		d[k].flags = flags[k];
-	}
+	for (k = 0; k < VHOST_PACKED_BATCH; k++)
+		packed_desc_load(&ring[k], flags[k], &d[k]);
 	return true;
 }
 
@@ -405,7 +388,7 @@ vhost_packed_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
 	const bool host_ol = (dev->features & VHOST_HOST_OL_FEATURES) != 0;
 	const uint32_t hlen = (uint32_t)dev->vhost_hlen;
 	const uint16_t size = vq->size;
-	struct vring_packed_desc head;
+	struct vhost_desc head;
 	uint16_t idx, i, n = 0;
 	bool wrap, nomem = false;
 
@@ -425,24 +408,22 @@ vhost_packed_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
 
 	i = 0;
 	while (i < count) {
-		struct rte_mbuf *m;
 		uint16_t nr_vec = 0, id, cnt;
 		uint64_t len;
 
 		if ((idx & (VHOST_PACKED_BATCH - 1)) == 0 && count - i >= VHOST_PACKED_BATCH &&
 		    idx + VHOST_PACKED_BATCH <= size &&
 		    dp->nr_shadow + VHOST_PACKED_BATCH <= dp->size) {
-			struct vring_packed_desc bd[VHOST_PACKED_BATCH];
+			struct vhost_desc bd[VHOST_PACKED_BATCH];
 			uint16_t k;
 
 			if (packed_batch_avail(vq, idx, wrap, bd)) {
 				rte_prefetch0(&vq->desc_packed[(idx + VHOST_PACKED_BATCH) &
 							       (size - 1)]);
 				for (k = 0; k < VHOST_PACKED_BATCH; k++) {
-					m = pkts[n];
 					nr_vec = 0;
 					/* One slot, no NEXT: id is the buffer's. */
-					packed_shadow_put(dp, bd[k].id, 1, 0);
+					packed_shadow_put(dp, bd[k].link, 1, 0);
 					if (unlikely(packed_gather(dev, vq, idx + k, &bd[k], vec,
 								   &nr_vec, &len, &id, &cnt,
 								   VHOST_USER_ACCESS_RO) < 0)) {
@@ -450,19 +431,15 @@ vhost_packed_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
 								 "invalid tx descriptor chain");
 						continue;
 					}
-					if (unlikely(vhost_tx_fill(dev, dp, vec, nr_vec, len, pool,
-								   m, host_ol, hlen) < 0)) {
-						vhost_dp_log_bad(dev, vq, "tx packet dropped");
-						pkts[n] = vhost_tx_recycle(dp, pool, m);
-						if (unlikely(pkts[n] == NULL)) {
-							/* Slot k is consumed (shadowed). */
-							k++;
-							nomem = true;
-							break;
-						}
-						continue;
+					if (likely(vhost_tx_put(dev, vq, dp, nr_vec, len, pool,
+								&pkts[n], host_ol, hlen))) {
+						n++;
+					} else if (unlikely(pkts[n] == NULL)) {
+						/* Slot k is consumed (shadowed). */
+						k++;
+						nomem = true;
+						break;
 					}
-					n++;
 				}
 				i += k;
 				packed_advance(vq, &idx, &wrap, k);
@@ -472,7 +449,6 @@ vhost_packed_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
 			}
 		}
 
-		m = pkts[n];
 		nr_vec = 0;
 		if (i != 0 && !packed_head_load(vq, idx, wrap, &head))
 			break;
@@ -492,15 +468,10 @@ vhost_packed_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
 		packed_advance(vq, &idx, &wrap, cnt);
 		rte_prefetch0(&vq->desc_packed[idx]);
 
-		if (unlikely(vhost_tx_fill(dev, dp, vec, nr_vec, len, pool, m, host_ol,
-					   hlen) < 0)) {
-			vhost_dp_log_bad(dev, vq, "tx packet dropped");
-			pkts[n] = vhost_tx_recycle(dp, pool, m);
-			if (unlikely(pkts[n] == NULL))
-				break;
-			continue;
-		}
-		n++;
+		if (likely(vhost_tx_put(dev, vq, dp, nr_vec, len, pool, &pkts[n], host_ol, hlen)))
+			n++;
+		else if (unlikely(pkts[n] == NULL))
+			break;
 	}
 	vq->last_avail_idx = idx;
 	vq->avail_wrap_counter = wrap;

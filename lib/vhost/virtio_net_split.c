@@ -29,58 +29,53 @@
 #include "vhost.h"
 #include "vhost_dp.h"
 
+/* Read a split descriptor once into a local (the driver may rewrite it). */
+static __rte_always_inline void
+split_desc_load(const struct vring_desc *src, struct vhost_desc *d)
+{
+	const volatile struct vring_desc *s = src;
+
+	d->addr = s->addr;
+	d->len = s->len;
+	d->flags = s->flags;
+	d->link = s->next;
+}
+
 /*
  * Gather the pieces of a chain into vec[*nr_vec...]. The caller has loaded
  * its head descriptor d (from descs[head], head < size checked), so each
  * descriptor is read exactly once; descs/nr_descs are the ring's table.
+ * What is split's own: chains link by index, and an indirect table is a
+ * chain of its own, linked the same way.
  */
 static __rte_always_inline int
 split_gather_desc(struct vhost_dev *dev, struct vhost_vq *vq, const struct vring_desc *descs,
-		  uint32_t nr_descs, struct vring_desc d, struct vhost_buf_vec *vec,
+		  uint32_t nr_descs, struct vhost_desc d, struct vhost_buf_vec *vec,
 		  uint16_t *nr_vec, uint64_t *len, uint8_t perm)
 {
 	uint32_t cnt = 0;
 	uint64_t total = 0;
 
-	/*
-	 * Fast path: one descriptor (no NEXT, no INDIRECT) mapped in one
-	 * piece, which is how virtio PMDs post buffers. Same result as the
-	 * walk below for such a chain, without its loop; a buffer that
-	 * spans regions or fails to map goes through the walk.
-	 */
-	if (likely(!(d.flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) && d.len != 0 &&
-		   *nr_vec < VHOST_BUF_VEC_MAX)) {
-		uint64_t mlen = d.len;
-		uint64_t vva = vhost_desc_to_vva(dev, vq, d.addr, &mlen, perm);
-
-		if (likely(vva != 0 && mlen == d.len)) {
-			vec[*nr_vec].vva = vva;
-			vec[*nr_vec].len = d.len;
-			(*nr_vec)++;
-			*len = d.len;
-			return 0;
-		}
-	}
+	if (likely(vhost_gather_one(dev, vq, &d, vec, nr_vec, len, perm)))
+		return 0;
 	if (unlikely(d.flags & VRING_DESC_F_INDIRECT)) {
 		descs = vhost_indirect_table(dev, vq, d.addr, d.len);
 		if (unlikely(descs == NULL))
 			return -1;
 		nr_descs = d.len / VHOST_DESC_SIZE;
-		vhost_desc_load(&descs[0], &d);
+		split_desc_load(&descs[0], &d);
 	}
 	for (;;) {
 		/* More descriptors than the table holds means a loop. */
 		if (unlikely(++cnt > nr_descs || (d.flags & VRING_DESC_F_INDIRECT)))
 			return -1;
-		if (d.len != 0 &&
-		    unlikely(vhost_map_buf(dev, vq, d.addr, d.len, vec, nr_vec, perm) < 0))
+		if (unlikely(vhost_gather_step(dev, vq, &d, vec, nr_vec, &total, perm) < 0))
 			return -1;
-		total += d.len;
 		if (likely(!(d.flags & VRING_DESC_F_NEXT)))
 			break;
-		if (unlikely(d.next >= nr_descs))
+		if (unlikely(d.link >= nr_descs))
 			return -1;
-		vhost_desc_load(&descs[d.next], &d);
+		split_desc_load(&descs[d.link], &d);
 	}
 	*len = total;
 	return 0;
@@ -92,11 +87,11 @@ split_gather(struct vhost_dev *dev, struct vhost_vq *vq, const struct vring_desc
 	     uint32_t nr_descs, uint16_t head, struct vhost_buf_vec *vec, uint16_t *nr_vec,
 	     uint64_t *len, uint8_t perm)
 {
-	struct vring_desc d;
+	struct vhost_desc d;
 
 	if (unlikely(head >= nr_descs))
 		return -1;
-	vhost_desc_load(&descs[head], &d);
+	split_desc_load(&descs[head], &d);
 	return split_gather_desc(dev, vq, descs, nr_descs, d, vec, nr_vec, len, perm);
 }
 
@@ -211,7 +206,7 @@ struct split_rx_ctx {
  */
 static __rte_noinline bool
 split_enqueue_slow(struct vhost_dev *dev, struct vhost_vq *vq, const struct split_rx_ctx *c,
-		   struct rte_mbuf *m, uint16_t head, struct vring_desc d,
+		   struct rte_mbuf *m, uint16_t head, struct vhost_desc d,
 		   uint16_t *last_avail, uint16_t *used_idx)
 {
 	struct vhost_vq_dp *dp = vq->dp;
@@ -233,7 +228,7 @@ split_enqueue_slow(struct vhost_dev *dev, struct vhost_vq *vq, const struct spli
 				goto undo;
 			head = split_avail_head(c->aring, c->mask, la);
 			if (likely(head < c->size))
-				vhost_desc_load(&c->descs[head], &d);
+				split_desc_load(&c->descs[head], &d);
 		}
 		have_head = false;
 		if (likely(head < c->size))
@@ -256,13 +251,10 @@ split_enqueue_slow(struct vhost_dev *dev, struct vhost_vq *vq, const struct spli
 		got += clen;
 	}
 
-	if (unlikely(vhost_rx_fill(dev, dp, m, vec, nr_vec, nr_chain, c->hlen) < 0)) {
+	if (unlikely(!vhost_rx_put(dev, dp, m, vec, nr_vec, nr_chain, need, c->hlen))) {
 		/* The mbuf's lengths disagree: return the chains empty. */
 		for (k = 0; k < nr_chain; k++)
 			chain[k].len = 0;
-	} else if (unlikely(dp->log_on)) {
-		vhost_copy_flush(dp);
-		vhost_rx_log(dev, vec, nr_vec, need);
 	}
 	for (k = 0; k < nr_chain; k++)
 		split_used_put(c->uring, c->mask, ui++, chain[k].id, chain[k].len);
@@ -300,48 +292,22 @@ vhost_split_enqueue(struct vhost_dev *dev, struct vhost_vq *vq,
 
 	for (i = 0; i < count; i++) {
 		struct rte_mbuf *m = pkts[i];
-		const uint64_t need = (uint64_t)m->pkt_len + c.hlen;
-		struct vring_desc d = { 0 };
-		struct vhost_buf_vec *vec = dp->vec;
+		struct vhost_desc d = { 0 };
 		uint16_t head;
+		uint32_t len;
 
 		if (last_avail == c.avail_idx)
 			break;
 		if (i + 1 < count)
 			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
 		head = split_avail_head(c.aring, c.mask, last_avail);
-		/*
-		 * Fast path: a one-segment mbuf into one descriptor (no NEXT,
-		 * no INDIRECT) that holds header and data and is mapped in one
-		 * piece - what virtio PMDs and kernel drivers post with
-		 * MRG_RXBUF. The checks are split_gather_desc()'s for a
-		 * one-descriptor chain, plus "big enough", which makes the
-		 * used length simply need.
-		 */
+		/* The one-descriptor fast path; the slow path takes d over. */
 		if (likely(head < c.size)) {
-			vhost_desc_load(&c.descs[head], &d);
-			if (likely(!(d.flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) &&
-				   d.len >= need && m->next == NULL)) {
-				uint64_t mlen = d.len;
-				uint64_t vva = vhost_desc_to_vva(dev, vq, d.addr, &mlen,
-								 VHOST_USER_ACCESS_RW);
-
-				if (likely(vva != 0 && mlen == d.len)) {
-					uint32_t len = (uint32_t)need;
-
-					vec[0].vva = vva;
-					vec[0].len = d.len;
-					if (unlikely(vhost_rx_fill(dev, dp, m, vec, 1, 1,
-								   c.hlen) < 0))
-						len = 0;
-					else if (unlikely(dp->log_on)) {
-						vhost_copy_flush(dp);
-						vhost_rx_log(dev, vec, 1, need);
-					}
-					split_used_put(c.uring, c.mask, used_idx++, head, len);
-					last_avail++;
-					continue;
-				}
+			split_desc_load(&c.descs[head], &d);
+			if (likely(vhost_rx_one(dev, vq, dp, m, &d, c.hlen, &len))) {
+				split_used_put(c.uring, c.mask, used_idx++, head, len);
+				last_avail++;
+				continue;
 			}
 		}
 		if (!split_enqueue_slow(dev, vq, &c, m, head, d, &last_avail, &used_idx))
@@ -396,10 +362,9 @@ vhost_split_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
 	}
 
 	for (i = 0; i < count; i++) {
-		struct rte_mbuf *m = pkts[n];
 		uint16_t head = heads[i];
 		uint16_t nr_vec = 0;
-		struct vring_desc d;
+		struct vhost_desc d;
 		uint64_t len;
 
 		/* Dequeued buffers are only read: they go back with length 0. */
@@ -409,23 +374,19 @@ vhost_split_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
 			vhost_dp_log_bad(dev, vq, "invalid tx descriptor chain");
 			continue;
 		}
-		vhost_desc_load(&descs[head], &d);
+		split_desc_load(&descs[head], &d);
 		if (unlikely(split_gather_desc(dev, vq, descs, size, d, vec, &nr_vec, &len,
 					       VHOST_USER_ACCESS_RO) < 0)) {
 			vhost_dp_log_bad(dev, vq, "invalid tx descriptor chain");
 			continue;
 		}
-		if (unlikely(vhost_tx_fill(dev, dp, vec, nr_vec, len, pool, m, host_ol,
-					   hlen) < 0)) {
-			vhost_dp_log_bad(dev, vq, "tx packet dropped");
-			pkts[n] = vhost_tx_recycle(dp, pool, m);
-			if (unlikely(pkts[n] == NULL)) {
-				i++;
-				break;
-			}
-			continue;
+		if (likely(vhost_tx_put(dev, vq, dp, nr_vec, len, pool, &pkts[n], host_ol,
+					hlen))) {
+			n++;
+		} else if (unlikely(pkts[n] == NULL)) {
+			i++;
+			break;
 		}
-		n++;
 	}
 	/* Every head up to i was consumed (dropped ones returned empty). */
 	vq->last_avail_idx = last_avail + i;
