@@ -116,7 +116,7 @@ static void
 case_begin(void)
 {
 	memset(&ev, 0, sizeof(ev));
-	fds_at_start = mock_count_fds();
+	fds_at_start = test_count_fds();
 }
 
 static void
@@ -124,7 +124,7 @@ case_end(struct vhost_dev *dev)
 {
 	if (dev != NULL)
 		vhost_dev_free(dev);
-	TEST_ASSERT_EQ(mock_count_fds(), fds_at_start);
+	TEST_ASSERT_EQ(test_count_fds(), fds_at_start);
 }
 
 /* A device negotiated with features, memory mapped, callbacks ours. */
@@ -395,24 +395,13 @@ TEST_CASE(test_default_features_match_dpdk)
 static int
 consumers_setup(int argc, char **argv)
 {
-	char *eal_args[] = { argv[0], (char *)(uintptr_t)"--no-huge",
-			     (char *)(uintptr_t)"-m", (char *)(uintptr_t)"64",
-			     (char *)(uintptr_t)"--no-pci", (char *)(uintptr_t)"--no-shconf",
-			     (char *)(uintptr_t)"--no-telemetry", (char *)(uintptr_t)"-l",
-			     (char *)(uintptr_t)"0",
-			     (char *)(uintptr_t)"--log-level=lib.vhost.config:critical" };
-
-	/* The data path's per-queue state lives in rte_malloc memory. */
-	if (rte_eal_init((int)RTE_DIM(eal_args), eal_args) < 0)
-		return -1;
-	return mock_guest_init(&guest);
+	return mock_env_init(argv[0], &guest);
 }
 
 static void
 consumers_teardown(void)
 {
-	mock_guest_fini(&guest);
-	rte_eal_cleanup();
+	mock_env_fini(&guest);
 }
 
 TEST_MAIN(consumers_setup, consumers_teardown,

@@ -28,7 +28,7 @@ static int fds_at_start;
 static void
 case_begin(void)
 {
-	fds_at_start = mock_count_fds();
+	fds_at_start = test_count_fds();
 }
 
 static void
@@ -37,7 +37,7 @@ case_end(struct vhost_dev *dev)
 	if (dev != NULL)
 		vhost_dev_free(dev);
 	TEST_ASSERT_EQ(mock.nr_map_region, mock.nr_unmap_region);
-	TEST_ASSERT_EQ(mock_count_fds(), fds_at_start);
+	TEST_ASSERT_EQ(test_count_fds(), fds_at_start);
 }
 
 static struct vhost_dev *
@@ -417,10 +417,10 @@ TEST_CASE(test_inflight)
 	TEST_ASSERT_EQ(inf.mmap_size, 2 * RTE_ALIGN_CEIL(16 + 16 * 256, 64));
 	TEST_ASSERT_EQ(inf.num_queues, 2);
 	/* CVE-2020-10726: repeating it leaks nothing. */
-	before = mock_count_fds();
+	before = test_count_fds();
 	TEST_ASSERT_EQ(send_inflight(dev, VHOST_USER_GET_INFLIGHT_FD, 0, 2, 256, -1), 0);
 	TEST_ASSERT_EQ(send_inflight(dev, VHOST_USER_GET_INFLIGHT_FD, 0, 2, 256, -1), 0);
-	TEST_ASSERT_EQ(mock_count_fds(), before);
+	TEST_ASSERT_EQ(test_count_fds(), before);
 	/* SET: too small an area, no fd, wrapping offset. */
 	fd = dup(dev->inflight_fd);
 	TEST_ASSERT(send_inflight(dev, VHOST_USER_SET_INFLIGHT_FD, inf.mmap_size - 1, 2, 256,
@@ -460,23 +460,13 @@ TEST_CASE(test_inflight)
 static int
 mem_setup(int argc, char **argv)
 {
-	char *eal_args[] = { argv[0], (char *)(uintptr_t)"--no-huge",
-			     (char *)(uintptr_t)"-m", (char *)(uintptr_t)"64",
-			     (char *)(uintptr_t)"--no-pci", (char *)(uintptr_t)"--no-shconf",
-			     (char *)(uintptr_t)"--no-telemetry", (char *)(uintptr_t)"-l",
-			     (char *)(uintptr_t)"0",
-			     (char *)(uintptr_t)"--log-level=lib.vhost.config:critical" };
-
-	if (rte_eal_init((int)RTE_DIM(eal_args), eal_args) < 0)
-		return -1;
-	return mock_guest_init(&guest);
+	return mock_env_init(argv[0], &guest);
 }
 
 static void
 mem_teardown(void)
 {
-	mock_guest_fini(&guest);
-	rte_eal_cleanup();
+	mock_env_fini(&guest);
 }
 
 TEST_MAIN(mem_setup, mem_teardown,

@@ -86,7 +86,7 @@ static int fds_at_start;
 static void
 case_begin(void)
 {
-	fds_at_start = mock_count_fds();
+	fds_at_start = test_count_fds();
 }
 
 static void
@@ -94,7 +94,7 @@ case_end(struct vhost_dev *dev)
 {
 	if (dev != NULL)
 		vhost_dev_free(dev);
-	TEST_ASSERT_EQ(mock_count_fds(), fds_at_start);
+	TEST_ASSERT_EQ(test_count_fds(), fds_at_start);
 }
 
 /* A device that is owned and has negotiated everything we offer. */
@@ -743,14 +743,14 @@ TEST_CASE(test_vring_fd_replace)
 	case_begin();
 	dev = configured_dev(&mock_trans_fd);
 	TEST_ASSERT_EQ(mock_send_vring_fd(dev, VHOST_USER_SET_VRING_CALL, 0), 0);
-	before = mock_count_fds();
+	before = test_count_fds();
 	/* Replacing closes the old fd: the count stays. */
 	TEST_ASSERT_EQ(mock_send_vring_fd(dev, VHOST_USER_SET_VRING_CALL, 0), 0);
 	TEST_ASSERT_EQ(mock_send_vring_fd(dev, VHOST_USER_SET_VRING_ERR, 0), 0);
-	TEST_ASSERT_EQ(mock_count_fds(), before + 1);
+	TEST_ASSERT_EQ(test_count_fds(), before + 1);
 	TEST_ASSERT_EQ(mock_send_u64(dev, VHOST_USER_SET_VRING_ERR,
 				     VHOST_USER_VRING_NOFD_MASK), 0);
-	TEST_ASSERT_EQ(mock_count_fds(), before);
+	TEST_ASSERT_EQ(test_count_fds(), before);
 	TEST_ASSERT_EQ(dev->vq[0]->errfd, VHOST_FD_NONE);
 	case_end(dev);
 }
@@ -875,24 +875,13 @@ TEST_CASE(test_iotlb)
 static int
 msg_setup(int argc, char **argv)
 {
-	char *eal_args[] = { argv[0], (char *)(uintptr_t)"--no-huge",
-			     (char *)(uintptr_t)"-m", (char *)(uintptr_t)"64",
-			     (char *)(uintptr_t)"--no-pci", (char *)(uintptr_t)"--no-shconf",
-			     (char *)(uintptr_t)"--no-telemetry", (char *)(uintptr_t)"-l",
-			     (char *)(uintptr_t)"0",
-			     (char *)(uintptr_t)"--log-level=lib.vhost.config:critical" };
-
-	/* The data path's per-queue state lives in rte_malloc memory. */
-	if (rte_eal_init((int)RTE_DIM(eal_args), eal_args) < 0)
-		return -1;
-	return mock_guest_init(&guest);
+	return mock_env_init(argv[0], &guest);
 }
 
 static void
 msg_teardown(void)
 {
-	mock_guest_fini(&guest);
-	rte_eal_cleanup();
+	mock_env_fini(&guest);
 }
 
 TEST_MAIN(msg_setup, msg_teardown,

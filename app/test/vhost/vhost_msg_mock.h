@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * A mock transport and device fixture for the message handler tests
- * (test_vhost_msg.c, test_vhost_mem.c) and the fuzz target
- * (devtools/fuzz/fuzz_vhost_msg.c). Header-only: each user is one file.
+ * (test_vhost_msg.c, test_vhost_mem.c, test_vhost_consumers.c) and the fuzz
+ * target (devtools/fuzz/fuzz_vhost_msg.c). Header-only: each user is one file.
  *
  * Two transports: "mock-fd" passes fds (regions mapped with the shared
  * vhost_mmap_region_fd helper, like AF_UNIX), "mock-nofd" passes none
@@ -14,7 +14,6 @@
 #ifndef _VHOST_MSG_MOCK_H_
 #define _VHOST_MSG_MOCK_H_
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -32,6 +31,8 @@
 
 #include <rte_vhost.h>
 
+#include "test_eal.h"
+#include "test_util.h"
 #include "vhost.h"
 #include "vhost_transport.h"
 #include "vhost_user.h"
@@ -388,23 +389,6 @@ mock_handle(struct vhost_dev *dev, struct vhost_user_ctx *ctx)
 	return ret;
 }
 
-/* Number of open fds of this process. */
-static inline int
-mock_count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (d == NULL)
-		return -1;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1;	/* the directory's own fd */
-}
-
 /* ---- a guest: one memfd of guest memory, rings at fixed offsets ---- */
 
 #define MOCK_GUEST_SIZE		(1u << 20)
@@ -438,6 +422,26 @@ mock_guest_fini(struct mock_guest *g)
 		close(g->memfd);
 	g->memfd = -1;
 	g->mem = NULL;
+}
+
+/*
+ * The set-up of a handler test binary (TEST_MAIN's setup and teardown):
+ * the EAL, on one lcore (the data path's per-queue state lives in
+ * rte_malloc memory), and the guest memory its cases map.
+ */
+static inline int
+mock_env_init(const char *prog, struct mock_guest *g)
+{
+	if (test_eal_init(prog, 64, "-l", "0", "--log-level=lib.vhost.config:critical") < 0)
+		return -1;
+	return mock_guest_init(g);
+}
+
+static inline void
+mock_env_fini(struct mock_guest *g)
+{
+	mock_guest_fini(g);
+	test_eal_cleanup();
 }
 
 /* One region covering the guest: gpa 0, uaddr MOCK_GUEST_UADDR. */

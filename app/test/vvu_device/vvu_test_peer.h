@@ -12,7 +12,6 @@
 #ifndef _VVU_TEST_PEER_H_
 #define _VVU_TEST_PEER_H_
 
-#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -28,6 +27,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include "test_util.h"
 #include "vvu_device.h"
 #include "vvu_dev_server.h"
 
@@ -44,6 +44,7 @@
 #define PEER_RXBUF	0x10000u	/* PEER_QSZ buffers of 0x400 */
 #define PEER_RXBUF_LEN	0x400u
 #define PEER_TXBUF	0x20000u	/* PEER_QSZ buffers of 0x400 */
+#define PEER_STOP_MS	5000	/* a helper process's exit after SIGKILL */
 
 struct peer_dev {
 	char dir[64];
@@ -64,36 +65,28 @@ struct peer_drv {
 	uint16_t tx_seen;
 };
 
-static inline int64_t
-peer_now_ms(void)
+/* The device process: the real loop and servers, as dpdk-vvu-device runs them. */
+static inline int
+peer_run_device(void *arg)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static inline void
-peer_run_device(struct peer_dev *pd)
-{
+	const struct peer_dev *pd = arg;
 	static struct vvu_device dev;
 	struct vvu_dev_options o = {
 		.vfio_user_path = pd->vfu_path, .vhost_user_path = pd->vu_path,
 		.shm_size = pd->shm_size, .num_queues = 4, .virtio_id = 43,
-		.verbose = getenv("VVU_TEST_VERBOSE") ? atoi(getenv("VVU_TEST_VERBOSE")) : -1,
+		.verbose = test_verbose() ? atoi(getenv("VVU_TEST_VERBOSE")) : -1,
 	};
 	struct vvu_dev_loop *loop = vvu_dev_loop_create();
 
-	/* never outlive the test, whatever happens to it */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* a peer that hangs up is the device's to handle, not a death */
 	signal(SIGPIPE, SIG_IGN);
 	if (loop == NULL || vvu_dev_init(&dev, &o, loop) < 0 || vvu_dev_server_start(&dev) < 0)
-		_exit(3);
+		return 3;
 	for (;;)
 		vvu_dev_loop_run_once(loop, -1);
 }
 
-/* Fork the device; 0 once its vfio-user socket exists. */
+/* Fork the device; 0 once both its sockets exist. */
 static inline int
 peer_dev_start(struct peer_dev *pd, const char *tag, uint64_t shm_size)
 {
@@ -105,11 +98,9 @@ peer_dev_start(struct peer_dev *pd, const char *tag, uint64_t shm_size)
 	snprintf(pd->vfu_path, sizeof(pd->vfu_path), "%s/vfu.sock", pd->dir);
 	snprintf(pd->vu_path, sizeof(pd->vu_path), "%s/vu.sock", pd->dir);
 	pd->shm_size = shm_size;
-	pd->pid = fork();
+	pd->pid = test_spawn(peer_run_device, pd, TEST_FD_INHERIT, TEST_FD_INHERIT);
 	if (pd->pid < 0)
 		return -1;
-	if (pd->pid == 0)
-		peer_run_device(pd);
 	for (i = 0; i < 300; i++) {
 		if (access(pd->vfu_path, F_OK) == 0 && access(pd->vu_path, F_OK) == 0)
 			return 0;
@@ -121,11 +112,8 @@ peer_dev_start(struct peer_dev *pd, const char *tag, uint64_t shm_size)
 static inline void
 peer_dev_stop(struct peer_dev *pd)
 {
-	if (pd->pid > 0) {
-		kill(pd->pid, SIGKILL);
-		waitpid(pd->pid, NULL, 0);
-		pd->pid = -1;
-	}
+	test_proc_stop(pd->pid, SIGKILL, PEER_STOP_MS);
+	pd->pid = -1;
 	unlink(pd->vfu_path);
 	unlink(pd->vu_path);
 	rmdir(pd->dir);
@@ -134,40 +122,20 @@ peer_dev_stop(struct peer_dev *pd)
 static inline bool
 peer_dev_alive(const struct peer_dev *pd)
 {
-	return pd->pid > 0 && waitpid(pd->pid, NULL, WNOHANG) == 0;
+	return test_proc_alive(pd->pid);
 }
 
 static inline int
 peer_dev_fds(const struct peer_dev *pd)
 {
-	char path[64];
-	struct dirent *e;
-	DIR *d;
-	int n = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pd->pid);
-	d = opendir(path);
-	if (d == NULL)
-		return -1;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
+	return pd->pid > 0 ? test_count_fds_of(pd->pid) : -1;
 }
 
 /* The device handles peers asynchronously: wait for the count to settle. */
 static inline bool
 peer_dev_fds_back_to(const struct peer_dev *pd, int want, int ms)
 {
-	int64_t end = peer_now_ms() + ms;
-
-	do {
-		if (peer_dev_fds(pd) == want)
-			return true;
-		usleep(5000);
-	} while (peer_now_ms() < end);
-	return false;
+	return pd->pid > 0 && test_fds_settle(pd->pid, want, ms) == want;
 }
 
 /* Connect a vfio-user client, retrying while the device drops the last one. */
@@ -177,8 +145,7 @@ peer_connect(const struct peer_dev *pd)
 	struct vfio_user_client *c = NULL;
 	int i;
 
-	vfio_user_set_log(NULL, NULL, getenv("VVU_TEST_VERBOSE") ? VFIO_USER_LOG_DEBUG :
-			  -1);
+	vfio_user_set_log(NULL, NULL, test_verbose() ? VFIO_USER_LOG_DEBUG : -1);
 	for (i = 0; i < 200 && c == NULL; i++) {
 		c = vfio_user_client_connect(pd->vfu_path, NULL);
 		if (c == NULL)
@@ -230,12 +197,12 @@ peer_wait_eof(int fd, int ms)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 	char b[256];
-	int64_t end = peer_now_ms() + ms;
+	int64_t end = test_now_ms() + ms;
 
-	while (peer_now_ms() < end) {
+	while (test_now_ms() < end) {
 		ssize_t n;
 
-		if (poll(&p, 1, (int)(end - peer_now_ms())) != 1)
+		if (poll(&p, 1, (int)(end - test_now_ms())) != 1)
 			return false;
 		n = recv(fd, b, sizeof(b), MSG_DONTWAIT);
 		if (n == 0 || (n < 0 && errno == ECONNRESET))
@@ -353,11 +320,11 @@ static inline const struct vhost_user_msg *
 peer_rx_next(struct peer_drv *d, int ms, struct vhost_user_msg *out)
 {
 	const struct vring_used_elem *used = (const void *)(d->mem + PEER_RXU + 4);
-	int64_t end = peer_now_ms() + ms;
+	int64_t end = test_now_ms() + ms;
 	uint32_t id, len;
 
 	while (peer_used_idx(d, true) == d->rx_seen) {
-		if (peer_now_ms() >= end)
+		if (test_now_ms() >= end)
 			return NULL;
 		peer_wait_efd(d->irq[1], 5);
 	}
@@ -391,8 +358,8 @@ peer_tx_reply(struct peer_drv *d, uint32_t request, const void *payload, uint32_
 	peer_post(d, false, id, PEER_IOVA + PEER_TXBUF + PEER_RXBUF_LEN * id,
 		  VHOST_USER_HDR_SIZE + size, 0);
 	peer_wr(d, BAR0, VVU_BAR0_NOTIFY + VVU_TXQ * VVU_NOTIFY_MULT, VVU_TXQ, 2);
-	end = peer_now_ms() + 2000;
-	while (peer_used_idx(d, false) != d->tx_avail && peer_now_ms() < end)
+	end = test_now_ms() + 2000;
+	while (peer_used_idx(d, false) != d->tx_avail && test_now_ms() < end)
 		usleep(1000);
 	TEST_ASSERT(peer_used_idx(d, false) == d->tx_avail, "txq reply %u not consumed",
 		    request);
@@ -413,26 +380,7 @@ peer_fe_connect(const struct peer_dev *pd)
 static inline void
 peer_fe_send_raw(int fd, const void *bytes, size_t len, const int *fds, int nfds)
 {
-	union {
-		char b[CMSG_SPACE(sizeof(int) * 32)];
-		struct cmsghdr a;
-	} ctl;
-	struct iovec iov = { (void *)(uintptr_t)bytes, len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	if (nfds > 0) {
-		struct cmsghdr *cm;
-
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.b;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
-	}
-	TEST_ASSERT(sendmsg(fd, &mh, MSG_NOSIGNAL) == (ssize_t)len, "sendmsg: %s",
+	TEST_ASSERT(test_send_fds(fd, bytes, len, fds, nfds) == 0, "sendmsg: %s",
 		    strerror(errno));
 }
 
