@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Peers for the VVU device's process-level tests (test_vvu_hostile.c,
- * test_vvu_frontend.c): a forked device process, a scripted driver (lib
- * vfio_user's client, rxq/txq split rings in its own memfd) and raw
- * vhost-user front-end sockets. Header-only so each test binary stays one
- * file in meson; every helper is static inline (a test uses what it needs).
+ * Peers for the VVU device's process-level tests (test_vvu_protocol.c,
+ * test_vvu_hostile.c, test_vvu_frontend.c): a forked device process, a
+ * scripted driver (lib vfio_user's client, rxq/txq split rings in its own
+ * memfd) and raw vhost-user front-end sockets. Header-only so each test
+ * binary stays one file in meson; every helper is static inline (a test uses
+ * what it needs).
  *
  * A test includes test.h first, then this file.
  */
@@ -233,13 +234,20 @@ peer_used_idx(struct peer_drv *d, bool rx)
 			       __ATOMIC_ACQUIRE);
 }
 
-/*
- * Bring the device up as a driver: DMA-map rings in a memfd, MSI-X vectors
- * 0..2, features, both queues, rxq buffers posted (at rx_iova, normally
- * inside the mapping), DRIVER_OK and BACKEND_UP.
- */
+/* Wait at most ms for the device to have used want entries of rxq or txq. */
+static inline bool
+peer_wait_used(struct peer_drv *d, bool rx, uint16_t want, int ms)
+{
+	int64_t end = test_now_ms() + ms;
+
+	while (peer_used_idx(d, rx) != want && test_now_ms() < end)
+		test_sleep_ms(1);
+	return peer_used_idx(d, rx) == want;
+}
+
+/* A driver with nothing open yet (what peer_drv_down() leaves). */
 static inline void
-peer_drv_up_at(struct peer_drv *d, const struct peer_dev *pd, uint64_t rx_iova)
+peer_drv_init(struct peer_drv *d)
 {
 	int i;
 
@@ -247,8 +255,18 @@ peer_drv_up_at(struct peer_drv *d, const struct peer_dev *pd, uint64_t rx_iova)
 	d->mem_fd = -1;
 	for (i = 0; i < 3; i++)
 		d->irq[i] = -1;
-	d->cli = peer_connect(pd);
-	TEST_ASSERT(d->cli != NULL, "cannot connect to the device");
+}
+
+/*
+ * On a connected driver: rings and buffers in a memfd, DMA-mapped at
+ * PEER_IOVA; MSI-X enabled with vectors 0 (config), 1 (rxq), 2 (txq) on
+ * eventfds, unmasked.
+ */
+static inline void
+peer_drv_map(struct peer_drv *d)
+{
+	int i;
+
 	d->mem_fd = memfd_create("vvu-drv", MFD_CLOEXEC);
 	TEST_ASSERT(d->mem_fd >= 0 && ftruncate(d->mem_fd, PEER_MEM_SIZE) == 0);
 	d->mem = mmap(NULL, PEER_MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, d->mem_fd, 0);
@@ -265,10 +283,24 @@ peer_drv_up_at(struct peer_drv *d, const struct peer_dev *pd, uint64_t rx_iova)
 	peer_wr(d, CFG, VVU_CAP_MSIX + PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE, 2);
 	for (i = 0; i < 3; i++)
 		peer_wr(d, BAR0, VVU_BAR0_MSIX_TABLE + 16 * i + 12, 0, 4);
+}
+
+/* ACKNOWLEDGE | DRIVER, VERSION_1 (feature bit 32), FEATURES_OK. */
+static inline void
+peer_drv_features(struct peer_drv *d)
+{
 	peer_wr(d, BAR0, VIRTIO_PCI_COMMON_STATUS, 3, 1);
 	peer_wr(d, BAR0, VIRTIO_PCI_COMMON_GFSELECT, 1, 4);
 	peer_wr(d, BAR0, VIRTIO_PCI_COMMON_GF, 1, 4);
 	peer_wr(d, BAR0, VIRTIO_PCI_COMMON_STATUS, 0xb, 1);
+}
+
+/* Config vector 0; rxq and txq in the memfd; every rxq buffer posted at rx_iova. */
+static inline void
+peer_drv_queues(struct peer_drv *d, uint64_t rx_iova)
+{
+	int i;
+
 	peer_wr(d, BAR0, VIRTIO_PCI_COMMON_MSIX, 0, 2);
 	for (i = 0; i < 2; i++) {
 		peer_wr(d, BAR0, VIRTIO_PCI_COMMON_Q_SELECT, i, 2);
@@ -285,8 +317,30 @@ peer_drv_up_at(struct peer_drv *d, const struct peer_dev *pd, uint64_t rx_iova)
 	for (i = 0; i < PEER_QSZ; i++)
 		peer_post(d, true, (uint16_t)i, rx_iova + PEER_RXBUF_LEN * i, PEER_RXBUF_LEN,
 			  VRING_DESC_F_WRITE);
+}
+
+/* DRIVER_OK, then BACKEND_UP: the device now accepts a front-end. */
+static inline void
+peer_drv_ready(struct peer_drv *d)
+{
 	peer_wr(d, BAR0, VIRTIO_PCI_COMMON_STATUS, 0xf, 1);
 	peer_wr(d, BAR0, VVU_BAR0_DEVCFG, VVU_STATUS_BACKEND_UP, 4);
+}
+
+/*
+ * Bring the device up as a driver: connect, then the steps above, with the
+ * rxq buffers at rx_iova (normally inside the mapping).
+ */
+static inline void
+peer_drv_up_at(struct peer_drv *d, const struct peer_dev *pd, uint64_t rx_iova)
+{
+	peer_drv_init(d);
+	d->cli = peer_connect(pd);
+	TEST_ASSERT(d->cli != NULL, "cannot connect to the device");
+	peer_drv_map(d);
+	peer_drv_features(d);
+	peer_drv_queues(d, rx_iova);
+	peer_drv_ready(d);
 }
 
 static inline void
@@ -350,7 +404,6 @@ peer_tx_reply(struct peer_drv *d, uint32_t request, const void *payload, uint32_
 	uint8_t *buf = d->mem + PEER_TXBUF + PEER_RXBUF_LEN * id;
 	struct vhost_user_hdr h = { request, VHOST_USER_VERSION | VHOST_USER_REPLY_MASK,
 				    size };
-	int64_t end;
 
 	memcpy(buf, &h, sizeof(h));
 	if (size > 0)
@@ -358,10 +411,7 @@ peer_tx_reply(struct peer_drv *d, uint32_t request, const void *payload, uint32_
 	peer_post(d, false, id, PEER_IOVA + PEER_TXBUF + PEER_RXBUF_LEN * id,
 		  VHOST_USER_HDR_SIZE + size, 0);
 	peer_wr(d, BAR0, VVU_BAR0_NOTIFY + VVU_TXQ * VVU_NOTIFY_MULT, VVU_TXQ, 2);
-	end = test_now_ms() + 2000;
-	while (peer_used_idx(d, false) != d->tx_avail && test_now_ms() < end)
-		usleep(1000);
-	TEST_ASSERT(peer_used_idx(d, false) == d->tx_avail, "txq reply %u not consumed",
+	TEST_ASSERT(peer_wait_used(d, false, d->tx_avail, 2000), "txq reply %u not consumed",
 		    request);
 }
 
