@@ -394,7 +394,7 @@ same_file(int a, int b)
 
 /* ---- version negotiation ---- */
 
-TEST_CASE(version_good)
+TEST_CASE(version_negotiates_caps)
 {
 	struct vfio_user_client *cli;
 	const struct vfio_user_caps *caps;
@@ -1201,7 +1201,7 @@ vfu_test_setup(int argc, char **argv)
 }
 
 TEST_MAIN(vfu_test_setup, NULL,
-	TEST_ENTRY(version_good),
+	TEST_ENTRY(version_negotiates_caps),
 	TEST_ENTRY(version_no_json_defaults),
 	TEST_ENTRY(version_bad_json),
 	TEST_ENTRY(version_missing_nul),

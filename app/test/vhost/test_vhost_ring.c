@@ -687,7 +687,7 @@ TEST_CASE(split_guest_notification_setting)
 
 /* ---- stats ---- */
 
-TEST_CASE(stats_counts)
+TEST_CASE(stats_by_size_and_destination)
 {
 	static const uint32_t lens[] = { 60, 64, 100, 200, 1500, 2000 };
 	struct rte_mbuf *m[RTE_DIM(lens)];
@@ -1278,7 +1278,7 @@ TEST_MAIN(ring_test_setup, ring_test_teardown,
 	TEST_ENTRY(split_event_idx),
 	TEST_ENTRY(split_no_interrupt),
 	TEST_ENTRY(split_guest_notification_setting),
-	TEST_ENTRY(stats_counts),
+	TEST_ENTRY(stats_by_size_and_destination),
 	TEST_ENTRY(offload_enqueue_hdr),
 	TEST_ENTRY(offload_dequeue_legacy),
 	TEST_ENTRY(offload_dequeue_compliant),

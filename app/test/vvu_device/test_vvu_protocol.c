@@ -234,7 +234,8 @@ TEST_CASE(bad_region_access_is_refused)
 	TEST_ASSERT_EQ(peer_rd(&drv, CFG, 0, 2), 0x1AF4);
 }
 
-TEST_CASE(reset_and_reconnect_clean)
+/* A device reset: virtio status and both VVU status bits back to 0. */
+TEST_CASE(reset_clears_device_status)
 {
 	TEST_ASSERT(vfio_user_client_reset(drv.cli) == 0);
 	TEST_ASSERT_EQ(peer_rd(&drv, BAR0, VIRTIO_PCI_COMMON_STATUS, 1), 0);
@@ -252,4 +253,4 @@ TEST_MAIN(proto_setup, proto_teardown,
 	TEST_ENTRY(unknown_request_disconnects_frontend),
 	TEST_ENTRY(garbage_on_second_vfio_user_connection),
 	TEST_ENTRY(bad_region_access_is_refused),
-	TEST_ENTRY(reset_and_reconnect_clean))
+	TEST_ENTRY(reset_clears_device_status))
