@@ -166,7 +166,8 @@ run_demo() {
 	mkfifo "$dir/be.in" "$dir/fe.in"
 	exec 4<> "$dir/be.in" 3<> "$dir/fe.in"
 	spawn_testpmd "$dir/backend.log" "$dir/be.in" "$be_lib" 0 "$be_prefix" \
-		"net_vhost0,iface=$be_iface,queues=1" --auto-start || die "the back-end did not start"
+		"net_vhost0,iface=$be_iface,queues=1" --auto-start ||
+		die "the back-end did not start"
 	be_pid=$SPAWNED
 	wait_for "$dir/backend.log" 'testpmd> ' 60 ||
 		{ tail "$dir/backend.log"; die "back-end did not start"; }
@@ -206,10 +207,12 @@ run_demo() {
 	if [ "$t" = vvu ]; then
 		t0=$(stamp_after "$dir/device.log" 'front-end connected' 0)
 	else
-		t0=$(stamp_after "$dir/backend.log" 'VHOST_CONFIG: .*new (vhost user )?connection' 0)
+		t0=$(stamp_after "$dir/backend.log" \
+			'VHOST_CONFIG: .*new (vhost user )?connection' 0)
 	fi
 	t1=$(stamp_after "$dir/backend.log" 'Port 0: link state change event' 0)
-	if [ -n "$t0" ] && [ -n "$t1" ]; then link_ms=$(ms_between "$t0" "$t1"); else link_ms=n/a; fi
+	link_ms=n/a
+	if [ -n "$t0" ] && [ -n "$t1" ]; then link_ms=$(ms_between "$t0" "$t1"); fi
 
 	echo "  link up; forwarding $LEN-byte packets for $SECONDS_RUN s"
 	echo "start tx_first 32" >&3
