@@ -424,26 +424,6 @@ mock_guest_fini(struct mock_guest *g)
 	g->mem = NULL;
 }
 
-/*
- * The set-up of a handler test binary (TEST_MAIN's setup and teardown):
- * the EAL, on one lcore (the data path's per-queue state lives in
- * rte_malloc memory), and the guest memory its cases map.
- */
-static inline int
-mock_env_init(const char *prog, struct mock_guest *g)
-{
-	if (test_eal_init(prog, 64, "-l", "0", "--log-level=lib.vhost.config:critical") < 0)
-		return -1;
-	return mock_guest_init(g);
-}
-
-static inline void
-mock_env_fini(struct mock_guest *g)
-{
-	mock_guest_fini(g);
-	test_eal_cleanup();
-}
-
 /* One region covering the guest: gpa 0, uaddr MOCK_GUEST_UADDR. */
 static inline void
 mock_msg_mem_table(struct vhost_user_ctx *ctx, const struct mock_guest *g, bool with_fd)
@@ -567,5 +547,47 @@ mock_setup_vring(struct vhost_dev *dev, uint32_t index)
 #define MOCK_FEATURES ((1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_NET_F_MRG_RXBUF) | \
 		       (1ULL << VHOST_USER_F_PROTOCOL_FEATURES) | \
 		       (1ULL << VIRTIO_RING_F_EVENT_IDX))
+
+#ifdef _APP_TEST_H_
+/*
+ * ---- a handler test binary (test.h included first; not the fuzz target) ----
+ *
+ * TEST_MAIN's setup and teardown: the EAL, on one lcore (the data path's
+ * per-queue state lives in rte_malloc memory), and the guest memory the
+ * cases map (mock_env_guest). Each case starts with mock_case_begin() and
+ * ends with mock_case_end(): the device freed, every fd it got closed.
+ */
+static struct mock_guest mock_env_guest;
+static int mock_fds_at_start;
+
+static inline int
+mock_env_setup(int argc, char **argv)
+{
+	if (test_eal_init(argv[0], 64, "-l", "0", "--log-level=lib.vhost.config:critical") < 0)
+		return -1;
+	return mock_guest_init(&mock_env_guest);
+}
+
+static inline void
+mock_env_teardown(void)
+{
+	mock_guest_fini(&mock_env_guest);
+	test_eal_cleanup();
+}
+
+static inline void
+mock_case_begin(void)
+{
+	mock_fds_at_start = test_count_fds();
+}
+
+static inline void
+mock_case_end(struct vhost_dev *dev)
+{
+	if (dev != NULL)
+		vhost_dev_free(dev);
+	TEST_ASSERT_EQ(test_count_fds(), mock_fds_at_start);
+}
+#endif /* _APP_TEST_H_ */
 
 #endif /* _VHOST_MSG_MOCK_H_ */
