@@ -28,14 +28,11 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <linux/virtio_config.h>
 
 #include <rte_common.h>
-#include <rte_eal.h>
 #include <rte_vhost.h>
 
 #include "rte_vhost_vvu.h"
