@@ -19,7 +19,11 @@ import tempfile
 
 import pytest
 
+from framework import proc
 from framework import testpmd as tp
+
+# The vvu fixture (the VVU topology, built on topo below) for every suite.
+pytest_plugins = ("framework.vvu",)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD_DIR = os.path.abspath(os.environ.get("VVU_BUILD_DIR", os.path.join(REPO, "build")))
@@ -114,15 +118,13 @@ def topo(request, hugepages, testpmd_present, vhost_lib):
         @staticmethod
         def backend(**kw):
             kw.setdefault("lib_dir", vhost_lib.dir)
-            p = tp.backend(log_dir, Topology.sock, **kw)
-            started.append(p)
-            return p
+            started.append(tp.backend(log_dir, Topology.sock, **kw))
+            return started[-1]
 
         @staticmethod
         def frontend(**kw):
-            p = tp.frontend(log_dir, Topology.sock, **kw)
-            started.append(p)
-            return p
+            started.append(tp.frontend(log_dir, Topology.sock, **kw))
+            return started[-1]
 
         @staticmethod
         def wait_socket(timeout=30):
@@ -144,23 +146,16 @@ def topo(request, hugepages, testpmd_present, vhost_lib):
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
-        failed = getattr(request.node, "rep_call", None) is None or request.node.rep_call.failed
-        for p in started:
-            p.kill() if failed else p.quit(timeout=10)
-        if failed:
-            for p in started:
-                if p.proc is not None:
-                    print(f"----- {p.name} (pid {p.pid}, exit {p.exit_code}), "
-                          f"last lines of {p.log_path}:\n{p.tail(60)}")
+        proc.finish_all(started, proc.call_failed(request))
         shutil.rmtree(sock_dir, ignore_errors=True)
 
 
 def pytest_sessionfinish(session, exitstatus):
-    tp.kill_all()
+    proc.kill_all()
 
 
 def _on_sigterm(signum, frame):
-    tp.kill_all()
+    proc.kill_all()
     raise SystemExit(128 + signum)
 
 

@@ -35,7 +35,8 @@ usage() { sed -n '22,30s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REPO=$(pwd)
-# wait_for, stamp, stop_all: shared with the other topology scripts.
+# spawn, spawn_device, spawn_testpmd, wait_for, stop_all, ...: shared with the other
+# topology scripts.
 . "$REPO/usertools/vvu-proc.sh"
 TRANSPORT=${VVU_DEMO_TRANSPORT:-vvu}
 while [ $# -gt 0 ]; do
@@ -111,7 +112,6 @@ ok=0
 # shellcheck disable=SC2317 # invoked by the trap
 cleanup() {
 	exec 3>&- 4>&- 2>/dev/null || true
-	if [ -n "$NAP_PID" ]; then kill "$NAP_PID" 2>/dev/null || true; fi
 	stop_all
 	if [ "${KEEP_LOGS:-0}" = 1 ] || [ "$ok" != 1 ]; then
 		say "logs kept in $RUN"
@@ -120,63 +120,26 @@ cleanup() {
 	fi
 }
 trap cleanup EXIT
-# nap SECONDS: sleep in the background and wait for it, so that INT/TERM run the trap
-# at once instead of after the sleep; cleanup kills the sleep by pid.
-NAP_PID=
-nap() {
-	sleep "$1" &
-	NAP_PID=$!
-	wait "$NAP_PID" || true
-	NAP_PID=
-}
 trap 'exit 130' INT TERM
 
-
-# spawn NAME IN CMD...: run CMD under timeout, stdin from IN (a file/fifo), output
-# time-stamped into $RUN/NAME.log; sets SPAWNED to the pid of CMD itself.
-spawn() {
-	local name=$1 in=$2 tp i
-	shift 2
-	mkfifo "$RUN/$name.out"
-	stamp "$RUN/$name.log" < "$RUN/$name.out" &
-	PIDS+=("$!")
-	timeout -k 5 "$LIMIT" "$@" < "$in" > "$RUN/$name.out" 2>&1 &
-	tp=$!
-	PIDS+=("$tp")
-	SPAWNED=
-	for ((i = 0; i < 100; i++)); do
-		SPAWNED=$(cat "/proc/$tp/task/$tp/children" 2>/dev/null || true)
-		SPAWNED=${SPAWNED%% *}
-		[ -n "$SPAWNED" ] && break
-		kill -0 "$tp" 2>/dev/null || break
-		sleep 0.05
-	done
-	[ -n "$SPAWNED" ] || die "$name did not start"
-	PIDS+=("$SPAWNED")
-}
-
-# First time-stamp of REGEX in LOG (empty if none).
-stamp_of() { { grep -aE "$2" "$1" 2>/dev/null || true; } | head -1 | cut -d' ' -f1; }
 # Last "Rx-pps:"/"Tx-pps:"/"RX-packets:" value in LOG.
 last_val() { { grep -ao "$1 *[0-9]*" "$2" || true; } | tail -1 | awk '{print $2}'; }
 mpps() { awk -v v="${1:-0}" 'BEGIN {printf "%.2f", v / 1e6}'; }
-ms() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", (b - a) * 1000}'; }
 
 declare -A R_FB R_BF R_LINK
 
 # run_demo vvu|af_unix
 run_demo() {
-	local t=$1 dir=$RUN/$1 fe_sock be_iface be_lib_txt dev_pid='' be_pid fe_pid i
+	local t=$1 dir=$RUN/$1 fe_sock be_iface be_lib be_lib_txt dev_pid='' be_pid fe_pid i
 	local t0 t1 t0_what link_ms fe_rx be_rx be_tot fe_tot
 	local be_prefix=vvu-qs-be-$$-$t fe_prefix=vvu-qs-fe-$$-$t
 	mkdir -p "$dir"
-	PREFIXES+=("$be_prefix" "$fe_prefix")
 	fe_sock=$dir/fe.sock
 	if [ "$LIBDIR" = debian ]; then
-		BE_ENV=()
+		be_lib=
 		be_lib_txt="Debian's library"
 	else
-		BE_ENV=(LD_LIBRARY_PATH="$LIBDIR")
+		be_lib=$LIBDIR
 		be_lib_txt="our ${LIBDIR#"$REPO"/}"
 	fi
 
@@ -189,18 +152,9 @@ run_demo() {
 	echo "  sockets and logs in $dir (kept on failure or with KEEP_LOGS=1)"
 	if [ "$t" = vvu ]; then
 		be_iface=vfio-user:$dir/vfu.sock
-		spawn "$t/device" /dev/null stdbuf -oL -eL "$DEVICE" \
-			--vfio-user "$dir/vfu.sock" --vhost-user "$fe_sock" -v
+		spawn_device "$dir/device.log" "$dir/vfu.sock" "$fe_sock" ||
+			die "dpdk-vvu-device did not start"
 		dev_pid=$SPAWNED
-		for ((i = 0; i < 100; i++)); do
-			[ -S "$dir/vfu.sock" ] && [ -S "$fe_sock" ] && break
-			kill -0 "$dev_pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		if [ ! -S "$dir/vfu.sock" ] || [ ! -S "$fe_sock" ]; then
-			tail "$dir/device.log"
-			die "dpdk-vvu-device did not create its sockets"
-		fi
 		printf '  %-10s %-60s (pid %s)\n' device \
 			"dpdk-vvu-device --vfio-user vfu.sock --vhost-user fe.sock" "$dev_pid"
 	else
@@ -211,10 +165,9 @@ run_demo() {
 	# fds 4 (back-end) and 3 (front-end)
 	mkfifo "$dir/be.in" "$dir/fe.in"
 	exec 4<> "$dir/be.in" 3<> "$dir/fe.in"
-	spawn "$t/backend" "$dir/be.in" env "${BE_ENV[@]}" stdbuf -oL dpdk-testpmd \
-		-l 0,1 --main-lcore 0 --file-prefix "$be_prefix" --no-pci --in-memory \
-		--single-file-segments -m 512 --vdev "net_vhost0,iface=$be_iface,queues=1" -- \
-		-i --auto-start --forward-mode=io --nb-cores=1
+	spawn_testpmd "$dir/backend.log" "$dir/be.in" "$be_lib" 0 "$be_prefix" \
+		"net_vhost0,iface=$be_iface,queues=1" --auto-start ||
+		die "the back-end did not start"
 	be_pid=$SPAWNED
 	wait_for "$dir/backend.log" 'testpmd> ' 60 ||
 		{ tail "$dir/backend.log"; die "back-end did not start"; }
@@ -232,10 +185,9 @@ run_demo() {
 		[ -S "$fe_sock" ] || die "the back-end did not create $fe_sock"
 	fi
 
-	spawn "$t/frontend" "$dir/fe.in" stdbuf -oL dpdk-testpmd \
-		-l 0,1 --main-lcore 1 --file-prefix "$fe_prefix" --no-pci --in-memory \
-		--single-file-segments -m 512 --vdev "net_virtio_user0,path=$fe_sock,queues=1" -- \
-		-i --forward-mode=io --nb-cores=1 --txpkts="$LEN"
+	spawn_testpmd "$dir/frontend.log" "$dir/fe.in" "" 1 "$fe_prefix" \
+		"net_virtio_user0,path=$fe_sock,queues=1" --txpkts="$LEN" ||
+		die "the front-end did not start"
 	fe_pid=$SPAWNED
 	printf '  %-10s %-60s (pid %s)\n' front-end \
 		"testpmd net_virtio_user0,path=fe.sock, Debian's libraries" "$fe_pid"
@@ -253,12 +205,14 @@ run_demo() {
 
 	# front-end connect -> link up (see the definition printed below)
 	if [ "$t" = vvu ]; then
-		t0=$(stamp_of "$dir/device.log" 'front-end connected')
+		t0=$(stamp_after "$dir/device.log" 'front-end connected' 0)
 	else
-		t0=$(stamp_of "$dir/backend.log" 'VHOST_CONFIG: .*new (vhost user )?connection')
+		t0=$(stamp_after "$dir/backend.log" \
+			'VHOST_CONFIG: .*new (vhost user )?connection' 0)
 	fi
-	t1=$(stamp_of "$dir/backend.log" 'Port 0: link state change event')
-	if [ -n "$t0" ] && [ -n "$t1" ]; then link_ms=$(ms "$t0" "$t1"); else link_ms=n/a; fi
+	t1=$(stamp_after "$dir/backend.log" 'Port 0: link state change event' 0)
+	link_ms=n/a
+	if [ -n "$t0" ] && [ -n "$t1" ]; then link_ms=$(ms_between "$t0" "$t1"); fi
 
 	echo "  link up; forwarding $LEN-byte packets for $SECONDS_RUN s"
 	echo "start tx_first 32" >&3
@@ -272,16 +226,9 @@ run_demo() {
 	printf 'stop\nquit\n' >&3
 	printf 'stop\nquit\n' >&4
 	exec 3>&- 4>&-
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$fe_pid" 2>/dev/null || kill -0 "$be_pid" 2>/dev/null || break
-		sleep 0.1
-	done
+	wait_gone 100 "$fe_pid" "$be_pid" || true
 	if [ -n "$dev_pid" ]; then kill -TERM "$dev_pid" 2>/dev/null || true; fi
-	for ((i = 0; i < 50; i++)); do
-		kill -0 "$fe_pid" 2>/dev/null || kill -0 "$be_pid" 2>/dev/null ||
-			kill -0 "${dev_pid:-$be_pid}" 2>/dev/null || break
-		sleep 0.1
-	done
+	wait_gone 50 "$fe_pid" "$be_pid" ${dev_pid:+"$dev_pid"} || true
 
 	fe_rx=$(last_val 'Rx-pps:' "$dir/frontend.log")
 	be_rx=$(last_val 'Rx-pps:' "$dir/backend.log")

@@ -48,6 +48,7 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 
+#include "test_eal.h"
 #include "vhost.h"
 #include "vhost_dp.h"
 #include "vhost_transport.h"
@@ -414,7 +415,7 @@ main(int argc, char **argv)
 	unsigned int nr_cases = 0, repeats = 5, i, k;
 	uint32_t bursts = 200000;
 	const char *lcores = "0@(0-1)", *which = "all";
-	char prefix[64], lcarg[64];
+	char lcarg[64];
 	int opt;
 
 	while ((opt = getopt(argc, argv, "c:n:r:l:sh")) != -1) {
@@ -444,20 +445,10 @@ main(int argc, char **argv)
 		free(list);
 	}
 
-	snprintf(prefix, sizeof(prefix), "--file-prefix=dp_bench_%d", (int)getpid());
 	snprintf(lcarg, sizeof(lcarg), "--lcores=%s", lcores);
-	{
-		char *eal_argv[] = {
-			argv[0], (char *)(uintptr_t)"--no-huge", (char *)(uintptr_t)"-m",
-			(char *)(uintptr_t)"256", (char *)(uintptr_t)"--no-pci",
-			(char *)(uintptr_t)"--no-shconf", prefix, lcarg,
-			(char *)(uintptr_t)"--log-level=lib.eal:error",
-		};
-
-		if (rte_eal_init(RTE_DIM(eal_argv), eal_argv) < 0) {
-			fprintf(stderr, "dp_bench: EAL init failed\n");
-			return 1;
-		}
+	if (test_eal_init(argv[0], 256, lcarg, "--log-level=lib.eal:error") < 0) {
+		fprintf(stderr, "dp_bench: EAL init failed\n");
+		return 1;
 	}
 	/* Cached like testpmd's pool, so alloc/free are per-lcore cheap. */
 	pool = rte_pktmbuf_pool_create("dp_bench", 8191, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
@@ -517,6 +508,6 @@ main(int argc, char **argv)
 	free(mem);
 	free(guest);
 	rte_mempool_free(pool);
-	rte_eal_cleanup();
+	test_eal_cleanup();
 	return drv_bytes == 0;
 }

@@ -76,7 +76,8 @@ set -euo pipefail
 export LC_ALL=C
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-# wait_for, stamp, stop_all: shared with the other topology scripts.
+# spawn, spawn_device, spawn_testpmd, wait_for, stop_all, ...: shared with the other
+# topology scripts.
 . "$REPO/usertools/vvu-proc.sh"
 CONFIGS=${PVP_CONFIGS:-debian ours vvu}
 RATIOS=${PVP_RATIOS:-ours/debian vvu/ours}
@@ -113,20 +114,10 @@ cleanup() {
 	local c
 	for c in "${!FE_FD[@]}"; do close_fd "${FE_FD[$c]}" 2>/dev/null || true; done
 	for c in "${!BE_FD[@]}"; do close_fd "${BE_FD[$c]}" 2>/dev/null || true; done
-	if [ -n "$NAP_PID" ]; then kill "$NAP_PID" 2>/dev/null || true; fi
 	stop_all
 	rm -rf "$RUN"
 }
 trap cleanup EXIT
-# nap SECONDS: sleep in the background and wait for it, so that INT/TERM run the trap
-# at once instead of after the sleep; cleanup kills the sleep by pid.
-NAP_PID=
-nap() {
-	sleep "$1" &
-	NAP_PID=$!
-	wait "$NAP_PID" || true
-	NAP_PID=
-}
 trap 'exit 130' INT TERM
 
 # ---- configurations --------------------------------------------------------
@@ -151,40 +142,8 @@ config_vvu() {
 
 # ---- helpers ---------------------------------------------------------------
 
-# spawn LOG IN CMD...: run CMD under timeout, stdin from IN, output time-stamped into
-# LOG; sets SPAWNED to the pid of CMD itself (timeout's child).
-spawn() {
-	local log=$1 in=$2 tp i out
-	shift 2
-	out=$RUN/$(basename "$log").out
-	rm -f "$out"
-	: > "$log" # a stale log from a reused PVP_OUT must not satisfy wait_for
-	mkfifo "$out"
-	stamp "$log" < "$out" &
-	PIDS+=("$!")
-	timeout -k 5 "$LIMIT" "$@" < "$in" > "$out" 2>&1 &
-	tp=$!
-	PIDS+=("$tp")
-	SPAWNED=
-	for ((i = 0; i < 100; i++)); do
-		SPAWNED=$(cat "/proc/$tp/task/$tp/children" 2>/dev/null || true)
-		SPAWNED=${SPAWNED%% *}
-		[ -n "$SPAWNED" ] && break
-		kill -0 "$tp" 2>/dev/null || break
-		sleep 0.05
-	done
-	[ -n "$SPAWNED" ] || { echo "could not start $*" >&2; return 1; }
-	PIDS+=("$SPAWNED")
-}
-
 count_of() { { grep -ac "$2" "$1" 2>/dev/null || true; } | tail -1; }
 last_val() { { grep -ao "$1 *[0-9.]*" "$2" || true; } | tail -1 | sed 's/.*[ =]//'; }
-# stamp_after LOG REGEX T: the time stamp of the first line matching REGEX stamped at
-# or after T (empty if none)
-stamp_after() {
-	{ grep -aE "$2" "$1" 2>/dev/null || true; } |
-		awk -v t="$3" '$1 >= t { print $1; exit }'
-}
 
 # wait_count LOG REGEX N SECONDS: until LOG has at least N lines matching REGEX
 wait_count() {
@@ -205,21 +164,10 @@ start_pair() {
 	local be_prefix=pvp$$be$1 t0 t1 t0_log link k
 	"config_$cfg"
 	mkdir -p "$D"
-	PREFIXES+=("$be_prefix" "pvp$$fe$cfg")
 	BE_LOG[$cfg]=$OUT/$tag.be.log
 	DEV_LOG[$cfg]=$OUT/$tag.dev.log
 	if [ "$CFG_DEVICE" = 1 ]; then
-		spawn "${DEV_LOG[$cfg]}" /dev/null stdbuf -oL -eL "$DEVICE" --vfio-user \
-			"$D/vfu.sock" --vhost-user "$D/fe.sock" -v || return 1
-		for ((i = 0; i < 100; i++)); do
-			[ -S "$D/vfu.sock" ] && [ -S "$D/fe.sock" ] && break
-			kill -0 "$SPAWNED" 2>/dev/null || break
-			sleep 0.1
-		done
-		if [ ! -S "$D/vfu.sock" ] || [ ! -S "$D/fe.sock" ]; then
-			echo "dpdk-vvu-device did not create its sockets (${DEV_LOG[$cfg]})" >&2
-			return 1
-		fi
+		spawn_device "${DEV_LOG[$cfg]}" "$D/vfu.sock" "$D/fe.sock" || return 1
 	fi
 
 	# Interactive, commands through a fifo held open read-write (the open does not block).
@@ -228,10 +176,8 @@ start_pair() {
 	BE_FD[$cfg]=$fd
 	exec {fd}<> "$D/fe.in"
 	FE_FD[$cfg]=$fd
-	spawn "${BE_LOG[$cfg]}" "$D/be.in" env ${CFG_LIBDIR:+LD_LIBRARY_PATH="$CFG_LIBDIR"} \
-		stdbuf -oL "$TESTPMD" -l 0,1 --main-lcore 0 --file-prefix "$be_prefix" --no-pci \
-		--in-memory --single-file-segments -m 512 --vdev "$CFG_BE_VDEV" -- \
-		-i --forward-mode=io --nb-cores=1 --record-core-cycles || return 1
+	spawn_testpmd "${BE_LOG[$cfg]}" "$D/be.in" "$CFG_LIBDIR" 0 "$be_prefix" "$CFG_BE_VDEV" \
+		--record-core-cycles || return 1
 	bp=$SPAWNED
 	BE_PID[$cfg]=$bp
 	wait_for "${BE_LOG[$cfg]}" 'testpmd> ' 60 ||
@@ -265,10 +211,8 @@ start_pair() {
 		FE_LOG[$cfg]=$OUT/$tag.fe$k.log
 		local start
 		start=$(date +%s.%N)
-		spawn "${FE_LOG[$cfg]}" "$D/fe.in" stdbuf -oL "$TESTPMD" -l 0,1 --main-lcore 1 \
-			--file-prefix "pvp$$fe$cfg" --no-pci --in-memory --single-file-segments \
-			-m 512 --vdev "net_virtio_user0,path=$CFG_FE_SOCK,queues=1" -- \
-			-i --forward-mode=io --nb-cores=1 --txpkts="$len" || return 1
+		spawn_testpmd "${FE_LOG[$cfg]}" "$D/fe.in" "" 1 "pvp$$fe$cfg" \
+			"net_virtio_user0,path=$CFG_FE_SOCK,queues=1" --txpkts="$len" || return 1
 		FE_PID[$cfg]=$SPAWNED
 		wait_for "${FE_LOG[$cfg]}" 'testpmd> ' 60 ||
 			{ echo "front-end did not start (${FE_LOG[$cfg]})" >&2; return 1; }
@@ -282,14 +226,12 @@ start_pair() {
 		done
 		[ -n "$t1" ] || { echo "the back-end's link did not come up (${BE_LOG[$cfg]})" >&2
 			return 1; }
-		link=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", (b - a) * 1000}')
+		link=$(ms_between "$t0" "$t1")
 		echo "link $cfg $len $link" >> "$RESULTS"
 		printf '  %-12s front-end start %d: connect->link up %s ms\n' "$tag" "$k" "$link"
 		[ "$k" -lt "$LINK_REPEATS" ] || break
 		echo quit >&"${FE_FD[$cfg]}"
-		for ((i = 0; i < 150; i++)); do kill -0 "${FE_PID[$cfg]}" 2>/dev/null || break
-			sleep 0.1; done
-		kill -0 "${FE_PID[$cfg]}" 2>/dev/null &&
+		wait_gone 150 "${FE_PID[$cfg]}" ||
 			{ echo "front-end of '$cfg' did not quit (${FE_LOG[$cfg]})" >&2; return 1; }
 		# the back-end sees the link go down before the next start
 		wait_count "${BE_LOG[$cfg]}" 'Port 0: link state change event' $((2 * k)) 10 || true
@@ -338,16 +280,10 @@ sample() {
 
 # stop_pairs: quit every testpmd, then stop whatever is left (the devices) by pid.
 stop_pairs() {
-	local c i alive
+	local c
 	for c in "${!FE_FD[@]}"; do echo quit >&"${FE_FD[$c]}" || true; done
 	for c in "${!BE_FD[@]}"; do echo quit >&"${BE_FD[$c]}" || true; done
-	for ((i = 0; i < 100; i++)); do
-		alive=0
-		for c in "${!FE_PID[@]}"; do kill -0 "${FE_PID[$c]}" 2>/dev/null && alive=1; done
-		for c in "${!BE_PID[@]}"; do kill -0 "${BE_PID[$c]}" 2>/dev/null && alive=1; done
-		[ "$alive" = 0 ] && break
-		sleep 0.1
-	done
+	wait_gone 100 "${FE_PID[@]}" "${BE_PID[@]}" || true
 	stop_all
 	for c in "${!FE_FD[@]}"; do close_fd "${FE_FD[$c]}"; done
 	for c in "${!BE_FD[@]}"; do close_fd "${BE_FD[$c]}"; done

@@ -29,6 +29,7 @@
 #include <rte_log.h>
 #include <rte_mbuf.h>
 
+#include "test_eal.h"
 #include "vhost.h"
 #include "vhost_dp.h"
 #include "vhost_transport.h"
@@ -78,17 +79,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	char prefix[64];
-	char *eal_argv[] = {
-		(*argv)[0], (char *)(uintptr_t)"--no-huge", (char *)(uintptr_t)"-m",
-		(char *)(uintptr_t)"64", (char *)(uintptr_t)"--no-pci",
-		(char *)(uintptr_t)"--no-shconf", (char *)(uintptr_t)"--no-telemetry",
-		prefix, (char *)(uintptr_t)"--log-level=*:critical",
-	};
-
 	RTE_SET_USED(argc);
-	snprintf(prefix, sizeof(prefix), "--file-prefix=fuzz_desc_%d", (int)getpid());
-	if (rte_eal_init(RTE_DIM(eal_argv), eal_argv) < 0)
+	if (test_eal_init((*argv)[0], 64, "--log-level=*:critical") < 0)
 		abort();
 	pool = rte_pktmbuf_pool_create("fuzz_pool", 1023, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
 				       SOCKET_ID_ANY);

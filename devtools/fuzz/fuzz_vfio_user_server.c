@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "test_util.h"
 #include "vfio_user.h"
 
 #define FUZZ_MAX_INPUT (64 * 1024)
@@ -190,34 +191,16 @@ drain(int fd)
 static int
 send_with_fds(int sock, const uint8_t *data, size_t len, unsigned int nr_fds)
 {
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * 3)];
-	} control;
 	int fds[3] = { -1, -1, -1 };
-	struct iovec iov = { .iov_base = (void *)(uintptr_t)data, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	unsigned int i;
-	ssize_t n;
+	int ret;
 
 	for (i = 0; i < nr_fds; i++)
 		fds[i] = eventfd(0, EFD_CLOEXEC);
-	if (nr_fds > 0) {
-		struct cmsghdr *cm;
-
-		memset(&control, 0, sizeof(control));
-		mh.msg_control = control.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nr_fds);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * nr_fds);
-		memcpy(CMSG_DATA(cm), fds, sizeof(int) * nr_fds);
-	}
-	n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	ret = test_send_fds(sock, data, len, fds, (int)nr_fds);
 	for (i = 0; i < nr_fds; i++)
 		close(fds[i]);
-	return n == (ssize_t)len ? 0 : -1;
+	return ret;
 }
 
 int

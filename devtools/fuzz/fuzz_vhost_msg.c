@@ -21,6 +21,7 @@
 #include <rte_eal.h>
 
 #include "app/test/vhost/vhost_msg_mock.h"
+#include "test_eal.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -30,14 +31,7 @@ static struct mock_guest fuzz_guest;
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	char *eal_args[] = { (*argv)[0], (char *)(uintptr_t)"--no-huge",
-			     (char *)(uintptr_t)"-m", (char *)(uintptr_t)"128",
-			     (char *)(uintptr_t)"--no-pci", (char *)(uintptr_t)"--no-shconf",
-			     (char *)(uintptr_t)"--no-telemetry", (char *)(uintptr_t)"-l",
-			     (char *)(uintptr_t)"0",
-			     (char *)(uintptr_t)"--log-level=*:emergency" };
-
-	if (rte_eal_init((int)(sizeof(eal_args) / sizeof(eal_args[0])), eal_args) < 0)
+	if (test_eal_init((*argv)[0], 128, "-l", "0", "--log-level=*:emergency") < 0)
 		abort();
 	if (mock_guest_init(&fuzz_guest) < 0)
 		abort();
@@ -65,7 +59,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	fds_before = mock_count_fds();
+	fds_before = test_count_fds();
 	t = (data[0] & 1) ? &mock_trans_nofd : &mock_trans_fd;
 	dev = fuzz_dev_new(t);
 
@@ -103,8 +97,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	vhost_dev_free(dev);
-	if (mock_count_fds() != fds_before) {
-		fprintf(stderr, "fd leak: %d open, %d before\n", mock_count_fds(),
+	if (test_count_fds() != fds_before) {
+		fprintf(stderr, "fd leak: %d open, %d before\n", test_count_fds(),
 			fds_before);
 		abort();
 	}

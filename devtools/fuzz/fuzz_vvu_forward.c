@@ -13,33 +13,18 @@
  * goes on as a new connection. Invariants checked: no fd outlives the run.
  */
 
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 
+#include "test_util.h"
 #include "vvu_device.h"
 
 #define FUZZ_MEMFD_SIZE		(2u << 20)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static int
-count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	while (d != NULL && (e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	if (d != NULL)
-		closedir(d);
-	return n;
-}
 
 static int
 make_fd(bool memfd)
@@ -67,7 +52,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.verbose = -1,
 	};
 	struct vvu_dev_fe_msg m;
-	int before = count_fds();
+	int before = test_count_fds();
 	size_t off = 0;
 
 	if (vvu_dev_init(&dev, &o, NULL) < 0)
@@ -103,7 +88,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();	/* every fd consumed or closed */
 	}
 	vvu_dev_fini(&dev);
-	if (count_fds() != before)
+	if (test_count_fds() != before)
 		abort();
 	return 0;
 }

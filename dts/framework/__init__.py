@@ -1,2 +1,3 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""dts framework: testpmd driver (testpmd.py) and exact traffic counting (traffic.py)."""
+"""dts framework: processes and /proc (proc.py), the testpmd driver (testpmd.py),
+exact traffic counting (traffic.py), the VVU topology (vvu.py)."""

@@ -7,8 +7,8 @@ and into a log file continuously (a testpmd blocked on a full pipe would stall
 its vhost control thread too). Commands are sent one line at a time and answered
 when the next ``testpmd> `` prompt appears. Every wait has a timeout.
 
-Every process is registered in :data:`LIVE` so that a test's teardown (or the
-interpreter's exit) can kill whatever is left, by pid.
+It is a :class:`framework.proc.Process`: it dies with the test runner, and a
+test's teardown (or the interpreter's exit) kills whatever is left, by pid.
 
 Topology helpers :func:`backend` and :func:`frontend` build the two peers of the
 project's loopback: the vhost back-end (``net_vhost``, possibly on our
@@ -16,7 +16,6 @@ librte_vhost.so.23 through LD_LIBRARY_PATH) and the virtio_user front-end
 (always Debian's libraries).
 """
 
-import ctypes
 import os
 import re
 import shutil
@@ -24,6 +23,8 @@ import signal
 import subprocess
 import threading
 import time
+
+from .proc import KILL_WAIT_S, Process, maps
 
 TESTPMD = os.environ.get("TESTPMD", "dpdk-testpmd")
 PROMPT = "testpmd> "
@@ -34,21 +35,6 @@ DEBIAN_VHOST_LIB = "/usr/lib/x86_64-linux-gnu/librte_vhost.so.23"
 # pool below; two processes use a quarter of the 1024 pages reserved.
 MEM_MB = 256
 NB_MBUFS = 32768
-
-PR_SET_PDEATHSIG = 1
-
-LIVE = set()
-_LIVE_LOCK = threading.Lock()
-
-
-def _die_with_parent():
-    """In the child before exec: SIGKILL it if the test runner dies, so that
-    nothing outlives a killed pytest (the flag survives exec)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except OSError:
-        pass
 
 
 class TestPmdError(Exception):
@@ -88,16 +74,15 @@ def parse_port_stats(text):
     return out
 
 
-class TestPmd:
+class TestPmd(Process):
     """One interactive dpdk-testpmd process."""
 
     def __init__(self, name, vdev, main_lcore, log_dir, *, lib_dir=None,
                  queues=1, forward_mode="io", extra_eal=(), extra_app=(),
                  prefix=None):
-        self.name = name
+        super().__init__(name, os.path.join(log_dir, f"{name}.log"))
         self.vdev = vdev
         self.lib_dir = lib_dir
-        self.log_path = os.path.join(log_dir, f"{name}.log")
         self.prefix = prefix or f"vvu{os.getpid()}{name}{int(time.time() * 1000) % 100000}"
         self.argv = [
             "stdbuf", "-o0", "-e0", TESTPMD,
@@ -111,19 +96,12 @@ class TestPmd:
             f"--forward-mode={forward_mode}",
             *extra_app,
         ]
-        self.proc = None
-        self.exit_code = None
-        self._buf = []
         self._text = ""
         self._cond = threading.Condition()
         self._reader = None
         self._log = None
 
     # ----- lifetime -------------------------------------------------------
-
-    @property
-    def pid(self):
-        return self.proc.pid if self.proc else None
 
     def start(self, timeout=90):
         """Spawn testpmd and wait for its first prompt."""
@@ -149,11 +127,8 @@ class TestPmd:
         self._log.write("# " + " ".join(
             ([f"LD_LIBRARY_PATH={self.lib_dir}"] if self.lib_dir else []) + self.argv) + "\n")
         self._log.flush()
-        self.proc = subprocess.Popen(
-            self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, env=env, bufsize=0, preexec_fn=_die_with_parent)
-        with _LIVE_LOCK:
-            LIVE.add(self)
+        self.popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                   stderr=subprocess.STDOUT, env=env, bufsize=0)
         self._reader = threading.Thread(target=self._read_loop, daemon=True,
                                         name=f"read-{self.name}")
         self._reader.start()
@@ -173,57 +148,32 @@ class TestPmd:
                     self._log.write(text)
                     self._log.flush()
                 else:
-                    self.exit_code = self.proc.wait()
-                    self._log.write(f"\n# exited with {self.exit_code}\n")
+                    self._log.write(f"\n# exited with {self.proc.wait()}\n")
                     self._log.flush()
                 self._cond.notify_all()
             if not text:
                 return
 
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
     def quit(self, timeout=20):
         """``quit`` on the prompt; SIGTERM, then SIGKILL if it does not exit."""
-        if not self.alive():
-            return self._reap()
-        try:
-            self.proc.stdin.write(b"quit\n")
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError):
-            pass
-        for sig, wait in ((None, timeout), (signal.SIGTERM, 5), (signal.SIGKILL, 10)):
-            if sig is not None:
-                self._signal(sig)
-            try:
-                self.proc.wait(wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        return self._reap()
-
-    def kill(self):
-        """SIGKILL (a crash as the peer sees it) and reap."""
         if self.alive():
-            self._signal(signal.SIGKILL)
             try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
+                self.proc.stdin.write(b"quit\n")
+                self.proc.stdin.flush()
+            except (BrokenPipeError, OSError):
                 pass
-        return self._reap()
+        return self.escalate(((None, timeout), (signal.SIGTERM, 5),
+                              (signal.SIGKILL, KILL_WAIT_S)))
 
-    def _signal(self, sig):
-        try:
-            os.kill(self.proc.pid, sig)
-        except ProcessLookupError:
-            pass
+    def stop(self, timeout=20):
+        """The clean end of a testpmd is its own ``quit``."""
+        return self.quit(timeout)
 
     def _reap(self):
         if self.proc is None:
             return None
         if self._reader is not None:
             self._reader.join(10)
-        code = self.proc.poll()
         for f in (self.proc.stdin, self.proc.stdout):
             try:
                 f.close()
@@ -233,9 +183,7 @@ class TestPmd:
             with self._cond:
                 self._log.close()
         shutil.rmtree(f"/var/run/dpdk/{self.prefix}", ignore_errors=True)
-        with _LIVE_LOCK:
-            LIVE.discard(self)
-        return code
+        return super()._reap()
 
     # ----- output ---------------------------------------------------------
 
@@ -248,9 +196,6 @@ class TestPmd:
         """A position in the output; wait_for(since=mark) looks only after it."""
         with self._cond:
             return len(self._text)
-
-    def tail(self, lines=40):
-        return "\n".join(self.output.splitlines()[-lines:])
 
     def wait_for(self, pattern, timeout, since=0, what=None):
         """Wait until regex pattern appears in the output after position since."""
@@ -338,13 +283,14 @@ class TestPmd:
 
     def mapped_vhost_libraries(self):
         """Real paths of every librte_vhost mapped into the process."""
-        paths = set()
-        with open(f"/proc/{self.pid}/maps", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                fields = line.split(None, 5)
-                if len(fields) == 6 and "/librte_vhost.so" in fields[5]:
-                    paths.add(fields[5].strip())
-        return paths
+        return {path for _, _, path in maps(self.pid) if "/librte_vhost.so" in path}
+
+    def check_vhost_library(self, lib):
+        """Assert that the library under test (conftest's VhostLibrary), and
+        only it, is mapped: LD_LIBRARY_PATH really chose it."""
+        mapped = self.mapped_vhost_libraries()
+        assert mapped == {lib.path}, (
+            f"{self.name} maps {sorted(mapped)}, expected only {lib.path} ({lib.name})")
 
 
 def backend(log_dir, sock, *, lib_dir=None, client=False, queues=1, name="backend"):
@@ -369,60 +315,7 @@ def frontend(log_dir, sock, *, server=False, queues=1, packed=False, mrg_rxbuf=T
     return TestPmd(name, vdev, 1, log_dir, queues=queues, forward_mode="rxonly")
 
 
-def memory_inodes(pid):
-    """(device, inode) of the hugepage memory files pid has open (EAL's memfd
-    or hugetlbfs segments): for a virtio_user front-end, the memory it shares."""
-    out = set()
-    base = f"/proc/{pid}/fd"
-    for name in os.listdir(base):
-        path = os.path.join(base, name)
-        try:
-            target = os.readlink(path)
-            if target.startswith("/memfd:") or "/hugepages" in target:
-                st = os.stat(path)
-                out.add((st.st_dev, st.st_ino))
-        except OSError:
-            pass  # closed while we looked
-    return out
-
-
-def held_inodes(pid, inodes):
-    """Which of inodes ((device, inode) pairs) pid still holds, as an open fd
-    or a mapping."""
-    held = set()
-    base = f"/proc/{pid}/fd"
-    for name in os.listdir(base):
-        try:
-            st = os.stat(os.path.join(base, name))
-        except OSError:
-            continue
-        if (st.st_dev, st.st_ino) in inodes:
-            held.add((st.st_dev, st.st_ino))
-    with open(f"/proc/{pid}/maps", encoding="utf-8", errors="replace") as f:
-        for line in f:
-            fields = line.split(None, 5)
-            if len(fields) < 5:
-                continue
-            major, minor = (int(x, 16) for x in fields[3].split(":"))
-            key = (os.makedev(major, minor), int(fields[4]))
-            if key in inodes:
-                held.add(key)
-    return held
-
-
-def wait_released(pid, inodes, timeout=15):
-    """Wait until pid holds none of inodes; return what it still holds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        held = held_inodes(pid, inodes)
-        if not held or time.monotonic() > deadline:
-            return held
-        time.sleep(0.2)
-
-
-def kill_all():
-    """SIGKILL every testpmd this interpreter started and still runs."""
-    with _LIVE_LOCK:
-        procs = list(LIVE)
-    for p in procs:
-        p.kill()
+def wait_links(peers, up=True, timeout=60):
+    """Wait for the link of every peer to be up (or down), in order."""
+    for p in peers:
+        p.wait_link(up=up, timeout=timeout)

@@ -92,6 +92,24 @@ class Counts:
                 and self.backend.tx_bytes == n and self.frontend.rx_bytes == n)
 
 
+def assert_exact(counts, pkt_len=64):
+    """Every counter of counts exactly as the method above requires: packets,
+    bytes (N x pkt_len), and per queue."""
+    assert counts.exact, counts.summary()
+    assert counts.byte_counts_match(pkt_len), (
+        f"byte counters differ from {counts.expected} x {pkt_len}: {counts.summary()} "
+        f"bytes fe tx {counts.frontend.tx_bytes} be rx {counts.backend.rx_bytes} "
+        f"be tx {counts.backend.tx_bytes} fe rx {counts.frontend.rx_bytes}")
+    bad = counts.queue_mismatches()
+    assert not bad, "per-queue counts: " + "; ".join(bad)
+
+
+def assert_counts_exact(frontend, backend, lengths=(64,), queues=1):
+    """send_and_count() and assert_exact(), once per packet length in turn."""
+    for pkt_len in lengths:
+        assert_exact(send_and_count(frontend, backend, pkt_len, queues=queues), pkt_len)
+
+
 def send_and_count(frontend, backend, pkt_len, *, queues=1, bursts=4, rounds=8,
                    round_timeout=20):
     """Run the method above; return Counts (does not assert)."""

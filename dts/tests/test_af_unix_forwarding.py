@@ -36,14 +36,17 @@ Counting method: framework/traffic.py.
 
 import pytest
 
-from framework.testpmd import held_inodes, memory_inodes, wait_released
-from framework.traffic import send_and_count
+from framework.proc import go_away, held_inodes, memory_inodes, wait_released
+from framework.testpmd import wait_links
+from framework.traffic import assert_counts_exact
 
 SIDES = ["vhost_server", "vhost_client"]
 RINGS = ["split", "packed"]
 MRG = ["mrg_on", "mrg_off"]
 LENGTHS = [64, 1518]
 QUEUES = [1, 2]
+# How a peer goes away: a crash, or its own clean exit.
+HOW = ["sigkill", "quit"]
 
 
 def connect(topo, side="vhost_server", queues=1, ring="split", mrg="mrg_on"):
@@ -58,33 +61,16 @@ def connect(topo, side="vhost_server", queues=1, ring="split", mrg="mrg_on"):
     topo.wait_socket()
     second.start()
     first.wait_ready()
-    check_library(topo, be)
+    be.check_vhost_library(topo.lib)
     be.start_forwarding()
-    be.wait_link(up=True)
-    fe.wait_link(up=True)
+    wait_links((be, fe))
     return fe, be
-
-
-def check_library(topo, be):
-    mapped = be.mapped_vhost_libraries()
-    assert mapped == {topo.lib.path}, (
-        f"back-end maps {sorted(mapped)}, expected only {topo.lib.path} ({topo.lib.name})")
-
-
-def assert_exact(counts, pkt_len):
-    assert counts.exact, counts.summary()
-    assert counts.byte_counts_match(pkt_len), (
-        f"byte counters differ from {counts.expected} x {pkt_len}: {counts.summary()} "
-        f"bytes fe tx {counts.frontend.tx_bytes} be rx {counts.backend.rx_bytes} "
-        f"be tx {counts.backend.tx_bytes} fe rx {counts.frontend.rx_bytes}")
-    bad = counts.queue_mismatches()
-    assert not bad, "per-queue counts: " + "; ".join(bad)
 
 
 def test_backend_loads_the_selected_librte_vhost(topo):
     be = topo.backend()
     be.start()
-    check_library(topo, be)
+    be.check_vhost_library(topo.lib)
 
 
 @pytest.mark.parametrize("queues", QUEUES, ids=lambda q: f"{q}q")
@@ -94,8 +80,7 @@ def test_backend_loads_the_selected_librte_vhost(topo):
 @pytest.mark.parametrize("side", SIDES)
 def test_exact_counts_both_directions(topo, side, ring, mrg, pkt_len, queues):
     fe, be = connect(topo, side, queues, ring, mrg)
-    counts = send_and_count(fe, be, pkt_len, queues=queues)
-    assert_exact(counts, pkt_len)
+    assert_counts_exact(fe, be, (pkt_len,), queues)
 
 
 def test_vhost_client_started_first_connects_when_frontend_appears(topo):
@@ -105,54 +90,49 @@ def test_vhost_client_started_first_connects_when_frontend_appears(topo):
     assert not be.link_up(), "link up without a front-end"
     fe = topo.frontend(server=True)
     fe.start()  # its init completes once the waiting back-end has connected
-    be.wait_link(up=True)
-    fe.wait_link(up=True)
-    assert_exact(send_and_count(fe, be, 64), 64)
+    wait_links((be, fe))
+    assert_counts_exact(fe, be)
 
 
-@pytest.mark.parametrize("how", ["sigkill", "quit"])
+@pytest.mark.parametrize("how", HOW)
 def test_frontend_restart_traffic_resumes(topo, how):
     fe, be = connect(topo, "vhost_server")
-    assert_exact(send_and_count(fe, be, 64), 64)
+    assert_counts_exact(fe, be)
 
-    fe.kill() if how == "sigkill" else fe.quit()
+    go_away(fe, how)
     be.wait_link(up=False)
 
     fe2 = topo.frontend(name="frontend2")
     fe2.start()
-    be.wait_link(up=True)
-    fe2.wait_link(up=True)
-    assert_exact(send_and_count(fe2, be, 64), 64)
-    assert_exact(send_and_count(fe2, be, 1518), 1518)
+    wait_links((be, fe2))
+    assert_counts_exact(fe2, be, LENGTHS)
 
 
-@pytest.mark.parametrize("how", ["sigkill", "quit"])
+@pytest.mark.parametrize("how", HOW)
 def test_backend_restart_traffic_resumes(topo, how):
     fe, be = connect(topo, "vhost_client")
-    assert_exact(send_and_count(fe, be, 64), 64)
+    assert_counts_exact(fe, be)
 
-    be.kill() if how == "sigkill" else be.quit()
+    go_away(be, how)
     fe.wait_link(up=False)
 
     be2 = topo.backend(client=True, name="backend2")
     be2.start()
-    check_library(topo, be2)
+    be2.check_vhost_library(topo.lib)
     be2.start_forwarding()
-    be2.wait_link(up=True)
-    fe.wait_link(up=True)
-    assert_exact(send_and_count(fe, be2, 64), 64)
-    assert_exact(send_and_count(fe, be2, 1518), 1518)
+    wait_links((be2, fe))
+    assert_counts_exact(fe, be2, LENGTHS)
 
 
-@pytest.mark.parametrize("how", ["sigkill", "quit"])
+@pytest.mark.parametrize("how", HOW)
 def test_frontend_gone_memory_released(topo, how):
     fe, be = connect(topo, "vhost_server")
-    assert_exact(send_and_count(fe, be, 64), 64)
+    assert_counts_exact(fe, be)
     mem = memory_inodes(fe.pid)
     assert mem, "the front-end has no memory file open"
     assert held_inodes(be.pid, mem), "the back-end does not map the front-end's memory"
 
-    fe.kill() if how == "sigkill" else fe.quit()
+    go_away(fe, how)
     be.wait_link(up=False)
     assert be.alive(), "the back-end died when the front-end went away"
     held = wait_released(be.pid, mem)

@@ -23,65 +23,37 @@ Test plan
 
 import pytest
 
-from framework.traffic import send_and_count
-from framework.vvu import vvu, connect  # noqa: F401 (vvu is a fixture)
+from framework.proc import mapped_files
+from framework.traffic import assert_counts_exact
+from framework.vvu import connect
 
 RINGS = ["split", "packed"]
 LENGTHS = [64, 1518]
 QUEUES = [1, 2]
 
 
-def assert_exact(counts, pkt_len):
-    assert counts.exact, counts.summary()
-    assert counts.byte_counts_match(pkt_len), (
-        f"byte counters differ from {counts.expected} x {pkt_len}: {counts.summary()} "
-        f"bytes fe tx {counts.frontend.tx_bytes} be rx {counts.backend.rx_bytes} "
-        f"be tx {counts.backend.tx_bytes} fe rx {counts.frontend.rx_bytes}")
-    bad = counts.queue_mismatches()
-    assert not bad, "per-queue counts: " + "; ".join(bad)
-
-
-def mapped_files(pid, substring=""):
-    """{(dev, inode): name} of the files mapped by pid (names containing substring)."""
-    out = {}
-    with open(f"/proc/{pid}/maps", encoding="utf-8", errors="replace") as f:
-        for line in f:
-            fields = line.split(None, 5)
-            if len(fields) == 6 and fields[4] != "0" and substring in fields[5]:
-                out[(fields[3], fields[4])] = fields[5].strip()
-    return out
-
-
-def check_library(vvu, be):
-    mapped = be.mapped_vhost_libraries()
-    assert mapped == {vvu.lib.path}, f"back-end maps {sorted(mapped)}, not {vvu.lib.path}"
-
-
 @pytest.mark.parametrize("queues", QUEUES, ids=lambda q: f"{q}q")
 @pytest.mark.parametrize("pkt_len", LENGTHS, ids=lambda n: f"{n}B")
 @pytest.mark.parametrize("ring", RINGS)
 def test_exact_counts_both_directions(vvu, ring, pkt_len, queues):
-    _, fe, be = connect(vvu, queues=queues, packed=ring == "packed", client=False,
-                        order="dbf")
-    check_library(vvu, be)
-    assert_exact(send_and_count(fe, be, pkt_len, queues=queues), pkt_len)
+    _, fe, be = connect(vvu, queues=queues, packed=ring == "packed", client=False)
+    be.check_vhost_library(vvu.lib)
+    assert_counts_exact(fe, be, (pkt_len,), queues)
 
 
 def test_exact_counts_mrg_off(vvu):
-    _, fe, be = connect(vvu, mrg_rxbuf=False, client=False, order="dbf")
-    for pkt_len in LENGTHS:
-        assert_exact(send_and_count(fe, be, pkt_len), pkt_len)
+    _, fe, be = connect(vvu, mrg_rxbuf=False, client=False)
+    assert_counts_exact(fe, be, LENGTHS)
 
 
 def test_exact_counts_device_client_mode(vvu):
-    _, fe, be = connect(vvu, client=True, order="dbf")
-    for pkt_len in LENGTHS:
-        assert_exact(send_and_count(fe, be, pkt_len), pkt_len)
+    _, fe, be = connect(vvu, client=True)
+    assert_counts_exact(fe, be, LENGTHS)
 
 
 def test_backend_maps_our_library_and_front_end_memory(vvu):
-    _, fe, be = connect(vvu, client=False, order="dbf")
-    check_library(vvu, be)
+    _, fe, be = connect(vvu, client=False)
+    be.check_vhost_library(vvu.lib)
     # The front-end's hugepage memory (its memfd, --in-memory) is mapped in
     # the back-end too, through the device's BAR2 windows: the same files,
     # by (device, inode), not by name (both processes name theirs alike).
@@ -91,4 +63,4 @@ def test_backend_maps_our_library_and_front_end_memory(vvu):
     assert set(fe_files) & set(be_files), (
         f"none of the front-end's memory files {sorted(fe_files.values())} is mapped in "
         "the back-end")
-    assert_exact(send_and_count(fe, be, 64), 64)
+    assert_counts_exact(fe, be)

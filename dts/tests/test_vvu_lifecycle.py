@@ -9,8 +9,9 @@ device every second). With the front-end as the vhost-user server every
 process can start first and each one can be restarted alone.
 
 Test plan
-  1. test_start_order[ORDER]: the 6 orders of device (d), back-end (b),
-     front-end (f); each reaches link up on both peers and exact counts.
+  1. test_start_order[ORDER]: the 6 orders of device, back-end and front-end
+     (ids like device-backend-frontend); each reaches link up on both peers
+     and exact counts.
   2. test_restart_while_traffic_runs[WHO-HOW]: traffic circulates (front-end
      io forwarding after tx_first); WHO in device/front-end/back-end is
      SIGKILLed (a crash) or stopped cleanly (SIGTERM / quit) and started
@@ -48,19 +49,15 @@ import time
 import pytest
 
 from framework import testpmd as tp
-from framework.testpmd import held_inodes, memory_inodes, wait_released
-from framework.traffic import send_and_count
-from framework.vvu import vvu, connect, fd_count, fd_kinds, wait_fd_count  # noqa: F401
+from framework.proc import (fd_count, fd_kinds, go_away, held_inodes, memory_inodes,
+                            min_fd_count, wait_fd_count, wait_released)
+from framework.testpmd import wait_links
+from framework.traffic import assert_counts_exact
+from framework.vvu import BACKEND, DEFAULT_ORDER, DEVICE, FRONTEND, connect
 
-ORDERS = ["".join(p) for p in itertools.permutations("dbf")]
+# Every order of the three roles, as tuples ("device", "backend", "frontend").
+ORDERS = list(itertools.permutations(DEFAULT_ORDER))
 LINK_TIMEOUT = 60
-
-
-def assert_exact(counts, pkt_len=64):
-    assert counts.exact, counts.summary()
-    assert counts.byte_counts_match(pkt_len), counts.summary()
-    bad = counts.queue_mismatches()
-    assert not bad, "per-queue counts: " + "; ".join(bad)
 
 
 def start_traffic(fe, pkt_len=64):
@@ -101,15 +98,6 @@ def assert_fds_back(procs, before, what):
                              f"{fd_kinds(p.pid)}")
 
 
-def min_fd_count(pid, secs):
-    """The lowest fd count of pid seen over secs (sampled every 50 ms)."""
-    low, end = fd_count(pid), time.monotonic() + secs
-    while time.monotonic() < end:
-        low = min(low, fd_count(pid))
-        time.sleep(0.05)
-    return low
-
-
 def unlink(path):
     try:
         os.unlink(path)
@@ -117,22 +105,21 @@ def unlink(path):
         pass
 
 
-@pytest.mark.parametrize("order", ORDERS)
+@pytest.mark.parametrize("order", ORDERS, ids="-".join)
 def test_start_order(vvu, order):
     _, fe, be = connect(vvu, order=order, client=True, timeout=LINK_TIMEOUT)
-    assert_exact(send_and_count(fe, be, 64))
+    assert_counts_exact(fe, be)
 
 
 def _restart(vvu, who, how, dev, fe, be):
     """Stop or kill who, start a new one; return the new (dev, fe, be)."""
-    if who == "device":
-        dev.kill() if how == "sigkill" else dev.stop()
-        fe.wait_link(up=False, timeout=LINK_TIMEOUT)
-        be.wait_link(up=False, timeout=LINK_TIMEOUT)
+    if who == DEVICE:
+        go_away(dev, how)
+        wait_links((fe, be), up=False, timeout=LINK_TIMEOUT)
         dev = vvu.device(name="device2", client=True)
         dev.start()
-    elif who == "frontend":
-        fe.kill() if how == "sigkill" else fe.quit()
+    elif who == FRONTEND:
+        go_away(fe, how)
         be.wait_link(up=False, timeout=LINK_TIMEOUT)
         # A killed virtio_user server leaves its socket file behind, and a
         # new one cannot bind over it: clean up as an orchestrator would.
@@ -141,21 +128,20 @@ def _restart(vvu, who, how, dev, fe, be):
         fe.spawn()
         fe.wait_ready(LINK_TIMEOUT)
     else:
-        be.kill() if how == "sigkill" else be.quit()
+        go_away(be, how)
         fe.wait_link(up=False, timeout=LINK_TIMEOUT)
         be = vvu.backend(name="backend2")
         be.start()
         be.start_forwarding()
-    be.wait_link(up=True, timeout=LINK_TIMEOUT)
-    fe.wait_link(up=True, timeout=LINK_TIMEOUT)
+    wait_links((be, fe), timeout=LINK_TIMEOUT)
     return dev, fe, be
 
 
 @pytest.mark.parametrize("how", ["sigkill", "clean"])
-@pytest.mark.parametrize("who", ["device", "frontend", "backend"])
+@pytest.mark.parametrize("who", [DEVICE, FRONTEND, BACKEND])
 def test_restart_while_traffic_runs(vvu, who, how):
-    dev, fe, be = connect(vvu, order="dbf", client=True, timeout=LINK_TIMEOUT)
-    assert_exact(send_and_count(fe, be, 64))
+    dev, fe, be = connect(vvu, client=True, timeout=LINK_TIMEOUT)
+    assert_counts_exact(fe, be)
     start_traffic(fe)
     assert traffic_moves(fe), "no traffic before the restart"
     survivors = [p for p in (dev, fe, be) if p.name != who]
@@ -164,7 +150,7 @@ def test_restart_while_traffic_runs(vvu, who, how):
     dev, fe, be = _restart(vvu, who, how, dev, fe, be)
     for p in survivors:
         assert p.alive(), f"{p.name} died when the {who} went away"
-    if who == "frontend":
+    if who == FRONTEND:
         start_traffic(fe)  # the old one's packets died with it
     elif not traffic_moves(fe):
         # The in-flight packets were lost with the restarted peer; the
@@ -173,8 +159,7 @@ def test_restart_while_traffic_runs(vvu, who, how):
         start_traffic(fe)
     assert traffic_moves(fe), f"traffic did not resume after the {who} restart"
     stop_traffic(fe)
-    assert_exact(send_and_count(fe, be, 64))
-    assert_exact(send_and_count(fe, be, 1518), 1518)
+    assert_counts_exact(fe, be, (64, 1518))
     assert_fds_back(survivors, before, f"the {who} restart")
 
 
@@ -214,9 +199,8 @@ def test_shm_too_small(vvu):
     dev2.start()
     fe2 = vvu.frontend(name="frontend2", server=False)
     fe2.start(LINK_TIMEOUT)
-    be.wait_link(up=True, timeout=LINK_TIMEOUT)
-    fe2.wait_link(up=True, timeout=LINK_TIMEOUT)
-    assert_exact(send_and_count(fe2, be, 64))
+    wait_links((be, fe2), timeout=LINK_TIMEOUT)
+    assert_counts_exact(fe2, be)
 
 
 def test_wrong_device_id(vvu):
@@ -248,15 +232,14 @@ def test_wrong_device_id(vvu):
     be.wait_for(r"vvu: attached", LINK_TIMEOUT, since=pos, what="the good device attached")
     fe = vvu.frontend(server=False)
     fe.start(LINK_TIMEOUT)
-    be.wait_link(up=True, timeout=LINK_TIMEOUT)
-    fe.wait_link(up=True, timeout=LINK_TIMEOUT)
-    assert_exact(send_and_count(fe, be, 64))
+    wait_links((be, fe), timeout=LINK_TIMEOUT)
+    assert_counts_exact(fe, be)
 
 
 @pytest.mark.parametrize("then", ["sigcont", "restart", "frontend_restart"])
 def test_device_stops_answering(vvu, then):
-    dev, fe, be = connect(vvu, order="dbf", client=True, timeout=LINK_TIMEOUT)
-    assert_exact(send_and_count(fe, be, 64))
+    dev, fe, be = connect(vvu, client=True, timeout=LINK_TIMEOUT)
+    assert_counts_exact(fe, be)
     before = {p.name: fd_count(p.pid) for p in (fe, be)}
     if then != "restart":
         before[dev.name] = fd_count(dev.pid)
@@ -276,7 +259,7 @@ def test_device_stops_answering(vvu, then):
     if then == "sigcont":
         # The data path never needs the device (rings and buffers are
         # shared memory, both sides poll): exact counts while it is frozen.
-        assert_exact(send_and_count(fe, be, 64))
+        assert_counts_exact(fe, be)
         dev.resume()
     elif then == "restart":
         dev.kill()
@@ -292,9 +275,8 @@ def test_device_stops_answering(vvu, then):
         time.sleep(1)
         dev.resume()
         fe.wait_ready(LINK_TIMEOUT)
-    be.wait_link(up=True, timeout=LINK_TIMEOUT)
-    fe.wait_link(up=True, timeout=LINK_TIMEOUT)
-    assert_exact(send_and_count(fe, be, 64))
+    wait_links((be, fe), timeout=LINK_TIMEOUT)
+    assert_counts_exact(fe, be)
     survivors = [be] + ([fe] if then != "frontend_restart" else []) + \
         ([dev] if then != "restart" else [])
     assert_fds_back(survivors, before, f"the device's freeze and {then}")
@@ -302,14 +284,14 @@ def test_device_stops_answering(vvu, then):
 
 @pytest.mark.parametrize("how", ["sigkill", "quit"])
 def test_frontend_gone_memory_released(vvu, how):
-    dev, fe, be = connect(vvu, order="dbf", client=True, timeout=LINK_TIMEOUT)
-    assert_exact(send_and_count(fe, be, 64))
+    dev, fe, be = connect(vvu, client=True, timeout=LINK_TIMEOUT)
+    assert_counts_exact(fe, be)
     mem = memory_inodes(fe.pid)
     assert mem, "the front-end has no memory file open"
     assert held_inodes(be.pid, mem), "the back-end does not map the front-end's memory"
     assert held_inodes(dev.pid, mem), "the device does not hold the front-end's memory"
 
-    fe.kill() if how == "sigkill" else fe.quit()
+    go_away(fe, how)
     be.wait_link(up=False, timeout=LINK_TIMEOUT)
     for p in (be, dev):
         assert p.alive(), f"{p.name} died when the front-end went away"

@@ -6,7 +6,6 @@
  * /proc/self/fd before and after.
  */
 
-#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -19,6 +18,7 @@
 #include <unistd.h>
 
 #include "test.h"
+#include "test_util.h"
 #include "vfio_user.h"
 
 #define NR_MSIX 8
@@ -226,21 +226,6 @@ static const struct vfio_user_server_ops dev_ops = {
 /* ---- harness ---- */
 
 static int
-count_fds(void)
-{
-	DIR *dir = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (dir == NULL)
-		return -1;
-	while ((e = readdir(dir)) != NULL)
-		n += e->d_name[0] != '.';
-	closedir(dir);
-	return n;
-}
-
-static int
 memfd_with(const char *name, size_t size, uint64_t marker_off, uint32_t marker)
 {
 	int fd = memfd_create(name, MFD_CLOEXEC);
@@ -288,7 +273,7 @@ h_start(const struct vfio_user_server_params *params)
 	unsigned int i;
 
 	memset(h, 0, sizeof(*h));
-	h->fds_before = count_fds();
+	h->fds_before = test_count_fds();
 	h->dev.dma_fd = -1;
 	for (i = 0; i < NR_MSIX; i++)
 		h->dev.irq_fds[i] = -1;
@@ -318,7 +303,7 @@ h_stop(void)
 	close(h->dev.memfd_a);
 	close(h->dev.memfd_b);
 	close(h->dev.memfd_c);
-	TEST_ASSERT_EQ(count_fds(), h->fds_before);
+	TEST_ASSERT_EQ(test_count_fds(), h->fds_before);
 }
 
 /* A client on the harness socket (negotiated unless told otherwise). */
@@ -409,7 +394,7 @@ same_file(int a, int b)
 
 /* ---- version negotiation ---- */
 
-TEST_CASE(version_good)
+TEST_CASE(version_negotiates_caps)
 {
 	struct vfio_user_client *cli;
 	const struct vfio_user_caps *caps;
@@ -801,7 +786,7 @@ set_irqs_case(uint32_t server_max_fds)
 	close(H.dev.memfd_a);
 	close(H.dev.memfd_b);
 	close(H.dev.memfd_c);
-	TEST_ASSERT_EQ(count_fds(), H.fds_before - NR_MSIX);
+	TEST_ASSERT_EQ(test_count_fds(), H.fds_before - NR_MSIX);
 }
 
 TEST_CASE(set_irqs_eventfds)
@@ -880,7 +865,7 @@ TEST_CASE(set_irqs_hostile)
 	close(H.dev.memfd_a);
 	close(H.dev.memfd_b);
 	close(H.dev.memfd_c);
-	TEST_ASSERT_EQ(count_fds(), H.fds_before);
+	TEST_ASSERT_EQ(test_count_fds(), H.fds_before);
 }
 
 /* ---- hostile framing ---- */
@@ -1117,14 +1102,14 @@ TEST_CASE(client_reply_id_mismatch)
 	struct fake f;
 	struct vfio_user_client *cli;
 	struct vfio_user_device_info info;
-	int before = count_fds();
+	int before = test_count_fds();
 
 	cli = fake_start(&f, FAKE_WRONG_ID, 2000);
 	TEST_ASSERT_EQ(vfio_user_client_get_device_info(cli, &info), -EPROTO);
 	/* Broken for good: the stream position is unknown. */
 	TEST_ASSERT_EQ(vfio_user_client_reset(cli), -EPROTO);
 	fake_stop(&f, cli);
-	TEST_ASSERT_EQ(count_fds(), before);
+	TEST_ASSERT_EQ(test_count_fds(), before);
 }
 
 TEST_CASE(client_refuses_server_request)
@@ -1155,13 +1140,13 @@ TEST_CASE(client_bad_region_reply)
 	struct fake f;
 	struct vfio_user_client *cli;
 	struct vfio_user_region r;
-	int before = count_fds();
+	int before = test_count_fds();
 
 	cli = fake_start(&f, FAKE_BAD_REGION, 2000);
 	TEST_ASSERT_EQ(vfio_user_client_get_region_info(cli, 2, &r), -EPROTO);
 	TEST_ASSERT_EQ(r.nr_areas, 0);
 	fake_stop(&f, cli);
-	TEST_ASSERT_EQ(count_fds(), before);
+	TEST_ASSERT_EQ(test_count_fds(), before);
 }
 
 /* ---- listening socket ---- */
@@ -1172,7 +1157,7 @@ TEST_CASE(server_listen_one_client)
 	struct vfio_user_server *srv;
 	struct vfio_user_client *cli;
 	struct dev d = { .dma_fd = -1, .irq_fds = { -1, -1, -1, -1, -1, -1, -1, -1 } };
-	int before = count_fds();
+	int before = test_count_fds();
 	int fd2;
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 
@@ -1197,14 +1182,14 @@ TEST_CASE(server_listen_one_client)
 	TEST_ASSERT_EQ(d.disconnects, 1);
 	vfio_user_server_destroy(srv);
 	TEST_ASSERT(access(path, F_OK) != 0);
-	TEST_ASSERT_EQ(count_fds(), before);
+	TEST_ASSERT_EQ(test_count_fds(), before);
 }
 
 static void
 quiet_log(int level, const char *msg, void *arg)
 {
 	/* Hostile cases log on purpose; keep the errors for failure diagnosis. */
-	if (getenv("VFU_TEST_VERBOSE") != NULL)
+	if (test_verbose())
 		fprintf(stderr, "[%d] %s\n", level, msg);
 }
 
@@ -1216,7 +1201,7 @@ vfu_test_setup(int argc, char **argv)
 }
 
 TEST_MAIN(vfu_test_setup, NULL,
-	TEST_ENTRY(version_good),
+	TEST_ENTRY(version_negotiates_caps),
 	TEST_ENTRY(version_no_json_defaults),
 	TEST_ENTRY(version_bad_json),
 	TEST_ENTRY(version_missing_nul),

@@ -9,7 +9,6 @@
  * received, on every path.
  */
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -39,6 +38,8 @@
 
 #include "rte_vhost_vvu.h"
 #include "test.h"
+#include "test_eal.h"
+#include "test_util.h"
 #include "vhost.h"
 #include "vhost_transport.h"
 #include "vhost_user.h"
@@ -168,38 +169,13 @@ static const struct rte_vhost_device_ops test_ops = {
 
 /* ---- Helpers ---- */
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Poll cond every 10 ms for at most WAIT_MS. */
 #define WAIT_FOR(cond) ({ \
-	uint64_t _end = now_ms() + WAIT_MS; \
-	while (!(cond) && now_ms() < _end) \
-		usleep(10000); \
+	int64_t _end = test_now_ms() + WAIT_MS; \
+	while (!(cond) && test_now_ms() < _end) \
+		test_sleep_ms(10); \
 	(cond); \
 })
-
-static int
-count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (d == NULL)
-		return -1;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
 
 static void
 make_path(char *buf, size_t len, const char *name)
@@ -252,9 +228,7 @@ send_msg(int fd, uint32_t req, uint32_t flags, const void *payload, uint32_t siz
 	 const int *fds, int nr_fds)
 {
 	struct vhost_user_msg msg;
-	char control[CMSG_SPACE(64 * sizeof(int))];
-	struct iovec iov = { .iov_base = &msg, .iov_len = VHOST_USER_HDR_SIZE + size };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	size_t len = VHOST_USER_HDR_SIZE + size;
 
 	memset(&msg, 0, sizeof(msg));
 	msg.hdr.request = req;
@@ -263,20 +237,8 @@ send_msg(int fd, uint32_t req, uint32_t flags, const void *payload, uint32_t siz
 	if (payload != NULL && size > 0 && size <= sizeof(msg.payload))
 		memcpy(&msg.payload, payload, size);
 	if (size > sizeof(msg.payload))
-		iov.iov_len = VHOST_USER_HDR_SIZE;	/* a lie in the header only */
-	if (nr_fds > 0) {
-		struct cmsghdr *cm;
-
-		memset(control, 0, sizeof(control));
-		mh.msg_control = control;
-		mh.msg_controllen = CMSG_SPACE(nr_fds * sizeof(int));
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(nr_fds * sizeof(int));
-		memcpy(CMSG_DATA(cm), fds, nr_fds * sizeof(int));
-	}
-	return sendmsg(fd, &mh, MSG_NOSIGNAL) == (ssize_t)iov.iov_len ? 0 : -1;
+		len = VHOST_USER_HDR_SIZE;	/* a lie in the header only */
+	return test_send_fds(fd, &msg, len, fds, nr_fds);
 }
 
 static int
@@ -522,7 +484,7 @@ TEST_CASE(server_messages)
 	char path[128], name[128];
 	uint64_t f, want;
 	struct vhost_user_msg reply;
-	int base = count_fds(), fd, vid;
+	int base = test_count_fds(), fd, vid;
 
 	rec_reset();
 	make_path(path, sizeof(path), "server.sock");
@@ -575,7 +537,7 @@ TEST_CASE(server_messages)
 	TEST_ASSERT(WAIT_FOR(rec_count(CB_DESTROY_CONN) == 2));
 	TEST_ASSERT(vhost_dev_lookup(vid) == NULL);
 	TEST_ASSERT_EQ(rte_vhost_driver_unregister(path), 0);
-	TEST_ASSERT_EQ(count_fds(), base);
+	TEST_ASSERT_EQ(test_count_fds(), base);
 }
 
 TEST_CASE(server_mem_table)
@@ -584,7 +546,7 @@ TEST_CASE(server_mem_table)
 	struct vhost_user_memory m;
 	struct rte_vhost_memory *mem = NULL;
 	uint8_t *guest;
-	int base = count_fds(), fd, mfd, vid;
+	int base = test_count_fds(), fd, mfd, vid;
 	uint64_t host;
 
 	rec_reset();
@@ -634,7 +596,7 @@ TEST_CASE(server_mem_table)
 	close(mfd);
 	close(fd);
 	TEST_ASSERT_EQ(rte_vhost_driver_unregister(path), 0);
-	TEST_ASSERT_EQ(count_fds(), base);
+	TEST_ASSERT_EQ(test_count_fds(), base);
 }
 
 /* Each malformed message closes its connection and leaks nothing. */
@@ -659,7 +621,7 @@ expect_closed_after(const char *path, int expect_conns, int nr_fds, uint32_t siz
 TEST_CASE(server_hostile_framing)
 {
 	char path[128];
-	int base = count_fds();
+	int base = test_count_fds();
 
 	rec_reset();
 	make_path(path, sizeof(path), "hostile.sock");
@@ -683,7 +645,7 @@ TEST_CASE(server_hostile_framing)
 		TEST_ASSERT(WAIT_FOR(rec_count(CB_DESTROY_CONN) == 6));
 	}
 	TEST_ASSERT_EQ(rte_vhost_driver_unregister(path), 0);
-	TEST_ASSERT_EQ(count_fds(), base);
+	TEST_ASSERT_EQ(test_count_fds(), base);
 }
 
 /* Bring a device up to new_device() the way DPDK's virtio-user does. */
@@ -754,7 +716,7 @@ make_guest_mem(void)
 TEST_CASE(unregister_while_running)
 {
 	char path[128];
-	int base = count_fds(), fd, mfd, evfds[4], i, vid;
+	int base = test_count_fds(), fd, mfd, evfds[4], i, vid;
 	int d_dev, d_conn;
 	struct rte_vhost_vring vr;
 	uint16_t a, u;
@@ -796,13 +758,13 @@ TEST_CASE(unregister_while_running)
 	TEST_ASSERT(peer_closed(fd));
 	close(fd);
 	TEST_ASSERT(access(path, F_OK) != 0);
-	TEST_ASSERT_EQ(count_fds(), base);
+	TEST_ASSERT_EQ(test_count_fds(), base);
 }
 
 TEST_CASE(unregister_from_callback_refused)
 {
 	char path[128];
-	int base = count_fds(), fd;
+	int base = test_count_fds(), fd;
 
 	rec_reset();
 	make_path(path, sizeof(path), "cbunreg.sock");
@@ -822,14 +784,14 @@ TEST_CASE(unregister_from_callback_refused)
 	TEST_ASSERT_EQ(rte_vhost_driver_unregister(path), 0);
 	TEST_ASSERT(peer_closed(fd));
 	close(fd);
-	TEST_ASSERT_EQ(count_fds(), base);
+	TEST_ASSERT_EQ(test_count_fds(), base);
 }
 
 TEST_CASE(server_stale_socket_file)
 {
 	char path[128];
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int base = count_fds(), s, fd;
+	int base = test_count_fds(), s, fd;
 
 	make_path(path, sizeof(path), "stale.sock");
 	/* A socket file nobody listens on: what a crashed process leaves. */
@@ -866,7 +828,7 @@ TEST_CASE(server_stale_socket_file)
 		close(fd);
 	close(s);
 	unlink(path);
-	TEST_ASSERT_EQ(count_fds(), base);
+	TEST_ASSERT_EQ(test_count_fds(), base);
 }
 
 /* ---- Cases: AF_UNIX client ---- */
@@ -874,7 +836,7 @@ TEST_CASE(server_stale_socket_file)
 TEST_CASE(client_no_reconnect_fails_start)
 {
 	char path[128];
-	int base = count_fds();
+	int base = test_count_fds();
 
 	make_path(path, sizeof(path), "nobody.sock");
 	TEST_ASSERT_EQ(rte_vhost_driver_register(path, RTE_VHOST_USER_CLIENT |
@@ -883,13 +845,13 @@ TEST_CASE(client_no_reconnect_fails_start)
 	/* A failed start may be retried. */
 	TEST_ASSERT_EQ(rte_vhost_driver_start(path), -1);
 	TEST_ASSERT_EQ(rte_vhost_driver_unregister(path), 0);
-	TEST_ASSERT_EQ(count_fds(), base);
+	TEST_ASSERT_EQ(test_count_fds(), base);
 }
 
 TEST_CASE(client_reconnects)
 {
 	char path[128];
-	int base = count_fds(), lfd, fd;
+	int base = test_count_fds(), lfd, fd;
 
 	rec_reset();
 	make_path(path, sizeof(path), "frontend.sock");
@@ -935,20 +897,20 @@ TEST_CASE(client_reconnects)
 	TEST_ASSERT(accept_within(lfd, 1500) < 0);
 	close(lfd);
 	unlink(path);
-	TEST_ASSERT_EQ(count_fds(), base);
+	TEST_ASSERT_EQ(test_count_fds(), base);
 }
 
 TEST_CASE(client_unregister_while_retrying)
 {
 	char path[128];
-	int base = count_fds();
+	int base = test_count_fds();
 
 	make_path(path, sizeof(path), "never.sock");
 	TEST_ASSERT_EQ(rte_vhost_driver_register(path, RTE_VHOST_USER_CLIENT), 0);
 	TEST_ASSERT_EQ(rte_vhost_driver_start(path), 0);
 	usleep(1200000);	/* at least one retry ran */
 	TEST_ASSERT_EQ(rte_vhost_driver_unregister(path), 0);
-	TEST_ASSERT_EQ(count_fds(), base);
+	TEST_ASSERT_EQ(test_count_fds(), base);
 }
 
 /* ---- Setup ---- */
@@ -966,17 +928,7 @@ noop_timer(void *arg)
 static int
 api_setup(int argc, char **argv)
 {
-	char prefix[64];
-	char *eal_argv[] = {
-		argv[0], (char *)(uintptr_t)"--no-huge", (char *)(uintptr_t)"-m",
-		(char *)(uintptr_t)"64", (char *)(uintptr_t)"--no-pci",
-		(char *)(uintptr_t)"--no-shconf",
-		(char *)(uintptr_t)"--log-level=lib.vhost.*:debug",
-		prefix,
-	};
-
-	snprintf(prefix, sizeof(prefix), "--file-prefix=test_api_%d", (int)getpid());
-	if (rte_eal_init(RTE_DIM(eal_argv), eal_argv) < 0)
+	if (test_eal_init(argv[0], 64, "--log-level=lib.vhost.*:debug") < 0)
 		return -1;
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_vhost_api.XXXXXX");
 	if (mkdtemp(tmpdir) == NULL)
@@ -989,7 +941,7 @@ static void
 api_teardown(void)
 {
 	rmdir(tmpdir);
-	rte_eal_cleanup();
+	test_eal_cleanup();
 }
 
 TEST_MAIN(api_setup, api_teardown,

@@ -109,22 +109,12 @@ static const struct rte_vhost_device_ops consumer_ops = {
 	.vring_state_changed = consumer_vring_state_changed,
 };
 
-static struct mock_guest guest;
-static int fds_at_start;
 
 static void
 case_begin(void)
 {
 	memset(&ev, 0, sizeof(ev));
-	fds_at_start = mock_count_fds();
-}
-
-static void
-case_end(struct vhost_dev *dev)
-{
-	if (dev != NULL)
-		vhost_dev_free(dev);
-	TEST_ASSERT_EQ(mock_count_fds(), fds_at_start);
+	mock_case_begin();
 }
 
 /* A device negotiated with features, memory mapped, callbacks ours. */
@@ -139,7 +129,7 @@ consumer_dev(uint64_t features, bool stats)
 	/* RTE_VHOST_USER_NET_STATS_ENABLE, as net_vhost and OVS 3.1 register. */
 	dev->stats_enabled = stats;
 	TEST_ASSERT_EQ(mock_negotiate(dev, features, ALL_PROTO), 0);
-	mock_msg_mem_table(&ctx, &guest, true);
+	mock_msg_mem_table(&ctx, &mock_env_guest, true);
 	TEST_ASSERT_EQ(mock_handle(dev, &ctx), 0);
 	return dev;
 }
@@ -185,7 +175,7 @@ TEST_CASE(test_new_device_may_use_api)
 	TEST_ASSERT_EQ(ev.api_failures, 0);
 	/* Guest notifications off, as asked from inside new_device. */
 	TEST_ASSERT(dev->vq[0]->notify_off && dev->vq[1]->notify_off);
-	case_end(dev);
+	mock_case_end(dev);
 }
 
 /*
@@ -223,7 +213,7 @@ TEST_CASE(test_kick_change_reannounced)
 	base = ev.n;
 	TEST_ASSERT_EQ(mock_send_vring_fd(dev, VHOST_USER_SET_VRING_CALL, 2), 0);
 	TEST_ASSERT_EQ(ev.n, base);
-	case_end(dev);
+	mock_case_end(dev);
 }
 
 /*
@@ -259,7 +249,7 @@ TEST_CASE(test_packed_vring_base_from_qemu)
 	/* An index beyond the ring is still refused. */
 	TEST_ASSERT(mock_send_state(dev, VHOST_USER_SET_VRING_BASE, 0,
 				    (0x8000u << 16) | MOCK_RING_SIZE) < 0);
-	case_end(dev);
+	mock_case_end(dev);
 }
 
 /* A split ring base stays 16 bits. */
@@ -271,7 +261,7 @@ TEST_CASE(test_split_vring_base_16_bits)
 	dev = consumer_dev(MOCK_FEATURES, false);
 	TEST_ASSERT_EQ(mock_send_state(dev, VHOST_USER_SET_VRING_BASE, 0, 0xffff), 0);
 	TEST_ASSERT(mock_send_state(dev, VHOST_USER_SET_VRING_BASE, 0, 0x10000) < 0);
-	case_end(dev);
+	mock_case_end(dev);
 }
 
 /*
@@ -296,7 +286,7 @@ TEST_CASE(test_mem_reg_once_per_queue_pair)
 	reg.region.userspace_addr = MOCK_GUEST_UADDR;
 	for (pair = 0; pair < 2; pair++) {
 		mock_msg(&ctx, VHOST_USER_ADD_MEM_REG, &reg, sizeof(reg));
-		mock_add_fd(&ctx, dup(guest.memfd));
+		mock_add_fd(&ctx, dup(mock_env_guest.memfd));
 		ctx.msg.hdr.flags |= VHOST_USER_NEED_REPLY;
 		TEST_ASSERT_EQ(mock_handle(dev, &ctx), 0);
 		TEST_ASSERT_EQ(mock.reply.payload.u64, 0);
@@ -310,7 +300,7 @@ TEST_CASE(test_mem_reg_once_per_queue_pair)
 	}
 	TEST_ASSERT_EQ(dev->mem->nregions, 0);
 	TEST_ASSERT_EQ(mock.nr_unmap_region, 1);
-	case_end(dev);
+	mock_case_end(dev);
 }
 
 /*
@@ -359,7 +349,7 @@ TEST_CASE(test_stats_as_ovs_reads_them)
 	dev->vq[0]->stats_enabled = false;
 	TEST_ASSERT_EQ(rte_vhost_vring_stats_get_names(dev->vid, 0, NULL, 0), -1);
 	TEST_ASSERT_EQ(rte_vhost_vring_stats_get_names(dev->vid, 100, NULL, 0), -1);
-	case_end(dev);
+	mock_case_end(dev);
 }
 
 /*
@@ -392,30 +382,7 @@ TEST_CASE(test_default_features_match_dpdk)
 	TEST_ASSERT_EQ(rte_vhost_driver_unregister(path), 0);
 }
 
-static int
-consumers_setup(int argc, char **argv)
-{
-	char *eal_args[] = { argv[0], (char *)(uintptr_t)"--no-huge",
-			     (char *)(uintptr_t)"-m", (char *)(uintptr_t)"64",
-			     (char *)(uintptr_t)"--no-pci", (char *)(uintptr_t)"--no-shconf",
-			     (char *)(uintptr_t)"--no-telemetry", (char *)(uintptr_t)"-l",
-			     (char *)(uintptr_t)"0",
-			     (char *)(uintptr_t)"--log-level=lib.vhost.config:critical" };
-
-	/* The data path's per-queue state lives in rte_malloc memory. */
-	if (rte_eal_init((int)RTE_DIM(eal_args), eal_args) < 0)
-		return -1;
-	return mock_guest_init(&guest);
-}
-
-static void
-consumers_teardown(void)
-{
-	mock_guest_fini(&guest);
-	rte_eal_cleanup();
-}
-
-TEST_MAIN(consumers_setup, consumers_teardown,
+TEST_MAIN(mock_env_setup, mock_env_teardown,
 	TEST_ENTRY(test_new_device_may_use_api),
 	TEST_ENTRY(test_kick_change_reannounced),
 	TEST_ENTRY(test_packed_vring_base_from_qemu),

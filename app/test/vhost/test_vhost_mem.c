@@ -22,22 +22,12 @@
 #define ALL_PROTO	VHOST_NET_PROTOCOL_FEATURES
 #define PAGE		4096ULL
 
-static struct mock_guest guest;
-static int fds_at_start;
-
-static void
-case_begin(void)
-{
-	fds_at_start = mock_count_fds();
-}
-
+/* mock_case_end(), and every region the case mapped is unmapped again. */
 static void
 case_end(struct vhost_dev *dev)
 {
-	if (dev != NULL)
-		vhost_dev_free(dev);
+	mock_case_end(dev);
 	TEST_ASSERT_EQ(mock.nr_map_region, mock.nr_unmap_region);
-	TEST_ASSERT_EQ(mock_count_fds(), fds_at_start);
 }
 
 static struct vhost_dev *
@@ -64,7 +54,7 @@ send_table(struct vhost_dev *dev, const struct vhost_user_mem_region *r, uint32_
 	memcpy(m.regions, r, sizeof(r[0]) * (n > 8 ? 8 : n));
 	mock_msg(&ctx, VHOST_USER_SET_MEM_TABLE, &m, 8 + 32 * (n > 8 ? 8 : n));
 	for (i = 0; i < nr_fds && i < VHOST_USER_MAX_FDS; i++)
-		mock_add_fd(&ctx, dup(guest.memfd));
+		mock_add_fd(&ctx, dup(mock_env_guest.memfd));
 	return mock_handle(dev, &ctx);
 }
 
@@ -85,7 +75,7 @@ TEST_CASE(test_region_validation)
 	struct vhost_dev *dev;
 	uint32_t i;
 
-	case_begin();
+	mock_case_begin();
 	dev = configured_dev(MOCK_FEATURES);
 	/* Zero size. */
 	r[0] = region(0, 0, MOCK_GUEST_UADDR, 0);
@@ -126,7 +116,7 @@ TEST_CASE(test_identical_table_is_noop)
 	struct vhost_dev *dev;
 	uint32_t q;
 
-	case_begin();
+	mock_case_begin();
 	dev = configured_dev(MOCK_FEATURES);
 	r[0] = region(0, MOCK_GUEST_SIZE / 2, MOCK_GUEST_UADDR, 0);
 	r[1] = region(MOCK_GUEST_SIZE / 2, MOCK_GUEST_SIZE / 2,
@@ -169,7 +159,7 @@ TEST_CASE(test_ring_placement)
 	struct vhost_user_ctx ctx;
 	struct vhost_dev *dev;
 
-	case_begin();
+	mock_case_begin();
 	dev = configured_dev(MOCK_FEATURES);
 	/* Two regions adjacent in front-end VA, separate mappings. */
 	r[0] = region(0, half, base, 0);
@@ -212,7 +202,7 @@ TEST_CASE(test_ring_size)
 	uint64_t packed = MOCK_FEATURES | (1ULL << VIRTIO_F_RING_PACKED);
 	struct vhost_dev *dev;
 
-	case_begin();
+	mock_case_begin();
 	dev = configured_dev(MOCK_FEATURES);
 	TEST_ASSERT(mock_send_state(dev, VHOST_USER_SET_VRING_NUM, 0, 0) < 0);
 	TEST_ASSERT(mock_send_state(dev, VHOST_USER_SET_VRING_NUM, 0, 100) < 0);
@@ -247,7 +237,7 @@ send_mem_reg(struct vhost_dev *dev, uint32_t request, struct vhost_user_mem_regi
 
 	mock_msg(&ctx, request, &reg, sizeof(reg));
 	while (nr_fds-- > 0)
-		mock_add_fd(&ctx, dup(guest.memfd));
+		mock_add_fd(&ctx, dup(mock_env_guest.memfd));
 	return mock_handle(dev, &ctx);
 }
 
@@ -256,7 +246,7 @@ TEST_CASE(test_mem_slots)
 	struct vhost_dev *dev;
 	uint32_t i, q;
 
-	case_begin();
+	mock_case_begin();
 	dev = configured_dev(MOCK_FEATURES);
 	TEST_ASSERT_EQ(mock_send_empty(dev, VHOST_USER_GET_MAX_MEM_SLOTS), 0);
 	TEST_ASSERT_EQ(mock.reply.payload.u64, 32);
@@ -334,7 +324,7 @@ TEST_CASE(test_log_base)
 	struct vhost_dev *dev;
 	int fd;
 
-	case_begin();
+	mock_case_begin();
 	dev = configured_dev(MOCK_FEATURES);
 	fd = memfd_create("log", MFD_CLOEXEC);
 	TEST_ASSERT(fd >= 0 && ftruncate(fd, 2 * PAGE) == 0);
@@ -399,7 +389,7 @@ TEST_CASE(test_inflight)
 	struct vhost_dev *dev;
 	int before, fd;
 
-	case_begin();
+	mock_case_begin();
 	dev = configured_dev(MOCK_FEATURES);
 	/* CVE-2021-3839: num_queues beyond our vring array. */
 	TEST_ASSERT(send_inflight(dev, VHOST_USER_GET_INFLIGHT_FD, 0, 257, 256, -1) < 0);
@@ -417,10 +407,10 @@ TEST_CASE(test_inflight)
 	TEST_ASSERT_EQ(inf.mmap_size, 2 * RTE_ALIGN_CEIL(16 + 16 * 256, 64));
 	TEST_ASSERT_EQ(inf.num_queues, 2);
 	/* CVE-2020-10726: repeating it leaks nothing. */
-	before = mock_count_fds();
+	before = test_count_fds();
 	TEST_ASSERT_EQ(send_inflight(dev, VHOST_USER_GET_INFLIGHT_FD, 0, 2, 256, -1), 0);
 	TEST_ASSERT_EQ(send_inflight(dev, VHOST_USER_GET_INFLIGHT_FD, 0, 2, 256, -1), 0);
-	TEST_ASSERT_EQ(mock_count_fds(), before);
+	TEST_ASSERT_EQ(test_count_fds(), before);
 	/* SET: too small an area, no fd, wrapping offset. */
 	fd = dup(dev->inflight_fd);
 	TEST_ASSERT(send_inflight(dev, VHOST_USER_SET_INFLIGHT_FD, inf.mmap_size - 1, 2, 256,
@@ -440,7 +430,7 @@ TEST_CASE(test_inflight)
 	/* Good SET, then the rings pick up their slices at kick. */
 	TEST_ASSERT_EQ(send_inflight(dev, VHOST_USER_SET_INFLIGHT_FD, inf.mmap_size, 2, 256,
 				     fd), 0);
-	mock_msg_mem_table(&ctx, &guest, true);
+	mock_msg_mem_table(&ctx, &mock_env_guest, true);
 	TEST_ASSERT_EQ(mock_handle(dev, &ctx), 0);
 	TEST_ASSERT_EQ(mock_setup_vring(dev, 1), 0);
 	TEST_ASSERT_EQ(rte_vhost_get_vhost_ring_inflight(dev->vid, 1, &ri), 0);
@@ -457,29 +447,7 @@ TEST_CASE(test_inflight)
 	case_end(dev);
 }
 
-static int
-mem_setup(int argc, char **argv)
-{
-	char *eal_args[] = { argv[0], (char *)(uintptr_t)"--no-huge",
-			     (char *)(uintptr_t)"-m", (char *)(uintptr_t)"64",
-			     (char *)(uintptr_t)"--no-pci", (char *)(uintptr_t)"--no-shconf",
-			     (char *)(uintptr_t)"--no-telemetry", (char *)(uintptr_t)"-l",
-			     (char *)(uintptr_t)"0",
-			     (char *)(uintptr_t)"--log-level=lib.vhost.config:critical" };
-
-	if (rte_eal_init((int)RTE_DIM(eal_args), eal_args) < 0)
-		return -1;
-	return mock_guest_init(&guest);
-}
-
-static void
-mem_teardown(void)
-{
-	mock_guest_fini(&guest);
-	rte_eal_cleanup();
-}
-
-TEST_MAIN(mem_setup, mem_teardown,
+TEST_MAIN(mock_env_setup, mock_env_teardown,
 	TEST_ENTRY(test_region_validation),
 	TEST_ENTRY(test_identical_table_is_noop),
 	TEST_ENTRY(test_ring_placement),

@@ -80,23 +80,6 @@ static const struct req_shape shapes[] = {
 	{ VHOST_USER_GET_STATUS, 0, FD0, IX_NONE },
 };
 
-static struct mock_guest guest;
-static int fds_at_start;
-
-static void
-case_begin(void)
-{
-	fds_at_start = mock_count_fds();
-}
-
-static void
-case_end(struct vhost_dev *dev)
-{
-	if (dev != NULL)
-		vhost_dev_free(dev);
-	TEST_ASSERT_EQ(mock_count_fds(), fds_at_start);
-}
-
 /* A device that is owned and has negotiated everything we offer. */
 static struct vhost_dev *
 configured_dev(const struct vhost_transport_ops *t)
@@ -129,7 +112,7 @@ TEST_CASE(test_bad_header)
 	struct vhost_dev *dev;
 	unsigned int i;
 
-	case_begin();
+	mock_case_begin();
 	dev = configured_dev(&mock_trans_fd);
 	for (i = 0; i < RTE_DIM(bad_flags); i++) {
 		mock_msg_u64(&ctx, VHOST_USER_SET_VRING_CALL, 0);
@@ -156,7 +139,7 @@ TEST_CASE(test_bad_header)
 	mock_add_fd(&ctx, mock_eventfd());
 	TEST_ASSERT_EQ(mock_handle(dev, &ctx), 0);
 	TEST_ASSERT_EQ(mock.nr_replies, 0);
-	case_end(dev);
+	mock_case_end(dev);
 }
 
 /* The fds a well-formed instance of shape s carries (NOFD clear). */
@@ -186,7 +169,7 @@ TEST_CASE(test_wrong_size)
 	struct vhost_dev *dev;
 	unsigned int i;
 
-	case_begin();
+	mock_case_begin();
 	dev = configured_dev(&mock_trans_fd);
 	for (i = 0; i < RTE_DIM(shapes); i++) {
 		const struct req_shape *s = &shapes[i];
@@ -210,10 +193,10 @@ TEST_CASE(test_wrong_size)
 			    vhost_user_req_name(s->req));
 	}
 	/* Variable sizes: a mem table whose size disagrees with nregions. */
-	mock_msg_mem_table(&ctx, &guest, true);
+	mock_msg_mem_table(&ctx, &mock_env_guest, true);
 	ctx.msg.hdr.size += 32;
 	TEST_ASSERT(mock_handle(dev, &ctx) < 0);
-	mock_msg_mem_table(&ctx, &guest, true);
+	mock_msg_mem_table(&ctx, &mock_env_guest, true);
 	ctx.msg.hdr.size = 8;
 	TEST_ASSERT(mock_handle(dev, &ctx) < 0);
 	/* GET_CONFIG: size field disagrees with the payload, or too short. */
@@ -228,7 +211,7 @@ TEST_CASE(test_wrong_size)
 		TEST_ASSERT_EQ(mock_handle(dev, &ctx), 0);
 		TEST_ASSERT_EQ(mock.reply.hdr.size, 0);	/* no config space */
 	}
-	case_end(dev);
+	mock_case_end(dev);
 }
 
 TEST_CASE(test_wrong_fd_count)
@@ -237,7 +220,7 @@ TEST_CASE(test_wrong_fd_count)
 	struct vhost_dev *dev;
 	unsigned int i;
 
-	case_begin();
+	mock_case_begin();
 	dev = configured_dev(&mock_trans_fd);
 	for (i = 0; i < RTE_DIM(shapes); i++) {
 		const struct req_shape *s = &shapes[i];
@@ -265,13 +248,13 @@ TEST_CASE(test_wrong_fd_count)
 		}
 	}
 	/* SET_MEM_TABLE: one fd per region, no more, no less. */
-	mock_msg_mem_table(&ctx, &guest, false);
+	mock_msg_mem_table(&ctx, &mock_env_guest, false);
 	TEST_ASSERT(mock_handle(dev, &ctx) < 0);
-	mock_msg_mem_table(&ctx, &guest, true);
+	mock_msg_mem_table(&ctx, &mock_env_guest, true);
 	attach_fds(&ctx, 1);
 	TEST_ASSERT(mock_handle(dev, &ctx) < 0);
 	TEST_ASSERT_EQ(mock.nr_map_region, 0);
-	case_end(dev);
+	mock_case_end(dev);
 }
 
 TEST_CASE(test_bad_vring_index)
@@ -284,7 +267,7 @@ TEST_CASE(test_bad_vring_index)
 	struct vhost_dev *dev;
 	unsigned int i, j;
 
-	case_begin();
+	mock_case_begin();
 	dev = configured_dev(&mock_trans_fd);
 	for (i = 0; i < RTE_DIM(shapes); i++) {
 		const struct req_shape *s = &shapes[i];
@@ -315,7 +298,7 @@ TEST_CASE(test_bad_vring_index)
 	TEST_ASSERT_EQ(mock_send_state(dev, VHOST_USER_SET_VRING_ENABLE,
 				       2 * MOCK_MAX_QUEUE_PAIRS - 1, 1), 0);
 	TEST_ASSERT_EQ(dev->nr_vring, 2 * MOCK_MAX_QUEUE_PAIRS);
-	case_end(dev);
+	mock_case_end(dev);
 }
 
 TEST_CASE(test_state_rules)
@@ -323,11 +306,11 @@ TEST_CASE(test_state_rules)
 	struct vhost_user_ctx ctx;
 	struct vhost_dev *dev;
 
-	case_begin();
+	mock_case_begin();
 	dev = mock_dev_new(&mock_trans_fd);
 	TEST_ASSERT(dev != NULL);
 	/* Before SET_OWNER: memory, rings, status are refused ... */
-	mock_msg_mem_table(&ctx, &guest, true);
+	mock_msg_mem_table(&ctx, &mock_env_guest, true);
 	TEST_ASSERT(mock_handle(dev, &ctx) < 0);
 	TEST_ASSERT(mock_send_vring_fd(dev, VHOST_USER_SET_VRING_CALL, 0) < 0);
 	/* ... but what QEMU sends first is fine. */
@@ -352,7 +335,7 @@ TEST_CASE(test_state_rules)
 	TEST_ASSERT_EQ(mock_send_u64(dev, VHOST_USER_SET_FEATURES, MOCK_FEATURES), 0);
 	TEST_ASSERT_EQ(dev->vhost_hlen, 12);
 	TEST_ASSERT_EQ(mock_send_state(dev, VHOST_USER_SET_VRING_NUM, 0, 256), 0);
-	case_end(dev);
+	mock_case_end(dev);
 }
 
 TEST_CASE(test_refused_requests)
@@ -360,7 +343,7 @@ TEST_CASE(test_refused_requests)
 	struct vhost_user_ctx ctx;
 	struct vhost_dev *dev;
 
-	case_begin();
+	mock_case_begin();
 	dev = configured_dev(&mock_trans_fd);
 	TEST_ASSERT(mock_send_empty(dev, VHOST_USER_POSTCOPY_ADVISE) < 0);
 	TEST_ASSERT(mock_send_empty(dev, VHOST_USER_POSTCOPY_LISTEN) < 0);
@@ -380,7 +363,7 @@ TEST_CASE(test_refused_requests)
 	}
 	/* Not negotiable here: in-band kicks. */
 	TEST_ASSERT(mock_send_state(dev, VHOST_USER_VRING_KICK, 0, 0) < 0);
-	case_end(dev);
+	mock_case_end(dev);
 }
 
 TEST_CASE(test_field_ranges)
@@ -389,7 +372,7 @@ TEST_CASE(test_field_ranges)
 	uint8_t mac[8] = { 0x52, 0x54, 0, 0x12, 0x34, 0x56, 0, 0 };
 	uint64_t v;
 
-	case_begin();
+	mock_case_begin();
 	dev = configured_dev(&mock_trans_fd);
 	TEST_ASSERT(mock_send_u64(dev, VHOST_USER_NET_SET_MTU, 67) < 0);
 	TEST_ASSERT(mock_send_u64(dev, VHOST_USER_NET_SET_MTU, 65536) < 0);
@@ -407,14 +390,14 @@ TEST_CASE(test_field_ranges)
 	TEST_ASSERT_EQ(mock_send_u64(dev, VHOST_USER_SEND_RARP, v), 0);
 	TEST_ASSERT(__atomic_load_n(&dev->rarp_pending, __ATOMIC_ACQUIRE));
 	TEST_ASSERT(memcmp(dev->rarp_mac, mac, 6) == 0);
-	case_end(dev);
+	mock_case_end(dev);
 }
 
 TEST_CASE(test_get_replies)
 {
 	struct vhost_dev *dev;
 
-	case_begin();
+	mock_case_begin();
 	dev = configured_dev(&mock_trans_fd);
 	TEST_ASSERT_EQ(mock_send_empty(dev, VHOST_USER_GET_PROTOCOL_FEATURES), 0);
 	TEST_ASSERT_EQ(mock.reply.hdr.request, VHOST_USER_GET_PROTOCOL_FEATURES);
@@ -426,7 +409,7 @@ TEST_CASE(test_get_replies)
 	TEST_ASSERT_EQ(mock_send_empty(dev, VHOST_USER_GET_MAX_MEM_SLOTS), 0);
 	TEST_ASSERT_EQ(mock.reply.payload.u64, VHOST_MAX_MEM_SLOTS);
 	TEST_ASSERT_EQ(mock.nr_replies, 3);
-	case_end(dev);
+	mock_case_end(dev);
 }
 
 TEST_CASE(test_reply_ack)
@@ -434,7 +417,7 @@ TEST_CASE(test_reply_ack)
 	struct vhost_user_ctx ctx;
 	struct vhost_dev *dev;
 
-	case_begin();
+	mock_case_begin();
 	dev = mock_dev_new(&mock_trans_fd);
 	TEST_ASSERT(dev != NULL);
 	/* Without REPLY_ACK negotiated, NEED_REPLY is ignored. */
@@ -464,7 +447,7 @@ TEST_CASE(test_reply_ack)
 	TEST_ASSERT_EQ(mock_handle(dev, &ctx), 0);
 	TEST_ASSERT_EQ(mock.nr_replies, 3);
 	TEST_ASSERT_EQ(mock.reply.payload.u64, VHOST_NET_FEATURES);
-	case_end(dev);
+	mock_case_end(dev);
 }
 
 static int
@@ -490,7 +473,7 @@ TEST_CASE(test_qemu_sequence)
 	uint32_t q;
 	int sv[2];
 
-	case_begin();
+	mock_case_begin();
 	dev = mock_dev_new(&mock_trans_fd);
 	TEST_ASSERT(dev != NULL);
 	TEST_ASSERT_EQ(mock_send_empty(dev, VHOST_USER_GET_FEATURES), 0);
@@ -514,7 +497,7 @@ TEST_CASE(test_qemu_sequence)
 	reg.region.memory_size = MOCK_GUEST_SIZE;
 	reg.region.userspace_addr = MOCK_GUEST_UADDR;
 	mock_msg(&ctx, VHOST_USER_ADD_MEM_REG, &reg, sizeof(reg));
-	mock_add_fd(&ctx, dup(guest.memfd));
+	mock_add_fd(&ctx, dup(mock_env_guest.memfd));
 	TEST_ASSERT_EQ(send_need_reply(dev, &ctx), 0);
 	TEST_ASSERT_EQ(mock.reply.payload.u64, 0);
 	for (q = 0; q < 2; q++)
@@ -530,7 +513,7 @@ TEST_CASE(test_qemu_sequence)
 	TEST_ASSERT(dev->flags & VHOST_DEV_RUNNING);
 	/* A resent identical region and feature set change nothing. */
 	mock_msg(&ctx, VHOST_USER_ADD_MEM_REG, &reg, sizeof(reg));
-	mock_add_fd(&ctx, dup(guest.memfd));
+	mock_add_fd(&ctx, dup(mock_env_guest.memfd));
 	TEST_ASSERT_EQ(mock_handle(dev, &ctx), 0);
 	TEST_ASSERT_EQ(mock_send_u64(dev, VHOST_USER_SET_FEATURES, MOCK_FEATURES), 0);
 	TEST_ASSERT_EQ(dev->mem->nregions, 1);
@@ -557,7 +540,7 @@ TEST_CASE(test_qemu_sequence)
 	TEST_ASSERT_EQ(dev->vq[0]->kickfd, VHOST_FD_UNSET);
 	TEST_ASSERT_EQ(mock.destroy_device, 1);
 	TEST_ASSERT_EQ(mock.new_device, 1);
-	case_end(dev);
+	mock_case_end(dev);
 }
 
 /* DPDK 22.11 virtio-user: owner first, SET_MEM_TABLE, calls, then rings. */
@@ -575,7 +558,7 @@ virtio_user_sequence(const struct vhost_transport_ops *t, uint64_t proto)
 	TEST_ASSERT_EQ(mock_send_empty(dev, VHOST_USER_GET_PROTOCOL_FEATURES), 0);
 	TEST_ASSERT_EQ(mock_send_u64(dev, VHOST_USER_SET_PROTOCOL_FEATURES, proto), 0);
 	TEST_ASSERT_EQ(mock_send_u64(dev, VHOST_USER_SET_FEATURES, MOCK_FEATURES), 0);
-	mock_msg_mem_table(&ctx, &guest, t->passes_fds);
+	mock_msg_mem_table(&ctx, &mock_env_guest, t->passes_fds);
 	TEST_ASSERT_EQ(mock_handle(dev, &ctx), 0);
 	for (q = 0; q < 2; q++)
 		TEST_ASSERT_EQ(mock_send_vring_fd(dev, VHOST_USER_SET_VRING_CALL, q), 0);
@@ -613,19 +596,19 @@ virtio_user_sequence(const struct vhost_transport_ops *t, uint64_t proto)
 
 TEST_CASE(test_virtio_user_sequence)
 {
-	case_begin();
+	mock_case_begin();
 	virtio_user_sequence(&mock_trans_fd, (1ULL << VHOST_USER_PROTO_F_MQ) |
 			     (1ULL << VHOST_USER_PROTO_F_REPLY_ACK) |
 			     (1ULL << VHOST_USER_PROTO_F_STATUS));
-	case_end(NULL);
+	mock_case_end(NULL);
 }
 
 TEST_CASE(test_virtio_user_sequence_no_status)
 {
-	case_begin();
+	mock_case_begin();
 	virtio_user_sequence(&mock_trans_fd, (1ULL << VHOST_USER_PROTO_F_MQ) |
 			     (1ULL << VHOST_USER_PROTO_F_REPLY_ACK));
-	case_end(NULL);
+	mock_case_end(NULL);
 }
 
 /*
@@ -638,7 +621,7 @@ TEST_CASE(test_virtio_user_server_reconnect)
 	struct vhost_dev *dev;
 	uint32_t q;
 
-	case_begin();
+	mock_case_begin();
 	dev = mock_dev_new(&mock_trans_fd);
 	TEST_ASSERT(dev != NULL);
 	for (q = 0; q < 2; q++)
@@ -653,7 +636,7 @@ TEST_CASE(test_virtio_user_server_reconnect)
 	/* Ring layout still needs SET_FEATURES. */
 	TEST_ASSERT(mock_send_state(dev, VHOST_USER_SET_VRING_NUM, 0, 256) < 0);
 	TEST_ASSERT_EQ(mock.new_device, 0);
-	case_end(dev);
+	mock_case_end(dev);
 }
 
 TEST_CASE(test_fdless_transport)
@@ -662,7 +645,7 @@ TEST_CASE(test_fdless_transport)
 	struct vhost_user_ctx ctx;
 	struct vhost_dev *dev;
 
-	case_begin();
+	mock_case_begin();
 	TEST_ASSERT_EQ(vhost_transport_check(&mock_trans_nofd), 0);
 	TEST_ASSERT_EQ(vhost_transport_check(&mock_trans_fd), 0);
 	virtio_user_sequence(&mock_trans_nofd, (1ULL << VHOST_USER_PROTO_F_MQ) |
@@ -688,7 +671,7 @@ TEST_CASE(test_fdless_transport)
 	mock_msg_u64(&ctx, VHOST_USER_SET_VRING_CALL, 0);
 	attach_fds(&ctx, 1);
 	TEST_ASSERT(mock_handle(dev, &ctx) < 0);
-	mock_msg_mem_table(&ctx, &guest, true);
+	mock_msg_mem_table(&ctx, &mock_env_guest, true);
 	TEST_ASSERT(mock_handle(dev, &ctx) < 0);
 	/* Kick/call without NOFD are fine and become "none". */
 	TEST_ASSERT_EQ(mock_send_u64(dev, VHOST_USER_SET_VRING_KICK, 0), 0);
@@ -705,7 +688,7 @@ TEST_CASE(test_fdless_transport)
 	}
 	/* The back-end channel works without an fd. */
 	TEST_ASSERT_EQ(mock_send_empty(dev, VHOST_USER_SET_BACKEND_REQ_FD), 0);
-	case_end(dev);
+	mock_case_end(dev);
 }
 
 TEST_CASE(test_legacy_enable_on_kick)
@@ -714,11 +697,11 @@ TEST_CASE(test_legacy_enable_on_kick)
 	struct vhost_user_ctx ctx;
 	struct vhost_dev *dev;
 
-	case_begin();
+	mock_case_begin();
 	dev = mock_dev_new(&mock_trans_fd);
 	TEST_ASSERT_EQ(mock_send_empty(dev, VHOST_USER_SET_OWNER), 0);
 	TEST_ASSERT_EQ(mock_send_u64(dev, VHOST_USER_SET_FEATURES, features), 0);
-	mock_msg_mem_table(&ctx, &guest, true);
+	mock_msg_mem_table(&ctx, &mock_env_guest, true);
 	TEST_ASSERT_EQ(mock_handle(dev, &ctx), 0);
 	TEST_ASSERT_EQ(mock_setup_vring(dev, 0), 0);
 	TEST_ASSERT_EQ(mock.new_device, 0);
@@ -732,7 +715,7 @@ TEST_CASE(test_legacy_enable_on_kick)
 	TEST_ASSERT_EQ(mock_send_vring_fd(dev, VHOST_USER_SET_VRING_KICK, 1), 0);
 	TEST_ASSERT(dev->vq[1]->enabled && dev->vq[1]->access_ok);
 	TEST_ASSERT_EQ(mock.new_device, 2);
-	case_end(dev);
+	mock_case_end(dev);
 }
 
 TEST_CASE(test_vring_fd_replace)
@@ -740,19 +723,19 @@ TEST_CASE(test_vring_fd_replace)
 	struct vhost_dev *dev;
 	int before;
 
-	case_begin();
+	mock_case_begin();
 	dev = configured_dev(&mock_trans_fd);
 	TEST_ASSERT_EQ(mock_send_vring_fd(dev, VHOST_USER_SET_VRING_CALL, 0), 0);
-	before = mock_count_fds();
+	before = test_count_fds();
 	/* Replacing closes the old fd: the count stays. */
 	TEST_ASSERT_EQ(mock_send_vring_fd(dev, VHOST_USER_SET_VRING_CALL, 0), 0);
 	TEST_ASSERT_EQ(mock_send_vring_fd(dev, VHOST_USER_SET_VRING_ERR, 0), 0);
-	TEST_ASSERT_EQ(mock_count_fds(), before + 1);
+	TEST_ASSERT_EQ(test_count_fds(), before + 1);
 	TEST_ASSERT_EQ(mock_send_u64(dev, VHOST_USER_SET_VRING_ERR,
 				     VHOST_USER_VRING_NOFD_MASK), 0);
-	TEST_ASSERT_EQ(mock_count_fds(), before);
+	TEST_ASSERT_EQ(test_count_fds(), before);
 	TEST_ASSERT_EQ(dev->vq[0]->errfd, VHOST_FD_NONE);
-	case_end(dev);
+	mock_case_end(dev);
 }
 
 static enum rte_vhost_msg_result
@@ -777,7 +760,7 @@ TEST_CASE(test_extern_hooks)
 	struct rte_vhost_user_extern_ops ops = { .pre_msg_handle = hook_pre };
 	struct vhost_dev *dev;
 
-	case_begin();
+	mock_case_begin();
 	dev = configured_dev(&mock_trans_fd);
 	TEST_ASSERT(rte_vhost_extern_callback_register(dev->vid, NULL, NULL) < 0);
 	TEST_ASSERT_EQ(rte_vhost_extern_callback_register(dev->vid, &ops, NULL), 0);
@@ -789,7 +772,7 @@ TEST_CASE(test_extern_hooks)
 	TEST_ASSERT(mock_send_u64(dev, VHOST_USER_CLOSE_CRYPTO_SESSION, 1) == 0);
 	TEST_ASSERT(mock_send_empty(dev, VHOST_USER_CLOSE_CRYPTO_SESSION) < 0);
 	TEST_ASSERT_EQ(mock_send_u64(dev, VHOST_USER_SET_VRING_ENABLE, 0), 0);
-	case_end(dev);
+	mock_case_end(dev);
 }
 
 TEST_CASE(test_iotlb)
@@ -801,7 +784,7 @@ TEST_CASE(test_iotlb)
 	uint64_t len, vva;
 	int sv[2];
 
-	case_begin();
+	mock_case_begin();
 	dev = configured_dev(&mock_trans_fd);
 	/* Without IOMMU_PLATFORM the message is refused. */
 	memset(&m, 0, sizeof(m));
@@ -822,7 +805,7 @@ TEST_CASE(test_iotlb)
 	mock_msg(&ctx, VHOST_USER_SET_BACKEND_REQ_FD, NULL, 0);
 	mock_add_fd(&ctx, sv[0]);
 	TEST_ASSERT_EQ(mock_handle(dev, &ctx), 0);
-	mock_msg_mem_table(&ctx, &guest, true);
+	mock_msg_mem_table(&ctx, &mock_env_guest, true);
 	TEST_ASSERT_EQ(mock_handle(dev, &ctx), 0);
 	/* A miss asks the front-end once. */
 	len = 64;
@@ -869,33 +852,10 @@ TEST_CASE(test_iotlb)
 	/* Config change request through the same channel. */
 	TEST_ASSERT_EQ(rte_vhost_slave_config_change(dev->vid, false), 0);
 	TEST_ASSERT_EQ(mock.backend_req.hdr.request, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG);
-	case_end(dev);
+	mock_case_end(dev);
 }
 
-static int
-msg_setup(int argc, char **argv)
-{
-	char *eal_args[] = { argv[0], (char *)(uintptr_t)"--no-huge",
-			     (char *)(uintptr_t)"-m", (char *)(uintptr_t)"64",
-			     (char *)(uintptr_t)"--no-pci", (char *)(uintptr_t)"--no-shconf",
-			     (char *)(uintptr_t)"--no-telemetry", (char *)(uintptr_t)"-l",
-			     (char *)(uintptr_t)"0",
-			     (char *)(uintptr_t)"--log-level=lib.vhost.config:critical" };
-
-	/* The data path's per-queue state lives in rte_malloc memory. */
-	if (rte_eal_init((int)RTE_DIM(eal_args), eal_args) < 0)
-		return -1;
-	return mock_guest_init(&guest);
-}
-
-static void
-msg_teardown(void)
-{
-	mock_guest_fini(&guest);
-	rte_eal_cleanup();
-}
-
-TEST_MAIN(msg_setup, msg_teardown,
+TEST_MAIN(mock_env_setup, mock_env_teardown,
 	TEST_ENTRY(test_every_request_known),
 	TEST_ENTRY(test_bad_header),
 	TEST_ENTRY(test_wrong_size),

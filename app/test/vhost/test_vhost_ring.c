@@ -25,6 +25,7 @@
 #include <rte_tcp.h>
 
 #include "test.h"
+#include "test_eal.h"
 #include "vhost.h"
 #include "vhost_dp.h"
 #include "vhost_transport.h"
@@ -686,7 +687,7 @@ TEST_CASE(split_guest_notification_setting)
 
 /* ---- stats ---- */
 
-TEST_CASE(stats_counts)
+TEST_CASE(stats_by_size_and_destination)
 {
 	static const uint32_t lens[] = { 60, 64, 100, 200, 1500, 2000 };
 	struct rte_mbuf *m[RTE_DIM(lens)];
@@ -1200,19 +1201,11 @@ TEST_CASE(queue_not_usable)
 static int
 ring_test_setup(int argc, char **argv)
 {
-	char prefix[64];
-	char *eal_argv[] = {
-		argv[0], (char *)(uintptr_t)"--no-huge", (char *)(uintptr_t)"-m",
-		(char *)(uintptr_t)"128", (char *)(uintptr_t)"--no-pci",
-		(char *)(uintptr_t)"--no-shconf", prefix,
-		(char *)(uintptr_t)"--log-level=lib.eal:error",
-		(char *)(uintptr_t)"--log-level=lib.vhost.data:critical",
-	};
 	unsigned int i;
 
 	RTE_SET_USED(argc);
-	snprintf(prefix, sizeof(prefix), "--file-prefix=test_ring_%d", (int)getpid());
-	if (rte_eal_init(RTE_DIM(eal_argv), eal_argv) < 0)
+	if (test_eal_init(argv[0], 128, "--log-level=lib.eal:error",
+			  "--log-level=lib.vhost.data:critical") < 0)
 		return -1;
 	pool = rte_pktmbuf_pool_create("test_ring_pool", 2047, 0, 0,
 				       RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
@@ -1256,7 +1249,7 @@ ring_test_teardown(void)
 	free(region[0]);
 	free(region[1]);
 	rte_mempool_free(pool);
-	rte_eal_cleanup();
+	test_eal_cleanup();
 }
 
 /* test.h's main() keeps a counter across setjmp; it is not clobbered. */
@@ -1285,7 +1278,7 @@ TEST_MAIN(ring_test_setup, ring_test_teardown,
 	TEST_ENTRY(split_event_idx),
 	TEST_ENTRY(split_no_interrupt),
 	TEST_ENTRY(split_guest_notification_setting),
-	TEST_ENTRY(stats_counts),
+	TEST_ENTRY(stats_by_size_and_destination),
 	TEST_ENTRY(offload_enqueue_hdr),
 	TEST_ENTRY(offload_dequeue_legacy),
 	TEST_ENTRY(offload_dequeue_compliant),

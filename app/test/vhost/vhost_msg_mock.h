@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * A mock transport and device fixture for the message handler tests
- * (test_vhost_msg.c, test_vhost_mem.c) and the fuzz target
- * (devtools/fuzz/fuzz_vhost_msg.c). Header-only: each user is one file.
+ * (test_vhost_msg.c, test_vhost_mem.c, test_vhost_consumers.c) and the fuzz
+ * target (devtools/fuzz/fuzz_vhost_msg.c). Header-only: each user is one file.
  *
  * Two transports: "mock-fd" passes fds (regions mapped with the shared
  * vhost_mmap_region_fd helper, like AF_UNIX), "mock-nofd" passes none
@@ -14,7 +14,6 @@
 #ifndef _VHOST_MSG_MOCK_H_
 #define _VHOST_MSG_MOCK_H_
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -32,6 +31,8 @@
 
 #include <rte_vhost.h>
 
+#include "test_eal.h"
+#include "test_util.h"
 #include "vhost.h"
 #include "vhost_transport.h"
 #include "vhost_user.h"
@@ -388,23 +389,6 @@ mock_handle(struct vhost_dev *dev, struct vhost_user_ctx *ctx)
 	return ret;
 }
 
-/* Number of open fds of this process. */
-static inline int
-mock_count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (d == NULL)
-		return -1;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1;	/* the directory's own fd */
-}
-
 /* ---- a guest: one memfd of guest memory, rings at fixed offsets ---- */
 
 #define MOCK_GUEST_SIZE		(1u << 20)
@@ -563,5 +547,47 @@ mock_setup_vring(struct vhost_dev *dev, uint32_t index)
 #define MOCK_FEATURES ((1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_NET_F_MRG_RXBUF) | \
 		       (1ULL << VHOST_USER_F_PROTOCOL_FEATURES) | \
 		       (1ULL << VIRTIO_RING_F_EVENT_IDX))
+
+#ifdef _APP_TEST_H_
+/*
+ * ---- a handler test binary (test.h included first; not the fuzz target) ----
+ *
+ * TEST_MAIN's setup and teardown: the EAL, on one lcore (the data path's
+ * per-queue state lives in rte_malloc memory), and the guest memory the
+ * cases map (mock_env_guest). Each case starts with mock_case_begin() and
+ * ends with mock_case_end(): the device freed, every fd it got closed.
+ */
+static struct mock_guest mock_env_guest;
+static int mock_fds_at_start;
+
+static inline int
+mock_env_setup(int argc, char **argv)
+{
+	if (test_eal_init(argv[0], 64, "-l", "0", "--log-level=lib.vhost.config:critical") < 0)
+		return -1;
+	return mock_guest_init(&mock_env_guest);
+}
+
+static inline void
+mock_env_teardown(void)
+{
+	mock_guest_fini(&mock_env_guest);
+	test_eal_cleanup();
+}
+
+static inline void
+mock_case_begin(void)
+{
+	mock_fds_at_start = test_count_fds();
+}
+
+static inline void
+mock_case_end(struct vhost_dev *dev)
+{
+	if (dev != NULL)
+		vhost_dev_free(dev);
+	TEST_ASSERT_EQ(test_count_fds(), mock_fds_at_start);
+}
+#endif /* _APP_TEST_H_ */
 
 #endif /* _VHOST_MSG_MOCK_H_ */

@@ -9,7 +9,6 @@
  * event loop and the front-end is one end of a socketpair.
  */
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -20,8 +19,11 @@
 #include <sys/wait.h>
 
 #include "test.h"
+#include "test_util.h"
 #include "vvu_device.h"
 #include "vvu_dev_server.h"
+
+#define CHILD_EXIT_MS	5000	/* a child that faults exits at once; bound the wait */
 
 static struct vvu_device dev;
 
@@ -73,21 +75,6 @@ wr(uint32_t off, uint64_t v, uint32_t len)
 
 	vvu_put64(b, v);
 	TEST_ASSERT(vvu_dev_bar0_write(&dev, off, b, len) == 0, "bar0 write %#x", off);
-}
-
-static int
-count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	while (d != NULL && (e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	if (d != NULL)
-		closedir(d);
-	return n;
 }
 
 static uint64_t
@@ -684,7 +671,7 @@ TEST_CASE(forwarding_decisions)
 {
 	uint64_t u64 = 0;
 	int efd, fds[2];
-	int before = count_fds();
+	int before = test_count_fds();
 	struct vhost_user_memory mem = { .nregions = 1 };
 
 	dev_up(4, 4ULL << 30);
@@ -761,13 +748,13 @@ TEST_CASE(forwarding_decisions)
 	vvu_dev_fwd_drop_frontend_state(&dev);
 	TEST_ASSERT_EQ(dev.bar2.nr, 0);
 	vvu_dev_fini(&dev);
-	TEST_ASSERT_EQ(count_fds(), before);
+	TEST_ASSERT_EQ(test_count_fds(), before);
 }
 
 TEST_CASE(mem_table_does_not_fit)
 {
 	struct vhost_user_memory mem = { .nregions = 1 };
-	int before = count_fds();
+	int before = test_count_fds();
 	int fd;
 
 	dev_up(4, 1 << 20);
@@ -776,7 +763,7 @@ TEST_CASE(mem_table_does_not_fit)
 	TEST_ASSERT(send_msg(VHOST_USER_SET_MEM_TABLE, 1, &mem, 8 + 32, &fd, 1) == -ENOSPC);
 	TEST_ASSERT_EQ(dev.bar2.nr, 0);
 	vvu_dev_fini(&dev);
-	TEST_ASSERT_EQ(count_fds(), before);
+	TEST_ASSERT_EQ(test_count_fds(), before);
 }
 
 /* ---- rings through DMA windows ---- */
@@ -857,7 +844,7 @@ TEST_CASE(rxq_delivery_and_backpressure)
 {
 	struct vvu_dev_fe_msg m;
 	uint64_t u64 = 0x1234;
-	int before = count_fds();
+	int before = test_count_fds();
 
 	rings_up(4);
 	/* no buffer yet: the message waits */
@@ -891,7 +878,7 @@ TEST_CASE(rxq_delivery_and_backpressure)
 	TEST_ASSERT_EQ(*(uint32_t *)(void *)(drv_mem + BUFS + 0x1000), VHOST_USER_SET_FEATURES);
 	TEST_ASSERT_EQ(*(uint64_t *)(void *)(drv_mem + BUFS + 0x2000 + 8), 0x1234);
 	rings_down();
-	TEST_ASSERT_EQ(count_fds(), before);
+	TEST_ASSERT_EQ(test_count_fds(), before);
 }
 
 TEST_CASE(rxq_oversize_needs_reset)
@@ -1005,7 +992,7 @@ TEST_CASE(txq_replies_to_frontend)
 TEST_CASE(dma_map_rules)
 {
 	struct vvu_dev_dma dma = {0};
-	int before = count_fds();
+	int before = test_count_fds();
 	int fd = memfd_of(1 << 20);
 	int fd2 = memfd_of(1 << 20);
 
@@ -1024,7 +1011,16 @@ TEST_CASE(dma_map_rules)
 	TEST_ASSERT(vvu_dev_dma_translate(&dma, 0x10000, 16, VVU_DMA_READ) == NULL);
 	close(fd2);
 	free(dma.regions);
-	TEST_ASSERT_EQ(count_fds(), before);
+	TEST_ASSERT_EQ(test_count_fds(), before);
+}
+
+/* In a child: read a byte of a truncated DMA mapping outside the guard. */
+static int
+read_unguarded(void *arg)
+{
+	volatile const uint8_t *p = arg;
+
+	return p[0] == 0xee ? 42 : 43;	/* only if the read survived */
 }
 
 /*
@@ -1037,7 +1033,7 @@ TEST_CASE(dma_sigbus_guard)
 	struct vvu_dev_vq vq;
 	struct vvu_dev_chain c = { .nsegs = 1, .write_len = 64 };
 	uint64_t faults = vvu_dev_dma_faults();
-	int before = count_fds();
+	int before = test_count_fds();
 	int fd = memfd_of(1 << 20);
 	int keep = dup(fd);
 	uint8_t buf[64] = {0};
@@ -1069,17 +1065,11 @@ TEST_CASE(dma_sigbus_guard)
 	/* an unguarded access is a real bug: the fault must still kill */
 	p = vvu_dev_dma_translate(&dma, 0x10000, 1, VVU_DMA_READ);
 	TEST_ASSERT(p != NULL);
-	pid = fork();
-	TEST_ASSERT(pid >= 0);
-	if (pid == 0) {
-		/* a sanitizer's report of this expected fault is noise in the log */
-		int null = open("/dev/null", O_WRONLY);
-
-		if (null >= 0)
-			dup2(null, 2);
-		_exit(p[0] == 0xee ? 42 : 43);	/* only if the read survived */
-	}
-	TEST_ASSERT(waitpid(pid, &st, 0) == pid);
+	/* a sanitizer's report of this expected fault is noise in the log */
+	pid = test_spawn(read_unguarded, (void *)(uintptr_t)p, TEST_FD_INHERIT, TEST_FD_NULL);
+	TEST_ASSERT(pid > 0);
+	st = test_proc_stop(pid, 0, CHILD_EXIT_MS);
+	TEST_ASSERT(st != -1);
 	/* killed by SIGBUS, or a sanitizer's handler (the previous one) exited */
 	TEST_ASSERT((WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS) ||
 		    (WIFEXITED(st) && WEXITSTATUS(st) != 0 && WEXITSTATUS(st) < 42),
@@ -1087,7 +1077,7 @@ TEST_CASE(dma_sigbus_guard)
 	vvu_dev_dma_unmap_all(&dma);
 	free(dma.regions);
 	close(keep);
-	TEST_ASSERT_EQ(count_fds(), before);
+	TEST_ASSERT_EQ(test_count_fds(), before);
 }
 
 /* ---- vfio-user glue answers ---- */
@@ -1159,7 +1149,7 @@ TEST_CASE(server_regions_and_irqs)
 
 TEST_CASE(reset_drops_frontend_state)
 {
-	int before = count_fds();
+	int before = test_count_fds();
 	uint64_t u64 = 0;
 	int efd, sv[2];
 
@@ -1176,7 +1166,7 @@ TEST_CASE(reset_drops_frontend_state)
 	TEST_ASSERT_EQ(rd(VIRTIO_PCI_COMMON_STATUS, 1), 0);
 	close(sv[1]);
 	rings_down();
-	TEST_ASSERT_EQ(count_fds(), before);
+	TEST_ASSERT_EQ(test_count_fds(), before);
 }
 
 /* ---- options ---- */

@@ -33,11 +33,13 @@
 #define FE_SEQ_MS		30000
 #define FE_QUIT_MS		10000
 #define FE_MAX_SEQ		256
+#define FE_KILL_MS		5000	/* testpmd's exit after SIGKILL */
 
 static struct peer_dev pd = { .pid = -1 };
 static pid_t fe_pid = -1;
 static int fe_stdin = -1;
 static char fe_log[160];
+static char fe_prefix[64];
 
 static int
 fe_setup(int argc, char **argv)
@@ -50,11 +52,15 @@ fe_setup(int argc, char **argv)
 static void
 fe_kill(void)
 {
+	char rundir[96];
+
 	if (fe_pid > 0) {
-		kill(fe_pid, SIGKILL);
-		waitpid(fe_pid, NULL, 0);
-		fe_pid = -1;
+		test_proc_stop(fe_pid, SIGKILL, FE_KILL_MS);
+		/* EAL's runtime dir: --in-memory leaves it, empty, when killed */
+		snprintf(rundir, sizeof(rundir), "/var/run/dpdk/%s", fe_prefix);
+		rmdir(rundir);
 	}
+	fe_pid = -1;
 	if (fe_stdin >= 0)
 		close(fe_stdin);
 	fe_stdin = -1;
@@ -106,37 +112,35 @@ skip_reason(void)
 static void
 fe_start(void)
 {
-	char prefix[64], vdev[256];
+	char vdev[256];
+	char *argv[] = {
+		(char *)(uintptr_t)FE_TESTPMD, (char *)(uintptr_t)"-l", (char *)(uintptr_t)"0,1",
+		(char *)(uintptr_t)"--no-pci", (char *)(uintptr_t)"--in-memory",
+		(char *)(uintptr_t)"--single-file-segments", (char *)(uintptr_t)"-m",
+		(char *)(uintptr_t)"256", (char *)(uintptr_t)"--file-prefix", fe_prefix,
+		(char *)(uintptr_t)"--vdev", vdev, (char *)(uintptr_t)"--",
+		(char *)(uintptr_t)"-i", (char *)(uintptr_t)"--total-num-mbufs=2048",
+		(char *)(uintptr_t)"--rxq=1", (char *)(uintptr_t)"--txq=1", NULL,
+	};
 	int in[2], out;
 
-	snprintf(prefix, sizeof(prefix), "vvu-fe-%d", (int)getpid());
+	snprintf(fe_prefix, sizeof(fe_prefix), "vvu-fe-%d", (int)getpid());
 	snprintf(vdev, sizeof(vdev), "net_virtio_user0,path=%s,queues=1", pd.vu_path);
-	snprintf(fe_log, sizeof(fe_log), "/tmp/%s.log", prefix);
+	snprintf(fe_log, sizeof(fe_log), "/tmp/%s.log", fe_prefix);
 	TEST_ASSERT(pipe2(in, O_CLOEXEC) == 0);
 	out = open(fe_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	TEST_ASSERT(out >= 0);
-	fe_pid = fork();
-	TEST_ASSERT(fe_pid >= 0);
-	if (fe_pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		dup2(in[0], 0);
-		dup2(out, 1);
-		dup2(out, 2);
-		execlp(FE_TESTPMD, FE_TESTPMD, "-l", "0,1", "--no-pci", "--in-memory",
-		       "--single-file-segments", "-m", "256", "--file-prefix", prefix,
-		       "--vdev", vdev, "--", "-i", "--total-num-mbufs=2048",
-		       "--rxq=1", "--txq=1", (char *)NULL);
-		_exit(127);
-	}
+	fe_pid = test_spawn_exec(argv, in[0], out);
 	close(in[0]);
 	close(out);
 	fe_stdin = in[1];
+	TEST_ASSERT(fe_pid > 0, "fork: %s", strerror(errno));
 }
 
 static bool
 fe_alive(void)
 {
-	return fe_pid > 0 && waitpid(fe_pid, NULL, WNOHANG) == 0;
+	return test_proc_alive(fe_pid);
 }
 
 struct fe_seen {
@@ -289,8 +293,8 @@ TEST_CASE(testpmd_frontend_through_device)
 	TEST_ASSERT_EQ(peer_rd(&d, BAR0, VVU_BAR0_DEVCFG, 4), VVU_STATUS_BACKEND_UP);
 
 	fe_start();
-	end = peer_now_ms() + FE_SEQ_MS;
-	while (peer_now_ms() < end &&
+	end = test_now_ms() + FE_SEQ_MS;
+	while (test_now_ms() < end &&
 	       (seq_find(VHOST_USER_SET_VRING_KICK, 0, seq_find(VHOST_USER_SET_MEM_TABLE, -1,
 								 0)) < 0 ||
 		seq_find(VHOST_USER_SET_VRING_KICK, 1, seq_find(VHOST_USER_SET_MEM_TABLE, -1,
@@ -308,7 +312,7 @@ TEST_CASE(testpmd_frontend_through_device)
 		nseq++;
 		answer(&d, &m);
 	}
-	if (getenv("VVU_TEST_VERBOSE") != NULL) {
+	if (test_verbose()) {
 		unsigned int k;
 
 		for (k = 0; k < nseq; k++)
@@ -333,22 +337,22 @@ TEST_CASE(testpmd_frontend_through_device)
 
 	/* quit testpmd, answering what it asks on the way out (GET_VRING_BASE) */
 	(void)!write(fe_stdin, "quit\n", 5);
-	end = peer_now_ms() + FE_QUIT_MS;
-	while (fe_alive() && peer_now_ms() < end) {
+	end = test_now_ms() + FE_QUIT_MS;
+	while (fe_alive() && test_now_ms() < end) {
 		if (peer_rx_next(&d, 50, &m) == NULL)
 			continue;
-		if (getenv("VVU_TEST_VERBOSE") != NULL)
+		if (test_verbose())
 			fprintf(stderr, "front-end msg on quit: request %u flags %#x\n",
 				m.hdr.request, m.hdr.flags);
 		answer(&d, &m);
 	}
-	if (getenv("VVU_TEST_VERBOSE") != NULL)
+	if (test_verbose())
 		fprintf(stderr, "testpmd %s after quit\n", fe_alive() ? "still running" : "gone");
 	fe_kill();
 	/* the front-end left: both status bits clear, the device still serves */
-	end = peer_now_ms() + 2000;
-	while (peer_rd(&d, BAR0, VVU_BAR0_DEVCFG, 4) != 0 && peer_now_ms() < end)
-		usleep(5000);
+	end = test_now_ms() + 2000;
+	while (peer_rd(&d, BAR0, VVU_BAR0_DEVCFG, 4) != 0 && test_now_ms() < end)
+		test_sleep_ms(5);
 	TEST_ASSERT_EQ(peer_rd(&d, BAR0, VVU_BAR0_DEVCFG, 4), 0);
 	TEST_ASSERT(peer_dev_alive(&pd));
 	peer_drv_down(&d);

@@ -14,199 +14,33 @@
  * the device process.
  */
 
-#include <dirent.h>
-#include <errno.h>
 #include <poll.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-#include <sys/eventfd.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <sys/wait.h>
 
 #include "test.h"
-#include "vvu_device.h"
-#include "vvu_dev_server.h"
+#include "vvu_test_peer.h"
 
-#define MEM_IOVA	0x10000000ULL
-#define MEM_SIZE	(1u << 20)
-#define QSZ		8
-#define RXD	0x0000
-#define RXA	0x1000
-#define RXU	0x2000
-#define TXD	0x3000
-#define TXA	0x4000
-#define TXU	0x5000
-#define BUFS	0x10000
+#define USED_MS		1000	/* the device's answer to a notify or a message */
 
-static char dir[64];
-static char vfu_path[128];
-static char vu_path[128];
-static pid_t child = -1;
-static struct vfio_user_client *cli;
-static uint8_t *mem;
-static int irq_fds[3] = { -1, -1, -1 };
-
-static void
-run_device(void)
-{
-	static struct vvu_device dev;
-	struct vvu_dev_options o = {
-		.vfio_user_path = vfu_path, .vhost_user_path = vu_path,
-		.shm_size = 16u << 20, .num_queues = 4, .virtio_id = 43, .verbose = -1,
-	};
-	struct vvu_dev_loop *loop = vvu_dev_loop_create();
-
-	/* never outlive the test, whatever happens to it */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (loop == NULL || vvu_dev_init(&dev, &o, loop) < 0 || vvu_dev_server_start(&dev) < 0)
-		_exit(3);
-	for (;;)
-		vvu_dev_loop_run_once(loop, -1);
-}
-
-static int
-count_child_fds(void)
-{
-	char path[64];
-	DIR *d;
-	struct dirent *e;
-	int n = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)child);
-	d = opendir(path);
-	while (d != NULL && (e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	if (d != NULL)
-		closedir(d);
-	return n;
-}
-
-static uint64_t
-bar0_rd(uint64_t off, uint32_t len)
-{
-	uint8_t b[8] = {0};
-	int ret = vfio_user_client_region_read(cli, VFIO_PCI_BAR0_REGION_INDEX, off, b, len);
-
-	TEST_ASSERT(ret == 0, "bar0 read %#llx: %d", (unsigned long long)off, ret);
-	return vvu_get_n(b, len);
-}
-
-static void
-bar0_wr(uint64_t off, uint64_t v, uint32_t len)
-{
-	uint8_t b[8];
-	int ret;
-
-	vvu_put64(b, v);
-	ret = vfio_user_client_region_write(cli, VFIO_PCI_BAR0_REGION_INDEX, off, b, len);
-	TEST_ASSERT(ret == 0, "bar0 write %#llx: %d", (unsigned long long)off, ret);
-}
-
-static uint64_t
-cfg_rd(uint64_t off, uint32_t len)
-{
-	uint8_t b[8] = {0};
-
-	TEST_ASSERT(vfio_user_client_region_read(cli, VFIO_PCI_CONFIG_REGION_INDEX, off,
-						 b, len) == 0);
-	return vvu_get_n(b, len);
-}
-
-static void
-cfg_wr(uint64_t off, uint64_t v, uint32_t len)
-{
-	uint8_t b[8];
-
-	vvu_put64(b, v);
-	TEST_ASSERT(vfio_user_client_region_write(cli, VFIO_PCI_CONFIG_REGION_INDEX, off,
-						  b, len) == 0);
-}
-
-static bool
-wait_efd(int fd, int ms)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	uint64_t v;
-
-	if (poll(&p, 1, ms) != 1)
-		return false;
-	return read(fd, &v, sizeof(v)) == sizeof(v);
-}
-
-static uint16_t
-used_idx(uint32_t u)
-{
-	return __atomic_load_n((uint16_t *)(void *)(mem + u + 2), __ATOMIC_ACQUIRE);
-}
-
-static void
-post(uint32_t d, uint32_t a, uint16_t id, uint64_t buf, uint32_t len, uint16_t flags)
-{
-	struct vring_desc *desc = (void *)(mem + d);
-	uint16_t *avail = (void *)(mem + a);
-
-	desc[id] = (struct vring_desc){ MEM_IOVA + buf, len, flags, 0 };
-	avail[2 + avail[1] % QSZ] = id;
-	__atomic_store_n(&avail[1], (uint16_t)(avail[1] + 1), __ATOMIC_RELEASE);
-}
-
-static bool
-wait_used(uint32_t u, uint16_t want)
-{
-	int i;
-
-	for (i = 0; i < 200; i++) {
-		if (used_idx(u) == want)
-			return true;
-		usleep(5000);
-	}
-	return false;
-}
+static struct peer_dev pd = { .pid = -1 };
+static struct peer_drv drv;
 
 static int
 proto_setup(int argc, char **argv)
 {
-	int i;
-
 	/* the device may hang up on us: EPIPE, not death */
 	signal(SIGPIPE, SIG_IGN);
-	snprintf(dir, sizeof(dir), "/tmp/vvu-proto-XXXXXX");
-	if (mkdtemp(dir) == NULL)
+	peer_drv_init(&drv);
+	if (peer_dev_start(&pd, "proto", 16u << 20) < 0)
 		return -1;
-	snprintf(vfu_path, sizeof(vfu_path), "%s/vfu.sock", dir);
-	snprintf(vu_path, sizeof(vu_path), "%s/vu.sock", dir);
-	child = fork();
-	if (child < 0)
-		return -1;
-	if (child == 0)
-		run_device();
-	for (i = 0; i < 200 && cli == NULL; i++) {
-		if (access(vfu_path, F_OK) == 0)
-			cli = vfio_user_client_connect(vfu_path, NULL);
-		if (cli == NULL)
-			usleep(10000);
-	}
-	return cli == NULL ? -1 : 0;
+	drv.cli = peer_connect(&pd);
+	return drv.cli == NULL ? -1 : 0;
 }
 
 static void
 proto_teardown(void)
 {
-	vfio_user_client_destroy(cli);
-	if (child > 0) {
-		kill(child, SIGKILL);
-		waitpid(child, NULL, 0);
-	}
-	unlink(vfu_path);
-	unlink(vu_path);
-	rmdir(dir);
+	peer_drv_down(&drv);
+	peer_dev_stop(&pd);
 }
 
 TEST_CASE(config_space_over_vfio_user)
@@ -214,103 +48,34 @@ TEST_CASE(config_space_over_vfio_user)
 	struct vfio_user_device_info info;
 	uint32_t p, hops = 0;
 
-	TEST_ASSERT(vfio_user_client_get_device_info(cli, &info) == 0);
+	TEST_ASSERT(vfio_user_client_get_device_info(drv.cli, &info) == 0);
 	TEST_ASSERT(info.flags & VFIO_DEVICE_FLAGS_PCI);
 	TEST_ASSERT(info.flags & VFIO_DEVICE_FLAGS_RESET);
-	TEST_ASSERT_EQ(cfg_rd(0, 4), 0x106B1AF4);
-	for (p = cfg_rd(PCI_CAPABILITY_LIST, 1); p != 0; p = cfg_rd(p + 1, 1))
+	TEST_ASSERT_EQ(peer_rd(&drv, CFG, 0, 4), 0x106B1AF4);
+	for (p = (uint32_t)peer_rd(&drv, CFG, PCI_CAPABILITY_LIST, 1); p != 0;
+	     p = (uint32_t)peer_rd(&drv, CFG, p + 1, 1))
 		TEST_ASSERT(hops++ < 16);
 	TEST_ASSERT_EQ(hops, 9);
-	TEST_ASSERT_EQ(bar0_rd(VVU_BAR0_DEVCFG + 4, 4), 4);
+	TEST_ASSERT_EQ(peer_rd(&drv, BAR0, VVU_BAR0_DEVCFG + 4, 4), 4);
 }
 
 TEST_CASE(driver_brings_device_up)
 {
 	struct vfio_user_region r;
-	int fd, i;
 
-	/* rings and buffers in our own memory, shared by DMA_MAP */
-	fd = memfd_create("vvu-proto", MFD_CLOEXEC);
-	TEST_ASSERT(fd >= 0 && ftruncate(fd, MEM_SIZE) == 0);
-	mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	TEST_ASSERT(mem != MAP_FAILED);
-	TEST_ASSERT(vfio_user_client_dma_map(cli, VFIO_USER_F_DMA_REGION_READ |
-					     VFIO_USER_F_DMA_REGION_WRITE, MEM_IOVA, MEM_SIZE,
-					     fd, 0) == 0);
-	close(fd);
+	/* rings and buffers in our own memory, shared by DMA_MAP; MSI-X vectors */
+	peer_drv_map(&drv);
 	/* BAR2 has no mmappable areas before a front-end */
-	TEST_ASSERT(vfio_user_client_get_region_info(cli, 2, &r) == 0);
+	TEST_ASSERT(vfio_user_client_get_region_info(drv.cli, 2, &r) == 0);
 	TEST_ASSERT_EQ(r.size, 16u << 20);
 	TEST_ASSERT_EQ(r.nr_areas, 0);
 	vfio_user_region_close(&r);
-	/* MSI-X: vectors 0 (config), 1 (rxq), 2 (txq) */
-	for (i = 0; i < 3; i++)
-		irq_fds[i] = eventfd(0, EFD_NONBLOCK);
-	TEST_ASSERT(vfio_user_client_set_irqs(cli, VFIO_PCI_MSIX_IRQ_INDEX,
-					      VFIO_IRQ_SET_DATA_EVENTFD |
-					      VFIO_IRQ_SET_ACTION_TRIGGER, 0, 3, irq_fds,
-					      NULL) == 0);
-	cfg_wr(VVU_CAP_MSIX + PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE, 2);
-	for (i = 0; i < 3; i++)
-		bar0_wr(VVU_BAR0_MSIX_TABLE + 16 * i + 12, 0, 4);
-	bar0_wr(VIRTIO_PCI_COMMON_STATUS, 3, 1);
-	bar0_wr(VIRTIO_PCI_COMMON_GFSELECT, 1, 4);
-	bar0_wr(VIRTIO_PCI_COMMON_GF, 1, 4);
-	bar0_wr(VIRTIO_PCI_COMMON_STATUS, 0xb, 1);
-	TEST_ASSERT(bar0_rd(VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_FEATURES_OK);
-	bar0_wr(VIRTIO_PCI_COMMON_MSIX, 0, 2);
-	for (i = 0; i < 2; i++) {
-		bar0_wr(VIRTIO_PCI_COMMON_Q_SELECT, i, 2);
-		bar0_wr(VIRTIO_PCI_COMMON_Q_SIZE, QSZ, 2);
-		bar0_wr(VIRTIO_PCI_COMMON_Q_MSIX, 1 + i, 2);
-		bar0_wr(VIRTIO_PCI_COMMON_Q_DESCLO, MEM_IOVA + (i ? TXD : RXD), 8);
-		bar0_wr(VIRTIO_PCI_COMMON_Q_AVAILLO, MEM_IOVA + (i ? TXA : RXA), 8);
-		bar0_wr(VIRTIO_PCI_COMMON_Q_USEDLO, MEM_IOVA + (i ? TXU : RXU), 8);
-		bar0_wr(VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
-	}
-	for (i = 0; i < QSZ; i++)
-		post(RXD, RXA, (uint16_t)i, BUFS + 0x400 * i, 0x400, VRING_DESC_F_WRITE);
-	bar0_wr(VIRTIO_PCI_COMMON_STATUS, 0xf, 1);
-	bar0_wr(VVU_BAR0_DEVCFG, VVU_STATUS_BACKEND_UP, 4);
-	TEST_ASSERT_EQ(bar0_rd(VVU_BAR0_DEVCFG, 4), VVU_STATUS_BACKEND_UP);
-}
-
-static int
-fe_connect(void)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	strcpy(sa.sun_path, vu_path);
-	TEST_ASSERT(fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
-	return fd;
-}
-
-static void
-fe_send(int fd, uint32_t req, const void *payload, uint32_t size, const int *fds, int nfds)
-{
-	struct vhost_user_msg m = { .hdr = { req, VHOST_USER_VERSION, size } };
-	union {
-		char b[CMSG_SPACE(sizeof(int) * VHOST_USER_MAX_FDS)];
-		struct cmsghdr a;
-	} ctl;
-	struct iovec iov = { &m, VHOST_USER_HDR_SIZE + size };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	if (size > 0)
-		memcpy(&m.payload, payload, size);
-	if (nfds > 0) {
-		struct cmsghdr *cm;
-
-		mh.msg_control = ctl.b;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
-	}
-	TEST_ASSERT(sendmsg(fd, &mh, MSG_NOSIGNAL) == (ssize_t)iov.iov_len);
+	peer_drv_features(&drv);
+	TEST_ASSERT(peer_rd(&drv, BAR0, VIRTIO_PCI_COMMON_STATUS, 1) &
+		    VIRTIO_CONFIG_S_FEATURES_OK);
+	peer_drv_queues(&drv, PEER_IOVA + PEER_RXBUF);
+	peer_drv_ready(&drv);
+	TEST_ASSERT_EQ(peer_rd(&drv, BAR0, VVU_BAR0_DEVCFG, 4), VVU_STATUS_BACKEND_UP);
 }
 
 static int fe = -1;
@@ -319,23 +84,23 @@ static int fd_baseline;
 
 TEST_CASE(frontend_request_reaches_rxq)
 {
-	struct vhost_user_msg *got = (void *)(mem + BUFS);
+	struct vhost_user_msg *got = (void *)(drv.mem + PEER_RXBUF);
 
-	fd_baseline = count_child_fds();
-	fe = fe_connect();
-	TEST_ASSERT(wait_efd(irq_fds[0], 2000), "no config interrupt for FRONTEND_UP");
-	TEST_ASSERT_EQ(bar0_rd(VVU_BAR0_DEVCFG, 4),
+	fd_baseline = peer_dev_fds(&pd);
+	fe = peer_fe_connect(&pd);
+	TEST_ASSERT(peer_wait_efd(drv.irq[0], 2000), "no config interrupt for FRONTEND_UP");
+	TEST_ASSERT_EQ(peer_rd(&drv, BAR0, VVU_BAR0_DEVCFG, 4),
 		       VVU_STATUS_BACKEND_UP | VVU_STATUS_FRONTEND_UP);
-	fe_send(fe, VHOST_USER_GET_FEATURES, NULL, 0, NULL, 0);
-	TEST_ASSERT(wait_used(RXU, 1), "GET_FEATURES not on rxq");
-	TEST_ASSERT(wait_efd(irq_fds[1], 2000), "no rxq interrupt");
+	peer_fe_send(fe, VHOST_USER_GET_FEATURES, NULL, 0, NULL, 0);
+	TEST_ASSERT(peer_wait_used(&drv, true, 1, USED_MS), "GET_FEATURES not on rxq");
+	TEST_ASSERT(peer_wait_efd(drv.irq[1], 2000), "no rxq interrupt");
 	TEST_ASSERT_EQ(got->hdr.request, VHOST_USER_GET_FEATURES);
 	TEST_ASSERT_EQ(got->hdr.size, 0);
 }
 
 TEST_CASE(txq_reply_reaches_frontend)
 {
-	struct vhost_user_msg *m = (void *)(mem + BUFS + 0x8000);
+	struct vhost_user_msg *m = (void *)(drv.mem + PEER_RXBUF + 0x8000);
 	struct vhost_user_msg got;
 	struct pollfd p = { .fd = -1, .events = POLLIN };
 
@@ -343,9 +108,9 @@ TEST_CASE(txq_reply_reaches_frontend)
 	m->hdr.flags = VHOST_USER_VERSION | VHOST_USER_REPLY_MASK;
 	m->hdr.size = 8;
 	m->payload.u64 = 1ULL << 32;
-	post(TXD, TXA, 0, BUFS + 0x8000, 20, 0);
-	bar0_wr(VVU_BAR0_NOTIFY + 4, 1, 2);
-	TEST_ASSERT(wait_used(TXU, 1));
+	peer_post(&drv, false, 0, PEER_IOVA + PEER_RXBUF + 0x8000, 20, 0);
+	peer_wr(&drv, BAR0, VVU_BAR0_NOTIFY + 4, 1, 2);
+	TEST_ASSERT(peer_wait_used(&drv, false, 1, USED_MS));
 	p.fd = fe;
 	TEST_ASSERT(poll(&p, 1, 2000) == 1);
 	TEST_ASSERT_EQ(recv(fe, &got, sizeof(got), 0), 20);
@@ -364,9 +129,9 @@ TEST_CASE(mem_table_makes_bar2_areas)
 	TEST_ASSERT(fe_va != MAP_FAILED);
 	fe_va[(2 << 20) + 5] = 0x5a;
 	t.regions[0] = (struct vhost_user_mem_region){ 0, 2 << 20, 0x7f0000000000, 2 << 20 };
-	fe_send(fe, VHOST_USER_SET_MEM_TABLE, &t, 8 + 32, &fe_mem, 1);
-	TEST_ASSERT(wait_used(RXU, 2), "SET_MEM_TABLE not on rxq");
-	TEST_ASSERT(vfio_user_client_get_region_info(cli, 2, &r) == 0);
+	peer_fe_send(fe, VHOST_USER_SET_MEM_TABLE, &t, 8 + 32, &fe_mem, 1);
+	TEST_ASSERT(peer_wait_used(&drv, true, 2, USED_MS), "SET_MEM_TABLE not on rxq");
+	TEST_ASSERT(vfio_user_client_get_region_info(drv.cli, 2, &r) == 0);
 	TEST_ASSERT_EQ(r.nr_areas, 1);
 	TEST_ASSERT_EQ(r.areas[0].offset, 0);
 	TEST_ASSERT_EQ(r.areas[0].size, 2 << 20);
@@ -381,18 +146,18 @@ TEST_CASE(mem_table_makes_bar2_areas)
 
 TEST_CASE(vring_messages_in_order)
 {
-	struct vhost_user_vring_state st = { 0, QSZ };
+	struct vhost_user_vring_state st = { 0, PEER_QSZ };
 	struct vhost_user_msg *m;
 	uint64_t u64 = 0;
 	int efd = eventfd(0, EFD_CLOEXEC);
 
-	fe_send(fe, VHOST_USER_SET_VRING_NUM, &st, sizeof(st), NULL, 0);
-	fe_send(fe, VHOST_USER_SET_VRING_CALL, &u64, 8, &efd, 1);
+	peer_fe_send(fe, VHOST_USER_SET_VRING_NUM, &st, sizeof(st), NULL, 0);
+	peer_fe_send(fe, VHOST_USER_SET_VRING_CALL, &u64, 8, &efd, 1);
 	close(efd);
-	TEST_ASSERT(wait_used(RXU, 4));
-	m = (void *)(mem + BUFS + 0x400 * 2);
+	TEST_ASSERT(peer_wait_used(&drv, true, 4, USED_MS));
+	m = (void *)(drv.mem + PEER_RXBUF + PEER_RXBUF_LEN * 2);
 	TEST_ASSERT_EQ(m->hdr.request, VHOST_USER_SET_VRING_NUM);
-	m = (void *)(mem + BUFS + 0x400 * 3);
+	m = (void *)(drv.mem + PEER_RXBUF + PEER_RXBUF_LEN * 3);
 	TEST_ASSERT_EQ(m->hdr.request, VHOST_USER_SET_VRING_CALL);
 }
 
@@ -403,21 +168,21 @@ TEST_CASE(kick_raises_driver_aux_vector)
 	int vec = eventfd(0, EFD_NONBLOCK);
 
 	/* queue 1's kick -> vector 3 through the cfg_type 7 registers */
-	TEST_ASSERT(vfio_user_client_set_irqs(cli, VFIO_PCI_MSIX_IRQ_INDEX,
+	TEST_ASSERT(vfio_user_client_set_irqs(drv.cli, VFIO_PCI_MSIX_IRQ_INDEX,
 					      VFIO_IRQ_SET_DATA_EVENTFD |
 					      VFIO_IRQ_SET_ACTION_TRIGGER, 3, 1, &vec, NULL) == 0);
-	bar0_wr(VVU_BAR0_MSIX_TABLE + 16 * 3 + 12, 0, 4);
-	bar0_wr(VVU_BAR0_DRV_AUX, 1, 2);
-	bar0_wr(VVU_BAR0_DRV_AUX + 2, 3, 2);
-	fe_send(fe, VHOST_USER_SET_VRING_KICK, &u64, 8, &kick, 1);
-	TEST_ASSERT(wait_used(RXU, 5));
+	peer_wr(&drv, BAR0, VVU_BAR0_MSIX_TABLE + 16 * 3 + 12, 0, 4);
+	peer_wr(&drv, BAR0, VVU_BAR0_DRV_AUX, 1, 2);
+	peer_wr(&drv, BAR0, VVU_BAR0_DRV_AUX + 2, 3, 2);
+	peer_fe_send(fe, VHOST_USER_SET_VRING_KICK, &u64, 8, &kick, 1);
+	TEST_ASSERT(peer_wait_used(&drv, true, 5, USED_MS));
 	TEST_ASSERT(write(kick, &one, sizeof(one)) == sizeof(one));
-	TEST_ASSERT(wait_efd(vec, 2000), "kick did not reach the driver");
+	TEST_ASSERT(peer_wait_efd(vec, 2000), "kick did not reach the driver");
 	close(kick);
 	close(vec);
 	/* de-assign vector 3 again, so the fd count below compares like with like */
 	vec = -1;
-	TEST_ASSERT(vfio_user_client_set_irqs(cli, VFIO_PCI_MSIX_IRQ_INDEX,
+	TEST_ASSERT(vfio_user_client_set_irqs(drv.cli, VFIO_PCI_MSIX_IRQ_INDEX,
 					      VFIO_IRQ_SET_DATA_EVENTFD |
 					      VFIO_IRQ_SET_ACTION_TRIGGER, 3, 1, &vec, NULL) == 0);
 }
@@ -428,18 +193,18 @@ TEST_CASE(unknown_request_disconnects_frontend)
 	struct pollfd p = { .fd = fe, .events = POLLIN };
 
 	/* drain any config interrupt left */
-	wait_efd(irq_fds[0], 10);
-	fe_send(fe, 99, NULL, 0, NULL, 0);
+	peer_wait_efd(drv.irq[0], 10);
+	peer_fe_send(fe, 99, NULL, 0, NULL, 0);
 	TEST_ASSERT(poll(&p, 1, 2000) == 1);
 	TEST_ASSERT_EQ(recv(fe, &b, 1, 0), 0);	/* EOF: the device hung up */
-	TEST_ASSERT(wait_efd(irq_fds[0], 2000), "no config interrupt on disconnect");
-	TEST_ASSERT_EQ(bar0_rd(VVU_BAR0_DEVCFG, 4), 0);
+	TEST_ASSERT(peer_wait_efd(drv.irq[0], 2000), "no config interrupt on disconnect");
+	TEST_ASSERT_EQ(peer_rd(&drv, BAR0, VVU_BAR0_DEVCFG, 4), 0);
 	close(fe);
 	fe = -1;
 	close(fe_mem);
 	/* the device still serves, and has given back every front-end fd */
-	TEST_ASSERT_EQ(bar0_rd(VVU_BAR0_DEVCFG + 4, 4), 4);
-	TEST_ASSERT_EQ(count_child_fds(), fd_baseline);
+	TEST_ASSERT_EQ(peer_rd(&drv, BAR0, VVU_BAR0_DEVCFG + 4, 4), 4);
+	TEST_ASSERT_EQ(peer_dev_fds(&pd), fd_baseline);
 }
 
 TEST_CASE(garbage_on_second_vfio_user_connection)
@@ -449,36 +214,32 @@ TEST_CASE(garbage_on_second_vfio_user_connection)
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	memset(junk, 0xff, sizeof(junk));
-	strcpy(sa.sun_path, vfu_path);
+	strcpy(sa.sun_path, pd.vfu_path);
 	TEST_ASSERT(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
 	(void)!write(fd, junk, sizeof(junk));
 	usleep(50000);
 	close(fd);
 	/* a second client is refused; the first one still works */
-	TEST_ASSERT_EQ(cfg_rd(0, 2), 0x1AF4);
+	TEST_ASSERT_EQ(peer_rd(&drv, CFG, 0, 2), 0x1AF4);
 }
 
 TEST_CASE(bad_region_access_is_refused)
 {
 	uint8_t b[8];
 
-	TEST_ASSERT(vfio_user_client_region_read(cli, 0, 0x10000, b, 4) < 0);
-	TEST_ASSERT(vfio_user_client_region_read(cli, 7, 0xfe, b, 8) < 0);
-	TEST_ASSERT(vfio_user_client_dma_map(cli, VFIO_USER_F_DMA_REGION_READ, MEM_IOVA,
-					     4096, irq_fds[0], 0) < 0);
-	TEST_ASSERT_EQ(cfg_rd(0, 2), 0x1AF4);
+	TEST_ASSERT(vfio_user_client_region_read(drv.cli, 0, 0x10000, b, 4) < 0);
+	TEST_ASSERT(vfio_user_client_region_read(drv.cli, 7, 0xfe, b, 8) < 0);
+	TEST_ASSERT(vfio_user_client_dma_map(drv.cli, VFIO_USER_F_DMA_REGION_READ, PEER_IOVA,
+					     4096, drv.irq[0], 0) < 0);
+	TEST_ASSERT_EQ(peer_rd(&drv, CFG, 0, 2), 0x1AF4);
 }
 
-TEST_CASE(reset_and_reconnect_clean)
+/* A device reset: virtio status and both VVU status bits back to 0. */
+TEST_CASE(reset_clears_device_status)
 {
-	int i;
-
-	TEST_ASSERT(vfio_user_client_reset(cli) == 0);
-	TEST_ASSERT_EQ(bar0_rd(VIRTIO_PCI_COMMON_STATUS, 1), 0);
-	TEST_ASSERT_EQ(bar0_rd(VVU_BAR0_DEVCFG, 4), 0);
-	for (i = 0; i < 3; i++)
-		close(irq_fds[i]);
-	munmap(mem, MEM_SIZE);
+	TEST_ASSERT(vfio_user_client_reset(drv.cli) == 0);
+	TEST_ASSERT_EQ(peer_rd(&drv, BAR0, VIRTIO_PCI_COMMON_STATUS, 1), 0);
+	TEST_ASSERT_EQ(peer_rd(&drv, BAR0, VVU_BAR0_DEVCFG, 4), 0);
 }
 
 TEST_MAIN(proto_setup, proto_teardown,
@@ -492,4 +253,4 @@ TEST_MAIN(proto_setup, proto_teardown,
 	TEST_ENTRY(unknown_request_disconnects_frontend),
 	TEST_ENTRY(garbage_on_second_vfio_user_connection),
 	TEST_ENTRY(bad_region_access_is_refused),
-	TEST_ENTRY(reset_and_reconnect_clean))
+	TEST_ENTRY(reset_clears_device_status))

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Peers for the VVU device's process-level tests (test_vvu_hostile.c,
- * test_vvu_frontend.c): a forked device process, a scripted driver (lib
- * vfio_user's client, rxq/txq split rings in its own memfd) and raw
- * vhost-user front-end sockets. Header-only so each test binary stays one
- * file in meson; every helper is static inline (a test uses what it needs).
+ * Peers for the VVU device's process-level tests (test_vvu_protocol.c,
+ * test_vvu_hostile.c, test_vvu_frontend.c): a forked device process, a
+ * scripted driver (lib vfio_user's client, rxq/txq split rings in its own
+ * memfd) and raw vhost-user front-end sockets. Header-only so each test
+ * binary stays one file in meson; every helper is static inline (a test uses
+ * what it needs).
  *
  * A test includes test.h first, then this file.
  */
@@ -12,22 +13,19 @@
 #ifndef _VVU_TEST_PEER_H_
 #define _VVU_TEST_PEER_H_
 
-#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 
+#include "test_util.h"
 #include "vvu_device.h"
 #include "vvu_dev_server.h"
 
@@ -44,6 +42,7 @@
 #define PEER_RXBUF	0x10000u	/* PEER_QSZ buffers of 0x400 */
 #define PEER_RXBUF_LEN	0x400u
 #define PEER_TXBUF	0x20000u	/* PEER_QSZ buffers of 0x400 */
+#define PEER_STOP_MS	5000	/* a helper process's exit after SIGKILL */
 
 struct peer_dev {
 	char dir[64];
@@ -64,36 +63,28 @@ struct peer_drv {
 	uint16_t tx_seen;
 };
 
-static inline int64_t
-peer_now_ms(void)
+/* The device process: the real loop and servers, as dpdk-vvu-device runs them. */
+static inline int
+peer_run_device(void *arg)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static inline void
-peer_run_device(struct peer_dev *pd)
-{
+	const struct peer_dev *pd = arg;
 	static struct vvu_device dev;
 	struct vvu_dev_options o = {
 		.vfio_user_path = pd->vfu_path, .vhost_user_path = pd->vu_path,
 		.shm_size = pd->shm_size, .num_queues = 4, .virtio_id = 43,
-		.verbose = getenv("VVU_TEST_VERBOSE") ? atoi(getenv("VVU_TEST_VERBOSE")) : -1,
+		.verbose = test_verbose() ? atoi(getenv("VVU_TEST_VERBOSE")) : -1,
 	};
 	struct vvu_dev_loop *loop = vvu_dev_loop_create();
 
-	/* never outlive the test, whatever happens to it */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* a peer that hangs up is the device's to handle, not a death */
 	signal(SIGPIPE, SIG_IGN);
 	if (loop == NULL || vvu_dev_init(&dev, &o, loop) < 0 || vvu_dev_server_start(&dev) < 0)
-		_exit(3);
+		return 3;
 	for (;;)
 		vvu_dev_loop_run_once(loop, -1);
 }
 
-/* Fork the device; 0 once its vfio-user socket exists. */
+/* Fork the device; 0 once both its sockets exist. */
 static inline int
 peer_dev_start(struct peer_dev *pd, const char *tag, uint64_t shm_size)
 {
@@ -105,11 +96,9 @@ peer_dev_start(struct peer_dev *pd, const char *tag, uint64_t shm_size)
 	snprintf(pd->vfu_path, sizeof(pd->vfu_path), "%s/vfu.sock", pd->dir);
 	snprintf(pd->vu_path, sizeof(pd->vu_path), "%s/vu.sock", pd->dir);
 	pd->shm_size = shm_size;
-	pd->pid = fork();
+	pd->pid = test_spawn(peer_run_device, pd, TEST_FD_INHERIT, TEST_FD_INHERIT);
 	if (pd->pid < 0)
 		return -1;
-	if (pd->pid == 0)
-		peer_run_device(pd);
 	for (i = 0; i < 300; i++) {
 		if (access(pd->vfu_path, F_OK) == 0 && access(pd->vu_path, F_OK) == 0)
 			return 0;
@@ -121,11 +110,8 @@ peer_dev_start(struct peer_dev *pd, const char *tag, uint64_t shm_size)
 static inline void
 peer_dev_stop(struct peer_dev *pd)
 {
-	if (pd->pid > 0) {
-		kill(pd->pid, SIGKILL);
-		waitpid(pd->pid, NULL, 0);
-		pd->pid = -1;
-	}
+	test_proc_stop(pd->pid, SIGKILL, PEER_STOP_MS);
+	pd->pid = -1;
 	unlink(pd->vfu_path);
 	unlink(pd->vu_path);
 	rmdir(pd->dir);
@@ -134,40 +120,20 @@ peer_dev_stop(struct peer_dev *pd)
 static inline bool
 peer_dev_alive(const struct peer_dev *pd)
 {
-	return pd->pid > 0 && waitpid(pd->pid, NULL, WNOHANG) == 0;
+	return test_proc_alive(pd->pid);
 }
 
 static inline int
 peer_dev_fds(const struct peer_dev *pd)
 {
-	char path[64];
-	struct dirent *e;
-	DIR *d;
-	int n = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pd->pid);
-	d = opendir(path);
-	if (d == NULL)
-		return -1;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
+	return pd->pid > 0 ? test_count_fds_of(pd->pid) : -1;
 }
 
 /* The device handles peers asynchronously: wait for the count to settle. */
 static inline bool
 peer_dev_fds_back_to(const struct peer_dev *pd, int want, int ms)
 {
-	int64_t end = peer_now_ms() + ms;
-
-	do {
-		if (peer_dev_fds(pd) == want)
-			return true;
-		usleep(5000);
-	} while (peer_now_ms() < end);
-	return false;
+	return pd->pid > 0 && test_fds_settle(pd->pid, want, ms) == want;
 }
 
 /* Connect a vfio-user client, retrying while the device drops the last one. */
@@ -177,8 +143,7 @@ peer_connect(const struct peer_dev *pd)
 	struct vfio_user_client *c = NULL;
 	int i;
 
-	vfio_user_set_log(NULL, NULL, getenv("VVU_TEST_VERBOSE") ? VFIO_USER_LOG_DEBUG :
-			  -1);
+	vfio_user_set_log(NULL, NULL, test_verbose() ? VFIO_USER_LOG_DEBUG : -1);
 	for (i = 0; i < 200 && c == NULL; i++) {
 		c = vfio_user_client_connect(pd->vfu_path, NULL);
 		if (c == NULL)
@@ -230,12 +195,12 @@ peer_wait_eof(int fd, int ms)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 	char b[256];
-	int64_t end = peer_now_ms() + ms;
+	int64_t end = test_now_ms() + ms;
 
-	while (peer_now_ms() < end) {
+	while (test_now_ms() < end) {
 		ssize_t n;
 
-		if (poll(&p, 1, (int)(end - peer_now_ms())) != 1)
+		if (poll(&p, 1, (int)(end - test_now_ms())) != 1)
 			return false;
 		n = recv(fd, b, sizeof(b), MSG_DONTWAIT);
 		if (n == 0 || (n < 0 && errno == ECONNRESET))
@@ -266,13 +231,20 @@ peer_used_idx(struct peer_drv *d, bool rx)
 			       __ATOMIC_ACQUIRE);
 }
 
-/*
- * Bring the device up as a driver: DMA-map rings in a memfd, MSI-X vectors
- * 0..2, features, both queues, rxq buffers posted (at rx_iova, normally
- * inside the mapping), DRIVER_OK and BACKEND_UP.
- */
+/* Wait at most ms for the device to have used want entries of rxq or txq. */
+static inline bool
+peer_wait_used(struct peer_drv *d, bool rx, uint16_t want, int ms)
+{
+	int64_t end = test_now_ms() + ms;
+
+	while (peer_used_idx(d, rx) != want && test_now_ms() < end)
+		test_sleep_ms(1);
+	return peer_used_idx(d, rx) == want;
+}
+
+/* A driver with nothing open yet (what peer_drv_down() leaves). */
 static inline void
-peer_drv_up_at(struct peer_drv *d, const struct peer_dev *pd, uint64_t rx_iova)
+peer_drv_init(struct peer_drv *d)
 {
 	int i;
 
@@ -280,8 +252,18 @@ peer_drv_up_at(struct peer_drv *d, const struct peer_dev *pd, uint64_t rx_iova)
 	d->mem_fd = -1;
 	for (i = 0; i < 3; i++)
 		d->irq[i] = -1;
-	d->cli = peer_connect(pd);
-	TEST_ASSERT(d->cli != NULL, "cannot connect to the device");
+}
+
+/*
+ * On a connected driver: rings and buffers in a memfd, DMA-mapped at
+ * PEER_IOVA; MSI-X enabled with vectors 0 (config), 1 (rxq), 2 (txq) on
+ * eventfds, unmasked.
+ */
+static inline void
+peer_drv_map(struct peer_drv *d)
+{
+	int i;
+
 	d->mem_fd = memfd_create("vvu-drv", MFD_CLOEXEC);
 	TEST_ASSERT(d->mem_fd >= 0 && ftruncate(d->mem_fd, PEER_MEM_SIZE) == 0);
 	d->mem = mmap(NULL, PEER_MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, d->mem_fd, 0);
@@ -298,10 +280,24 @@ peer_drv_up_at(struct peer_drv *d, const struct peer_dev *pd, uint64_t rx_iova)
 	peer_wr(d, CFG, VVU_CAP_MSIX + PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE, 2);
 	for (i = 0; i < 3; i++)
 		peer_wr(d, BAR0, VVU_BAR0_MSIX_TABLE + 16 * i + 12, 0, 4);
+}
+
+/* ACKNOWLEDGE | DRIVER, VERSION_1 (feature bit 32), FEATURES_OK. */
+static inline void
+peer_drv_features(struct peer_drv *d)
+{
 	peer_wr(d, BAR0, VIRTIO_PCI_COMMON_STATUS, 3, 1);
 	peer_wr(d, BAR0, VIRTIO_PCI_COMMON_GFSELECT, 1, 4);
 	peer_wr(d, BAR0, VIRTIO_PCI_COMMON_GF, 1, 4);
 	peer_wr(d, BAR0, VIRTIO_PCI_COMMON_STATUS, 0xb, 1);
+}
+
+/* Config vector 0; rxq and txq in the memfd; every rxq buffer posted at rx_iova. */
+static inline void
+peer_drv_queues(struct peer_drv *d, uint64_t rx_iova)
+{
+	int i;
+
 	peer_wr(d, BAR0, VIRTIO_PCI_COMMON_MSIX, 0, 2);
 	for (i = 0; i < 2; i++) {
 		peer_wr(d, BAR0, VIRTIO_PCI_COMMON_Q_SELECT, i, 2);
@@ -318,8 +314,30 @@ peer_drv_up_at(struct peer_drv *d, const struct peer_dev *pd, uint64_t rx_iova)
 	for (i = 0; i < PEER_QSZ; i++)
 		peer_post(d, true, (uint16_t)i, rx_iova + PEER_RXBUF_LEN * i, PEER_RXBUF_LEN,
 			  VRING_DESC_F_WRITE);
+}
+
+/* DRIVER_OK, then BACKEND_UP: the device now accepts a front-end. */
+static inline void
+peer_drv_ready(struct peer_drv *d)
+{
 	peer_wr(d, BAR0, VIRTIO_PCI_COMMON_STATUS, 0xf, 1);
 	peer_wr(d, BAR0, VVU_BAR0_DEVCFG, VVU_STATUS_BACKEND_UP, 4);
+}
+
+/*
+ * Bring the device up as a driver: connect, then the steps above, with the
+ * rxq buffers at rx_iova (normally inside the mapping).
+ */
+static inline void
+peer_drv_up_at(struct peer_drv *d, const struct peer_dev *pd, uint64_t rx_iova)
+{
+	peer_drv_init(d);
+	d->cli = peer_connect(pd);
+	TEST_ASSERT(d->cli != NULL, "cannot connect to the device");
+	peer_drv_map(d);
+	peer_drv_features(d);
+	peer_drv_queues(d, rx_iova);
+	peer_drv_ready(d);
 }
 
 static inline void
@@ -353,11 +371,11 @@ static inline const struct vhost_user_msg *
 peer_rx_next(struct peer_drv *d, int ms, struct vhost_user_msg *out)
 {
 	const struct vring_used_elem *used = (const void *)(d->mem + PEER_RXU + 4);
-	int64_t end = peer_now_ms() + ms;
+	int64_t end = test_now_ms() + ms;
 	uint32_t id, len;
 
 	while (peer_used_idx(d, true) == d->rx_seen) {
-		if (peer_now_ms() >= end)
+		if (test_now_ms() >= end)
 			return NULL;
 		peer_wait_efd(d->irq[1], 5);
 	}
@@ -383,7 +401,6 @@ peer_tx_reply(struct peer_drv *d, uint32_t request, const void *payload, uint32_
 	uint8_t *buf = d->mem + PEER_TXBUF + PEER_RXBUF_LEN * id;
 	struct vhost_user_hdr h = { request, VHOST_USER_VERSION | VHOST_USER_REPLY_MASK,
 				    size };
-	int64_t end;
 
 	memcpy(buf, &h, sizeof(h));
 	if (size > 0)
@@ -391,10 +408,7 @@ peer_tx_reply(struct peer_drv *d, uint32_t request, const void *payload, uint32_
 	peer_post(d, false, id, PEER_IOVA + PEER_TXBUF + PEER_RXBUF_LEN * id,
 		  VHOST_USER_HDR_SIZE + size, 0);
 	peer_wr(d, BAR0, VVU_BAR0_NOTIFY + VVU_TXQ * VVU_NOTIFY_MULT, VVU_TXQ, 2);
-	end = peer_now_ms() + 2000;
-	while (peer_used_idx(d, false) != d->tx_avail && peer_now_ms() < end)
-		usleep(1000);
-	TEST_ASSERT(peer_used_idx(d, false) == d->tx_avail, "txq reply %u not consumed",
+	TEST_ASSERT(peer_wait_used(d, false, d->tx_avail, 2000), "txq reply %u not consumed",
 		    request);
 }
 
@@ -413,26 +427,7 @@ peer_fe_connect(const struct peer_dev *pd)
 static inline void
 peer_fe_send_raw(int fd, const void *bytes, size_t len, const int *fds, int nfds)
 {
-	union {
-		char b[CMSG_SPACE(sizeof(int) * 32)];
-		struct cmsghdr a;
-	} ctl;
-	struct iovec iov = { (void *)(uintptr_t)bytes, len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	if (nfds > 0) {
-		struct cmsghdr *cm;
-
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.b;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
-	}
-	TEST_ASSERT(sendmsg(fd, &mh, MSG_NOSIGNAL) == (ssize_t)len, "sendmsg: %s",
+	TEST_ASSERT(test_send_fds(fd, bytes, len, fds, nfds) == 0, "sendmsg: %s",
 		    strerror(errno));
 }
 

@@ -15,7 +15,6 @@
  * and that the process ends each case with the fds it started with.
  */
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -29,22 +28,22 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <linux/virtio_config.h>
 
 #include <rte_common.h>
-#include <rte_eal.h>
 #include <rte_vhost.h>
 
 #include "rte_vhost_vvu.h"
 #include "test.h"
+#include "test_eal.h"
+#include "test_util.h"
 #include "vhost_transport.h"
 #include "vhost_user.h"
 
 #define WAIT_MS		8000
+#define DEVICE_STOP_MS	5000	/* SIGTERM to exit; then SIGKILL */
 #define REGION0		(2u << 20)
 #define REGION1		(1u << 20)
 #define FE_UADDR	0x7f0000000000ULL
@@ -91,92 +90,40 @@ static const struct rte_vhost_device_ops cb_ops = {
 	.destroy_connection = cb_destroy_conn,
 };
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
-
-static int
-count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (d == NULL)
-		return -1;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1;	/* the DIR's own fd */
-}
-
 /* Wait until the fd count is back to base (the loop closes things async). */
 static void
 expect_fds(int base)
 {
-	int64_t end = now_ms() + WAIT_MS;
-	int n;
-
-	while ((n = count_fds()) != base && now_ms() < end)
-		sleep_ms(20);
-	TEST_ASSERT_EQ(n, base);
+	TEST_ASSERT_EQ(test_fds_settle(0, base, WAIT_MS), base);
 }
 
 /* The running device, killed by teardown if a failed case left it. */
 static pid_t live_device;
 
-static void device_stop(pid_t pid, int sig);
+static void
+device_stop(pid_t pid, int sig)
+{
+	test_proc_stop(pid, sig, DEVICE_STOP_MS);
+	if (pid == live_device)
+		live_device = 0;
+}
 
 static pid_t
 device_start(const char *shm)
 {
+	char *argv[] = {
+		(char *)(uintptr_t)device_exe, (char *)(uintptr_t)"--vfio-user", s1,
+		(char *)(uintptr_t)"--vhost-user", s2, (char *)(uintptr_t)"--shm-size",
+		(char *)(uintptr_t)shm, (char *)(uintptr_t)"--queues", (char *)(uintptr_t)"8",
+		NULL,
+	};
 	pid_t pid;
 
-	if (live_device > 0 && kill(live_device, 0) == 0 && waitpid(live_device, NULL, WNOHANG) == 0)
-		device_stop(live_device, SIGKILL);	/* left by a failed case */
-	pid = fork();
-
-	if (pid == 0) {
-		int null = open("/dev/null", O_WRONLY);
-
-		if (null >= 0 && getenv("VVU_TEST_VERBOSE") == NULL) {
-			dup2(null, STDOUT_FILENO);
-			dup2(null, STDERR_FILENO);
-		}
-		execl(device_exe, device_exe, "--vfio-user", s1, "--vhost-user", s2,
-		      "--shm-size", shm, "--queues", "8", (char *)NULL);
-		_exit(127);
-	}
+	device_stop(live_device, SIGKILL);	/* left by a failed case */
+	pid = test_spawn_exec(argv, TEST_FD_INHERIT, test_quiet_fd());
 	TEST_ASSERT(pid > 0, "fork");
 	live_device = pid;
 	return pid;
-}
-
-static void
-device_stop(pid_t pid, int sig)
-{
-	int st;
-
-	if (pid <= 0)
-		return;
-	kill(pid, sig);
-	waitpid(pid, &st, 0);
-	if (pid == live_device)
-		live_device = 0;
 }
 
 /* The device accepts a front-end only after the driver set BACKEND_UP. */
@@ -184,10 +131,10 @@ static int
 fe_connect(void)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int64_t end = now_ms() + WAIT_MS;
+	int64_t end = test_now_ms() + WAIT_MS;
 
 	memcpy(a.sun_path, s2, strlen(s2) + 1);
-	while (now_ms() < end) {
+	while (test_now_ms() < end) {
 		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 		if (fd < 0)
@@ -197,7 +144,7 @@ fe_connect(void)
 			return fd;
 		}
 		close(fd);
-		sleep_ms(50);
+		test_sleep_ms(50);
 	}
 	return -1;
 }
@@ -206,9 +153,6 @@ static int
 fe_send(int fd, uint32_t req, const void *payload, uint32_t size, const int *fds, int nfds)
 {
 	struct vhost_user_msg m;
-	char control[CMSG_SPACE(8 * sizeof(int))];
-	struct iovec iov;
-	struct msghdr mh = { 0 };
 
 	memset(&m, 0, sizeof(m));
 	m.hdr.request = req;
@@ -216,23 +160,7 @@ fe_send(int fd, uint32_t req, const void *payload, uint32_t size, const int *fds
 	m.hdr.size = size;
 	if (size > 0)
 		memcpy(&m.payload, payload, size);
-	iov.iov_base = &m;
-	iov.iov_len = VHOST_USER_HDR_SIZE + size;
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	if (nfds > 0) {
-		struct cmsghdr *c;
-
-		memset(control, 0, sizeof(control));
-		mh.msg_control = control;
-		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-		memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
-	}
-	return sendmsg(fd, &mh, MSG_NOSIGNAL) == (ssize_t)iov.iov_len ? 0 : -1;
+	return test_send_fds(fd, &m, VHOST_USER_HDR_SIZE + size, fds, nfds);
 }
 
 static int
@@ -277,10 +205,10 @@ fe_get_u64(int fd, uint32_t req, uint64_t *v)
 static int
 fe_connect_working(void)
 {
-	int64_t end = now_ms() + WAIT_MS;
+	int64_t end = test_now_ms() + WAIT_MS;
 	uint64_t f;
 
-	while (now_ms() < end) {
+	while (test_now_ms() < end) {
 		int fd = fe_connect();
 
 		if (fd < 0)
@@ -288,7 +216,7 @@ fe_connect_working(void)
 		if (fe_get_u64(fd, VHOST_USER_GET_FEATURES, &f) == 0)
 			return fd;
 		close(fd);
-		sleep_ms(100);
+		test_sleep_ms(100);
 	}
 	return -1;
 }
@@ -304,10 +232,10 @@ endpoint_up(void)
 static void
 wait_counter(int *c, int want)
 {
-	int64_t end = now_ms() + WAIT_MS;
+	int64_t end = test_now_ms() + WAIT_MS;
 
-	while (__atomic_load_n(c, __ATOMIC_ACQUIRE) < want && now_ms() < end)
-		sleep_ms(10);
+	while (__atomic_load_n(c, __ATOMIC_ACQUIRE) < want && test_now_ms() < end)
+		test_sleep_ms(10);
 	TEST_ASSERT(__atomic_load_n(c, __ATOMIC_ACQUIRE) >= want, "counter %d < %d", *c, want);
 }
 
@@ -323,6 +251,12 @@ make_memfd(size_t size, uint8_t **map)
 	return fd;
 }
 
+/* Every case runs the device: without it, say so rather than fail. */
+#define NEED_DEVICE() do { \
+	if (device_exe == NULL || access(device_exe, X_OK) != 0) \
+		TEST_SKIP("dpdk-vvu-device not built (argv[1] or VVU_DEVICE)"); \
+} while (0)
+
 TEST_CASE(attach_messages_memory_reconnect)
 {
 	struct vhost_user_memory mem = { .nregions = 2 };
@@ -333,7 +267,9 @@ TEST_CASE(attach_messages_memory_reconnect)
 	pid_t dev;
 	size_t i;
 
-	base = count_fds();
+	NEED_DEVICE();
+
+	base = test_count_fds();
 	memset(&cb, 0, sizeof(cb));
 	dev = device_start("64M");
 	snprintf(reg_path, sizeof(reg_path), "vfio-user:%s", s1);
@@ -401,13 +337,15 @@ TEST_CASE(device_late_killed_restarted)
 	int base, fd, closed;
 	pid_t dev;
 
-	base = count_fds();
+	NEED_DEVICE();
+
+	base = test_count_fds();
 	memset(&cb, 0, sizeof(cb));
 	snprintf(reg_path, sizeof(reg_path), "%s", s1);
 	TEST_ASSERT_EQ(rte_vhost_driver_register(reg_path, RTE_VHOST_USER_VIRTIO_TRANSPORT), 0);
 	TEST_ASSERT_EQ(rte_vhost_driver_callback_register(reg_path, &cb_ops), 0);
 	TEST_ASSERT_EQ(rte_vhost_driver_start(reg_path), 0);
-	sleep_ms(1500);
+	test_sleep_ms(1500);
 	dev = device_start("64M");
 	fd = fe_connect_working();
 	TEST_ASSERT(fd >= 0, "device started late was not attached");
@@ -437,7 +375,9 @@ TEST_CASE(bar2_too_small)
 	uint64_t v;
 	pid_t dev;
 
-	base = count_fds();
+	NEED_DEVICE();
+
+	base = test_count_fds();
 	memset(&cb, 0, sizeof(cb));
 	dev = device_start("1M");
 	snprintf(reg_path, sizeof(reg_path), "vfio-user:%s", s1);
@@ -470,17 +410,8 @@ noop_timer(void *arg)
 static int
 attach_setup(int argc, char **argv)
 {
-	char prefix[64];
-	char *eal_argv[] = {
-		argv[0], (char *)(uintptr_t)"--no-huge", (char *)(uintptr_t)"-m",
-		(char *)(uintptr_t)"64", (char *)(uintptr_t)"--no-pci",
-		(char *)(uintptr_t)"--no-shconf", (char *)(uintptr_t)"--log-level=lib.vhost.*:info",
-		prefix,
-	};
-
 	device_exe = argc > 1 ? argv[1] : getenv("VVU_DEVICE");
-	snprintf(prefix, sizeof(prefix), "--file-prefix=test_vvu_attach_%d", (int)getpid());
-	if (rte_eal_init(RTE_DIM(eal_argv), eal_argv) < 0)
+	if (test_eal_init(argv[0], 64, "--log-level=lib.vhost.*:info") < 0)
 		return -1;
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_vvu_attach.XXXXXX");
 	if (mkdtemp(tmpdir) == NULL)
@@ -499,33 +430,10 @@ attach_teardown(void)
 	unlink(s1);
 	unlink(s2);
 	rmdir(tmpdir);
-	rte_eal_cleanup();
-}
-
-#define NEED_DEVICE() do { \
-	if (device_exe == NULL || access(device_exe, X_OK) != 0) \
-		TEST_SKIP("dpdk-vvu-device not built (argv[1] or VVU_DEVICE)"); \
-} while (0)
-
-TEST_CASE(t1)
-{
-	NEED_DEVICE();
-	attach_messages_memory_reconnect();
-}
-
-TEST_CASE(t2)
-{
-	NEED_DEVICE();
-	device_late_killed_restarted();
-}
-
-TEST_CASE(t3)
-{
-	NEED_DEVICE();
-	bar2_too_small();
+	test_eal_cleanup();
 }
 
 TEST_MAIN(attach_setup, attach_teardown,
-	{ "attach_messages_memory_reconnect", t1 },
-	{ "device_late_killed_restarted", t2 },
-	{ "bar2_too_small", t3 })
+	TEST_ENTRY(attach_messages_memory_reconnect),
+	TEST_ENTRY(device_late_killed_restarted),
+	TEST_ENTRY(bar2_too_small))

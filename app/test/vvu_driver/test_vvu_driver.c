@@ -94,7 +94,7 @@ parse(const uint8_t *cfg, const uint64_t *bars, struct vvu_drv_pci_caps *caps)
 	return vvu_drv_pci_parse_caps(cfg, bars, caps, "test");
 }
 
-TEST_CASE(caps_good)
+TEST_CASE(caps_every_window_found)
 {
 	uint8_t cfg[VVU_PCI_CFG_SIZE];
 	uint64_t bars[VVU_PCI_NUM_BARS];
@@ -292,7 +292,7 @@ TEST_CASE(bar2_placement)
 	TEST_ASSERT_EQ(vvu_drv_pci_shm_offset(&c, 0, 0, &off), -ENOSPC);
 }
 
-TEST_CASE(aux_slots)
+TEST_CASE(aux_slot_offsets_and_range)
 {
 	uint8_t cfg[VVU_PCI_CFG_SIZE];
 	uint64_t bars[VVU_PCI_NUM_BARS], off;
@@ -446,7 +446,7 @@ TEST_CASE(ring_rx_hostile_used)
 	free(r.va);
 }
 
-TEST_CASE(ring_tx)
+TEST_CASE(ring_tx_push_reclaim_hostile_ids)
 {
 	struct ring_mem r;
 	char msg[64];
@@ -651,7 +651,7 @@ mock_reset(void)
 	mk.qvec[0] = mk.qvec[1] = mk.msix_config = VIRTIO_MSI_NO_VECTOR;
 }
 
-TEST_CASE(init_good)
+TEST_CASE(init_negotiates_and_sets_up_queues)
 {
 	struct vvu_drv_hw hw = { .ops = &mock_ops, .name = "mock" };
 	struct vvu_drv_pci p;
@@ -774,18 +774,18 @@ TEST_CASE(path_selection)
 }
 
 TEST_MAIN(NULL, NULL,
-	TEST_ENTRY(caps_good),
+	TEST_ENTRY(caps_every_window_found),
 	TEST_ENTRY(caps_missing_aux_refused),
 	TEST_ENTRY(caps_shm_selected_by_id),
 	TEST_ENTRY(caps_hostile_locations),
 	TEST_ENTRY(caps_hostile_chain),
 	TEST_ENTRY(wrong_ids_refused),
 	TEST_ENTRY(bar2_placement),
-	TEST_ENTRY(aux_slots),
+	TEST_ENTRY(aux_slot_offsets_and_range),
 	TEST_ENTRY(ring_layout),
 	TEST_ENTRY(ring_rx_messages),
 	TEST_ENTRY(ring_rx_hostile_used),
-	TEST_ENTRY(ring_tx),
-	TEST_ENTRY(init_good),
+	TEST_ENTRY(ring_tx_push_reclaim_hostile_ids),
+	TEST_ENTRY(init_negotiates_and_sets_up_queues),
 	TEST_ENTRY(init_refusals),
 	TEST_ENTRY(path_selection))
