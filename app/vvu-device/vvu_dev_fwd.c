@@ -16,6 +16,7 @@
  */
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/epoll.h>
@@ -254,8 +255,7 @@ mem_table_msg(struct vvu_device *dev, struct vvu_dev_fe_msg *m)
 	}
 	vvu_dev_log(dev, VVU_INFO, "BAR2: %u windows, %llu bytes", dev->bar2.nr,
 		(unsigned long long)dev->bar2.used);
-	if (dev->bar2_changed != NULL)
-		dev->bar2_changed(dev);
+	vvu_dev_raise(dev, VVU_DEV_EV_BAR2_CHANGED, 0);
 	return 0;
 }
 
@@ -483,11 +483,73 @@ vvu_dev_fwd_drop_frontend_state(struct vvu_device *dev)
 		replace_fd(dev, &dev->fe.call_fds[q], -1, false, q);
 		replace_fd(dev, &dev->fe.err_fds[q], -1, false, q);
 	}
-	if (dev->bar2.nr > 0)
+	if (dev->bar2.nr > 0) {
 		vvu_dev_bar2_clear(&dev->bar2);
+		vvu_dev_raise(dev, VVU_DEV_EV_BAR2_CHANGED, 0);
+	}
 	/* stale messages die with the connection */
 	dev->fe.has_pending = false;
 	close_fds(dev->fe.in.fds, VHOST_USER_MAX_FDS);
 	dev->fe.in.nr_fds = 0;
 	dev->fe.in_have = 0;
+}
+
+/* What the PCI model asks of forwarding (vvu_device.h, enum vvu_dev_event). */
+static void
+fwd_event(struct vvu_device *dev, enum vvu_dev_event ev, uint32_t arg, void *opaque)
+{
+	switch (ev) {
+	case VVU_DEV_EV_QUEUE_NOTIFY:
+		if (arg == VVU_RXQ)
+			vvu_dev_fwd_rxq(dev);
+		else if (arg == VVU_TXQ)
+			vvu_dev_fwd_txq(dev);
+		break;
+	case VVU_DEV_EV_DOORBELL:
+		vvu_dev_fwd_aux_notify(dev, arg);
+		break;
+	case VVU_DEV_EV_FRONTEND_DROP:
+		vvu_dev_fwd_drop_frontend_state(dev);
+		break;
+	default:
+		break;
+	}
+}
+
+int
+vvu_dev_fwd_init(struct vvu_device *dev)
+{
+	uint32_t i, n = dev->opt.num_queues;
+
+	dev->fe.kick_fds = malloc(n * sizeof(int));
+	dev->fe.call_fds = malloc(n * sizeof(int));
+	dev->fe.err_fds = malloc(n * sizeof(int));
+	dev->fe.kick_watch = calloc(n, sizeof(*dev->fe.kick_watch));
+	if (dev->fe.kick_fds == NULL || dev->fe.call_fds == NULL || dev->fe.err_fds == NULL ||
+	    dev->fe.kick_watch == NULL)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		dev->fe.kick_fds[i] = -1;
+		dev->fe.call_fds[i] = -1;
+		dev->fe.err_fds[i] = -1;
+	}
+	for (i = 0; i < VHOST_USER_MAX_FDS; i++)
+		dev->fe.pending.fds[i] = dev->fe.in.fds[i] = -1;
+	return vvu_dev_subscribe(dev, VVU_DEV_EV_BIT(VVU_DEV_EV_QUEUE_NOTIFY) |
+				 VVU_DEV_EV_BIT(VVU_DEV_EV_DOORBELL) |
+				 VVU_DEV_EV_BIT(VVU_DEV_EV_FRONTEND_DROP), fwd_event, NULL);
+}
+
+void
+vvu_dev_fwd_fini(struct vvu_device *dev)
+{
+	vvu_dev_unsubscribe(dev, fwd_event, NULL);
+	if (dev->fe.kick_fds != NULL && dev->fe.call_fds != NULL && dev->fe.err_fds != NULL)
+		vvu_dev_fwd_drop_frontend_state(dev);
+	free(dev->fe.kick_fds);
+	free(dev->fe.call_fds);
+	free(dev->fe.err_fds);
+	free(dev->fe.kick_watch);
+	dev->fe.kick_fds = dev->fe.call_fds = dev->fe.err_fds = NULL;
+	dev->fe.kick_watch = NULL;
 }
