@@ -261,19 +261,21 @@ uint64_t vvu_dev_next_pow2(uint64_t v);
 
 /* ---- forwarding (vvu_dev_fwd.c) ---- */
 enum vvu_dev_fwd_action {
+	/* zero, so a request without a row is refused: disconnect */
+	VVU_FWD_REFUSE = 0,
 	VVU_FWD_PASS,		/* forward unchanged */
 	VVU_FWD_MEM_TABLE,	/* windows, then forward */
-	VVU_FWD_KICK,
+	VVU_FWD_KICK,		/* keep the fd, then forward */
 	VVU_FWD_CALL,
 	VVU_FWD_ERR,
 	VVU_FWD_SET_PROTO,	/* mask, then forward */
-	VVU_FWD_REJECT,		/* phase 2 / unsupported: disconnect */
 };
 
 struct vvu_dev_fwd_rule {
+	const char *name;	/* "SET_MEM_TABLE"; NULL: a request without a row */
 	uint8_t action;		/* enum vvu_dev_fwd_action */
 	uint8_t fds;		/* VVU_FDS_* */
-	uint16_t min_size;	/* payload bytes */
+	uint16_t min_size;	/* payload bytes, inclusive */
 	uint16_t max_size;
 };
 
@@ -282,7 +284,7 @@ struct vvu_dev_fwd_rule {
 #define VVU_FDS_TABLE	2	/* one per memory region */
 
 uint64_t vvu_dev_fwd_mask_proto(uint64_t features);
-/* The rule for a request number; NULL for unknown requests. */
+/* The row of a request 1..VHOST_USER_REQUEST_MAX-1, else NULL. */
 const struct vvu_dev_fwd_rule *vvu_dev_fwd_rule(uint32_t request);
 
 /* A message read from the front-end, waiting for a rxq buffer. */

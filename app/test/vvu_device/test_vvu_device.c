@@ -761,20 +761,26 @@ TEST_CASE(forwarding_rules_table)
 	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_SET_PROTOCOL_FEATURES)->action,
 		       VVU_FWD_SET_PROTO);
 	/* phase 2 and fd-carrying messages we do not support */
-	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_SET_LOG_BASE)->action, VVU_FWD_REJECT);
-	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_SET_LOG_FD)->action, VVU_FWD_REJECT);
-	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_SET_BACKEND_REQ_FD)->action, VVU_FWD_REJECT);
-	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_GET_INFLIGHT_FD)->action, VVU_FWD_REJECT);
-	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_SET_INFLIGHT_FD)->action, VVU_FWD_REJECT);
-	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_ADD_MEM_REG)->action, VVU_FWD_REJECT);
-	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_GPU_SET_SOCKET)->action, VVU_FWD_REJECT);
-	/* everything else known passes, without fds */
+	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_SET_LOG_BASE)->action, VVU_FWD_REFUSE);
+	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_SET_LOG_FD)->action, VVU_FWD_REFUSE);
+	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_SET_BACKEND_REQ_FD)->action, VVU_FWD_REFUSE);
+	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_GET_INFLIGHT_FD)->action, VVU_FWD_REFUSE);
+	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_SET_INFLIGHT_FD)->action, VVU_FWD_REFUSE);
+	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_ADD_MEM_REG)->action, VVU_FWD_REFUSE);
+	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_GPU_SET_SOCKET)->action, VVU_FWD_REFUSE);
+	/* every known request has a named row; what passes unchanged has no fds */
 	for (req = 1; req < VHOST_USER_REQUEST_MAX; req++) {
 		r = vvu_dev_fwd_rule(req);
-		TEST_ASSERT(r != NULL, "request %u has no rule", req);
+		TEST_ASSERT(r != NULL && r->name != NULL, "request %u has no row", req);
 		if (r->action == VVU_FWD_PASS || r->action == VVU_FWD_SET_PROTO)
 			TEST_ASSERT_EQ(r->fds, VVU_FDS_NONE);
+		if (r->action == VVU_FWD_REFUSE)
+			TEST_ASSERT(r->min_size == 0 && r->max_size == 0 && r->fds == VVU_FDS_NONE,
+				    "refused %s states a size or fds", r->name);
 	}
+	/* a zero row (a request without one) is a refusal, not a pass */
+	TEST_ASSERT_EQ(((struct vvu_dev_fwd_rule){ 0 }).action, VVU_FWD_REFUSE);
+	TEST_ASSERT(strcmp(vvu_dev_fwd_rule(VHOST_USER_GET_STATUS)->name, "GET_STATUS") == 0);
 }
 
 static int
@@ -825,9 +831,12 @@ TEST_CASE(forwarding_decisions)
 	TEST_ASSERT(send_msg(VHOST_USER_GET_FEATURES, 2, NULL, 0, NULL, 0) < 0);
 	TEST_ASSERT(send_msg(VHOST_USER_GET_FEATURES, 1 | VHOST_USER_REPLY_MASK, NULL, 0,
 			     NULL, 0) < 0);
-	/* wrong payload sizes */
+	/* wrong payload sizes: lib/vhost's, a GET with a u64 is no GET */
 	TEST_ASSERT(send_msg(VHOST_USER_SET_FEATURES, 1, &u64, 4, NULL, 0) < 0);
 	TEST_ASSERT(send_msg(VHOST_USER_SET_VRING_ADDR, 1, &u64, 8, NULL, 0) < 0);
+	TEST_ASSERT(send_msg(VHOST_USER_GET_FEATURES, 1, &u64, 8, NULL, 0) < 0);
+	TEST_ASSERT(send_msg(VHOST_USER_SET_OWNER, 1, &u64, 8, NULL, 0) < 0);
+	TEST_ASSERT(send_msg(VHOST_USER_IOTLB_MSG, 1, &mem, 26, NULL, 0) < 0);
 	/* an fd on a message that carries none: disconnect, fd closed */
 	efd = eventfd(0, 0);
 	TEST_ASSERT(send_msg(VHOST_USER_GET_FEATURES, 1, NULL, 0, &efd, 1) < 0);
@@ -876,6 +885,12 @@ TEST_CASE(forwarding_decisions)
 	fds[1] = memfd_of(2 << 20);
 	TEST_ASSERT(send_msg(VHOST_USER_SET_MEM_TABLE, 1, &mem, 8 + 32, fds, 2) < 0);
 	TEST_ASSERT_EQ(dev.bar2.nr, 1);	/* old layout kept on a rejected table */
+	/* a payload longer than its regions, or none: lib/vhost would refuse it */
+	fds[0] = memfd_of(2 << 20);
+	TEST_ASSERT(send_msg(VHOST_USER_SET_MEM_TABLE, 1, &mem, 8 + 2 * 32, fds, 1) < 0);
+	mem.nregions = 0;
+	TEST_ASSERT(send_msg(VHOST_USER_SET_MEM_TABLE, 1, &mem, 8 + 32, NULL, 0) < 0);
+	TEST_ASSERT_EQ(dev.bar2.nr, 1);
 	vvu_dev_fwd_drop_frontend_state(&dev);
 	TEST_ASSERT_EQ(dev.bar2.nr, 0);
 	vvu_dev_fini(&dev);
