@@ -329,6 +329,12 @@ int vvu_dev_loop_mod(struct vvu_dev_loop *loop, int fd, uint32_t events);
 void vvu_dev_loop_del(struct vvu_dev_loop *loop, int fd);
 /* Wait up to timeout_ms (-1: forever) and run the ready callbacks. */
 int vvu_dev_loop_run_once(struct vvu_dev_loop *loop, int timeout_ms);
+/*
+ * The loop's epoll fd, readable while a watched fd has events: a thread
+ * that must not hold its lock while waiting (a test driving the device
+ * from two threads) polls it, then calls run_once(loop, 0) under the lock.
+ */
+int vvu_dev_loop_fd(const struct vvu_dev_loop *loop);
 
 /* ---- the front-end socket (vvu_dev_fe.c) ---- */
 struct vvu_dev_kick_watch {
