@@ -10,6 +10,7 @@
 # 4. C unit tests: every executable registered with meson test()          -> <binary>/<case>
 # 5. the same unit tests built with ASan+UBSan in build-asan               -> asan/<binary>/<case>
 # 6. fuzz smoke: clang build in build-fuzz (-Dfuzz=true), each target ~20 s -> fuzz/<target>
+#    (with devtools/fuzz/<target>.dict as -dict= when it exists)
 # 7. end-to-end suites in dts/ with pytest (real testpmd peers)            -> dts/<test>
 #
 # Every result is one line "PASS: name", "FAIL: name: why" or "SKIP: name: reason";
@@ -252,10 +253,13 @@ for t in json.load(sys.stdin):
 			mkdir -p "$corpus"
 			seeds=()
 			[ -d "devtools/fuzz/corpus/$name" ] && seeds=("devtools/fuzz/corpus/$name")
+			# a target's dictionary is devtools/fuzz/<target>.dict (often a link)
+			dict=()
+			[ -f "devtools/fuzz/$name.dict" ] && dict=("-dict=devtools/fuzz/$name.dict")
 			if ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0} \
 				UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 				timeout $((FUZZ_SECONDS * 3 + 60)) "$t" -max_total_time="$FUZZ_SECONDS" \
-				-timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+				-timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "${dict[@]}" \
 				-artifact_prefix="build-fuzz/$name-" "$corpus" "${seeds[@]}" \
 				> "$LOGS/fuzz-$name.log" 2>&1; then
 				runs=$(awk '/stat::number_of_executed_units/ {print $2}' "$LOGS/fuzz-$name.log")

@@ -300,6 +300,16 @@ conn_ready(void *arg, uint32_t events)
 	}
 }
 
+/* What the PCI model asks of the socket (vvu_device.h, enum vvu_dev_event). */
+static void
+fe_event(struct vvu_device *dev, enum vvu_dev_event ev, uint32_t arg, void *opaque)
+{
+	if (ev == VVU_DEV_EV_FRONTEND_DROP)
+		vvu_dev_fe_close(dev);
+	else if (ev == VVU_DEV_EV_READY_CHANGED)
+		vvu_dev_fe_update(dev);
+}
+
 int
 vvu_dev_fe_init(struct vvu_device *dev)
 {
@@ -307,6 +317,14 @@ vvu_dev_fe_init(struct vvu_device *dev)
 	struct stat st;
 	int fd, ret;
 
+	dev->fe.listen_fd = -1;
+	dev->fe.timer_fd = -1;
+	dev->fe.conn_fd = -1;
+	/* also without a socket: a test may plug a connection in by hand */
+	ret = vvu_dev_subscribe(dev, VVU_DEV_EV_BIT(VVU_DEV_EV_FRONTEND_DROP) |
+				VVU_DEV_EV_BIT(VVU_DEV_EV_READY_CHANGED), fe_event, NULL);
+	if (ret < 0)
+		return ret;
 	if (dev->loop == NULL || dev->opt.vhost_user_path == NULL)
 		return 0;
 	ret = fill_addr(&sa, dev->opt.vhost_user_path);
@@ -340,6 +358,7 @@ vvu_dev_fe_init(struct vvu_device *dev)
 void
 vvu_dev_fe_fini(struct vvu_device *dev)
 {
+	vvu_dev_unsubscribe(dev, fe_event, NULL);
 	vvu_dev_fe_close(dev);
 	if (dev->fe.listen_fd >= 0) {
 		if (dev->fe.listening && dev->loop != NULL)

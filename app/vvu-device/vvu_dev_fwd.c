@@ -16,87 +16,97 @@
  */
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/epoll.h>
 
 #include "vvu_device.h"
 
-#define NONE_OR_U64	0, 8
+/*
+ * One row per request, naming only what differs from the default: refused,
+ * no payload, no fd. An unlisted request is therefore refused. The sizes are
+ * lib/vhost's (vhost_user.c): the device forwards exactly the payloads the
+ * library accepts, so a message that gets through the device is never one
+ * the back-end must refuse for its size (app/test/vvu_device/
+ * test_msg_tables.c checks that the two tables agree). Whether the back-end
+ * then handles it is the back-end's business: a request the library only
+ * lets an application hook take (SET_CONFIG, SET_VRING_ENDIAN) is forwarded
+ * like any other.
+ *
+ * Refused: requests that carry or return an fd the device cannot turn into
+ * a resource (the log, the back-end channel, inflight memory and memory
+ * slots in phase 2; a GPU socket or postcopy's userfaultfd never), and
+ * vhost-crypto sessions, whose protocol feature the device masks.
+ */
+#define RULE(req, ...)		[VHOST_USER_ ## req] = { .name = #req, __VA_ARGS__ }
+#define FORWARD			.action = VVU_FWD_PASS
+#define CONSUME(act)		.action = VVU_FWD_ ## act
+#define SIZE(n)			.min_size = (n), .max_size = (n)
+#define SIZE_RANGE(a, b)	.min_size = (a), .max_size = (b)
+#define FDS(kind)		.fds = VVU_FDS_ ## kind
 
-#define RULE_(req, act, f, mn, mx) \
-	[VHOST_USER_ ## req] = { .action = VVU_FWD_ ## act, .fds = VVU_FDS_ ## f, \
-				 .min_size = (mn), .max_size = (mx) }
-/* the size pair may come from a macro (U64): expand it before RULE_ */
-#define RULE(req, act, f, ...) RULE_(req, act, f, __VA_ARGS__)
-
-#define U64		sizeof(uint64_t), sizeof(uint64_t)
-#define MEM_MIN		offsetof(struct vhost_user_memory, regions)
-#define IOTLB_MIN	(offsetof(struct vhost_user_iotlb, type) + 1)
-#define CONFIG_MIN	offsetof(struct vhost_user_config, region)
+#define U64		sizeof(uint64_t)
+#define STATE		sizeof(struct vhost_user_vring_state)
+#define MEM_HDR		offsetof(struct vhost_user_memory, regions)
+#define MEM_REGION	sizeof(struct vhost_user_mem_region)
+#define CONFIG_HDR	offsetof(struct vhost_user_config, region)
 
 static const struct vvu_dev_fwd_rule rules[VHOST_USER_REQUEST_MAX] = {
-	RULE(GET_FEATURES, PASS, NONE, NONE_OR_U64),
-	RULE(SET_FEATURES, PASS, NONE, U64),
-	RULE(SET_OWNER, PASS, NONE, NONE_OR_U64),
-	RULE(RESET_OWNER, PASS, NONE, NONE_OR_U64),
-	RULE(SET_MEM_TABLE, MEM_TABLE, TABLE, MEM_MIN, sizeof(struct vhost_user_memory)),
+	RULE(GET_FEATURES, FORWARD),
+	RULE(SET_FEATURES, FORWARD, SIZE(U64)),
+	RULE(SET_OWNER, FORWARD),
+	RULE(RESET_OWNER, FORWARD),
+	RULE(SET_MEM_TABLE, CONSUME(MEM_TABLE), FDS(TABLE),
+	     SIZE_RANGE(MEM_HDR + MEM_REGION, sizeof(struct vhost_user_memory))),
 	/* phase 2: log window (BAR4) and log doorbell */
-	RULE(SET_LOG_BASE, REJECT, NONE, 0, 0),
-	RULE(SET_LOG_FD, REJECT, NONE, 0, 0),
-	RULE(SET_VRING_NUM, PASS, NONE, sizeof(struct vhost_user_vring_state),
-	     sizeof(struct vhost_user_vring_state)),
-	RULE(SET_VRING_ADDR, PASS, NONE, sizeof(struct vhost_user_vring_addr),
-	     sizeof(struct vhost_user_vring_addr)),
-	RULE(SET_VRING_BASE, PASS, NONE, sizeof(struct vhost_user_vring_state),
-	     sizeof(struct vhost_user_vring_state)),
-	RULE(GET_VRING_BASE, PASS, NONE, sizeof(struct vhost_user_vring_state),
-	     sizeof(struct vhost_user_vring_state)),
-	RULE(SET_VRING_KICK, KICK, VRING, U64),
-	RULE(SET_VRING_CALL, CALL, VRING, U64),
-	RULE(SET_VRING_ERR, ERR, VRING, U64),
-	RULE(GET_PROTOCOL_FEATURES, PASS, NONE, NONE_OR_U64),
-	RULE(SET_PROTOCOL_FEATURES, SET_PROTO, NONE, U64),
-	RULE(GET_QUEUE_NUM, PASS, NONE, NONE_OR_U64),
-	RULE(SET_VRING_ENABLE, PASS, NONE, sizeof(struct vhost_user_vring_state),
-	     sizeof(struct vhost_user_vring_state)),
-	RULE(SEND_RARP, PASS, NONE, U64),
-	RULE(NET_SET_MTU, PASS, NONE, U64),
+	RULE(SET_LOG_BASE),
+	RULE(SET_LOG_FD),
+	RULE(SET_VRING_NUM, FORWARD, SIZE(STATE)),
+	RULE(SET_VRING_ADDR, FORWARD, SIZE(sizeof(struct vhost_user_vring_addr))),
+	RULE(SET_VRING_BASE, FORWARD, SIZE(STATE)),
+	RULE(GET_VRING_BASE, FORWARD, SIZE(STATE)),
+	RULE(SET_VRING_KICK, CONSUME(KICK), SIZE(U64), FDS(VRING)),
+	RULE(SET_VRING_CALL, CONSUME(CALL), SIZE(U64), FDS(VRING)),
+	RULE(SET_VRING_ERR, CONSUME(ERR), SIZE(U64), FDS(VRING)),
+	RULE(GET_PROTOCOL_FEATURES, FORWARD),
+	RULE(SET_PROTOCOL_FEATURES, CONSUME(SET_PROTO), SIZE(U64)),
+	RULE(GET_QUEUE_NUM, FORWARD),
+	RULE(SET_VRING_ENABLE, FORWARD, SIZE(STATE)),
+	RULE(SEND_RARP, FORWARD, SIZE(U64)),
+	RULE(NET_SET_MTU, FORWARD, SIZE(U64)),
 	/* phase 2: back-end request channel */
-	RULE(SET_BACKEND_REQ_FD, REJECT, NONE, 0, 0),
-	RULE(IOTLB_MSG, PASS, NONE, IOTLB_MIN, sizeof(struct vhost_user_iotlb)),
-	RULE(SET_VRING_ENDIAN, PASS, NONE, sizeof(struct vhost_user_vring_state),
-	     sizeof(struct vhost_user_vring_state)),
-	RULE(GET_CONFIG, PASS, NONE, CONFIG_MIN, sizeof(struct vhost_user_config)),
-	RULE(SET_CONFIG, PASS, NONE, CONFIG_MIN, sizeof(struct vhost_user_config)),
-	/* crypto sessions outgrow a rxq buffer; the feature is masked */
-	RULE(CREATE_CRYPTO_SESSION, REJECT, NONE, 0, 0),
-	RULE(CLOSE_CRYPTO_SESSION, REJECT, NONE, 0, 0),
-	/* postcopy needs PAGEFAULT (masked); GPU socket carries an fd */
-	RULE(POSTCOPY_ADVISE, REJECT, NONE, 0, 0),
-	RULE(POSTCOPY_LISTEN, REJECT, NONE, 0, 0),
-	RULE(POSTCOPY_END, REJECT, NONE, 0, 0),
+	RULE(SET_BACKEND_REQ_FD),
+	RULE(IOTLB_MSG, FORWARD, SIZE(sizeof(struct vhost_user_iotlb))),
+	RULE(SET_VRING_ENDIAN, FORWARD, SIZE(STATE)),
+	RULE(GET_CONFIG, FORWARD, SIZE_RANGE(CONFIG_HDR, sizeof(struct vhost_user_config))),
+	RULE(SET_CONFIG, FORWARD, SIZE_RANGE(CONFIG_HDR, sizeof(struct vhost_user_config))),
+	/* CRYPTO_SESSION is masked: no vhost-crypto behind the device */
+	RULE(CREATE_CRYPTO_SESSION),
+	RULE(CLOSE_CRYPTO_SESSION),
+	/* PAGEFAULT is masked: ADVISE answers with a userfaultfd */
+	RULE(POSTCOPY_ADVISE),
+	RULE(POSTCOPY_LISTEN),
+	RULE(POSTCOPY_END),
 	/* phase 2: inflight memfd (BAR5) */
-	RULE(GET_INFLIGHT_FD, REJECT, NONE, 0, 0),
-	RULE(SET_INFLIGHT_FD, REJECT, NONE, 0, 0),
-	RULE(GPU_SET_SOCKET, REJECT, NONE, 0, 0),
-	RULE(RESET_DEVICE, PASS, NONE, NONE_OR_U64),
-	RULE(VRING_KICK, PASS, NONE, sizeof(struct vhost_user_vring_state),
-	     sizeof(struct vhost_user_vring_state)),
-	RULE(GET_MAX_MEM_SLOTS, PASS, NONE, NONE_OR_U64),
+	RULE(GET_INFLIGHT_FD),
+	RULE(SET_INFLIGHT_FD),
+	/* carries a socket fd */
+	RULE(GPU_SET_SOCKET),
+	RULE(RESET_DEVICE, FORWARD),
+	RULE(VRING_KICK, FORWARD, SIZE(STATE)),
+	RULE(GET_MAX_MEM_SLOTS, FORWARD),
 	/* CONFIGURE_MEM_SLOTS is masked in phase 1 */
-	RULE(ADD_MEM_REG, REJECT, NONE, 0, 0),
-	RULE(REM_MEM_REG, REJECT, NONE, 0, 0),
-	RULE(SET_STATUS, PASS, NONE, U64),
-	RULE(GET_STATUS, PASS, NONE, NONE_OR_U64),
+	RULE(ADD_MEM_REG),
+	RULE(REM_MEM_REG),
+	RULE(SET_STATUS, FORWARD, SIZE(U64)),
+	RULE(GET_STATUS, FORWARD),
 };
 
 const struct vvu_dev_fwd_rule *
 vvu_dev_fwd_rule(uint32_t request)
 {
 	if (request >= VHOST_USER_REQUEST_MAX || request == VHOST_USER_NONE)
-		return NULL;
-	if (rules[request].max_size == 0 && rules[request].action != VVU_FWD_REJECT)
 		return NULL;
 	return &rules[request];
 }
@@ -229,8 +239,9 @@ mem_table_msg(struct vvu_device *dev, struct vvu_dev_fe_msg *m)
 	       m->msg.hdr.size < sizeof(table) ? m->msg.hdr.size : sizeof(table));
 	n = mem->nregions;
 
+	/* exactly the regions it announces, as lib/vhost requires */
 	if (n == 0 || n > VHOST_USER_MEMORY_MAX_NREGIONS ||
-	    m->msg.hdr.size < MEM_MIN + n * sizeof(struct vhost_user_mem_region)) {
+	    m->msg.hdr.size != MEM_HDR + n * MEM_REGION) {
 		vvu_dev_log(dev, VVU_ERR, "front-end: SET_MEM_TABLE with %u regions in %u bytes",
 			n, m->msg.hdr.size);
 		return -EINVAL;
@@ -254,8 +265,7 @@ mem_table_msg(struct vvu_device *dev, struct vvu_dev_fe_msg *m)
 	}
 	vvu_dev_log(dev, VVU_INFO, "BAR2: %u windows, %llu bytes", dev->bar2.nr,
 		(unsigned long long)dev->bar2.used);
-	if (dev->bar2_changed != NULL)
-		dev->bar2_changed(dev);
+	vvu_dev_raise(dev, VVU_DEV_EV_BAR2_CHANGED, 0);
 	return 0;
 }
 
@@ -265,30 +275,28 @@ check_and_consume(struct vvu_device *dev, struct vvu_dev_fe_msg *m)
 	const struct vhost_user_hdr *h = &m->msg.hdr;
 	const struct vvu_dev_fwd_rule *r = vvu_dev_fwd_rule(h->request);
 
-	if (r == NULL) {
+	if (r == NULL || r->name == NULL) {
 		vvu_dev_log(dev, VVU_ERR, "front-end: unknown request %u", h->request);
 		return -EPROTO;
 	}
-	if (r->action == VVU_FWD_REJECT) {
-		vvu_dev_log(dev, VVU_ERR, "front-end: request %u is not supported (phase 1)",
-			h->request);
+	if (r->action == VVU_FWD_REFUSE) {
+		vvu_dev_log(dev, VVU_ERR, "front-end: %s (%u) is not forwarded (phase 1)",
+			r->name, h->request);
 		return -ENOTSUP;
 	}
 	if ((h->flags & VHOST_USER_VERSION_MASK) != VHOST_USER_VERSION ||
 	    (h->flags & VHOST_USER_REPLY_MASK)) {
-		vvu_dev_log(dev, VVU_ERR, "front-end: request %u with flags 0x%x",
-			h->request, h->flags);
+		vvu_dev_log(dev, VVU_ERR, "front-end: %s with flags 0x%x", r->name, h->flags);
 		return -EPROTO;
 	}
 	if (h->size < r->min_size || h->size > r->max_size ||
 	    m->len != VHOST_USER_HDR_SIZE + h->size) {
-		vvu_dev_log(dev, VVU_ERR, "front-end: request %u with %u payload bytes",
-			h->request, h->size);
+		vvu_dev_log(dev, VVU_ERR, "front-end: %s with %u payload bytes, expected %u..%u",
+			r->name, h->size, r->min_size, r->max_size);
 		return -EINVAL;
 	}
 	if (r->fds == VVU_FDS_NONE && m->nr_fds != 0) {
-		vvu_dev_log(dev, VVU_ERR, "front-end: request %u carries %d fds", h->request,
-			m->nr_fds);
+		vvu_dev_log(dev, VVU_ERR, "front-end: %s carries %d fds", r->name, m->nr_fds);
 		return -EINVAL;
 	}
 	switch (r->action) {
@@ -483,11 +491,73 @@ vvu_dev_fwd_drop_frontend_state(struct vvu_device *dev)
 		replace_fd(dev, &dev->fe.call_fds[q], -1, false, q);
 		replace_fd(dev, &dev->fe.err_fds[q], -1, false, q);
 	}
-	if (dev->bar2.nr > 0)
+	if (dev->bar2.nr > 0) {
 		vvu_dev_bar2_clear(&dev->bar2);
+		vvu_dev_raise(dev, VVU_DEV_EV_BAR2_CHANGED, 0);
+	}
 	/* stale messages die with the connection */
 	dev->fe.has_pending = false;
 	close_fds(dev->fe.in.fds, VHOST_USER_MAX_FDS);
 	dev->fe.in.nr_fds = 0;
 	dev->fe.in_have = 0;
+}
+
+/* What the PCI model asks of forwarding (vvu_device.h, enum vvu_dev_event). */
+static void
+fwd_event(struct vvu_device *dev, enum vvu_dev_event ev, uint32_t arg, void *opaque)
+{
+	switch (ev) {
+	case VVU_DEV_EV_QUEUE_NOTIFY:
+		if (arg == VVU_RXQ)
+			vvu_dev_fwd_rxq(dev);
+		else if (arg == VVU_TXQ)
+			vvu_dev_fwd_txq(dev);
+		break;
+	case VVU_DEV_EV_DOORBELL:
+		vvu_dev_fwd_aux_notify(dev, arg);
+		break;
+	case VVU_DEV_EV_FRONTEND_DROP:
+		vvu_dev_fwd_drop_frontend_state(dev);
+		break;
+	default:
+		break;
+	}
+}
+
+int
+vvu_dev_fwd_init(struct vvu_device *dev)
+{
+	uint32_t i, n = dev->opt.num_queues;
+
+	dev->fe.kick_fds = malloc(n * sizeof(int));
+	dev->fe.call_fds = malloc(n * sizeof(int));
+	dev->fe.err_fds = malloc(n * sizeof(int));
+	dev->fe.kick_watch = calloc(n, sizeof(*dev->fe.kick_watch));
+	if (dev->fe.kick_fds == NULL || dev->fe.call_fds == NULL || dev->fe.err_fds == NULL ||
+	    dev->fe.kick_watch == NULL)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		dev->fe.kick_fds[i] = -1;
+		dev->fe.call_fds[i] = -1;
+		dev->fe.err_fds[i] = -1;
+	}
+	for (i = 0; i < VHOST_USER_MAX_FDS; i++)
+		dev->fe.pending.fds[i] = dev->fe.in.fds[i] = -1;
+	return vvu_dev_subscribe(dev, VVU_DEV_EV_BIT(VVU_DEV_EV_QUEUE_NOTIFY) |
+				 VVU_DEV_EV_BIT(VVU_DEV_EV_DOORBELL) |
+				 VVU_DEV_EV_BIT(VVU_DEV_EV_FRONTEND_DROP), fwd_event, NULL);
+}
+
+void
+vvu_dev_fwd_fini(struct vvu_device *dev)
+{
+	vvu_dev_unsubscribe(dev, fwd_event, NULL);
+	if (dev->fe.kick_fds != NULL && dev->fe.call_fds != NULL && dev->fe.err_fds != NULL)
+		vvu_dev_fwd_drop_frontend_state(dev);
+	free(dev->fe.kick_fds);
+	free(dev->fe.call_fds);
+	free(dev->fe.err_fds);
+	free(dev->fe.kick_watch);
+	dev->fe.kick_fds = dev->fe.call_fds = dev->fe.err_fds = NULL;
+	dev->fe.kick_watch = NULL;
 }

@@ -57,6 +57,12 @@ vvu_dev_loop_destroy(struct vvu_dev_loop *l)
 	free(l);
 }
 
+int
+vvu_dev_loop_fd(const struct vvu_dev_loop *l)
+{
+	return l->epfd;
+}
+
 static uint64_t
 cookie(int fd, uint32_t gen)
 {

@@ -98,8 +98,9 @@ write_status(struct vvu_device *dev, uint8_t v)
 	dev->status = (uint8_t)(v | (old & VIRTIO_CONFIG_S_NEEDS_RESET));
 	if (!(old & VIRTIO_CONFIG_S_DRIVER_OK) && (v & VIRTIO_CONFIG_S_DRIVER_OK)) {
 		vvu_dev_log(dev, VVU_INFO, "driver ok");
-		vvu_dev_fe_update(dev);
-		vvu_dev_fwd_rxq(dev);
+		vvu_dev_raise(dev, VVU_DEV_EV_READY_CHANGED, 0);
+		/* rxq buffers posted (and notified) before DRIVER_OK wait for this */
+		vvu_dev_raise(dev, VVU_DEV_EV_QUEUE_NOTIFY, VVU_RXQ);
 	}
 }
 
@@ -215,7 +216,7 @@ devcfg_write(struct vvu_device *dev, uint32_t off, const uint8_t *buf, uint32_t 
 	dev->dev_status = v;
 	if (!(old & VVU_STATUS_BACKEND_UP) && (v & VVU_STATUS_BACKEND_UP)) {
 		vvu_dev_log(dev, VVU_INFO, "driver set BACKEND_UP");
-		vvu_dev_fe_update(dev);
+		vvu_dev_raise(dev, VVU_DEV_EV_READY_CHANGED, 0);
 	}
 }
 
@@ -375,17 +376,13 @@ vvu_dev_bar0_write(struct vvu_device *dev, uint64_t off64, const void *buf, uint
 		break;
 	case VVU_BAR0_NOTIFY:
 		/* queue_notify_off = queue index, multiplier 4; value ignored */
-		if (in % VVU_NOTIFY_MULT != 0 || len > 4)
-			break;
-		if (in / VVU_NOTIFY_MULT == VVU_RXQ)
-			vvu_dev_fwd_rxq(dev);
-		else if (in / VVU_NOTIFY_MULT == VVU_TXQ)
-			vvu_dev_fwd_txq(dev);
+		if (in % VVU_NOTIFY_MULT == 0 && len <= 4 && in / VVU_NOTIFY_MULT < VVU_NUM_VQS)
+			vvu_dev_raise(dev, VVU_DEV_EV_QUEUE_NOTIFY, in / VVU_NOTIFY_MULT);
 		break;
 	case VVU_BAR0_DEV_AUX:
 		/* 1/2/4-byte writes at a slot base; the value is ignored */
 		if (in % VVU_DEV_AUX_MULT == 0 && len <= 4)
-			vvu_dev_fwd_aux_notify(dev, in / VVU_DEV_AUX_MULT);
+			vvu_dev_raise(dev, VVU_DEV_EV_DOORBELL, in / VVU_DEV_AUX_MULT);
 		break;
 	case VVU_BAR0_DRV_AUX:
 		drv_aux_write(dev, in, v, len);

@@ -54,17 +54,17 @@ server_drop(struct vvu_server *s)
 }
 
 /*
- * dev->drop_driver: the driver's DMA memory faulted. Callbacks must not
+ * VVU_DEV_EV_DMA_FAULT: the driver's DMA memory faulted. Callbacks must not
  * re-enter the library, so inside a request the drop waits until
  * vfio_user_server_handle() has returned; from the front-end's or a kick's
  * callback it happens at once.
  */
 static void
-drop_driver(struct vvu_device *dev)
+drop_driver(struct vvu_device *dev, enum vvu_dev_event ev, uint32_t arg, void *opaque)
 {
-	struct vvu_server *s = dev->server;
+	struct vvu_server *s = opaque;
 
-	if (s == NULL || s->conn_fd < 0)
+	if (s->conn_fd < 0)
 		return;
 	if (s->in_handle)
 		s->drop_pending = true;
@@ -462,14 +462,15 @@ vvu_dev_server_start(struct vvu_device *dev)
 		free(s);
 		return ret < 0 ? ret : -EIO;
 	}
-	if (vvu_dev_loop_add(dev->loop, vfio_user_server_listen_fd(s->srv), EPOLLIN,
+	if (vvu_dev_subscribe(dev, VVU_DEV_EV_BIT(VVU_DEV_EV_DMA_FAULT), drop_driver, s) < 0 ||
+	    vvu_dev_loop_add(dev->loop, vfio_user_server_listen_fd(s->srv), EPOLLIN,
 			 listen_ready, s) < 0) {
+		vvu_dev_unsubscribe(dev, drop_driver, s);
 		vfio_user_server_destroy(s->srv);
 		free(s);
 		return -EIO;
 	}
 	dev->server = s;
-	dev->drop_driver = drop_driver;
 	return 0;
 }
 
@@ -484,7 +485,7 @@ vvu_dev_server_stop(struct vvu_device *dev)
 		vvu_dev_loop_del(dev->loop, s->conn_fd);
 	vvu_dev_loop_del(dev->loop, vfio_user_server_listen_fd(s->srv));
 	vfio_user_server_destroy(s->srv);
+	vvu_dev_unsubscribe(dev, drop_driver, s);
 	free(s);
 	dev->server = NULL;
-	dev->drop_driver = NULL;
 }

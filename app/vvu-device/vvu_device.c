@@ -3,6 +3,11 @@
  * The device object: reset, the connection state machine (see the comment
  * at the top of vvu_device.h) and interrupt delivery.
  *
+ * Events: the model raises them (vvu_dev_raise) where the vhost-user side
+ * has work to do, and never calls that side itself (vvu_device.h, "Device
+ * events"). The subscriber list is a few fixed slots: a slot freed by
+ * vvu_dev_unsubscribe is reused, and dispatch skips free ones.
+ *
  * Interrupts: with MSI-X enabled an event goes to its vector; a masked
  * vector (table entry, function mask, or SET_IRQS mask) records a pending
  * bit in the PBA that fires on unmask; NO_VECTOR drops the event. With MSI-X
@@ -19,6 +24,51 @@
 #include <unistd.h>
 
 #include "vvu_device.h"
+
+int
+vvu_dev_subscribe(struct vvu_device *dev, uint32_t events, vvu_dev_event_cb cb, void *opaque)
+{
+	unsigned int i;
+
+	if (cb == NULL || events == 0 || (events >> VVU_DEV_EV_MAX) != 0)
+		return -EINVAL;
+	for (i = 0; i < VVU_DEV_MAX_SUBSCRIBERS; i++) {
+		struct vvu_dev_subscriber *s = &dev->subs[i];
+
+		if (s->cb == NULL) {
+			*s = (struct vvu_dev_subscriber){ .events = events, .cb = cb,
+							  .opaque = opaque };
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+void
+vvu_dev_unsubscribe(struct vvu_device *dev, vvu_dev_event_cb cb, void *opaque)
+{
+	unsigned int i;
+
+	for (i = 0; i < VVU_DEV_MAX_SUBSCRIBERS; i++) {
+		struct vvu_dev_subscriber *s = &dev->subs[i];
+
+		if (s->cb == cb && s->opaque == opaque)
+			memset(s, 0, sizeof(*s));
+	}
+}
+
+void
+vvu_dev_raise(struct vvu_device *dev, enum vvu_dev_event ev, uint32_t arg)
+{
+	unsigned int i;
+
+	for (i = 0; i < VVU_DEV_MAX_SUBSCRIBERS; i++) {
+		const struct vvu_dev_subscriber *s = &dev->subs[i];
+
+		if (s->cb != NULL && (s->events & VVU_DEV_EV_BIT(ev)))
+			s->cb(dev, ev, arg, s->opaque);
+	}
+}
 
 void
 vvu_dev_log(const struct vvu_device *dev, int level, const char *fmt, ...)
@@ -188,23 +238,26 @@ vvu_dev_frontend_up(struct vvu_device *dev)
 	vvu_dev_config_changed(dev);
 }
 
+/* The session ends here; FRONTEND_UP is cleared, BACKEND_UP is the caller's. */
+static void
+drop_frontend(struct vvu_device *dev)
+{
+	vvu_dev_raise(dev, VVU_DEV_EV_FRONTEND_DROP, 0);
+	dev->dev_status &= ~VVU_STATUS_FRONTEND_UP;
+}
+
 void
 vvu_dev_frontend_gone(struct vvu_device *dev, bool interrupt)
 {
-	bool was_up = vvu_dev_fe_connected(dev);
+	bool was_up = (dev->dev_status & VVU_STATUS_FRONTEND_UP) != 0;
 
-	vvu_dev_fe_close(dev);
-	vvu_dev_fwd_drop_frontend_state(dev);
+	drop_frontend(dev);
 	if (was_up && interrupt) {
 		/* the device clears both bits; the driver sets BACKEND_UP again */
 		dev->dev_status = 0;
 		vvu_dev_config_changed(dev);
-	} else {
-		dev->dev_status &= ~VVU_STATUS_FRONTEND_UP;
 	}
-	if (dev->bar2_changed != NULL)
-		dev->bar2_changed(dev);
-	vvu_dev_fe_update(dev);
+	vvu_dev_raise(dev, VVU_DEV_EV_READY_CHANGED, 0);
 }
 
 void
@@ -214,14 +267,11 @@ vvu_dev_needs_reset(struct vvu_device *dev, const char *why)
 	dev->needs_reset_events++;
 	/* set first, so the front-end cannot come back before the reset */
 	dev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
-	if (vvu_dev_fe_connected(dev))
-		vvu_dev_frontend_gone(dev, false);
-	else
-		vvu_dev_fwd_drop_frontend_state(dev);
+	drop_frontend(dev);
 	/* virtio 1.2 §2.1.2: notify when DRIVER_OK was set */
 	if (dev->status & VIRTIO_CONFIG_S_DRIVER_OK)
 		vvu_dev_config_changed(dev);
-	vvu_dev_fe_update(dev);
+	vvu_dev_raise(dev, VVU_DEV_EV_READY_CHANGED, 0);
 }
 
 void
@@ -232,8 +282,7 @@ vvu_dev_dma_fault(struct vvu_device *dev, const char *why)
 		"file); step: %s; dropping the driver", why);
 	/* stop every ring access first: the mappings are poisoned */
 	vvu_dev_needs_reset(dev, "SIGBUS on a DMA mapping");
-	if (dev->drop_driver != NULL)
-		dev->drop_driver(dev);
+	vvu_dev_raise(dev, VVU_DEV_EV_DMA_FAULT, 0);
 }
 
 void
@@ -251,14 +300,11 @@ vvu_dev_virtio_reset(struct vvu_device *dev)
 	unsigned int q;
 	uint32_t i;
 
-	if (vvu_dev_fe_connected(dev))
+	if (dev->dev_status & VVU_STATUS_FRONTEND_UP)
 		vvu_dev_log(dev, VVU_INFO, "reset: disconnecting the front-end");
 	dev->status = 0;
+	drop_frontend(dev);
 	dev->dev_status = 0;
-	vvu_dev_fe_close(dev);
-	vvu_dev_fwd_drop_frontend_state(dev);
-	if (dev->bar2_changed != NULL)
-		dev->bar2_changed(dev);
 	dev->dfselect = 0;
 	dev->gfselect = 0;
 	dev->driver_features = 0;
@@ -270,7 +316,7 @@ vvu_dev_virtio_reset(struct vvu_device *dev)
 	dev->aux_select = 0;
 	for (i = 0; i < VVU_MAX_VHOST_QUEUES; i++)
 		dev->aux_vector[i] = VIRTIO_MSI_NO_VECTOR;
-	vvu_dev_fe_update(dev);
+	vvu_dev_raise(dev, VVU_DEV_EV_READY_CHANGED, 0);
 }
 
 void
@@ -291,8 +337,8 @@ vvu_dev_pci_reset(struct vvu_device *dev)
 }
 
 int
-vvu_dev_init(struct vvu_device *dev, const struct vvu_dev_options *opt,
-	     struct vvu_dev_loop *loop)
+vvu_dev_pci_init(struct vvu_device *dev, const struct vvu_dev_options *opt,
+		 struct vvu_dev_loop *loop)
 {
 	uint32_t i, n = opt->num_queues;
 	int ret;
@@ -311,57 +357,21 @@ vvu_dev_init(struct vvu_device *dev, const struct vvu_dev_options *opt,
 	dev->intx_fd = -1;
 	for (i = 0; i < VVU_MSIX_MAX; i++)
 		dev->irq_fds[i] = -1;
-	dev->fe.listen_fd = -1;
-	dev->fe.timer_fd = -1;
-	dev->fe.conn_fd = -1;
-	dev->fe.kick_fds = malloc(n * sizeof(int));
-	dev->fe.call_fds = malloc(n * sizeof(int));
-	dev->fe.err_fds = malloc(n * sizeof(int));
-	dev->fe.kick_watch = calloc(n, sizeof(*dev->fe.kick_watch));
 	/* a driver truncating its DMA memory must not kill us (vvu_dev_dma.c) */
 	ret = vvu_dev_dma_guard_init();
-	if (ret < 0) {
-		vvu_dev_fini(dev);
+	if (ret < 0)
 		return ret;
-	}
-	if (dev->fe.kick_fds == NULL || dev->fe.call_fds == NULL || dev->fe.err_fds == NULL ||
-	    dev->fe.kick_watch == NULL) {
-		vvu_dev_fini(dev);
-		return -ENOMEM;
-	}
-	for (i = 0; i < n; i++) {
-		dev->fe.kick_fds[i] = -1;
-		dev->fe.call_fds[i] = -1;
-		dev->fe.err_fds[i] = -1;
-	}
-	for (i = 0; i < VHOST_USER_MAX_FDS; i++)
-		dev->fe.pending.fds[i] = dev->fe.in.fds[i] = -1;
 	vvu_dev_cfg_build(dev);
 	vvu_dev_pci_reset(dev);
-	ret = vvu_dev_fe_init(dev);
-	if (ret < 0) {
-		vvu_dev_fini(dev);
-		return ret;
-	}
 	return 0;
 }
 
 void
-vvu_dev_fini(struct vvu_device *dev)
+vvu_dev_pci_fini(struct vvu_device *dev)
 {
-	if (dev->fe.kick_fds != NULL && dev->fe.call_fds != NULL && dev->fe.err_fds != NULL) {
-		vvu_dev_fe_close(dev);
-		vvu_dev_fwd_drop_frontend_state(dev);
-	}
-	vvu_dev_fe_fini(dev);
 	vvu_dev_close_irq_fds(dev);
 	vvu_dev_dma_unmap_all(&dev->dma);
 	free(dev->dma.regions);
 	dev->dma.regions = NULL;
-	free(dev->fe.kick_fds);
-	free(dev->fe.call_fds);
-	free(dev->fe.err_fds);
-	free(dev->fe.kick_watch);
-	dev->fe.kick_fds = dev->fe.call_fds = dev->fe.err_fds = NULL;
-	dev->fe.kick_watch = NULL;
+	memset(dev->subs, 0, sizeof(dev->subs));
 }

@@ -7,8 +7,11 @@
  * The device is specified in doc/guides/vvu_device_spec.rst (phase 1).
  *
  * Who owns what
- *   vvu_device.c      device object, virtio reset, the connection state
- *                     machine (below), interrupt delivery (MSI-X or INTx + ISR)
+ *
+ *   The PCI model: what a driver sees, whoever carries its accesses.
+ *   vvu_device.c      device object, device events (below), virtio reset,
+ *                     the connection state machine (below), interrupt
+ *                     delivery (MSI-X or INTx + ISR)
  *   vvu_dev_cfg.c     256-byte PCI config space and the capability chain
  *   vvu_dev_regs.c    BAR0: common cfg, ISR, device cfg, notify, aux notify,
  *                     driver aux cfg, MSI-X table and PBA
@@ -16,10 +19,28 @@
  *                     SIGBUS guard around every access to them
  *   vvu_dev_vq.c      the device side of the rxq/txq split rings
  *   vvu_dev_bar2.c    BAR2 windows over the front-end's memory fds
+ *
+ *   The vhost-user side, plugged into the model through device events.
  *   vvu_dev_fwd.c     the forwarding rules table, fd consumption, feature masks
  *   vvu_dev_fe.c      the vhost-user socket toward the front-end
+ *   vvu_dev_init.c    vvu_dev_init(): the model plus both of the above
+ *
+ *   Around them.
  *   vvu_dev_loop.c    the single-threaded epoll loop
- *   vvu_dev_server.c  glue to lib/vfio_user's server
+ *   vvu_dev_server.c  glue to lib/vfio_user's server: carries the driver's
+ *                     accesses to the model
+ *
+ * Device events
+ *
+ *   The PCI model never calls the vhost-user side. When a register write, a
+ *   reset or a status change needs work there, the model raises an event
+ *   (enum vvu_dev_event) and whoever subscribed at init does the work. So the
+ *   same model can serve another carrier of PCI accesses (a QEMU
+ *   proxy-protocol server next to the vfio-user one) or a test that drives it
+ *   in-process (app/test/vvu_loopback), and the vhost-user side is reached in
+ *   one way only. Subscribers run synchronously, in subscription order,
+ *   inside the access that raised the event, and may raise events of their
+ *   own; they must not subscribe or unsubscribe from inside a callback.
  *
  * Connection state machine (one front-end, one driver at a time)
  *
@@ -240,19 +261,21 @@ uint64_t vvu_dev_next_pow2(uint64_t v);
 
 /* ---- forwarding (vvu_dev_fwd.c) ---- */
 enum vvu_dev_fwd_action {
+	/* zero, so a request without a row is refused: disconnect */
+	VVU_FWD_REFUSE = 0,
 	VVU_FWD_PASS,		/* forward unchanged */
 	VVU_FWD_MEM_TABLE,	/* windows, then forward */
-	VVU_FWD_KICK,
+	VVU_FWD_KICK,		/* keep the fd, then forward */
 	VVU_FWD_CALL,
 	VVU_FWD_ERR,
 	VVU_FWD_SET_PROTO,	/* mask, then forward */
-	VVU_FWD_REJECT,		/* phase 2 / unsupported: disconnect */
 };
 
 struct vvu_dev_fwd_rule {
+	const char *name;	/* "SET_MEM_TABLE"; NULL: a request without a row */
 	uint8_t action;		/* enum vvu_dev_fwd_action */
 	uint8_t fds;		/* VVU_FDS_* */
-	uint16_t min_size;	/* payload bytes */
+	uint16_t min_size;	/* payload bytes, inclusive */
 	uint16_t max_size;
 };
 
@@ -261,7 +284,7 @@ struct vvu_dev_fwd_rule {
 #define VVU_FDS_TABLE	2	/* one per memory region */
 
 uint64_t vvu_dev_fwd_mask_proto(uint64_t features);
-/* The rule for a request number; NULL for unknown requests. */
+/* The row of a request 1..VHOST_USER_REQUEST_MAX-1, else NULL. */
 const struct vvu_dev_fwd_rule *vvu_dev_fwd_rule(uint32_t request);
 
 /* A message read from the front-end, waiting for a rxq buffer. */
@@ -290,6 +313,9 @@ void vvu_dev_fwd_txq(struct vvu_device *dev);
 void vvu_dev_fwd_aux_notify(struct vvu_device *dev, uint32_t slot);
 /* Close every fd the front-end gave us and forget the pending message. */
 void vvu_dev_fwd_drop_frontend_state(struct vvu_device *dev);
+/* Per-queue fd tables, and the subscription to the model's events. */
+int vvu_dev_fwd_init(struct vvu_device *dev);
+void vvu_dev_fwd_fini(struct vvu_device *dev);
 
 /* ---- the event loop (vvu_dev_loop.c) ---- */
 typedef void (*vvu_dev_loop_cb)(void *arg, uint32_t events);
@@ -303,6 +329,12 @@ int vvu_dev_loop_mod(struct vvu_dev_loop *loop, int fd, uint32_t events);
 void vvu_dev_loop_del(struct vvu_dev_loop *loop, int fd);
 /* Wait up to timeout_ms (-1: forever) and run the ready callbacks. */
 int vvu_dev_loop_run_once(struct vvu_dev_loop *loop, int timeout_ms);
+/*
+ * The loop's epoll fd, readable while a watched fd has events: a thread
+ * that must not hold its lock while waiting (a test driving the device
+ * from two threads) polls it, then calls run_once(loop, 0) under the lock.
+ */
+int vvu_dev_loop_fd(const struct vvu_dev_loop *loop);
 
 /* ---- the front-end socket (vvu_dev_fe.c) ---- */
 struct vvu_dev_kick_watch {
@@ -344,6 +376,81 @@ int vvu_dev_fe_send(struct vvu_device *dev, const void *buf, uint32_t len);
 void vvu_dev_fe_set_reading(struct vvu_device *dev, bool on);
 bool vvu_dev_fe_connected(const struct vvu_device *dev);
 
+/* ---- device events (vvu_device.c; see "Device events" above) ---- */
+enum vvu_dev_event {
+	/*
+	 * vvu_dev_ready() may have changed: the driver set DRIVER_OK or
+	 * BACKEND_UP, or the device left the ready state (reset, NEEDS_RESET,
+	 * the front-end gone). The spec lets a front-end in only while the
+	 * device is ready (vvu_device_spec.rst §L.5). Subscriber: the
+	 * vhost-user socket (vvu_dev_fe.c) starts or stops listening or
+	 * connecting.
+	 */
+	VVU_DEV_EV_READY_CHANGED,
+	/*
+	 * The device ends the front-end's session: virtio or PCI reset,
+	 * NEEDS_RESET, the driver cleared BACKEND_UP, the front-end left or
+	 * misbehaved (vvu_dev_frontend_gone). Nothing of one session may leak
+	 * into the next. Subscribers: the socket closes the connection;
+	 * forwarding closes every fd the front-end gave, drops the BAR2
+	 * windows and the message waiting for rxq.
+	 */
+	VVU_DEV_EV_FRONTEND_DROP,
+	/*
+	 * The device must look at queue arg (VVU_RXQ or VVU_TXQ, nothing
+	 * else): the driver wrote its notify register, or, for rxq, set
+	 * DRIVER_OK (buffers it posted earlier were not used before).
+	 * Subscriber: forwarding moves messages on that queue.
+	 */
+	VVU_DEV_EV_QUEUE_NOTIFY,
+	/*
+	 * The driver rang device aux notification slot arg
+	 * (vvu_device_spec.rst §L.3), not yet checked against the 2N + 1
+	 * slots. Subscriber: forwarding signals the front-end's call or err
+	 * eventfd behind the slot.
+	 */
+	VVU_DEV_EV_DOORBELL,
+	/*
+	 * BAR2's windows changed (a memory table placed, or the windows
+	 * dropped). Raised by forwarding, which applies memory tables to the
+	 * model's BAR2. Subscriber: none in dpdk-vvu-device: vfio-user has no
+	 * message to tell a client, our driver re-reads BAR2 itself
+	 * (vvu_device_spec.rst §L.10); a carrier that can tell its client
+	 * (a QEMU proxy) remaps here.
+	 */
+	VVU_DEV_EV_BAR2_CHANGED,
+	/*
+	 * A ring access faulted on the driver's DMA memory (SIGBUS);
+	 * NEEDS_RESET is already set. Subscriber: the carrier of the driver's
+	 * accesses (vvu_dev_server.c) drops that driver, whose mappings can
+	 * never be trusted again.
+	 */
+	VVU_DEV_EV_DMA_FAULT,
+	VVU_DEV_EV_MAX
+};
+
+#define VVU_DEV_EV_BIT(ev)		(1u << (ev))
+/* Subscribers of one device: the socket, forwarding, a carrier, a test. */
+#define VVU_DEV_MAX_SUBSCRIBERS		8
+
+/* arg: what the event names (queue index, doorbell slot), else 0. */
+typedef void (*vvu_dev_event_cb)(struct vvu_device *dev, enum vvu_dev_event ev,
+				 uint32_t arg, void *opaque);
+
+struct vvu_dev_subscriber {
+	uint32_t events;	/* VVU_DEV_EV_BIT()s */
+	vvu_dev_event_cb cb;	/* NULL: free slot */
+	void *opaque;
+};
+
+/* Call cb(dev, ev, arg, opaque) for every event ev in the mask; 0 or -ENOSPC. */
+int vvu_dev_subscribe(struct vvu_device *dev, uint32_t events, vvu_dev_event_cb cb,
+		      void *opaque);
+/* Forget the subscription (cb, opaque); nothing if there is none. */
+void vvu_dev_unsubscribe(struct vvu_device *dev, vvu_dev_event_cb cb, void *opaque);
+/* Run the subscribers of ev, in the order they subscribed. */
+void vvu_dev_raise(struct vvu_device *dev, enum vvu_dev_event ev, uint32_t arg);
+
 /* ---- the device ---- */
 struct vvu_device {
 	struct vvu_dev_options opt;
@@ -381,10 +488,7 @@ struct vvu_device {
 	struct vvu_dev_bar2 bar2;
 	struct vvu_dev_fe fe;
 
-	/* set when the client should re-read BAR2's region info */
-	void (*bar2_changed)(struct vvu_device *dev);
-	/* the driver's DMA memory faulted: drop that driver (vvu_dev_server.c) */
-	void (*drop_driver)(struct vvu_device *dev);
+	struct vvu_dev_subscriber subs[VVU_DEV_MAX_SUBSCRIBERS];
 	/* server glue state (vvu_dev_server.c) */
 	void *server;
 	/* counters for tests and the debug log */
@@ -392,24 +496,39 @@ struct vvu_device {
 	uint64_t needs_reset_events;
 };
 
+/*
+ * The whole device (vvu_dev_init.c): the PCI model, forwarding and the
+ * vhost-user socket (when loop and opt->vhost_user_path are set).
+ */
 int vvu_dev_init(struct vvu_device *dev, const struct vvu_dev_options *opt,
 		 struct vvu_dev_loop *loop);
 void vvu_dev_fini(struct vvu_device *dev);
+/*
+ * The PCI model alone, at its reset values, with no subscriber; fini
+ * releases what the driver gave it (DMA windows, interrupt eventfds).
+ */
+int vvu_dev_pci_init(struct vvu_device *dev, const struct vvu_dev_options *opt,
+		     struct vvu_dev_loop *loop);
+void vvu_dev_pci_fini(struct vvu_device *dev);
 /* Virtio reset (device_status = 0): queues, vectors, status, front-end. */
 void vvu_dev_virtio_reset(struct vvu_device *dev);
 /* PCI function reset (vfio-user DEVICE_RESET, client gone): also MSI-X table. */
 void vvu_dev_pci_reset(struct vvu_device *dev);
 /* The device may accept a front-end now. */
 bool vvu_dev_ready(const struct vvu_device *dev);
+/* The vhost-user side took a front-end: FRONTEND_UP, config interrupt. */
 void vvu_dev_frontend_up(struct vvu_device *dev);
-/* Front-end left or was thrown out: clear both bits, config interrupt. */
+/*
+ * The front-end left or is thrown out: VVU_DEV_EV_FRONTEND_DROP; with
+ * interrupt (the device's own decision) and a front-end that was up, both
+ * status bits cleared and a config interrupt; else FRONTEND_UP cleared.
+ */
 void vvu_dev_frontend_gone(struct vvu_device *dev, bool interrupt);
 /* Something the spec calls fatal for this device instance: NEEDS_RESET. */
 void vvu_dev_needs_reset(struct vvu_device *dev, const char *why);
 /*
  * A ring access hit SIGBUS (the driver truncated mapped memory): NEEDS_RESET
- * and, through dev->drop_driver, disconnect that driver, whose mappings can
- * never be trusted again.
+ * and VVU_DEV_EV_DMA_FAULT, on which the carrier disconnects that driver.
  */
 void vvu_dev_dma_fault(struct vvu_device *dev, const char *why);
 /* err from a ring helper: -EIO -> vvu_dev_dma_fault, else NEEDS_RESET. */

@@ -451,6 +451,124 @@ TEST_CASE(status_frontend_up_rules)
 	vvu_dev_fini(&dev);
 }
 
+/* ---- device events: what the PCI model alone asks of the vhost-user side ---- */
+#define EV_LOG_MAX	32
+
+static struct {
+	unsigned int n;
+	uint8_t ev[EV_LOG_MAX];
+	uint32_t arg[EV_LOG_MAX];
+} ev_log;
+
+static void
+ev_record(struct vvu_device *d, enum vvu_dev_event ev, uint32_t arg, void *opaque)
+{
+	TEST_ASSERT(d == &dev && opaque == &ev_log);
+	if (ev_log.n < EV_LOG_MAX) {
+		ev_log.ev[ev_log.n] = (uint8_t)ev;
+		ev_log.arg[ev_log.n] = arg;
+	}
+	ev_log.n++;
+}
+
+/* The events recorded since the last call, as "ev:arg ev:arg ..." */
+static const char *
+ev_taken(void)
+{
+	static char buf[EV_LOG_MAX * 8];
+	size_t len = 0;
+	unsigned int i;
+
+	buf[0] = '\0';
+	for (i = 0; i < ev_log.n && i < EV_LOG_MAX; i++)
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%u:%u", i ? " " : "",
+					ev_log.ev[i], ev_log.arg[i]);
+	ev_log.n = 0;
+	return buf;
+}
+
+#define EXPECT_EVENTS(want) do { \
+	const char *_got = ev_taken(); \
+	TEST_ASSERT(strcmp(_got, want) == 0, "events \"%s\", expected \"%s\"", _got, want); \
+} while (0)
+
+TEST_CASE(pci_model_raises_events)
+{
+	struct vvu_dev_options o = { .num_queues = 4, .shm_size = 1 << 20,
+				     .virtio_id = VVU_VIRTIO_ID_DEFAULT, .verbose = -1 };
+	char want[64];
+	unsigned int i;
+
+	/* the model alone: no forwarding, no socket, nothing to call but events */
+	TEST_ASSERT(vvu_dev_pci_init(&dev, &o, NULL) == 0);
+	TEST_ASSERT(vvu_dev_subscribe(&dev, (1u << VVU_DEV_EV_MAX) - 1, ev_record, &ev_log) == 0);
+	ev_log.n = 0;
+	/* notify: rxq and txq only; an offset past the queues is nothing */
+	wr(VVU_BAR0_NOTIFY + 4 * VVU_TXQ, VVU_TXQ, 2);
+	wr(VVU_BAR0_NOTIFY + 4 * VVU_RXQ, VVU_RXQ, 2);
+	wr(VVU_BAR0_NOTIFY + 4 * 2, 2, 2);
+	wr(VVU_BAR0_NOTIFY + 2, 0, 2);
+	snprintf(want, sizeof(want), "%u:1 %u:0", VVU_DEV_EV_QUEUE_NOTIFY,
+		 VVU_DEV_EV_QUEUE_NOTIFY);
+	EXPECT_EVENTS(want);
+	/* doorbells: the slot as written, at slot bases only */
+	wr(VVU_BAR0_DEV_AUX + 4 * 5, 1, 4);
+	wr(VVU_BAR0_DEV_AUX + 4 * 5 + 1, 1, 1);
+	snprintf(want, sizeof(want), "%u:5", VVU_DEV_EV_DOORBELL);
+	EXPECT_EVENTS(want);
+	/* BACKEND_UP before DRIVER_OK, then DRIVER_OK: ready twice, rxq looked at */
+	wr(VVU_BAR0_DEVCFG, VVU_STATUS_BACKEND_UP, 4);
+	snprintf(want, sizeof(want), "%u:0", VVU_DEV_EV_READY_CHANGED);
+	EXPECT_EVENTS(want);
+	driver_ok();
+	snprintf(want, sizeof(want), "%u:0 %u:0", VVU_DEV_EV_READY_CHANGED,
+		 VVU_DEV_EV_QUEUE_NOTIFY);
+	EXPECT_EVENTS(want);
+	/* the front-end arrives and goes: the session is dropped, then readiness */
+	vvu_dev_frontend_up(&dev);
+	EXPECT_EVENTS("");
+	vvu_dev_frontend_gone(&dev, true);
+	snprintf(want, sizeof(want), "%u:0 %u:0", VVU_DEV_EV_FRONTEND_DROP,
+		 VVU_DEV_EV_READY_CHANGED);
+	EXPECT_EVENTS(want);
+	/* the driver clears BACKEND_UP: drop and readiness, no interrupt */
+	wr(VVU_BAR0_DEVCFG, VVU_STATUS_BACKEND_UP, 4);
+	TEST_ASSERT_EQ(ev_log.n, 1);
+	TEST_ASSERT_EQ(ev_log.ev[0], VVU_DEV_EV_READY_CHANGED);
+	ev_log.n = 0;
+	rd(VVU_BAR0_ISR, 1);
+	wr(VVU_BAR0_DEVCFG, 0, 4);
+	EXPECT_EVENTS(want);
+	TEST_ASSERT_EQ(rd(VVU_BAR0_ISR, 1), 0);
+	/* NEEDS_RESET and a virtio reset: the same pair */
+	vvu_dev_needs_reset(&dev, "test");
+	EXPECT_EVENTS(want);
+	wr(VIRTIO_PCI_COMMON_STATUS, 0, 1);
+	EXPECT_EVENTS(want);
+	/* a SIGBUS on DMA memory: NEEDS_RESET's pair, then the fault */
+	vvu_dev_dma_fault(&dev, "test");
+	snprintf(want, sizeof(want), "%u:0 %u:0 %u:0", VVU_DEV_EV_FRONTEND_DROP,
+		 VVU_DEV_EV_READY_CHANGED, VVU_DEV_EV_DMA_FAULT);
+	EXPECT_EVENTS(want);
+	/* a subscriber of one event sees only it; slots run out; unsubscribe frees */
+	vvu_dev_unsubscribe(&dev, ev_record, &ev_log);
+	TEST_ASSERT(vvu_dev_subscribe(&dev, VVU_DEV_EV_BIT(VVU_DEV_EV_DOORBELL), ev_record,
+				      &ev_log) == 0);
+	wr(VVU_BAR0_NOTIFY, 0, 2);
+	wr(VVU_BAR0_DEV_AUX, 1, 4);
+	snprintf(want, sizeof(want), "%u:0", VVU_DEV_EV_DOORBELL);
+	EXPECT_EVENTS(want);
+	for (i = 1; i < VVU_DEV_MAX_SUBSCRIBERS; i++)
+		TEST_ASSERT(vvu_dev_subscribe(&dev, 1, ev_record, &ev_log) == 0);
+	TEST_ASSERT(vvu_dev_subscribe(&dev, 1, ev_record, &ev_log) == -ENOSPC);
+	TEST_ASSERT(vvu_dev_subscribe(&dev, 1u << VVU_DEV_EV_MAX, ev_record, &ev_log) ==
+		    -EINVAL);
+	vvu_dev_unsubscribe(&dev, ev_record, &ev_log);
+	wr(VVU_BAR0_DEV_AUX, 1, 4);
+	EXPECT_EVENTS("");
+	vvu_dev_pci_fini(&dev);
+}
+
 TEST_CASE(msix_mask_and_pba)
 {
 	int efd = eventfd(0, EFD_NONBLOCK);
@@ -630,20 +748,26 @@ TEST_CASE(forwarding_rules_table)
 	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_SET_PROTOCOL_FEATURES)->action,
 		       VVU_FWD_SET_PROTO);
 	/* phase 2 and fd-carrying messages we do not support */
-	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_SET_LOG_BASE)->action, VVU_FWD_REJECT);
-	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_SET_LOG_FD)->action, VVU_FWD_REJECT);
-	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_SET_BACKEND_REQ_FD)->action, VVU_FWD_REJECT);
-	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_GET_INFLIGHT_FD)->action, VVU_FWD_REJECT);
-	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_SET_INFLIGHT_FD)->action, VVU_FWD_REJECT);
-	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_ADD_MEM_REG)->action, VVU_FWD_REJECT);
-	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_GPU_SET_SOCKET)->action, VVU_FWD_REJECT);
-	/* everything else known passes, without fds */
+	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_SET_LOG_BASE)->action, VVU_FWD_REFUSE);
+	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_SET_LOG_FD)->action, VVU_FWD_REFUSE);
+	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_SET_BACKEND_REQ_FD)->action, VVU_FWD_REFUSE);
+	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_GET_INFLIGHT_FD)->action, VVU_FWD_REFUSE);
+	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_SET_INFLIGHT_FD)->action, VVU_FWD_REFUSE);
+	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_ADD_MEM_REG)->action, VVU_FWD_REFUSE);
+	TEST_ASSERT_EQ(vvu_dev_fwd_rule(VHOST_USER_GPU_SET_SOCKET)->action, VVU_FWD_REFUSE);
+	/* every known request has a named row; what passes unchanged has no fds */
 	for (req = 1; req < VHOST_USER_REQUEST_MAX; req++) {
 		r = vvu_dev_fwd_rule(req);
-		TEST_ASSERT(r != NULL, "request %u has no rule", req);
+		TEST_ASSERT(r != NULL && r->name != NULL, "request %u has no row", req);
 		if (r->action == VVU_FWD_PASS || r->action == VVU_FWD_SET_PROTO)
 			TEST_ASSERT_EQ(r->fds, VVU_FDS_NONE);
+		if (r->action == VVU_FWD_REFUSE)
+			TEST_ASSERT(r->min_size == 0 && r->max_size == 0 && r->fds == VVU_FDS_NONE,
+				    "refused %s states a size or fds", r->name);
 	}
+	/* a zero row (a request without one) is a refusal, not a pass */
+	TEST_ASSERT_EQ(((struct vvu_dev_fwd_rule){ 0 }).action, VVU_FWD_REFUSE);
+	TEST_ASSERT(strcmp(vvu_dev_fwd_rule(VHOST_USER_GET_STATUS)->name, "GET_STATUS") == 0);
 }
 
 static int
@@ -694,9 +818,12 @@ TEST_CASE(forwarding_decisions)
 	TEST_ASSERT(send_msg(VHOST_USER_GET_FEATURES, 2, NULL, 0, NULL, 0) < 0);
 	TEST_ASSERT(send_msg(VHOST_USER_GET_FEATURES, 1 | VHOST_USER_REPLY_MASK, NULL, 0,
 			     NULL, 0) < 0);
-	/* wrong payload sizes */
+	/* wrong payload sizes: lib/vhost's, a GET with a u64 is no GET */
 	TEST_ASSERT(send_msg(VHOST_USER_SET_FEATURES, 1, &u64, 4, NULL, 0) < 0);
 	TEST_ASSERT(send_msg(VHOST_USER_SET_VRING_ADDR, 1, &u64, 8, NULL, 0) < 0);
+	TEST_ASSERT(send_msg(VHOST_USER_GET_FEATURES, 1, &u64, 8, NULL, 0) < 0);
+	TEST_ASSERT(send_msg(VHOST_USER_SET_OWNER, 1, &u64, 8, NULL, 0) < 0);
+	TEST_ASSERT(send_msg(VHOST_USER_IOTLB_MSG, 1, &mem, 26, NULL, 0) < 0);
 	/* an fd on a message that carries none: disconnect, fd closed */
 	efd = eventfd(0, 0);
 	TEST_ASSERT(send_msg(VHOST_USER_GET_FEATURES, 1, NULL, 0, &efd, 1) < 0);
@@ -745,6 +872,12 @@ TEST_CASE(forwarding_decisions)
 	fds[1] = memfd_of(2 << 20);
 	TEST_ASSERT(send_msg(VHOST_USER_SET_MEM_TABLE, 1, &mem, 8 + 32, fds, 2) < 0);
 	TEST_ASSERT_EQ(dev.bar2.nr, 1);	/* old layout kept on a rejected table */
+	/* a payload longer than its regions, or none: lib/vhost would refuse it */
+	fds[0] = memfd_of(2 << 20);
+	TEST_ASSERT(send_msg(VHOST_USER_SET_MEM_TABLE, 1, &mem, 8 + 2 * 32, fds, 1) < 0);
+	mem.nregions = 0;
+	TEST_ASSERT(send_msg(VHOST_USER_SET_MEM_TABLE, 1, &mem, 8 + 32, NULL, 0) < 0);
+	TEST_ASSERT_EQ(dev.bar2.nr, 1);
 	vvu_dev_fwd_drop_frontend_state(&dev);
 	TEST_ASSERT_EQ(dev.bar2.nr, 0);
 	vvu_dev_fini(&dev);
@@ -1214,6 +1347,7 @@ TEST_MAIN(NULL, NULL,
 	TEST_ENTRY(features_ok_rules),
 	TEST_ENTRY(status_undefined_bits_need_reset),
 	TEST_ENTRY(status_frontend_up_rules),
+	TEST_ENTRY(pci_model_raises_events),
 	TEST_ENTRY(msix_mask_and_pba),
 	TEST_ENTRY(bar0_bounds),
 	TEST_ENTRY(bar2_placement),
