@@ -15,6 +15,8 @@
 #   lib_no_driver      lib/ includes no header of drivers/ or app/
 #   af_unix_only       lib/vhost/trans_af_unix.c knows no other transport's paths
 #                      (no vfio-user prefix, PCI address, VVU flag)
+#   meson_plain        meson files list sources with plain files(): no fs.exists() or
+#                      is_variable() guard makes a missing file or component silent
 #   spec_cites         every "vvu_device_spec.rst §L.n" cited in the sources names a
 #                      section of doc/guides/vvu_device_spec.rst
 # Exit status: 0 if every check passed, 1 otherwise.
@@ -71,6 +73,11 @@ if [ -z "$bad" ]; then pass lib_no_driver; else fail lib_no_driver "lib/ include
 bad=$(grep -niE 'vfio|pci|vvu|VIRTIO_TRANSPORT|rte_vhost_vvu' "$here/lib/vhost/trans_af_unix.c" |
 	head -3 | tr '\n' ' ' || true)
 if [ -z "$bad" ]; then pass af_unix_only; else fail af_unix_only "mentions: $bad"; fi
+
+# A missing source or dependency must fail the configure, not vanish from the build.
+bad=$(cd "$here" && git ls-files '*meson.build' 2>/dev/null | xargs grep -lE 'fs\.exists|is_variable' \
+	2>/dev/null | tr '\n' ' ' || true)
+if [ -z "$bad" ]; then pass meson_plain; else fail meson_plain "guards in $bad"; fi
 
 # Every section a comment cites exists in the specification.
 spec=$here/doc/guides/vvu_device_spec.rst

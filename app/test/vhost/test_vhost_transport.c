@@ -46,6 +46,8 @@
 
 #include "rte_vhost_vvu.h"
 #include "test.h"
+#include "test_eal.h"
+#include "test_util.h"
 #include "vhost.h"
 #include "vhost_transport.h"
 #include "vhost_user.h"
@@ -299,10 +301,7 @@ static int
 fe_send(uint32_t req, uint32_t flags, const void *payload, uint32_t size, const int *fds,
 	int nr_fds)
 {
-	char control[CMSG_SPACE(VHOST_USER_MAX_FDS * sizeof(int))];
 	struct vhost_user_msg msg;
-	struct iovec iov = { .iov_base = &msg, .iov_len = VHOST_USER_HDR_SIZE + size };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
 	memset(&msg, 0, sizeof(msg));
 	msg.hdr.request = req;
@@ -310,19 +309,8 @@ fe_send(uint32_t req, uint32_t flags, const void *payload, uint32_t size, const 
 	msg.hdr.size = size;
 	if (size > 0)
 		memcpy((uint8_t *)&msg + VHOST_USER_HDR_SIZE, payload, size);
-	if (nr_fds > 0) {
-		struct cmsghdr *cm;
-
-		memset(control, 0, sizeof(control));
-		mh.msg_control = control;
-		mh.msg_controllen = CMSG_SPACE(nr_fds * sizeof(int));
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(nr_fds * sizeof(int));
-		memcpy(CMSG_DATA(cm), fds, nr_fds * sizeof(int));
-	}
-	return sendmsg(fe_fd, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
+	return test_send_fds(fe_fd, &msg, VHOST_USER_HDR_SIZE + size, fds, nr_fds) < 0 ?
+		-errno : 0;
 }
 
 static int
@@ -448,21 +436,12 @@ fe_setup_vring(uint32_t q, int *kick, int *call)
 
 /* ---- Cases ---- */
 
+/* Open fds once the event loop has finished the closes it started. */
 static int
-count_fds(void)
+test_fds_now(void)
 {
-	struct timespec ts = { .tv_nsec = 10 * 1000 * 1000 };
-	char path[64];
-	int n = 0, fd;
-
-	/* Closes happen on the event loop; let it finish what it started. */
-	nanosleep(&ts, NULL);
-	for (fd = 0; fd < 4096; fd++) {
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-		if (access(path, F_OK) == 0)
-			n++;
-	}
-	return n;
+	test_sleep_ms(10);
+	return test_count_fds();
 }
 
 static int
@@ -526,7 +505,7 @@ TEST_CASE(toy_transport_carries_handshake_and_traffic)
 	eventfd_t ev;
 	uint32_t q;
 
-	fds_before = count_fds();
+	fds_before = test_fds_now();
 	memset(&app, 0, sizeof(app));
 	toy.disconnects = 0;
 	memset(guest, 0, GUEST_SIZE);
@@ -607,13 +586,13 @@ TEST_CASE(toy_transport_carries_handshake_and_traffic)
 		close(kick[q]);
 		close(call[q]);
 	}
-	TEST_ASSERT_EQ(count_fds(), fds_before);
+	TEST_ASSERT_EQ(test_fds_now(), fds_before);
 }
 
 TEST_CASE(unregister_closes_a_live_toy_connection)
 {
 	const char *path = TOY_PREFIX "dev1";
-	int fds_before = count_fds();
+	int fds_before = test_fds_now();
 
 	memset(&app, 0, sizeof(app));
 	TEST_ASSERT_EQ(rte_vhost_driver_register(path, 0), 0);
@@ -625,7 +604,7 @@ TEST_CASE(unregister_closes_a_live_toy_connection)
 	TEST_ASSERT_EQ(app.destroy_connection, 1);
 	TEST_ASSERT(toy.conn == NULL);
 	close(toy.peer_fd);
-	TEST_ASSERT_EQ(count_fds(), fds_before);
+	TEST_ASSERT_EQ(test_fds_now(), fds_before);
 }
 
 /*
@@ -685,21 +664,21 @@ blk_single_vring(bool blk, int *new_device_calls)
 
 TEST_CASE(blk_frontend_with_vring0_only_starts)
 {
-	int fds_before = count_fds(), n = -1;
+	int fds_before = test_fds_now(), n = -1;
 
 	blk_single_vring(true, &n);
 	TEST_ASSERT_EQ(n, 1);
 	TEST_ASSERT_EQ(app.destroy_device, 1);
-	TEST_ASSERT_EQ(count_fds(), fds_before);
+	TEST_ASSERT_EQ(test_fds_now(), fds_before);
 }
 
 TEST_CASE(net_device_needs_its_first_queue_pair)
 {
-	int fds_before = count_fds(), n = -1;
+	int fds_before = test_fds_now(), n = -1;
 
 	blk_single_vring(false, &n);
 	TEST_ASSERT_EQ(n, 0);
-	TEST_ASSERT_EQ(count_fds(), fds_before);
+	TEST_ASSERT_EQ(test_fds_now(), fds_before);
 }
 
 static void
@@ -710,16 +689,7 @@ noop_timer(void *arg)
 static int
 toy_setup(int argc, char **argv)
 {
-	char prefix[64];
-	char *eal_argv[] = {
-		argv[0], (char *)(uintptr_t)"--no-huge", (char *)(uintptr_t)"-m",
-		(char *)(uintptr_t)"64", (char *)(uintptr_t)"--no-pci",
-		(char *)(uintptr_t)"--no-shconf", (char *)(uintptr_t)"--log-level=lib.vhost.*:info",
-		prefix,
-	};
-
-	snprintf(prefix, sizeof(prefix), "--file-prefix=test_transport_%d", (int)getpid());
-	if (rte_eal_init(RTE_DIM(eal_argv), eal_argv) < 0)
+	if (test_eal_init(argv[0], 64, "--log-level=lib.vhost.*:info") < 0)
 		return -1;
 	pool = rte_pktmbuf_pool_create("toy_pool", 255, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
 				       SOCKET_ID_ANY);
@@ -745,7 +715,7 @@ toy_teardown(void)
 	close(guest_fd);
 	rmdir(tmpdir);
 	rte_mempool_free(pool);
-	rte_eal_cleanup();
+	test_eal_cleanup();
 }
 
 TEST_MAIN(toy_setup, toy_teardown,

@@ -49,6 +49,8 @@
 #include <rte_vhost.h>
 
 #include "test.h"
+#include "test_eal.h"
+#include "test_util.h"
 #include "vhost_transport.h"
 #include "vvu_device.h"
 #include "vvu_drv_transport.h"
@@ -105,39 +107,6 @@ static struct rte_mempool *pool;
 static int fd_base = -1;
 static bool attached;		/* a front-end session is up */
 static bool registered;		/* LB_PATH is registered */
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
-
-static int
-lb_count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (d == NULL)
-		return -1;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1;	/* the DIR's own */
-}
 
 /* The device's loop: wait without the lock, run the callbacks with it. */
 static void *
@@ -606,10 +575,10 @@ static const struct rte_vhost_device_ops cb_ops = {
 static void
 wait_counter(int *c, int want, const char *what)
 {
-	int64_t end = now_ms() + WAIT_MS;
+	int64_t end = test_now_ms() + WAIT_MS;
 
-	while (__atomic_load_n(c, __ATOMIC_ACQUIRE) < want && now_ms() < end)
-		sleep_ms(5);
+	while (__atomic_load_n(c, __ATOMIC_ACQUIRE) < want && test_now_ms() < end)
+		test_sleep_ms(5);
 	TEST_ASSERT(__atomic_load_n(c, __ATOMIC_ACQUIRE) == want, "%s: %d, expected %d", what,
 		    __atomic_load_n(c, __ATOMIC_ACQUIRE), want);
 }
@@ -718,19 +687,19 @@ static uint64_t
 fe_connect(void)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int64_t end = now_ms() + WAIT_MS;
+	int64_t end = test_now_ms() + WAIT_MS;
 	uint64_t features;
 
 	snprintf(a.sun_path, sizeof(a.sun_path), "%s", fe_path);
-	while (now_ms() < end) {
+	while (test_now_ms() < end) {
 		fe.sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		TEST_ASSERT(fe.sock >= 0, "socket: %s", strerror(errno));
 		if (connect(fe.sock, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-		    fe_get_u64(VHOST_USER_GET_FEATURES, &features, (int)(end - now_ms())) == 0)
+		    fe_get_u64(VHOST_USER_GET_FEATURES, &features, (int)(end - test_now_ms())) == 0)
 			return features;
 		close(fe.sock);
 		fe.sock = -1;
-		sleep_ms(20);
+		test_sleep_ms(20);
 	}
 	TEST_ASSERT(0, "no answer to GET_FEATURES through the device");
 	return 0;
@@ -871,12 +840,12 @@ fe_session_down(int destroyed_before)
 static void
 fe_wait_used(int q, uint16_t want)
 {
-	int64_t end = now_ms() + WAIT_MS;
+	int64_t end = test_now_ms() + WAIT_MS;
 	uint16_t got;
 
 	while ((got = __atomic_load_n(&fe_used(q)->idx, __ATOMIC_ACQUIRE)) != want &&
-	       now_ms() < end)
-		sleep_ms(1);
+	       test_now_ms() < end)
+		test_sleep_ms(1);
 	TEST_ASSERT_EQ(got, want);
 }
 
@@ -893,7 +862,7 @@ tx_round(int vid)
 {
 	struct rte_mbuf *pkts[BURST + 1];
 	uint16_t first = fe.avail_idx[TX_VRING];
-	int64_t end = now_ms() + WAIT_MS;
+	int64_t end = test_now_ms() + WAIT_MS;
 	unsigned int got = 0, i;
 
 	for (i = 0; i < BURST; i++) {
@@ -910,13 +879,13 @@ tx_round(int vid)
 		fe_avail(TX_VRING)->ring[slot] = slot;
 	}
 	fe_publish(TX_VRING, BURST);
-	while (got < BURST && now_ms() < end) {
+	while (got < BURST && test_now_ms() < end) {
 		uint16_t n = rte_vhost_dequeue_burst(vid, TX_VRING, pool, pkts + got,
 						     (uint16_t)(BURST + 1 - got));
 
 		got += n;
 		if (n == 0)
-			sleep_ms(1);
+			test_sleep_ms(1);
 	}
 	TEST_ASSERT_EQ(got, BURST);
 	for (i = 0; i < got; i++) {
@@ -1043,7 +1012,7 @@ TEST_CASE(driver_serves_frontend_through_device_model)
 	int ret;
 
 	memset(&cb, 0, sizeof(cb));
-	fd_base = lb_count_fds();
+	fd_base = test_count_fds();
 	ret = lb_device_start();
 	TEST_ASSERT(ret == 0, "device: %s", strerror(-ret));
 	TEST_ASSERT_EQ(rte_vhost_driver_register(LB_PATH, 0), 0);
@@ -1132,7 +1101,6 @@ TEST_CASE(frontend_reconnect_gets_a_new_device)
 
 TEST_CASE(unregister_ends_with_the_fds_it_started_with)
 {
-	int64_t end;
 	int n;
 
 	TEST_ASSERT(fd_base >= 0, "the first case did not run");
@@ -1142,9 +1110,7 @@ TEST_CASE(unregister_ends_with_the_fds_it_started_with)
 	registered = false;
 	TEST_ASSERT(!lb.open, "the driver did not close the device");
 	lb_device_stop();
-	end = now_ms() + WAIT_MS;
-	while ((n = lb_count_fds()) != fd_base && now_ms() < end)
-		sleep_ms(10);
+	n = test_fds_settle(0, fd_base, WAIT_MS);
 	TEST_ASSERT_EQ(n, fd_base);
 }
 
@@ -1156,16 +1122,7 @@ noop_timer(void *arg)
 static int
 lb_setup(int argc, char **argv)
 {
-	char prefix[64];
-	char *eal_argv[] = {
-		argv[0], (char *)(uintptr_t)"--no-huge", (char *)(uintptr_t)"-m",
-		(char *)(uintptr_t)"64", (char *)(uintptr_t)"--no-pci",
-		(char *)(uintptr_t)"--no-shconf", (char *)(uintptr_t)"--no-telemetry",
-		(char *)(uintptr_t)"--log-level=lib.vhost.*:warning", prefix,
-	};
-
-	snprintf(prefix, sizeof(prefix), "--file-prefix=test_vvu_loopback_%d", (int)getpid());
-	if (rte_eal_init(RTE_DIM(eal_argv), eal_argv) < 0)
+	if (test_eal_init(argv[0], 64, "--log-level=lib.vhost.*:warning") < 0)
 		return -1;
 	pool = rte_pktmbuf_pool_create("lb_pool", 511, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
 				       SOCKET_ID_ANY);
@@ -1193,7 +1150,7 @@ lb_teardown(void)
 	unlink(fe_path);
 	rmdir(tmpdir);
 	rte_mempool_free(pool);
-	rte_eal_cleanup();
+	test_eal_cleanup();
 }
 
 TEST_MAIN(lb_setup, lb_teardown,
