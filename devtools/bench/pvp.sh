@@ -64,6 +64,10 @@
 #                     (default 3)
 #   VHOST_LIB_DIR     our library's directory (default build/lib/vhost)
 #   VVU_DEVICE        the device binary (default: dpdk-vvu-device next to VHOST_LIB_DIR's build)
+#   PVP_BASE_BUILD    a build directory of another commit (a baseline): enables the
+#                     configurations "base" (AF_UNIX) and "basevvu" (VVU, with that
+#                     build's device), e.g. PVP_CONFIGS="base ours basevvu vvu"
+#                     PVP_RATIOS="ours/base vvu/basevvu" for before/after figures
 #   PVP_OUT           where logs and results go (default build-bench/pvp-<time>)
 #   A short run:      PVP_REPEATS=2 PVP_LINK_REPEATS=1 devtools/bench/pvp.sh
 #
@@ -89,6 +93,7 @@ BURSTS=${PVP_BURSTS:-32}
 LINK_REPEATS=${PVP_LINK_REPEATS:-3}
 OURS=$(realpath -m "${VHOST_LIB_DIR:-$REPO/build/lib/vhost}")
 DEVICE=${VVU_DEVICE:-$(realpath -m "$OURS/../../app/vvu-device/dpdk-vvu-device")}
+BASE=$(realpath -m "${PVP_BASE_BUILD:-/nonexistent}")
 OUT=${PVP_OUT:-$REPO/build-bench/pvp-$(date +%Y%m%d-%H%M%S)}
 TESTPMD=${TESTPMD:-dpdk-testpmd}
 DEBIAN_LIB=/usr/lib/x86_64-linux-gnu/librte_vhost.so.23
@@ -137,7 +142,17 @@ config_vvu() {
 	CFG_BE_VDEV="net_vhost0,iface=vfio-user:$D/vfu.sock,queues=1"
 	CFG_FE_SOCK=$D/fe.sock
 	CFG_DEVICE=1
+	CFG_DEVICE_BIN=$DEVICE
 	CFG_T0="dev:front-end connected"
+}
+config_base() {
+	config_debian
+	CFG_LIBDIR=$BASE/lib/vhost
+}
+config_basevvu() {
+	config_vvu
+	CFG_LIBDIR=$BASE/lib/vhost
+	CFG_DEVICE_BIN=$BASE/app/vvu-device/dpdk-vvu-device
 }
 
 # ---- helpers ---------------------------------------------------------------
@@ -167,7 +182,8 @@ start_pair() {
 	BE_LOG[$cfg]=$OUT/$tag.be.log
 	DEV_LOG[$cfg]=$OUT/$tag.dev.log
 	if [ "$CFG_DEVICE" = 1 ]; then
-		spawn_device "${DEV_LOG[$cfg]}" "$D/vfu.sock" "$D/fe.sock" || return 1
+		DEVICE=$CFG_DEVICE_BIN spawn_device "${DEV_LOG[$cfg]}" "$D/vfu.sock" "$D/fe.sock" ||
+			return 1
 	fi
 
 	# Interactive, commands through a fifo held open read-write (the open does not block).
@@ -298,6 +314,10 @@ done
 if [[ " $CONFIGS " == *" ours "* ]] || [[ " $CONFIGS " == *" vvu "* ]]; then
 	[ -f "$OURS/librte_vhost.so.23" ] ||
 		{ echo "no $OURS/librte_vhost.so.23: build first (or PVP_CONFIGS=debian)" >&2; exit 2; }
+fi
+if [[ " $CONFIGS " == *" base"* ]] && [ ! -f "$BASE/lib/vhost/librte_vhost.so.23" ]; then
+	echo "PVP_BASE_BUILD ($BASE) has no lib/vhost/librte_vhost.so.23" >&2
+	exit 2
 fi
 if [[ " $CONFIGS " == *" vvu "* ]] && [ ! -x "$DEVICE" ]; then
 	echo "no $DEVICE: build first (or leave vvu out of PVP_CONFIGS)" >&2

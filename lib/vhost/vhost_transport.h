@@ -70,7 +70,7 @@ const struct rte_vhost_device_ops *vhost_endpoint_notify_ops(struct vhost_endpoi
  * uses.
  */
 struct vhost_region_src {
-	int fd;			/* the region's fd; -1 on a transport without fds */
+	int fd;			/* the region's fd (-1 without fds); lent: dup what you keep */
 	uint64_t mmap_offset;	/* offset of the region in fd, as sent */
 	uint32_t index;		/* position of the region in the table */
 	/*

@@ -161,7 +161,6 @@ vhost_region_map(struct vhost_dev *dev, struct vhost_user_ctx *ctx,
 		.index = index,
 		.table_offset = table_offset,
 	};
-	int fd = src.fd;
 	int ret;
 
 	memset(reg, 0, sizeof(*reg));
@@ -183,9 +182,6 @@ vhost_region_map(struct vhost_dev *dev, struct vhost_user_ctx *ctx,
 		dev->trans->unmap_region(dev, reg);
 		return -EINVAL;
 	}
-	/* A transport that kept the very fd owns it now. */
-	if (fd >= 0 && reg->fd == fd)
-		ctx->fds[fd_slot] = -1;
 	return 0;
 }
 
