@@ -31,7 +31,9 @@
  * Threads and locks
  * -----------------
  * Everything runs on lib/vhost's event loop (MSI-X eventfd, a control
- * eventfd, the vfio-user socket, a reconnect timer) under the endpoint's
+ * eventfd, the vfio-user socket, a reconnect timer, and a poll timer for a
+ * device without usable interrupts, such as one behind QEMU's proxy
+ * device, which has no MSI-X) under the endpoint's
  * recursive mutex, except: endpoint_start/cleanup (application thread, same
  * mutex) and vring_call (data-path lcores, no lock). vring_call writes the
  * device aux notification slot directly when the device access ops allow
@@ -87,6 +89,11 @@
 #define VVU_KICK_VECTOR(idx)	(1 + (idx))
 #define VVU_MAX_VECTORS		(1 + VVU_MAX_VHOST_QUEUES)
 #define VVU_CALL_WORDS		(VHOST_MAX_VRING / 64)
+/*
+ * A device without usable interrupts (no MSI-X, as behind QEMU's proxy
+ * device) is polled: status, rxq and txq this often, on the event loop.
+ */
+#define VVU_POLL_MS		1
 
 struct vvu_drv_ep {
 	struct vhost_endpoint *ep;
@@ -101,6 +108,8 @@ struct vvu_drv_ep {
 	/* Per vhost queue kick eventfds (MSI-X vector 1 + i), -1 if not routed. */
 	int kick_fds[VVU_MAX_VHOST_QUEUES];
 	uint32_t nr_vectors;		/* vectors routed: 1 + highest kick + 1 */
+	bool polling;			/* no usable interrupts: vvu_poll_cb serves it */
+	bool poll_armed;		/* a vvu_poll_cb timer is pending */
 	int ctl_fd;			/* deferred doorbells, disconnect requests */
 	int watch_fd;			/* device socket (vfio-user), or -1 */
 	struct vvu_drv_dma_mem dma;
@@ -118,6 +127,7 @@ struct vvu_drv_ep {
 static const struct vhost_transport_ops vvu_transport_ops;
 
 static void vvu_reconnect_cb(void *arg);
+static void vvu_poll_arm(struct vvu_drv_ep *e);
 static void vvu_irq_cb(int fd, uint32_t events, void *arg);
 static void vvu_watch_cb(int fd, uint32_t events, void *arg);
 
@@ -316,6 +326,10 @@ vvu_vring_kickfd(struct vhost_dev *dev, struct vhost_vq *vq)
 	pthread_mutex_lock(&e->lock);
 	if (!e->attached || e->dev != dev)
 		goto out;
+	if (e->polling) {
+		ret = -ENOTSUP;	/* no interrupts to route a kick to */
+		goto out;
+	}
 	if (idx >= e->pci.max_vhost_queues || VVU_KICK_VECTOR(idx) >= e->pci.caps.msix_table_size) {
 		ret = -ERANGE;
 		goto out;
@@ -566,7 +580,7 @@ vvu_detach(struct vvu_drv_ep *e, bool device_ok)
 	e->attached = false;
 	e->watch_fd = -1;
 	if (hw->priv != NULL) {
-		if (device_ok && vvu_drv_pci_reset(&e->pci) == 0)
+		if (device_ok && vvu_drv_pci_reset(&e->pci) == 0 && !e->polling)
 			hw->ops->set_irqs(hw, 0, NULL);
 		hw->ops->close(hw);
 	}
@@ -584,7 +598,7 @@ static int
 vvu_setup_queues(struct vvu_drv_ep *e)
 {
 	struct vvu_drv_hw *hw = &e->hw;
-	uint16_t rxsz, txsz;
+	uint16_t rxsz, txsz, vector;
 	size_t rxmem;
 	int ret;
 
@@ -608,17 +622,26 @@ vvu_setup_queues(struct vvu_drv_ep *e)
 	if (e->irq_fd < 0)
 		return -errno;
 	e->nr_vectors = 0;
-	ret = vvu_route_vectors(e, 1);
-	if (ret < 0)
-		return ret;
-	ret = vvu_drv_pci_set_config_vector(&e->pci, VVU_VECTOR);
+	e->polling = !e->pci.caps.msix;
+	if (!e->polling) {
+		ret = vvu_route_vectors(e, 1);
+		if (ret < 0) {
+			VVU_LOG(e->ep->path, DEBUG, "MSI-X routing failed: %s\n", strerror(-ret));
+			e->polling = true;
+		}
+	}
+	if (e->polling)
+		VVU_LOG(e->ep->path, INFO, "device has no usable interrupts: polling it every"
+			" %d ms; applications cannot sleep on kicks\n", VVU_POLL_MS);
+	vector = e->polling ? VIRTIO_MSI_NO_VECTOR : VVU_VECTOR;
+	ret = vvu_drv_pci_set_config_vector(&e->pci, vector);
 	if (ret == 0)
 		ret = vvu_drv_pci_queue_setup(&e->pci, VVU_RXQ, e->rxq.desc_iova, e->rxq.avail_iova,
-					  e->rxq.used_iova, VVU_VECTOR);
+					  e->rxq.used_iova, vector);
 	if (ret == 0)
 		ret = vvu_drv_pci_queue_setup(&e->pci, VVU_TXQ, e->txq.desc_iova, e->txq.avail_iova,
-					  e->txq.used_iova, VVU_VECTOR);
-	/* Kicks stay at NO_VECTOR (reset value): the data path polls. */
+					  e->txq.used_iova, vector);
+	/* Kicks stay at NO_VECTOR (reset value) until vring_kickfd routes one. */
 	return ret;
 }
 
@@ -669,6 +692,8 @@ vvu_attach(struct vvu_drv_ep *e)
 	ret = vvu_drv_pci_set_dev_status(&e->pci, VVU_STATUS_BACKEND_UP);
 	if (ret < 0)
 		goto fail;
+	if (e->polling)
+		vvu_poll_arm(e);
 	VVU_LOG(e->ep->path, INFO, "attached %04x:%04x over %s: %u vhost queues, shared"
 		" memory 0x%" PRIx64 " bytes in BAR%u, rxq/txq %u/%u\n", e->pci.caps.vendor_id,
 		e->pci.caps.device_id, hw->ops->name, e->pci.max_vhost_queues,
@@ -753,6 +778,43 @@ vvu_irq_cb(int fd, uint32_t events, void *arg)
 		vvu_device_lost(e, ret);
 out:
 	pthread_mutex_unlock(&e->lock);
+}
+
+/*
+ * A device without interrupts: what vvu_irq_cb does, every VVU_POLL_MS. The
+ * timer is re-armed only while that attach lasts; poll_armed keeps one
+ * chain per endpoint across a detach and a quick re-attach.
+ */
+static void
+vvu_poll_cb(void *arg)
+{
+	struct vvu_drv_ep *e = arg;
+	int ret;
+
+	pthread_mutex_lock(&e->lock);
+	e->poll_armed = false;
+	if (e->closing || !e->attached || !e->polling)
+		goto out;
+	ret = vvu_service(e);
+	if (ret < 0) {
+		vvu_device_lost(e, ret);
+		goto out;
+	}
+	vvu_poll_arm(e);
+out:
+	pthread_mutex_unlock(&e->lock);
+}
+
+static void
+vvu_poll_arm(struct vvu_drv_ep *e)
+{
+	if (e->poll_armed)
+		return;
+	if (vhost_event_timer(VVU_POLL_MS, vvu_poll_cb, e) < 0) {
+		VVU_LOG(e->ep->path, ERR, "cannot schedule polling the device\n");
+		return;
+	}
+	e->poll_armed = true;
 }
 
 static void
@@ -878,6 +940,7 @@ vvu_endpoint_cleanup(struct vhost_endpoint *ep)
 
 	/* Without the lock: a running callback may be waiting for it. */
 	vhost_event_timer_cancel(vvu_reconnect_cb, e);
+	vhost_event_timer_cancel(vvu_poll_cb, e);
 	if (ctl)
 		vhost_event_del(e->ctl_fd);
 	if (irq_fd >= 0)

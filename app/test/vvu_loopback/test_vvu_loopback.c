@@ -97,6 +97,7 @@ static struct {
 	bool running;
 	int stop_fd;
 	bool open;		/* a driver has it */
+	bool no_irqs;		/* act as a device without usable interrupts */
 	struct lb_window shm[VHOST_USER_MEMORY_MAX_NREGIONS];
 	unsigned int nr_shm;
 } lb = { .lock = PTHREAD_MUTEX_INITIALIZER, .stop_fd = -1 };
@@ -400,8 +401,8 @@ lb_set_irqs(struct vvu_drv_hw *hw, uint32_t count, const int *efds)
 	int ret = 0;
 
 	pthread_mutex_lock(&lb.lock);
-	if (count > lb.dev.nvec) {
-		ret = -EINVAL;
+	if (count > lb.dev.nvec || (lb.no_irqs && count > 0)) {
+		ret = lb.no_irqs ? -ENOTSUP : -EINVAL;
 		goto out;
 	}
 	if (count == 0) {
@@ -1114,6 +1115,44 @@ TEST_CASE(unregister_ends_with_the_fds_it_started_with)
 	TEST_ASSERT_EQ(n, fd_base);
 }
 
+/*
+ * A device whose interrupts cannot be used (QEMU's proxy device has no
+ * MSI-X): the driver says so once and polls it; handshake, traffic and
+ * calls still work, and vrings have no kickfd (the application polls).
+ */
+TEST_CASE(device_without_interrupts_is_polled)
+{
+	struct rte_vhost_vring vr;
+	int ret, vid, base = test_count_fds();
+
+	memset(&cb, 0, sizeof(cb));
+	lb.no_irqs = true;
+	ret = lb_device_start();
+	TEST_ASSERT(ret == 0, "device: %s", strerror(-ret));
+	TEST_ASSERT_EQ(rte_vhost_driver_register(LB_PATH, 0), 0);
+	registered = true;
+	TEST_ASSERT_EQ(rte_vhost_driver_callback_register(LB_PATH, &cb_ops), 0);
+	TEST_ASSERT_EQ(rte_vhost_driver_start(LB_PATH), 0);
+	fe_session_up(0);
+	attached = true;
+	vid = vid_now();
+	tx_round(vid);
+	rx_round(vid);
+	TEST_ASSERT_EQ(rte_vhost_get_vhost_vring(vid, TX_VRING, &vr), 0);
+	TEST_ASSERT(vr.kickfd < 0, "a kickfd without interrupts to drive it");
+	drain(fe.call[TX_VRING]);
+	fe_avail(TX_VRING)->flags = 0;
+	TEST_ASSERT_EQ(rte_vhost_vring_call(vid, TX_VRING), 0);
+	TEST_ASSERT(fd_fires(fe.call[TX_VRING], WAIT_MS), "call did not arrive");
+	fe_session_down(0);
+	attached = false;
+	TEST_ASSERT_EQ(rte_vhost_driver_unregister(LB_PATH), 0);
+	registered = false;
+	lb_device_stop();
+	lb.no_irqs = false;
+	TEST_ASSERT_EQ(test_fds_settle(0, base, WAIT_MS), base);
+}
+
 static void
 noop_timer(void *arg)
 {
@@ -1160,4 +1199,5 @@ TEST_MAIN(lb_setup, lb_teardown,
 	TEST_ENTRY(frontend_kick_wakes_library_kickfd),
 	TEST_ENTRY(vring_call_reaches_frontend_unless_suppressed),
 	TEST_ENTRY(frontend_reconnect_gets_a_new_device),
-	TEST_ENTRY(unregister_ends_with_the_fds_it_started_with))
+	TEST_ENTRY(unregister_ends_with_the_fds_it_started_with),
+	TEST_ENTRY(device_without_interrupts_is_polled))
