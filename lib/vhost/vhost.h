@@ -203,6 +203,13 @@ struct vhost_vq {
 	};
 	struct rte_vhost_resubmit_info *resubmit_inflight;
 	uint64_t global_counter;
+	/*
+	 * What the attached slice was laid out for: its descriptor count (the
+	 * area's queue_size) and ring layout. The inflight API touches at most
+	 * min(size, inflight_desc_num) entries, and only in that layout.
+	 */
+	uint16_t inflight_desc_num;
+	bool inflight_layout_packed;
 
 	/* Data path private state (shadow used ring, batching, event idx). */
 	struct vhost_vq_dp *dp;
@@ -276,6 +283,7 @@ struct vhost_dev {
 	int inflight_fd;
 	uint16_t inflight_queue_size;
 	uint16_t inflight_num_queues;
+	bool inflight_packed;		/* the area is laid out for packed rings */
 
 	/* Back-end request channel (SET_BACKEND_REQ_FD); -1 if none. */
 	int backend_req_fd;
@@ -340,7 +348,7 @@ void vhost_mem_unmap_all(struct vhost_dev *dev);
  */
 int vhost_user_msg_handle(struct vhost_dev *dev, struct vhost_user_ctx *ctx);
 /* Translate the rings of vq from its ring_addrs; sets vq->access_ok. */
-int vhost_vq_translate(struct vhost_dev *dev, struct vhost_vq *vq);
+int vhost_vq_validate(struct vhost_dev *dev, struct vhost_vq *vq);
 
 /* ---- Data path hooks (virtio_net*.c) ---- */
 

@@ -155,7 +155,7 @@ vhost_user_iotlb_msg(struct vhost_dev *dev, struct vhost_user_ctx *ctx,
 			struct vhost_vq *vq = dev->vq[i];
 
 			if (vq != NULL && vq->addr_set && !vq->access_ok)
-				vhost_vq_translate(dev, vq);
+				vhost_vq_validate(dev, vq);
 		}
 	} else {
 		vhost_iotlb_remove(&dev->iotlb, m.iova, m.size);

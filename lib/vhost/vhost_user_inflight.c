@@ -148,6 +148,7 @@ vhost_user_get_inflight_fd(struct vhost_dev *dev, struct vhost_user_ctx *ctx,
 	dev->inflight_fd = fd;
 	dev->inflight_num_queues = inf.num_queues;
 	dev->inflight_queue_size = inf.queue_size;
+	dev->inflight_packed = packed;
 
 	inf.mmap_size = size;
 	inf.mmap_offset = 0;
@@ -192,6 +193,7 @@ vhost_user_set_inflight_fd(struct vhost_dev *dev, struct vhost_user_ctx *ctx,
 		dev->inflight_fd = -1;
 	dev->inflight_num_queues = inf.num_queues;
 	dev->inflight_queue_size = inf.queue_size;
+	dev->inflight_packed = packed;
 	/* Vrings are wired to their slices on their next kick. */
 	return 0;
 }
@@ -305,21 +307,53 @@ vhost_inflight_recover_packed(struct vhost_vq *vq)
 	return vhost_resubmit_build(vq, num, true);
 }
 
+/* Forget vq's slice; the API refuses from the pointer store on. */
+static void
+vhost_inflight_vq_detach(struct vhost_vq *vq)
+{
+	__atomic_store_n(&vq->inflight_split, NULL, __ATOMIC_RELEASE);
+	vq->inflight_desc_num = 0;
+	vhost_inflight_free_resubmit(vq);
+}
+
+int
+vhost_inflight_vq_check(struct vhost_dev *dev, struct vhost_vq *vq)
+{
+	if (vq->inflight_split == NULL)
+		return 0;
+	if (vq->size <= vq->inflight_desc_num && vq->packed == vq->inflight_layout_packed)
+		return 0;
+	VHOST_LOG_CONFIG(dev->ifname, ERR, "vring %u: a %s ring of %u no longer fits its %s "
+			 "inflight slice of %u: vring stopped\n", vq->index,
+			 vq->packed ? "packed" : "split", vq->size,
+			 vq->inflight_layout_packed ? "packed" : "split", vq->inflight_desc_num);
+	vhost_inflight_vq_detach(vq);
+	return -EINVAL;
+}
+
 int
 vhost_inflight_vq_setup(struct vhost_dev *dev, struct vhost_vq *vq)
 {
 	uint64_t pervq;
 
-	vq->inflight_split = NULL;
+	/* Rewired below; a resubmit list built at an earlier kick stays. */
+	__atomic_store_n(&vq->inflight_split, NULL, __ATOMIC_RELEASE);
+	vq->inflight_desc_num = 0;
 	if (dev->inflight_addr == NULL || vq->index >= dev->inflight_num_queues ||
 	    vq->size == 0)
 		return 0;
 	if (vq->size > dev->inflight_queue_size)
 		return -EINVAL;	/* the slice has fewer descriptors than the ring */
+	if (vq->packed != dev->inflight_packed)
+		return -EINVAL;	/* laid out for the other ring layout */
 	pervq = vhost_inflight_pervq(dev->inflight_queue_size, vq->packed);
 	if ((uint64_t)(vq->index + 1) * pervq > dev->inflight_size)
 		return -EINVAL;
-	vq->inflight_split = RTE_PTR_ADD(dev->inflight_addr, (size_t)(vq->index * pervq));
+	vq->inflight_desc_num = dev->inflight_queue_size;
+	vq->inflight_layout_packed = dev->inflight_packed;
+	__atomic_store_n(&vq->inflight_split,
+			 RTE_PTR_ADD(dev->inflight_addr, (size_t)(vq->index * pervq)),
+			 __ATOMIC_RELEASE);
 	if (vq->resubmit_inflight != NULL)
 		return 0;
 	return vq->packed ? vhost_inflight_recover_packed(vq) :
@@ -345,6 +379,21 @@ vhost_inflight_on(const struct vhost_dev *dev)
 	return vhost_has_protocol_feature(dev, VHOST_USER_PROTO_F_INFLIGHT_SHMFD);
 }
 
+/*
+ * How many entries of vq's slice the API may touch in layout packed: the
+ * ring's size, never more than the slice was laid out for; 0 (refuse) with
+ * no slice, or a slice of the other layout. The validation detaches a slice
+ * that stops fitting; this bound holds even before it does.
+ */
+static uint16_t
+vhost_inflight_limit(const struct vhost_vq *vq, bool packed)
+{
+	if (__atomic_load_n(&vq->inflight_split, __ATOMIC_ACQUIRE) == NULL ||
+	    vq->inflight_layout_packed != packed || vq->packed != packed)
+		return 0;
+	return RTE_MIN(vq->size, vq->inflight_desc_num);
+}
+
 int
 rte_vhost_get_vhost_ring_inflight(int vid, uint16_t vring_idx,
 				  struct rte_vhost_ring_inflight *vring)
@@ -356,7 +405,7 @@ rte_vhost_get_vhost_ring_inflight(int vid, uint16_t vring_idx,
 		return -1;
 	if (!vhost_inflight_on(dev))
 		return 0;
-	if (vq->inflight_split == NULL)
+	if (vhost_inflight_limit(vq, vq->packed) == 0)
 		return -1;
 	if (vq->packed)
 		vring->inflight_packed = vq->inflight_packed;
@@ -376,7 +425,7 @@ rte_vhost_set_inflight_desc_split(int vid, uint16_t vring_idx, uint16_t idx)
 		return -1;
 	if (!vhost_inflight_on(dev))
 		return 0;
-	if (vq->packed || vq->inflight_split == NULL || idx >= vq->size)
+	if (idx >= vhost_inflight_limit(vq, false))
 		return -1;
 	vq->inflight_split->desc[idx].counter = vq->global_counter++;
 	vq->inflight_split->desc[idx].inflight = 1;
@@ -390,20 +439,21 @@ rte_vhost_set_inflight_desc_packed(int vid, uint16_t vring_idx, uint16_t head,
 	struct rte_vhost_inflight_info_packed *p;
 	struct vhost_dev *dev;
 	struct vhost_vq *vq = vhost_inflight_vq(vid, vring_idx, &dev);
-	uint16_t old_free_head, free_head;
+	uint16_t old_free_head, free_head, limit;
 	uint32_t n;
 
 	if (vq == NULL)
 		return -1;
 	if (!vhost_inflight_on(dev))
 		return 0;
-	if (!vq->packed || vq->inflight_packed == NULL || !vq->access_ok)
+	limit = vhost_inflight_limit(vq, true);
+	if (limit == 0 || !vq->access_ok)
 		return -1;
 	p = vq->inflight_packed;
-	if (head >= vq->size || last >= vq->size || inflight_entry == NULL)
+	if (head >= limit || last >= limit || inflight_entry == NULL)
 		return -1;
 	old_free_head = p->old_free_head;
-	if (old_free_head >= vq->size)
+	if (old_free_head >= limit)
 		return -1;
 	free_head = old_free_head;
 
@@ -414,7 +464,7 @@ rte_vhost_set_inflight_desc_packed(int vid, uint16_t vring_idx, uint16_t head,
 	for (n = 0; head != (uint16_t)((last + 1) % vq->size); n++) {
 		const struct vring_packed_desc *d = &vq->desc_packed[head];
 
-		if (n >= vq->size || free_head >= vq->size)
+		if (n >= limit || free_head >= limit)
 			return -1;
 		p->desc[old_free_head].num++;
 		p->desc[free_head].addr = d->addr;
@@ -441,7 +491,7 @@ rte_vhost_set_last_inflight_io_split(int vid, uint16_t vring_idx, uint16_t idx)
 		return -1;
 	if (!vhost_inflight_on(dev))
 		return 0;
-	if (vq->packed || vq->inflight_split == NULL || idx >= vq->size)
+	if (idx >= vhost_inflight_limit(vq, false))
 		return -1;
 	vq->inflight_split->last_inflight_io = idx;
 	return 0;
@@ -453,18 +503,19 @@ rte_vhost_set_last_inflight_io_packed(int vid, uint16_t vring_idx, uint16_t head
 	struct rte_vhost_inflight_info_packed *p;
 	struct vhost_dev *dev;
 	struct vhost_vq *vq = vhost_inflight_vq(vid, vring_idx, &dev);
-	uint16_t last;
+	uint16_t last, limit;
 	uint32_t used;
 
 	if (vq == NULL)
 		return -1;
 	if (!vhost_inflight_on(dev))
 		return 0;
-	if (!vq->packed || vq->inflight_packed == NULL || head >= vq->size)
+	limit = vhost_inflight_limit(vq, true);
+	if (head >= limit)
 		return -1;
 	p = vq->inflight_packed;
 	last = p->desc[head].last;
-	if (last >= vq->size)
+	if (last >= limit)
 		return -1;
 	p->desc[last].next = p->free_head;
 	p->free_head = head;
@@ -488,7 +539,7 @@ rte_vhost_clr_inflight_desc_split(int vid, uint16_t vring_idx, uint16_t last_use
 		return -1;
 	if (!vhost_inflight_on(dev))
 		return 0;
-	if (vq->packed || vq->inflight_split == NULL || idx >= vq->size)
+	if (idx >= vhost_inflight_limit(vq, false))
 		return -1;
 	rte_atomic_thread_fence(__ATOMIC_SEQ_CST);
 	vq->inflight_split->desc[idx].inflight = 0;
@@ -508,7 +559,7 @@ rte_vhost_clr_inflight_desc_packed(int vid, uint16_t vring_idx, uint16_t head)
 		return -1;
 	if (!vhost_inflight_on(dev))
 		return 0;
-	if (!vq->packed || vq->inflight_packed == NULL || head >= vq->size)
+	if (head >= vhost_inflight_limit(vq, true))
 		return -1;
 	p = vq->inflight_packed;
 	rte_atomic_thread_fence(__ATOMIC_SEQ_CST);
@@ -530,7 +581,7 @@ rte_vhost_get_vring_base_from_inflight(int vid, uint16_t queue_id,
 
 	if (vq == NULL || last_avail_idx == NULL || last_used_idx == NULL)
 		return -1;
-	if (!vq->packed || vq->inflight_packed == NULL)
+	if (vhost_inflight_limit(vq, true) == 0)
 		return -1;
 	p = vq->inflight_packed;
 	*last_avail_idx = (uint16_t)((p->old_used_wrap_counter << VHOST_INFLIGHT_WRAP_SHIFT) |

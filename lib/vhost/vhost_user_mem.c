@@ -210,9 +210,9 @@ vhost_vqs_retranslate(struct vhost_dev *dev)
 	for (i = 0; i < dev->nr_vring; i++) {
 		struct vhost_vq *vq = dev->vq[i];
 
-		if (vq == NULL || !vq->addr_set)
+		if (vq == NULL)
 			continue;
-		if (vhost_vq_translate(dev, vq) == -EFAULT)
+		if (vhost_vq_validate(dev, vq) == -EFAULT)
 			VHOST_LOG_CONFIG(dev->ifname, WARNING,
 					 "vring %u not mapped by the memory table\n", i);
 	}
@@ -323,7 +323,7 @@ vhost_user_add_mem_reg(struct vhost_dev *dev, struct vhost_user_ctx *ctx,
 		struct vhost_vq *vq = dev->vq[i];
 
 		if (vq != NULL && vq->addr_set && !vq->access_ok)
-			vhost_vq_translate(dev, vq);
+			vhost_vq_validate(dev, vq);
 	}
 	vhost_dev_unlock_all_vqs(dev);
 	return 0;
@@ -412,22 +412,42 @@ vhost_ring_map(struct vhost_dev *dev, struct vhost_vq *vq, uint64_t addr, uint64
 }
 
 /*
+ * The one validation of a vring, run whenever anything its state depends on
+ * changes: its size (SET_VRING_NUM), layout and features (SET_FEATURES),
+ * ring addresses (SET_VRING_ADDR), base (checked at the next start), the
+ * memory table or IOTLB (SET_MEM_TABLE, ADD/REM_MEM_REG, IOTLB updates),
+ * its inflight slice (SET_VRING_KICK after GET/SET_INFLIGHT_FD). The vring
+ * comes out wholly valid (access_ok) or stopped: rings translated and
+ * fully mapped, a packed ring's indexes inside it, an inflight slice that
+ * still fits (else it is detached).
+ *
  * Caller holds vq->access_lock. Returns 0 (access_ok set), -EAGAIN if the
  * ring cannot be translated yet (no size, no memory table, IOTLB miss
- * pending), -EFAULT if a part is not fully mapped, -EINVAL if misaligned.
+ * pending), -EFAULT if a part is not fully mapped, -EINVAL if misaligned,
+ * -ERANGE for a packed index outside the ring, or -EINVAL for an inflight
+ * slice that no longer fits.
  */
 int
-vhost_vq_translate(struct vhost_dev *dev, struct vhost_vq *vq)
+vhost_vq_validate(struct vhost_dev *dev, struct vhost_vq *vq)
 {
 	const struct vhost_user_vring_addr *a = &vq->ring_addrs;
 	uint64_t desc, drv, dev_area;
 	int err = 0;
 
 	vq->access_ok = false;
+	if (vhost_inflight_vq_check(dev, vq) < 0)
+		return -EINVAL;
 	if (!vq->addr_set || vq->size == 0)
 		return -EAGAIN;
 	if (!dev->iommu && dev->mem->nregions == 0)
 		return -EAGAIN;
+	/* SET_VRING_BASE may have come before SET_VRING_NUM shrank the ring. */
+	if (vq->packed && (vq->last_avail_idx >= vq->size || vq->last_used_idx >= vq->size)) {
+		VHOST_LOG_CONFIG(dev->ifname, ERR, "vring %u: packed indexes %u/%u outside a "
+				 "ring of %u: vring stopped\n", vq->index, vq->last_avail_idx,
+				 vq->last_used_idx, vq->size);
+		return -ERANGE;
+	}
 
 	desc = vhost_ring_map(dev, vq, a->desc_user_addr, VHOST_DESC_BYTES * (uint64_t)vq->size,
 			      VHOST_DESC_ALIGN, VHOST_USER_ACCESS_RW, &err);

@@ -225,13 +225,18 @@ int vhost_user_set_backend_req_fd(struct vhost_dev *, struct vhost_user_ctx *,
  * after a reconnect, rebuild its resubmit list. Caller holds vq->access_lock.
  */
 int vhost_inflight_vq_setup(struct vhost_dev *dev, struct vhost_vq *vq);
+/*
+ * Part of vhost_vq_validate(): does vq's inflight slice (if any) still fit
+ * its size and layout? If not, detach it (one log line) and fail.
+ */
+int vhost_inflight_vq_check(struct vhost_dev *dev, struct vhost_vq *vq);
 /* Free vq's resubmit list (two malloc blocks, like vhost.c frees them). */
 void vhost_inflight_free_resubmit(struct vhost_vq *vq);
 
 /* Drop every IOTLB entry (IOMMU (re)negotiated). Caller holds all vq locks. */
 void vhost_iotlb_flush(struct vhost_dev *dev);
 
-/* Re-translate every ring that has addresses; caller holds all vq locks. */
+/* vhost_vq_validate() every vring; caller holds all vq locks. */
 void vhost_vqs_retranslate(struct vhost_dev *dev);
 
 #endif /* _VHOST_USER_PRIV_H_ */

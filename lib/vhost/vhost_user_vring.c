@@ -94,12 +94,10 @@ vhost_user_set_vring_num(struct vhost_dev *dev, struct vhost_user_ctx *ctx,
 			      st.index, ret);
 		return ret;
 	}
-	/* Addresses checked for the old size must fit the new one too. */
-	if (vq->addr_set) {
-		ret = vhost_vq_translate(dev, vq);
-		if (ret == -EAGAIN)
-			ret = 0;
-	}
+	/* Addresses and an inflight slice checked for the old size must fit too. */
+	ret = vhost_vq_validate(dev, vq);
+	if (ret == -EAGAIN)
+		ret = 0;
 	rte_spinlock_unlock(&vq->access_lock);
 	if (ret < 0)
 		VHOST_MSG_LOG(dev, ctx, ERR, "vring %u: rings do not fit size %u (%d)\n",
@@ -121,7 +119,7 @@ vhost_user_set_vring_addr(struct vhost_dev *dev, struct vhost_user_ctx *ctx,
 	rte_spinlock_lock(&vq->access_lock);
 	vq->ring_addrs = addr;
 	vq->addr_set = true;
-	ret = vhost_vq_translate(dev, vq);
+	ret = vhost_vq_validate(dev, vq);
 	/* No table or size yet: translated when they arrive. */
 	if (ret == -EAGAIN)
 		ret = 0;
@@ -255,7 +253,7 @@ vhost_user_set_vring_kick(struct vhost_dev *dev, struct vhost_user_ctx *ctx,
 	if (!vhost_has_feature(dev, VHOST_USER_F_PROTOCOL_FEATURES))
 		vq->enabled = true;
 	/* After GET_VRING_BASE the ring may restart with a kick alone. */
-	if (vq->addr_set && !vq->access_ok && vhost_vq_translate(dev, vq) == -EFAULT)
+	if (vq->addr_set && !vq->access_ok && vhost_vq_validate(dev, vq) == -EFAULT)
 		VHOST_MSG_LOG(dev, ctx, WARNING, "vring %u not mapped\n", index);
 	if (vhost_has_protocol_feature(dev, VHOST_USER_PROTO_F_INFLIGHT_SHMFD))
 		ret = vhost_inflight_vq_setup(dev, vq);

@@ -447,6 +447,90 @@ TEST_CASE(test_inflight)
 	case_end(dev);
 }
 
+/*
+ * A front-end that sets up inflight tracking for small split rings, then
+ * enlarges a ring, must not make the inflight API write past the slice
+ * (issue: a vhost-blk back-end died with SIGSEGV). The vring is stopped
+ * and its slice detached, so the API refuses.
+ */
+TEST_CASE(test_inflight_ring_enlarged_after_setup)
+{
+	struct rte_vhost_ring_inflight ri;
+	struct vhost_user_ctx ctx;
+	struct vhost_dev *dev;
+
+	mock_case_begin();
+	dev = configured_dev(MOCK_FEATURES);
+	TEST_ASSERT_EQ(send_inflight(dev, VHOST_USER_GET_INFLIGHT_FD, 0, 2, MOCK_RING_SIZE,
+				     -1), 0);
+	mock_msg_mem_table(&ctx, &mock_env_guest, true);
+	TEST_ASSERT_EQ(mock_handle(dev, &ctx), 0);
+	TEST_ASSERT_EQ(mock_setup_vring(dev, 0), 0);
+	TEST_ASSERT_EQ(rte_vhost_get_vhost_ring_inflight(dev->vid, 0, &ri), 0);
+	TEST_ASSERT_EQ(rte_vhost_set_inflight_desc_split(dev->vid, 0, MOCK_RING_SIZE - 1), 0);
+	/* Twice the ring: refused, and the slice is gone. */
+	TEST_ASSERT(mock_send_state(dev, VHOST_USER_SET_VRING_NUM, 0, 2 * MOCK_RING_SIZE) < 0);
+	TEST_ASSERT(!dev->vq[0]->access_ok);
+	TEST_ASSERT(rte_vhost_set_inflight_desc_split(dev->vid, 0, MOCK_RING_SIZE + 10) < 0);
+	TEST_ASSERT(rte_vhost_set_inflight_desc_split(dev->vid, 0, 0) < 0);
+	TEST_ASSERT(rte_vhost_clr_inflight_desc_split(dev->vid, 0, 0, MOCK_RING_SIZE + 10) < 0);
+	TEST_ASSERT(rte_vhost_set_last_inflight_io_split(dev->vid, 0, MOCK_RING_SIZE + 10) < 0);
+	TEST_ASSERT(rte_vhost_get_vhost_ring_inflight(dev->vid, 0, &ri) < 0);
+	case_end(dev);
+}
+
+/*
+ * The same with a switch to packed rings after the split slice was wired:
+ * the packed API would index a split slice with packed entries (twice as
+ * big). The slice is detached; every packed call refuses.
+ */
+TEST_CASE(test_inflight_layout_switched_to_packed)
+{
+	uint64_t packed = MOCK_FEATURES | (1ULL << VIRTIO_F_RING_PACKED);
+	struct vhost_user_ctx ctx;
+	struct vhost_dev *dev;
+	uint16_t entry, a, u;
+
+	mock_case_begin();
+	dev = configured_dev(MOCK_FEATURES);
+	TEST_ASSERT_EQ(send_inflight(dev, VHOST_USER_GET_INFLIGHT_FD, 0, 2, MOCK_RING_SIZE,
+				     -1), 0);
+	mock_msg_mem_table(&ctx, &mock_env_guest, true);
+	TEST_ASSERT_EQ(mock_handle(dev, &ctx), 0);
+	TEST_ASSERT_EQ(mock_setup_vring(dev, 0), 0);
+	TEST_ASSERT_EQ(rte_vhost_set_inflight_desc_split(dev->vid, 0, 3), 0);
+	TEST_ASSERT_EQ(mock_send_u64(dev, VHOST_USER_SET_FEATURES, packed), 0);
+	TEST_ASSERT(dev->vq[0]->packed);
+	TEST_ASSERT(!dev->vq[0]->access_ok);
+	TEST_ASSERT(rte_vhost_clr_inflight_desc_packed(dev->vid, 0, MOCK_RING_SIZE - 1) < 0);
+	TEST_ASSERT(rte_vhost_set_inflight_desc_packed(dev->vid, 0, 0, 0, &entry) < 0);
+	TEST_ASSERT(rte_vhost_set_last_inflight_io_packed(dev->vid, 0, 0) < 0);
+	TEST_ASSERT(rte_vhost_get_vring_base_from_inflight(dev->vid, 0, &a, &u) < 0);
+	TEST_ASSERT(rte_vhost_set_inflight_desc_split(dev->vid, 0, 3) < 0);
+	/* A kick now refuses to wire the split slice to a packed ring. */
+	TEST_ASSERT(mock_send_vring_fd(dev, VHOST_USER_SET_VRING_KICK, 0) < 0);
+	case_end(dev);
+}
+
+/* A packed base set for a big ring, then the ring shrunk: stopped at start. */
+TEST_CASE(test_packed_base_outside_shrunk_ring)
+{
+	uint64_t packed = MOCK_FEATURES | (1ULL << VIRTIO_F_RING_PACKED);
+	struct vhost_user_ctx ctx;
+	struct vhost_dev *dev;
+
+	mock_case_begin();
+	dev = configured_dev(packed);
+	mock_msg_mem_table(&ctx, &mock_env_guest, true);
+	TEST_ASSERT_EQ(mock_handle(dev, &ctx), 0);
+	TEST_ASSERT_EQ(mock_setup_vring(dev, 0), 0);
+	TEST_ASSERT(dev->vq[0]->access_ok);
+	TEST_ASSERT_EQ(mock_send_state(dev, VHOST_USER_SET_VRING_BASE, 0, 200), 0);
+	TEST_ASSERT(mock_send_state(dev, VHOST_USER_SET_VRING_NUM, 0, 64) < 0);
+	TEST_ASSERT(!dev->vq[0]->access_ok);
+	case_end(dev);
+}
+
 TEST_MAIN(mock_env_setup, mock_env_teardown,
 	TEST_ENTRY(test_region_validation),
 	TEST_ENTRY(test_identical_table_is_noop),
@@ -454,4 +538,7 @@ TEST_MAIN(mock_env_setup, mock_env_teardown,
 	TEST_ENTRY(test_ring_size),
 	TEST_ENTRY(test_mem_slots),
 	TEST_ENTRY(test_log_base),
-	TEST_ENTRY(test_inflight))
+	TEST_ENTRY(test_inflight),
+	TEST_ENTRY(test_inflight_ring_enlarged_after_setup),
+	TEST_ENTRY(test_inflight_layout_switched_to_packed),
+	TEST_ENTRY(test_packed_base_outside_shrunk_ring))
