@@ -16,6 +16,13 @@
  * Receiving: sockets are non-blocking and a message is assembled across
  * callbacks (header, then payload), so a peer that sends half a message and
  * stalls holds up only itself, never the event loop that serves everyone.
+ *
+ * Replying never blocks either: a reply goes out at once if the socket
+ * takes it, else it waits in the connection's own queue and goes out when
+ * the socket is writable (EPOLLOUT). A peer that sends requests without
+ * reading the replies fills its queue; from AF_UNIX_TXQ_MAX queued replies
+ * on, we stop reading it until it has read half of them. So a slow or
+ * stuck peer costs its own connection a bounded queue, and nothing else.
  * Any fd that arrives is recorded in the connection's context at once, so
  * every path (truncated control data, too many fds, a bad size, EOF, a
  * handler error) closes all of them.
@@ -41,6 +48,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/queue.h>
@@ -61,8 +69,19 @@
 #define AF_UNIX_RELISTEN_MS		1000	/* after accept ran out of fds */
 #define AF_UNIX_SEND_TIMEOUT_MS		1000
 #define AF_UNIX_BACKEND_REPLY_MS	5000
+/* Replies a connection may have waiting; we stop reading it at this many. */
+#define AF_UNIX_TXQ_MAX			16
 
 struct af_unix_ep;
+
+/* A reply the peer's socket could not take yet. */
+struct af_unix_out {
+	uint32_t len;			/* bytes of msg */
+	uint32_t off;			/* bytes already sent */
+	int fds[VHOST_USER_MAX_FDS];	/* our duplicates, sent with the first byte */
+	int nr_fds;
+	struct vhost_user_msg msg;
+};
 
 struct af_unix_conn {
 	TAILQ_ENTRY(af_unix_conn) next;
@@ -73,6 +92,11 @@ struct af_unix_conn {
 	bool broken;			/* disconnect op called */
 	struct vhost_user_ctx rx;	/* the message being received */
 	size_t rx_len;			/* bytes of rx.msg received so far */
+	/* Replies waiting for EPOLLOUT, oldest first (loop thread only). */
+	struct af_unix_out *txq[AF_UNIX_TXQ_MAX];
+	unsigned int txq_head;
+	unsigned int txq_len;
+	uint32_t watching;		/* EPOLLIN / EPOLLOUT as set in the loop */
 };
 
 struct af_unix_ep {
@@ -167,18 +191,153 @@ af_unix_send(int fd, const void *buf, size_t len, const int *fds, int nr_fds,
 	return 0;
 }
 
+/*
+ * One non-blocking sendmsg of buf; fds travel only if nothing of this
+ * message was sent yet (off == 0). Returns the bytes sent (0 if the socket
+ * is full) or a negative errno.
+ */
+static ssize_t
+af_unix_send_some(int fd, const void *buf, size_t len, const int *fds, int nr_fds)
+{
+	char control[CMSG_SPACE(VHOST_USER_MAX_FDS * sizeof(int))];
+	struct iovec iov = { .iov_base = (void *)(uintptr_t)buf, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t n;
+
+	if (nr_fds > 0) {
+		struct cmsghdr *cm;
+
+		memset(control, 0, sizeof(control));
+		mh.msg_control = control;
+		mh.msg_controllen = CMSG_SPACE(nr_fds * sizeof(int));
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(nr_fds * sizeof(int));
+		memcpy(CMSG_DATA(cm), fds, nr_fds * sizeof(int));
+	}
+	do {
+		n = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+	return n;
+}
+
+/* Watch conn for reading unless its queue is full, for writing if it has one. */
+static void
+af_unix_update_events(struct af_unix_conn *conn)
+{
+	uint32_t want = conn->txq_len > 0 ? EPOLLOUT : 0;
+
+	/* Stop reading at the cap; resume once the peer read half of it. */
+	if (conn->txq_len < AF_UNIX_TXQ_MAX / 2 ||
+	    (conn->txq_len < AF_UNIX_TXQ_MAX && (conn->watching & EPOLLIN)))
+		want |= EPOLLIN;
+	if (want == conn->watching)
+		return;
+	if (vhost_event_set(conn->fd, want) == 0)
+		conn->watching = want;
+}
+
+static void
+af_unix_out_free(struct af_unix_out *o)
+{
+	int i;
+
+	for (i = 0; i < o->nr_fds; i++)
+		close(o->fds[i]);
+	free(o);
+}
+
+static void
+af_unix_txq_clear(struct af_unix_conn *conn)
+{
+	while (conn->txq_len > 0) {
+		af_unix_out_free(conn->txq[conn->txq_head]);
+		conn->txq_head = (conn->txq_head + 1) % AF_UNIX_TXQ_MAX;
+		conn->txq_len--;
+	}
+}
+
+/* Send what the queue holds; negative errno when the peer is gone. */
+static int
+af_unix_txq_flush(struct af_unix_conn *conn)
+{
+	while (conn->txq_len > 0) {
+		struct af_unix_out *o = conn->txq[conn->txq_head];
+		ssize_t n;
+
+		n = af_unix_send_some(conn->fd, (const uint8_t *)&o->msg + o->off,
+				      o->len - o->off, o->fds, o->off == 0 ? o->nr_fds : 0);
+		if (n < 0)
+			return (int)n;
+		if (n == 0)
+			break;
+		o->off += (uint32_t)n;
+		if (o->off < o->len)
+			break;	/* the socket took part of it: wait for room */
+		af_unix_out_free(o);
+		conn->txq_head = (conn->txq_head + 1) % AF_UNIX_TXQ_MAX;
+		conn->txq_len--;
+	}
+	af_unix_update_events(conn);
+	return 0;
+}
+
+/* Queue the unsent rest of a reply (fds duplicated if none went yet). */
+static int
+af_unix_txq_push(struct af_unix_conn *conn, const struct vhost_user_msg *msg, uint32_t len,
+		 uint32_t sent, const int *fds, int nr_fds)
+{
+	struct af_unix_out *o;
+	int i;
+
+	if (conn->txq_len == AF_UNIX_TXQ_MAX)
+		return -ENOBUFS;	/* cannot happen: we stopped reading before */
+	o = malloc(sizeof(*o));
+	if (o == NULL)
+		return -ENOMEM;
+	memcpy(&o->msg, msg, len);
+	o->len = len;
+	o->off = sent;
+	o->nr_fds = 0;
+	for (i = 0; sent == 0 && i < nr_fds; i++) {
+		o->fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
+		if (o->fds[i] < 0) {
+			int err = -errno;
+
+			o->nr_fds = i;
+			af_unix_out_free(o);
+			return err;
+		}
+		o->nr_fds = i + 1;
+	}
+	conn->txq[(conn->txq_head + conn->txq_len) % AF_UNIX_TXQ_MAX] = o;
+	conn->txq_len++;
+	af_unix_update_events(conn);
+	return 0;
+}
+
+/* Loop thread (the handler). Never blocks: see "Replying" above. */
 static int
 af_unix_send_reply(struct vhost_dev *dev, const struct vhost_user_msg *msg,
 		   const int *fds, int nr_fds)
 {
 	struct af_unix_conn *conn = dev->trans_priv;
-	size_t len;
+	ssize_t n = 0;
+	uint32_t len;
 	int ret;
 
-	if (msg->hdr.size > VHOST_USER_PAYLOAD_MAX)
+	if (msg->hdr.size > VHOST_USER_PAYLOAD_MAX || nr_fds < 0 || nr_fds > VHOST_USER_MAX_FDS)
 		return -EINVAL;
 	len = VHOST_USER_HDR_SIZE + msg->hdr.size;
-	ret = af_unix_send(conn->fd, msg, len, fds, nr_fds, true);
+	if (conn->txq_len == 0) {
+		n = af_unix_send_some(conn->fd, msg, len, fds, nr_fds);
+		if (n == (ssize_t)len)
+			return 0;
+	}
+	ret = n < 0 ? (int)n : af_unix_txq_push(conn, msg, len, (uint32_t)n, fds, nr_fds);
 	if (ret < 0)
 		VHOST_LOG_CONFIG(dev->ifname, ERR, "reply to request %u failed: %s\n",
 				 msg->hdr.request, strerror(-ret));
@@ -227,30 +386,43 @@ af_unix_recv_full(int fd, void *buf, size_t len, int timeout_ms)
 
 /*
  * Requests may come from data-path lcores (IOTLB misses, no reply wanted):
- * the send never blocks there. A reply is awaited under backend_req_lock so
- * concurrent requesters cannot read each other's replies; a reply that does
- * not answer this request (a late one for a request that timed out) fails
- * this request rather than being taken for its answer.
+ * the send never waits for room there, and backend_req_lock (a spinlock
+ * lcores take) is held only around the send. A reply is awaited under
+ * backend_reply_lock, a mutex only reply-wanting callers take, so
+ * concurrent requesters cannot read each other's replies and no lcore ever
+ * spins while we wait; a reply that does not answer this request (a late
+ * one for a request that timed out) fails this request rather than being
+ * taken for its answer.
  */
 static int
 af_unix_backend_req(struct vhost_dev *dev, struct vhost_user_msg *msg,
 		    const int *fds, int nr_fds, bool need_reply)
 {
 	struct vhost_user_msg reply;
-	int fd, ret;
+	int fd = -1, ret;
 
 	if (msg->hdr.size > VHOST_USER_PAYLOAD_MAX)
 		return -EINVAL;
-	rte_spinlock_lock(&dev->backend_req_lock);
-	fd = dev->backend_req_fd;
-	if (fd < 0) {
-		ret = -ENOTCONN;
-		goto out;
-	}
+	/* One request awaiting its reply at a time; lcores never take this. */
 	if (need_reply)
-		msg->hdr.flags |= VHOST_USER_NEED_REPLY;
-	ret = af_unix_send(fd, msg, VHOST_USER_HDR_SIZE + msg->hdr.size, fds, nr_fds,
-			   need_reply);
+		pthread_mutex_lock(&dev->backend_reply_lock);
+	rte_spinlock_lock(&dev->backend_req_lock);
+	if (dev->backend_req_fd < 0) {
+		ret = -ENOTCONN;
+	} else {
+		if (need_reply)
+			msg->hdr.flags |= VHOST_USER_NEED_REPLY;
+		/* Never waits for room: an lcore may be spinning on this lock. */
+		ret = af_unix_send(dev->backend_req_fd, msg, VHOST_USER_HDR_SIZE + msg->hdr.size,
+				   fds, nr_fds, false);
+		/* The wait happens on our own duplicate, outside the spinlock. */
+		if (ret == 0 && need_reply) {
+			fd = fcntl(dev->backend_req_fd, F_DUPFD_CLOEXEC, 0);
+			if (fd < 0)
+				ret = -errno;
+		}
+	}
+	rte_spinlock_unlock(&dev->backend_req_lock);
 	if (ret < 0 || !need_reply)
 		goto out;
 
@@ -273,7 +445,10 @@ af_unix_backend_req(struct vhost_dev *dev, struct vhost_user_msg *msg,
 	}
 	ret = reply.payload.u64 > INT_MAX ? -ERANGE : (int)reply.payload.u64;
 out:
-	rte_spinlock_unlock(&dev->backend_req_lock);
+	if (fd >= 0)
+		close(fd);
+	if (need_reply)
+		pthread_mutex_unlock(&dev->backend_reply_lock);
 	if (ret < 0)
 		VHOST_LOG_CONFIG(dev->ifname, ERR, "back-end request %u failed: %s\n",
 				 msg->hdr.request, strerror(-ret));
@@ -439,6 +614,7 @@ af_unix_conn_destroy(struct af_unix_conn *conn)
 {
 	vhost_dev_free(conn->dev);
 	af_unix_close_rx_fds(conn);
+	af_unix_txq_clear(conn);
 	close(conn->fd);
 	free(conn);
 }
@@ -606,6 +782,17 @@ af_unix_read_cb(int fd, uint32_t events, void *arg)
 	struct af_unix_conn *conn = arg;
 	int ret;
 
+	if (events & EPOLLOUT) {
+		ret = af_unix_txq_flush(conn);
+		if (ret < 0) {
+			VHOST_LOG_CONFIG(conn->dev->ifname, INFO, "peer gone while replies were "
+					 "waiting: %s\n", strerror(-ret));
+			goto close;
+		}
+	}
+	/* Paused (a full queue) or only writable: nothing to read now. */
+	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || !(conn->watching & EPOLLIN))
+		return;
 	ret = af_unix_recv_msg(conn);
 	if (ret == 0)
 		return;
@@ -618,6 +805,7 @@ af_unix_read_cb(int fd, uint32_t events, void *arg)
 		if (!conn->broken)
 			return;
 	}
+close:
 	af_unix_conn_close(conn);
 }
 
@@ -654,6 +842,7 @@ af_unix_conn_add(struct af_unix_ep *uep, int fd)
 		ret = -ESHUTDOWN;
 	} else {
 		TAILQ_INSERT_TAIL(&uep->conns, conn, next);
+		conn->watching = EPOLLIN;
 		ret = vhost_event_add(fd, af_unix_read_cb, conn);
 		if (ret < 0)
 			TAILQ_REMOVE(&uep->conns, conn, next);

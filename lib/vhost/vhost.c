@@ -412,6 +412,7 @@ vhost_dev_new(struct vhost_endpoint *ep)
 	dev->inflight_fd = -1;
 	dev->backend_req_fd = -1;
 	rte_spinlock_init(&dev->backend_req_lock);
+	pthread_mutex_init(&dev->backend_reply_lock, NULL);
 
 	pthread_mutex_lock(&vhost_devices_lock);
 	for (vid = 0; vid < RTE_MAX_VHOST_DEVICE; vid++)
@@ -489,6 +490,7 @@ vhost_dev_free(struct vhost_dev *dev)
 
 	for (i = 0; i < dev->nr_vring; i++)
 		free(dev->vq[i]);
+	pthread_mutex_destroy(&dev->backend_reply_lock);
 	free(dev->mem);
 	free(dev);
 }

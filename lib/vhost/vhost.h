@@ -38,6 +38,7 @@
 #ifndef _VHOST_H_
 #define _VHOST_H_
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
@@ -287,7 +288,8 @@ struct vhost_dev {
 
 	/* Back-end request channel (SET_BACKEND_REQ_FD); -1 if none. */
 	int backend_req_fd;
-	rte_spinlock_t backend_req_lock;
+	rte_spinlock_t backend_req_lock;	/* the fd and a send on it */
+	pthread_mutex_t backend_reply_lock;	/* a request awaiting its reply */
 
 	/* RARP request: MAC to announce (SEND_RARP), picked up by dequeue. */
 	uint8_t rarp_mac[6];

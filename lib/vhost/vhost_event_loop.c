@@ -308,6 +308,26 @@ out:
 }
 
 int
+vhost_event_set(int fd, uint32_t events)
+{
+	struct epoll_event e = { .events = events };
+	struct vhost_event *ev;
+	int ret = 0;
+
+	pthread_mutex_lock(&loop.lock);
+	ev = vhost_event_find_fd(fd);
+	if (ev == NULL) {
+		ret = -ENOENT;
+	} else {
+		e.data.u64 = ev->id;
+		if (epoll_ctl(loop.epfd, EPOLL_CTL_MOD, fd, &e) < 0)
+			ret = -errno;
+	}
+	pthread_mutex_unlock(&loop.lock);
+	return ret;
+}
+
+int
 vhost_event_del(int fd)
 {
 	struct vhost_event *ev;

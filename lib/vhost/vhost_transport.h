@@ -304,6 +304,11 @@ typedef void (*vhost_event_cb)(int fd, uint32_t events, void *arg);
 /* Watch fd for EPOLLIN; starts the loop thread on first use. */
 int vhost_event_add(int fd, vhost_event_cb cb, void *arg);
 /*
+ * Change what fd is watched for (EPOLLIN, EPOLLOUT, both, or 0 to pause it
+ * without removing it); the callback gets the events that occurred.
+ */
+int vhost_event_set(int fd, uint32_t events);
+/*
  * Stop watching fd. When called from another thread, returns only after
  * the loop is no longer running (and will not run) a callback for fd, so
  * the caller may then free arg and close fd.

@@ -944,6 +944,88 @@ api_teardown(void)
 	test_eal_cleanup();
 }
 
+/*
+ * A front-end that pipelines requests and never reads the replies must cost
+ * only itself: a second front-end on the same endpoint still completes its
+ * whole handshake at once, the slow one stays connected, and once it reads
+ * it gets every reply it asked for, in order.
+ */
+TEST_CASE(slow_reader_costs_only_itself)
+{
+	char path[128];
+	int base = test_count_fds(), slow, fd, mfd, evfds[4], i, flags;
+	struct vhost_user_msg hdr_only;
+	unsigned int sent = 0, got = 0;
+	int64_t t0, took;
+
+	rec_reset();
+	make_path(path, sizeof(path), "slow.sock");
+	start_server(path, 0);
+	slow = connect_to(path);
+	TEST_ASSERT(slow >= 0);
+	/* Pipeline GET_FEATURES until our own socket refuses more. */
+	flags = fcntl(slow, F_GETFL);
+	TEST_ASSERT(fcntl(slow, F_SETFL, flags | O_NONBLOCK) == 0);
+	memset(&hdr_only, 0, sizeof(hdr_only));
+	hdr_only.hdr.request = VHOST_USER_GET_FEATURES;
+	hdr_only.hdr.flags = VHOST_USER_VERSION;
+	t0 = test_now_ms();
+	while (test_now_ms() - t0 < 3000) {
+		ssize_t n = send(slow, &hdr_only, VHOST_USER_HDR_SIZE, MSG_NOSIGNAL);
+
+		if (n == VHOST_USER_HDR_SIZE) {
+			sent++;
+			continue;
+		}
+		TEST_ASSERT(n < 0 && errno == EAGAIN, "send: %zd (%s)", n, strerror(errno));
+		/* Full: give the library time to stall on us if it were to. */
+		test_sleep_ms(50);
+		if (send(slow, &hdr_only, VHOST_USER_HDR_SIZE, MSG_NOSIGNAL) < 0)
+			break;
+		sent++;
+	}
+	/*
+	 * Each small reply costs the library's socket ~700 bytes of buffer
+	 * (skb overhead): ~300 fill it. More requests than that mean the
+	 * library had replies it could not send, and (queue full) stopped
+	 * reading us, which is what made our own socket refuse more.
+	 */
+	TEST_ASSERT(sent > 400, "only %u requests went out", sent);
+
+	/* A well-behaved front-end meanwhile. */
+	fd = connect_to(path);
+	TEST_ASSERT(fd >= 0);
+	mfd = make_guest_mem();
+	for (i = 0; i < 4; i++)
+		evfds[i] = eventfd(0, EFD_CLOEXEC);
+	t0 = test_now_ms();
+	bring_up(fd, mfd, evfds);
+	TEST_ASSERT(WAIT_FOR(rec_count(CB_NEW_DEV) == 1), "new_device not called");
+	took = test_now_ms() - t0;
+	TEST_ASSERT(took < 500, "the good front-end's handshake took %lld ms",
+		    (long long)took);
+
+	/* The slow one was not dropped: it gets every reply, in order. */
+	TEST_ASSERT(fcntl(slow, F_SETFL, flags) == 0);
+	for (got = 0; got < sent; got++) {
+		struct vhost_user_msg r;
+
+		TEST_ASSERT(recv_reply(slow, &r) == 0, "reply %u of %u missing", got, sent);
+		TEST_ASSERT_EQ(r.hdr.request, VHOST_USER_GET_FEATURES);
+		TEST_ASSERT_EQ(r.hdr.size, sizeof(uint64_t));
+	}
+	TEST_ASSERT_EQ(rec_count(CB_DESTROY_CONN), 0);
+
+	for (i = 0; i < 4; i++)
+		close(evfds[i]);
+	close(mfd);
+	close(fd);
+	close(slow);
+	TEST_ASSERT(WAIT_FOR(rec_count(CB_DESTROY_CONN) == 2));
+	TEST_ASSERT_EQ(rte_vhost_driver_unregister(path), 0);
+	TEST_ASSERT_EQ(test_fds_settle(0, base, WAIT_MS), base);
+}
+
 TEST_MAIN(api_setup, api_teardown,
 	TEST_ENTRY(transport_selection),
 	TEST_ENTRY(driver_api_errors),
@@ -958,5 +1040,6 @@ TEST_MAIN(api_setup, api_teardown,
 	TEST_ENTRY(server_stale_socket_file),
 	TEST_ENTRY(client_no_reconnect_fails_start),
 	TEST_ENTRY(client_reconnects),
-	TEST_ENTRY(client_unregister_while_retrying)
+	TEST_ENTRY(client_unregister_while_retrying),
+	TEST_ENTRY(slow_reader_costs_only_itself)
 )
