@@ -1029,6 +1029,14 @@ vvu_map_region(struct vhost_dev *dev, struct rte_vhost_mem_region *reg,
 	ret = e->hw.ops->shm_map(&e->hw, e->pci.caps.shm.bar, bar_off, reg->size, &m);
 	if (ret < 0)
 		goto out;
+	/* A window over a front-end's fd (vfio-user) can shrink under us. */
+	if (m.map != NULL) {
+		ret = vhost_guard_add(m.map, m.map_len, dev->vid);
+		if (ret < 0) {
+			e->hw.ops->shm_unmap(&e->hw, &m);
+			goto out;
+		}
+	}
 	reg->host_user_addr = (uint64_t)(uintptr_t)m.va;
 	reg->mmap_addr = m.map;
 	reg->mmap_size = m.map_len;
@@ -1061,8 +1069,10 @@ vvu_unmap_region(struct vhost_dev *dev, struct rte_vhost_mem_region *reg)
 		.map_len = (size_t)reg->mmap_size,
 	};
 
-	if (m.map != NULL)
+	if (m.map != NULL) {
+		vhost_guard_del(m.map);
 		e->hw.ops->shm_unmap(&e->hw, &m);
+	}
 	reg->mmap_addr = NULL;
 	reg->mmap_size = 0;
 	reg->host_user_addr = 0;

@@ -510,6 +510,11 @@ af_unix_map_log(struct vhost_dev *dev, int fd, uint64_t size, uint64_t offset,
 		VHOST_LOG_CONFIG(dev->ifname, ERR, "log mmap: %s\n", strerror(errno));
 		return ret;
 	}
+	ret = vhost_guard_add(p, (size_t)(offset + size), dev->vid);
+	if (ret < 0) {
+		munmap(p, (size_t)(offset + size));
+		return ret;
+	}
 	*map = p;
 	*map_size = offset + size;
 	*addr = (uint64_t)(uintptr_t)p + offset;
@@ -519,8 +524,10 @@ af_unix_map_log(struct vhost_dev *dev, int fd, uint64_t size, uint64_t offset,
 static void
 af_unix_unmap_log(struct vhost_dev *dev, void *map, uint64_t map_size)
 {
-	if (map != NULL)
+	if (map != NULL) {
+		vhost_guard_del(map);
 		munmap(map, (size_t)map_size);
+	}
 }
 
 static int
@@ -540,6 +547,12 @@ af_unix_alloc_inflight(struct vhost_dev *dev, uint64_t size, void **addr, int *f
 	p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
 	if (p == MAP_FAILED)
 		goto fail;
+	/* Ours, but the front-end gets the fd and may truncate it. */
+	if (vhost_guard_add(p, (size_t)size, dev->vid) < 0) {
+		munmap(p, (size_t)size);
+		errno = ENOSPC;
+		goto fail;
+	}
 	*addr = p;
 	*fd = mfd;
 	return 0;
@@ -573,6 +586,11 @@ af_unix_map_inflight(struct vhost_dev *dev, int fd, uint64_t size, uint64_t offs
 		VHOST_LOG_CONFIG(dev->ifname, ERR, "inflight mmap: %s\n", strerror(errno));
 		return ret;
 	}
+	ret = vhost_guard_add(p, (size_t)size, dev->vid);
+	if (ret < 0) {
+		munmap(p, (size_t)size);
+		return ret;
+	}
 	*addr = p;
 	return 0;
 }
@@ -580,8 +598,10 @@ af_unix_map_inflight(struct vhost_dev *dev, int fd, uint64_t size, uint64_t offs
 static void
 af_unix_unmap_inflight(struct vhost_dev *dev, void *addr, uint64_t size)
 {
-	if (addr != NULL)
+	if (addr != NULL) {
+		vhost_guard_del(addr);
 		munmap(addr, (size_t)size);
+	}
 }
 
 static int

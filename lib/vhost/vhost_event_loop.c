@@ -109,6 +109,17 @@ vhost_event_on_loop_thread(void)
 	return started && pthread_equal(pthread_self(), loop.thread);
 }
 
+void
+vhost_event_wake_from_signal(void)
+{
+	int fd = __atomic_load_n(&loop.wakefd, __ATOMIC_ACQUIRE);
+	eventfd_t one = 1;
+
+	/* write() is async-signal-safe; no loop yet means nothing to serve. */
+	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0)
+		return;
+}
+
 static void
 vhost_loop_wake(void)
 {
@@ -218,6 +229,10 @@ vhost_loop_main(void *arg)
 		}
 		for (i = 0; i < n; i++)
 			vhost_loop_dispatch(&evs[i]);
+		/* Connections whose memory vanished (vhost_guard.c). */
+		pthread_mutex_unlock(&loop.lock);
+		vhost_guard_service();
+		pthread_mutex_lock(&loop.lock);
 	}
 	return NULL;
 }
@@ -237,6 +252,7 @@ vhost_loop_start(void)
 	loop.wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (loop.wakefd < 0)
 		goto fail;
+	__atomic_thread_fence(__ATOMIC_RELEASE);
 	if (epoll_ctl(loop.epfd, EPOLL_CTL_ADD, loop.wakefd, &e) < 0)
 		goto fail;
 

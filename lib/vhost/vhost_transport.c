@@ -306,6 +306,12 @@ vhost_mmap_region_fd(struct vhost_dev *dev, struct rte_vhost_mem_region *reg,
 	}
 	/* Guest memory in our core dumps is neither wanted nor small. */
 	madvise(map, (size_t)map_size, MADV_DONTDUMP);
+	/* The front-end may truncate it later: contain the SIGBUS that follows. */
+	if (vhost_guard_add(map, (size_t)map_size, dev->vid) < 0) {
+		munmap(map, (size_t)map_size);
+		close(dupfd);
+		return -ENOSPC;
+	}
 
 	reg->mmap_addr = map;
 	reg->mmap_size = map_size;
@@ -322,6 +328,7 @@ void
 vhost_munmap_region(struct vhost_dev *dev, struct rte_vhost_mem_region *reg)
 {
 	if (reg->mmap_addr != NULL) {
+		vhost_guard_del(reg->mmap_addr);
 		munmap(reg->mmap_addr, (size_t)reg->mmap_size);
 		if (reg->fd >= 0)
 			close(reg->fd);

@@ -157,12 +157,13 @@ struct vhost_transport_ops {
 	int (*send_reply)(struct vhost_dev *dev, const struct vhost_user_msg *msg,
 			  const int *fds, int nr_fds);
 	/*
-	 * Loop (the handler, through vhost_dev_disconnect), never blocks. The
-	 * library ends this connection: a message failed, and the device is
-	 * marked VHOST_DEV_BROKEN. The transport closes the connection at its
-	 * next chance, through vhost_dev_free, never from inside this call.
-	 * Teardown the transport starts itself (peer gone, endpoint_cleanup)
-	 * needs no call.
+	 * Loop, never blocks, through vhost_dev_disconnect: from the handler (a
+	 * message failed) or from vhost_guard_service (the front-end's memory
+	 * vanished: no message may ever come again). The device is marked
+	 * VHOST_DEV_BROKEN. The transport closes the connection soon, without
+	 * waiting for the peer to send anything, through vhost_dev_free, never
+	 * from inside this call. Teardown the transport starts itself (peer
+	 * gone, endpoint_cleanup) needs no call.
 	 */
 	void (*disconnect)(struct vhost_dev *dev);
 
@@ -288,6 +289,20 @@ int vhost_trans_map_inflight(struct vhost_dev *dev, int fd, uint64_t size, uint6
 			     void **addr);
 void vhost_trans_unmap_inflight(struct vhost_dev *dev, void *addr, uint64_t size);
 
+/*
+ * Front-end memory that may vanish under us (vhost_guard.c): a transport
+ * registers every mapping of memory the front-end controls (regions, log,
+ * inflight area, VVU windows) with the vid it belongs to, and removes it
+ * before unmapping it. A SIGBUS inside such a mapping is contained: zero
+ * pages replace the mapping and the connection is closed. 0 or -errno.
+ */
+int vhost_guard_add(void *addr, size_t len, int vid);
+void vhost_guard_del(void *addr);
+/* SIGBUS faults contained so far in this process (tests, debugging). */
+uint64_t vhost_guard_fault_count(void);
+/* Event loop thread: close the connections whose memory faulted. */
+void vhost_guard_service(void);
+
 /* Generic helpers for fd-based transports (mmap of a front-end fd). */
 int vhost_mmap_region_fd(struct vhost_dev *dev, struct rte_vhost_mem_region *reg,
 			 uint64_t mmap_offset, int fd);
@@ -318,6 +333,8 @@ int vhost_event_del(int fd);
 int vhost_event_timer(unsigned int delay_ms, void (*fn)(void *arg), void *arg);
 /* Cancel pending timers that would call fn(arg); waits like vhost_event_del. */
 void vhost_event_timer_cancel(void (*fn)(void *arg), void *arg);
+/* Wake the loop from a signal handler (async-signal-safe). */
+void vhost_event_wake_from_signal(void);
 /* True when called on the event-loop thread. */
 bool vhost_event_on_loop_thread(void);
 

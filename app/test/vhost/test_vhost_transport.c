@@ -23,6 +23,8 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -217,7 +219,9 @@ toy_disconnect(struct vhost_dev *dev)
 	struct toy_conn *c = dev->trans_priv;
 
 	toy.disconnects++;
-	c->broken = true;	/* closed by the read callback after the handler */
+	c->broken = true;
+	/* Closed by the read callback: after this message, or on the EOF now. */
+	shutdown(c->fd, SHUT_RDWR);
 }
 
 static int
@@ -607,6 +611,120 @@ TEST_CASE(unregister_closes_a_live_toy_connection)
 	TEST_ASSERT_EQ(test_fds_now(), fds_before);
 }
 
+/* ---- SIGBUS containment (lib/vhost/vhost_guard.c) ---- */
+
+/* The application's own SIGBUS handler, installed before the library's. */
+static sigjmp_buf app_bus_env;
+static volatile sig_atomic_t app_bus_armed, app_bus_calls;
+
+static void
+app_sigbus(int sig, siginfo_t *si, void *uctx)
+{
+	app_bus_calls++;
+	if (app_bus_armed) {
+		app_bus_armed = 0;
+		siglongjmp(app_bus_env, 1);
+	}
+	abort();
+}
+
+/*
+ * Bring a toy connection up on memory of its own (mfd), ready to dequeue
+ * one packet from vring 1. Returns the vid.
+ */
+static int
+toy_up_on(const char *path, int mfd, uint8_t *mem_va, int *kick, int *call)
+{
+	struct vhost_user_memory mem = { .nregions = 1 };
+	uint8_t *saved = guest;
+	uint32_t q;
+
+	memset(&app, 0, sizeof(app));
+	TEST_ASSERT_EQ(rte_vhost_driver_register(path, 0), 0);
+	TEST_ASSERT_EQ(rte_vhost_driver_callback_register(path, &app_ops), 0);
+	TEST_ASSERT_EQ(rte_vhost_driver_start(path), 0);
+	fe_fd = toy.peer_fd;
+	TEST_ASSERT_EQ(fe_u64(VHOST_USER_SET_FEATURES, (1ULL << VIRTIO_F_VERSION_1) |
+			      (1ULL << VHOST_USER_F_PROTOCOL_FEATURES)), 0);
+	TEST_ASSERT_EQ(fe_u64(VHOST_USER_SET_PROTOCOL_FEATURES, TOY_PROTO), 0);
+	TEST_ASSERT_EQ(fe_acked(VHOST_USER_SET_OWNER, NULL, 0), 0);
+	mem.regions[0].memory_size = GUEST_SIZE;
+	mem.regions[0].userspace_addr = GUEST_UADDR;
+	TEST_ASSERT_EQ(fe_send(VHOST_USER_SET_MEM_TABLE, 0, &mem,
+			       offsetof(struct vhost_user_memory, regions[1]), &mfd, 1), 0);
+	guest = mem_va;	/* the ring helpers write the front-end's view */
+	for (q = 0; q < 2; q++)
+		fe_setup_vring(q, &kick[q], &call[q]);
+	ring_desc(1)[0] = (struct vring_desc){ .addr = BUF_OFF, .len = HDR_LEN + PKT_LEN };
+	ring_avail(1)->ring[0] = 0;
+	__atomic_store_n(&ring_avail(1)->idx, 1, __ATOMIC_RELEASE);
+	guest = saved;
+	TEST_ASSERT(wait_for(&app.new_device, 1), "new_device() not called");
+	return app.vid;
+}
+
+/*
+ * A front-end shrinks the memory it shared while the device runs: the
+ * next dequeue touches it, the SIGBUS is contained (the process lives, the
+ * call returns), the connection is closed, and the fds and mappings go.
+ */
+TEST_CASE(frontend_truncating_its_memory_is_contained)
+{
+	const char *path = TOY_PREFIX "bus";
+	struct rte_mbuf *pkts[4];
+	uint64_t faults = vhost_guard_fault_count();
+	int mfd, kick[2], call[2], vid, q, fds_before = test_fds_now();
+	uint8_t *va;
+
+	mfd = memfd_create("toy-victim", MFD_CLOEXEC);
+	TEST_ASSERT(mfd >= 0 && ftruncate(mfd, GUEST_SIZE) == 0);
+	va = mmap(NULL, GUEST_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	TEST_ASSERT(va != MAP_FAILED);
+	toy.disconnects = 0;
+	vid = toy_up_on(path, mfd, va, kick, call);
+	munmap(va, GUEST_SIZE);
+
+	/* Gone: the rings and the packet were in the truncated part. */
+	TEST_ASSERT_EQ(ftruncate(mfd, 0), 0);
+	TEST_ASSERT_EQ(rte_vhost_dequeue_burst(vid, 1, pool, pkts, 4), 0);
+	TEST_ASSERT(vhost_guard_fault_count() > faults, "no fault was taken");
+	TEST_ASSERT_EQ(app_bus_calls, 0);	/* ours, not the application's */
+	TEST_ASSERT(wait_for(&app.destroy_connection, 1), "connection not closed");
+	TEST_ASSERT_EQ(toy.disconnects, 1);
+	/* Touching it again (a late burst) is still harmless. */
+	TEST_ASSERT(rte_vhost_dequeue_burst(vid, 1, pool, pkts, 4) == 0);
+
+	TEST_ASSERT_EQ(rte_vhost_driver_unregister(path), 0);
+	close(toy.peer_fd);
+	close(mfd);
+	for (q = 0; q < 2; q++) {
+		close(kick[q]);
+		close(call[q]);
+	}
+	TEST_ASSERT_EQ(test_fds_now(), fds_before);
+}
+
+/* A SIGBUS that is not in front-end memory reaches the application's handler. */
+TEST_CASE(foreign_sigbus_reaches_the_application_handler)
+{
+	volatile uint8_t *p;
+	int mfd, calls = app_bus_calls;
+
+	mfd = memfd_create("app-own", MFD_CLOEXEC);
+	TEST_ASSERT(mfd >= 0 && ftruncate(mfd, 4096) == 0);
+	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	TEST_ASSERT(p != MAP_FAILED);
+	TEST_ASSERT_EQ(ftruncate(mfd, 0), 0);
+	app_bus_armed = 1;
+	if (sigsetjmp(app_bus_env, 1) == 0) {
+		p[0] = 1;	/* SIGBUS: the application's handler jumps back */
+		app_bus_armed = 0;
+	}
+	TEST_ASSERT_EQ(app_bus_calls, calls + 1);
+	munmap((void *)(uintptr_t)p, 4096);
+	close(mfd);
+}
+
 /*
  * A vhost-user-blk front-end with one request queue configures vring 0
  * only. Over AF_UNIX, on an endpoint whose application set its own (blk)
@@ -701,6 +819,14 @@ toy_setup(int argc, char **argv)
 		return -1;
 	if (vhost_transport_register(&toy_ops) < 0)
 		return -1;
+	{
+		/* Before the library maps anything: it must chain to this one. */
+		struct sigaction sa = { .sa_sigaction = app_sigbus, .sa_flags = SA_SIGINFO };
+
+		sigemptyset(&sa.sa_mask);
+		if (sigaction(SIGBUS, &sa, NULL) < 0)
+			return -1;
+	}
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_vhost_transport.XXXXXX");
 	if (mkdtemp(tmpdir) == NULL)
 		return -1;
@@ -723,6 +849,8 @@ TEST_MAIN(toy_setup, toy_teardown,
 	TEST_ENTRY(selection_order_prefix_then_fallback),
 	TEST_ENTRY(toy_transport_carries_handshake_and_traffic),
 	TEST_ENTRY(unregister_closes_a_live_toy_connection),
+	TEST_ENTRY(frontend_truncating_its_memory_is_contained),
+	TEST_ENTRY(foreign_sigbus_reaches_the_application_handler),
 	TEST_ENTRY(blk_frontend_with_vring0_only_starts),
 	TEST_ENTRY(net_device_needs_its_first_queue_pair)
 )
