@@ -35,6 +35,26 @@ extern "C" {
 /** Path prefix that selects the VVU transport over a vfio-user socket. */
 #define RTE_VHOST_VVU_VFIO_USER_PREFIX	"vfio-user:"
 
+/**
+ * @warning
+ * @b EXPERIMENTAL: this API may change without prior notice.
+ *
+ * Cap the connections a server socket accepts at once (an extension of
+ * this library; DPDK 22.11 has no cap). A connection beyond it is accepted
+ * and closed at once, with one log line while the socket stays full, so a
+ * flood of connections costs neither vids nor memory. Default 128. Call
+ * after rte_vhost_driver_register() and before rte_vhost_driver_start().
+ *
+ * @param path
+ *   The registered path.
+ * @param max_connections
+ *   1 to RTE_MAX_VHOST_DEVICE.
+ * @return
+ *   0 on success, -1 for an unknown or started path or a value out of range.
+ */
+__rte_experimental
+int rte_vhost_driver_set_max_connections(const char *path, uint32_t max_connections);
+
 #ifdef __cplusplus
 }
 #endif

@@ -145,6 +145,7 @@ rte_vhost_driver_register(const char *path, uint64_t flags)
 	vs->supported_features = ep->features;
 	ep->protocol_features = VHOST_NET_PROTOCOL_FEATURES;
 	ep->max_queue_pairs = VHOST_MAX_QUEUE_PAIRS;
+	ep->max_connections = VHOST_DEFAULT_MAX_CONNECTIONS;
 	ep->trans = trans;
 
 	pthread_mutex_lock(&vhost_endpoints_lock);
@@ -366,6 +367,25 @@ rte_vhost_driver_get_protocol_features(const char *path, uint64_t *protocol_feat
 		return -1;
 	/* What connections will be offered: the transport may carry less. */
 	*protocol_features = vhost_endpoint_protocol_features(ep);
+	pthread_mutex_unlock(&vhost_endpoints_lock);
+	return 0;
+}
+
+int
+rte_vhost_driver_set_max_connections(const char *path, uint32_t max_connections)
+{
+	struct vhost_endpoint *ep;
+
+	if (max_connections == 0 || max_connections > RTE_MAX_VHOST_DEVICE) {
+		VHOST_LOG_CONFIG(path != NULL ? path : "(null)", ERR,
+				 "max connections %u outside 1..%d\n", max_connections,
+				 RTE_MAX_VHOST_DEVICE);
+		return -1;
+	}
+	ep = vhost_endpoint_get_unstarted(path, __func__);
+	if (ep == NULL)
+		return -1;
+	ep->max_connections = max_connections;
 	pthread_mutex_unlock(&vhost_endpoints_lock);
 	return 0;
 }

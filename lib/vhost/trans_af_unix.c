@@ -111,6 +111,8 @@ struct af_unix_ep {
 	bool reconnect;
 	bool closing;			/* endpoint_cleanup started */
 	bool connect_failed_logged;
+	unsigned int nr_conns;		/* on conns */
+	bool cap_logged;		/* refused at max_connections, said once */
 };
 
 static const struct vhost_transport_ops af_unix_ops;
@@ -662,6 +664,7 @@ af_unix_conn_close(struct af_unix_conn *conn)
 	mine = !conn->detached;
 	if (mine) {
 		TAILQ_REMOVE(&uep->conns, conn, next);
+		uep->nr_conns--;
 		conn->detached = true;
 		/* Keeps uep alive: cleanup waits for closers after the list. */
 		uep->closers++;
@@ -862,10 +865,13 @@ af_unix_conn_add(struct af_unix_ep *uep, int fd)
 		ret = -ESHUTDOWN;
 	} else {
 		TAILQ_INSERT_TAIL(&uep->conns, conn, next);
+		uep->nr_conns++;
 		conn->watching = EPOLLIN;
 		ret = vhost_event_add(fd, af_unix_read_cb, conn);
-		if (ret < 0)
+		if (ret < 0) {
 			TAILQ_REMOVE(&uep->conns, conn, next);
+			uep->nr_conns--;
+		}
 	}
 	pthread_mutex_unlock(&uep->lock);
 	if (ret < 0)
@@ -938,7 +944,20 @@ af_unix_accept_cb(int fd, uint32_t events, void *arg)
 
 	cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (cfd >= 0) {
-		af_unix_conn_add(uep, cfd);
+		bool full;
+
+		/* A connection flood costs one accept and close each, no vid. */
+		pthread_mutex_lock(&uep->lock);
+		full = uep->nr_conns >= uep->ep->max_connections;
+		if (full && !uep->cap_logged)
+			VHOST_LOG_CONFIG(uep->ep->path, ERR, "%u connections already: refusing "
+					 "more until one ends\n", uep->nr_conns);
+		uep->cap_logged = full;
+		pthread_mutex_unlock(&uep->lock);
+		if (full)
+			close(cfd);
+		else
+			af_unix_conn_add(uep, cfd);
 		return;
 	}
 	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
@@ -1109,6 +1128,7 @@ af_unix_endpoint_cleanup(struct vhost_endpoint *ep)
 		conn = TAILQ_FIRST(&uep->conns);
 		if (conn != NULL) {
 			TAILQ_REMOVE(&uep->conns, conn, next);
+			uep->nr_conns--;
 			conn->detached = true;
 		}
 		pthread_mutex_unlock(&uep->lock);

@@ -58,6 +58,16 @@
 #define VHOST_MAX_RING_SIZE		32768	/* virtio 1.x maximum queue size */
 #define VHOST_MAX_MEM_SLOTS		32	/* GET_MAX_MEM_SLOTS answer */
 #define VHOST_IFNAME_MAX		256	/* like PATH_MAX-bounded socket paths */
+/*
+ * Per-connection caps against a front-end that asks for everything (each
+ * hit is refused with one log line). No real front-end comes near them:
+ * QEMU's vhost-user-blk uses a few MiB of inflight area, and a 128-queue
+ * net device with 4096-entry rings has 1M descriptors.
+ */
+#define VHOST_MAX_INFLIGHT_SIZE		(32ULL << 20)	/* bytes of inflight area */
+#define VHOST_MAX_CONN_DESCS		(1u << 20)	/* sum of the vrings' sizes */
+/* Connections one server socket accepts at once (rte_vhost_vvu.h can change it). */
+#define VHOST_DEFAULT_MAX_CONNECTIONS	128
 
 /* vq->kickfd / callfd / errfd values that are not fds. */
 #define VHOST_FD_UNSET		(-2)	/* never configured: queue not ready */

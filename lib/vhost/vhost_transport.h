@@ -54,6 +54,7 @@ struct vhost_endpoint {
 	uint64_t features;		/* virtio features offered */
 	uint64_t protocol_features;	/* protocol features the application allows */
 	uint32_t max_queue_pairs;
+	uint32_t max_connections;	/* a server socket accepts at most this many */
 	bool started;			/* rte_vhost_driver_start() done */
 	bool custom_device;		/* set_features called: not the library's net device */
 	const struct rte_vhost_device_ops *notify_ops;

@@ -121,6 +121,12 @@ vhost_user_get_inflight_fd(struct vhost_dev *dev, struct vhost_user_ctx *ctx,
 	vhost_msg_payload(ctx, &inf, sizeof(inf));
 	pervq = vhost_inflight_pervq(inf.queue_size, packed);
 	size = pervq * inf.num_queues;	/* <= 256 * ~1 MiB, no overflow */
+	if (size > VHOST_MAX_INFLIGHT_SIZE) {
+		VHOST_MSG_LOG(dev, ctx, ERR, "%u queues of %u need 0x%" PRIx64 " bytes of "
+			      "inflight area, above the limit of 0x%llx\n", inf.num_queues,
+			      inf.queue_size, size, VHOST_MAX_INFLIGHT_SIZE);
+		return -E2BIG;
+	}
 
 	vhost_inflight_release(dev);
 	ret = vhost_trans_alloc_inflight(dev, size, &addr, &fd);
@@ -171,6 +177,11 @@ vhost_user_set_inflight_fd(struct vhost_dev *dev, struct vhost_user_ctx *ctx,
 	int ret;
 
 	vhost_msg_payload(ctx, &inf, sizeof(inf));
+	if (inf.mmap_size > VHOST_MAX_INFLIGHT_SIZE) {
+		VHOST_MSG_LOG(dev, ctx, ERR, "inflight area of 0x%" PRIx64 " bytes, above the "
+			      "limit of 0x%llx\n", inf.mmap_size, VHOST_MAX_INFLIGHT_SIZE);
+		return -E2BIG;
+	}
 	if (inf.mmap_size < vhost_inflight_pervq(inf.queue_size, packed) * inf.num_queues) {
 		VHOST_MSG_LOG(dev, ctx, ERR, "0x%" PRIx64 " bytes too small for %u queues of "
 			      "%u\n", inf.mmap_size, inf.num_queues, inf.queue_size);

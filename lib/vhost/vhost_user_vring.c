@@ -65,6 +65,18 @@ vhost_fd_replace(int *slot, int fd)
 	*slot = fd;
 }
 
+/* Descriptors of every vring of dev: what its data-path state costs. */
+static uint32_t
+vhost_conn_descs(const struct vhost_dev *dev)
+{
+	uint32_t i, n = 0;
+
+	for (i = 0; i < dev->nr_vring; i++)
+		if (dev->vq[i] != NULL)
+			n += dev->vq[i]->size;
+	return n;
+}
+
 int
 vhost_user_set_vring_num(struct vhost_dev *dev, struct vhost_user_ctx *ctx,
 			 struct vhost_user_reply *reply)
@@ -75,6 +87,12 @@ vhost_user_set_vring_num(struct vhost_dev *dev, struct vhost_user_ctx *ctx,
 
 	vhost_msg_payload(ctx, &st, sizeof(st));
 	vq = vhost_msg_vq(dev, st.index);
+	if (vhost_conn_descs(dev) - vq->size + st.num > VHOST_MAX_CONN_DESCS) {
+		VHOST_MSG_LOG(dev, ctx, ERR, "vring %u: %u more descriptors would pass the "
+			      "limit of %u for a connection\n", st.index, st.num,
+			      VHOST_MAX_CONN_DESCS);
+		return -E2BIG;
+	}
 	if (!vhost_has_feature(dev, VIRTIO_F_RING_PACKED) && (st.num & (st.num - 1)) != 0) {
 		VHOST_MSG_LOG(dev, ctx, ERR, "vring %u: split ring size %u not a power of 2\n",
 			      st.index, st.num);

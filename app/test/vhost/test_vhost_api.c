@@ -1026,6 +1026,47 @@ TEST_CASE(slow_reader_costs_only_itself)
 	TEST_ASSERT_EQ(test_fds_settle(0, base, WAIT_MS), base);
 }
 
+/* A server socket holds at most max_connections; the rest are closed at once. */
+TEST_CASE(connections_beyond_the_cap_are_refused)
+{
+	char path[128];
+	int base = test_count_fds(), fd[3], late;
+	unsigned int i;
+
+	rec_reset();
+	make_path(path, sizeof(path), "cap.sock");
+	TEST_ASSERT_EQ(rte_vhost_driver_register(path, 0), 0);
+	TEST_ASSERT(rte_vhost_driver_set_max_connections(path, 0) < 0);
+	TEST_ASSERT(rte_vhost_driver_set_max_connections("/nonexistent", 2) < 0);
+	TEST_ASSERT_EQ(rte_vhost_driver_set_max_connections(path, 2), 0);
+	TEST_ASSERT_EQ(rte_vhost_driver_callback_register(path, &test_ops), 0);
+	TEST_ASSERT_EQ(rte_vhost_driver_start(path), 0);
+	TEST_ASSERT(rte_vhost_driver_set_max_connections(path, 3) < 0);	/* started */
+	for (i = 0; i < 3; i++) {
+		fd[i] = connect_to(path);
+		TEST_ASSERT(fd[i] >= 0);
+		if (i < 2)
+			TEST_ASSERT(WAIT_FOR(rec_count(CB_NEW_CONN) == (int)i + 1));
+	}
+	/* The third is closed without a vid; the first two are served. */
+	TEST_ASSERT(peer_closed(fd[2]));
+	TEST_ASSERT_EQ(rec_count(CB_NEW_CONN), 2);
+	TEST_ASSERT(get_features_over(fd[0]) & (1ULL << VIRTIO_F_VERSION_1));
+	TEST_ASSERT(get_features_over(fd[1]) & (1ULL << VIRTIO_F_VERSION_1));
+	/* One leaves: there is room again. */
+	close(fd[0]);
+	TEST_ASSERT(WAIT_FOR(rec_count(CB_DESTROY_CONN) == 1));
+	late = connect_to(path);
+	TEST_ASSERT(late >= 0);
+	TEST_ASSERT(WAIT_FOR(rec_count(CB_NEW_CONN) == 3));
+	TEST_ASSERT(get_features_over(late) & (1ULL << VIRTIO_F_VERSION_1));
+	close(late);
+	close(fd[1]);
+	close(fd[2]);
+	TEST_ASSERT_EQ(rte_vhost_driver_unregister(path), 0);
+	TEST_ASSERT_EQ(test_fds_settle(0, base, WAIT_MS), base);
+}
+
 TEST_MAIN(api_setup, api_teardown,
 	TEST_ENTRY(transport_selection),
 	TEST_ENTRY(driver_api_errors),
@@ -1041,5 +1082,6 @@ TEST_MAIN(api_setup, api_teardown,
 	TEST_ENTRY(client_no_reconnect_fails_start),
 	TEST_ENTRY(client_reconnects),
 	TEST_ENTRY(client_unregister_while_retrying),
-	TEST_ENTRY(slow_reader_costs_only_itself)
+	TEST_ENTRY(slow_reader_costs_only_itself),
+	TEST_ENTRY(connections_beyond_the_cap_are_refused)
 )

@@ -512,6 +512,37 @@ TEST_CASE(test_inflight_layout_switched_to_packed)
 	case_end(dev);
 }
 
+/* Per-connection caps: inflight area and descriptors across vrings. */
+TEST_CASE(test_connection_resource_caps)
+{
+	struct vhost_dev *dev;
+	uint32_t i;
+
+	mock_case_begin();
+	dev = configured_dev(MOCK_FEATURES);
+	/* 256 queues of 32768 split descriptors: 128 MiB of inflight area. */
+	TEST_ASSERT(send_inflight(dev, VHOST_USER_GET_INFLIGHT_FD, 0, 256, 32768, -1) < 0);
+	TEST_ASSERT(send_inflight(dev, VHOST_USER_SET_INFLIGHT_FD, VHOST_MAX_INFLIGHT_SIZE + 1,
+				  1, 256, dup(mock_env_guest.memfd)) < 0);
+	TEST_ASSERT_EQ(send_inflight(dev, VHOST_USER_GET_INFLIGHT_FD, 0, 4, 1024, -1), 0);
+	/*
+	 * 32 vrings of 32768 already reach the descriptor cap (their sizes set
+	 * directly: the data-path state they would allocate does not matter
+	 * here); one more ring of any size is refused.
+	 */
+	mock_ep.max_queue_pairs = VHOST_MAX_QUEUE_PAIRS;
+	TEST_ASSERT_EQ(vhost_vq_alloc(dev, 32), 0);
+	for (i = 0; i < 32; i++)
+		dev->vq[i]->size = VHOST_MAX_CONN_DESCS / 32;
+	TEST_ASSERT(mock_send_state(dev, VHOST_USER_SET_VRING_NUM, 32, 1) < 0);
+	/* Shrinking one of them is fine, and makes room. */
+	dev->vq[31]->size = 0;
+	TEST_ASSERT_EQ(mock_send_state(dev, VHOST_USER_SET_VRING_NUM, 32, 256), 0);
+	for (i = 0; i < 32; i++)
+		dev->vq[i]->size = 0;
+	case_end(dev);
+}
+
 /* A packed base set for a big ring, then the ring shrunk: stopped at start. */
 TEST_CASE(test_packed_base_outside_shrunk_ring)
 {
@@ -541,4 +572,5 @@ TEST_MAIN(mock_env_setup, mock_env_teardown,
 	TEST_ENTRY(test_inflight),
 	TEST_ENTRY(test_inflight_ring_enlarged_after_setup),
 	TEST_ENTRY(test_inflight_layout_switched_to_packed),
-	TEST_ENTRY(test_packed_base_outside_shrunk_ring))
+	TEST_ENTRY(test_packed_base_outside_shrunk_ring),
+	TEST_ENTRY(test_connection_resource_caps))
