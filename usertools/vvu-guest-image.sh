@@ -7,9 +7,11 @@
 # Everything comes from Debian packages and from the project's build; nothing
 # else is downloaded.
 #
-# Usage: usertools/vvu-guest-image.sh [--build DIR] [--out DIR] [--force] [--no-smoke]
+# Usage: usertools/vvu-guest-image.sh [--build DIR] [--lib DIR] [--out DIR] [--force]
+#                                     [--no-smoke]
 #   --build DIR   the meson build dir whose lib/vhost/librte_vhost.so.23 goes into the
 #                 image (default: build/ of this repository; build it first)
+#   --lib DIR     take librte_vhost.so.23 from DIR instead (default: <build>/lib/vhost)
 #   --out DIR     the image directory (default: <build>/vvu-guest); it holds
 #                 vmlinuz, initramfs.cpio.gz, image.key, image.info and debs/
 #   --force       rebuild even if the cache key has not changed
@@ -29,7 +31,7 @@
 set -euo pipefail
 export LC_ALL=C DEBIAN_FRONTEND=noninteractive
 
-usage() { sed -n '11,20s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '10,19s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 say() { echo "vvu-guest-image: $*" >&2; }
 die() { echo "vvu-guest-image: error: $*" >&2; exit 1; }
 
@@ -38,12 +40,14 @@ SELF=$REPO/usertools/vvu-guest-image.sh
 GUEST_SRC=$REPO/usertools/vvu-guest
 BUILD=$REPO/build
 OUT=
+LIBDIR=
 FORCE=0
 SMOKE=1
 while [ $# -gt 0 ]; do
 	case $1 in
 	--build) [ $# -ge 2 ] || { usage >&2; exit 2; }; BUILD=$2; shift 2 ;;
 	--out) [ $# -ge 2 ] || { usage >&2; exit 2; }; OUT=$2; shift 2 ;;
+	--lib) [ $# -ge 2 ] || { usage >&2; exit 2; }; LIBDIR=$2; shift 2 ;;
 	--force) FORCE=1; shift ;;
 	--no-smoke) SMOKE=0; shift ;;
 	-h | --help) usage; exit 0 ;;
@@ -52,7 +56,7 @@ while [ $# -gt 0 ]; do
 done
 BUILD=$(realpath "$BUILD")
 OUT=${OUT:-$BUILD/vvu-guest}
-LIBDIR=$BUILD/lib/vhost
+LIBDIR=$(realpath "${LIBDIR:-$BUILD/lib/vhost}")
 OURS=$LIBDIR/librte_vhost.so.23
 TESTPMD=/usr/bin/dpdk-testpmd
 PMD_DIR=/usr/lib/x86_64-linux-gnu/dpdk/pmds-23.0
