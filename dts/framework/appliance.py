@@ -276,9 +276,10 @@ class Appliance(Process):
                 self._cond.wait(min(left, 0.5))
 
     def wait_marker(self, regex, timeout=BOOT_TIMEOUT, since=0):
-        """Wait for the guest's line ``VVU-GUEST: <regex>``; return the match."""
-        return self.wait_for(r"^" + re.escape(MARK) + regex, timeout, since,
-                             what=f"{MARK}{regex}")
+        """Wait for the guest's line ``VVU-GUEST: <regex>``, complete (its newline
+        read: a read may end in the middle of a line); return the match."""
+        return self.wait_for(r"^" + re.escape(MARK) + f"(?:{regex})" + r"(?=[^\n]*\n)",
+                             timeout, since, what=f"{MARK}{regex}")
 
     def markers(self):
         """Every ``VVU-GUEST:`` line so far, without the prefix."""

@@ -87,8 +87,9 @@ def test_stand_in_boots(appliance, appliance_image, vhost_lib):
     assert m.group(2) == sha256_16(vhost_lib.path), (
         f"the guest's {m.group(1)} is not {vhost_lib.path}")
     a.wait_marker(r"ready")
-    m = a.wait_marker(r"pid \d+ maps (.*)$")
-    assert m.group(1).split() == ["/opt/vvu/lib/librte_vhost.so.23"], m.group(0)
+    m = a.wait_marker(r"pid \d+ \((\S+)\) maps (.*)$")
+    assert m.group(1) == "dpdk-testpmd", m.group(0)
+    assert m.group(2).split() == ["/opt/vvu/lib/librte_vhost.so.23"], m.group(0)
 
     # testpmd, EAL and our driver on the function
     a.wait_prompt()
