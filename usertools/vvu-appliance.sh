@@ -44,7 +44,7 @@
 set -euo pipefail
 export LC_ALL=C
 
-usage() { sed -n '13,40s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '13,36s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 say() { echo "vvu-appliance: $*" >&2; }
 die() { echo "vvu-appliance: error: $*" >&2; exit 1; }
 

@@ -317,7 +317,9 @@ SECS=$(awk -v t="$T0" -v n="$(date +%s.%N)" 'BEGIN {printf "%.1f", n - t}')
 	echo "vmlinuz $(stat -c %s "$OUT/vmlinuz") bytes"
 	echo "initramfs $(stat -c %s "$OUT/initramfs.cpio.gz") bytes compressed," \
 		"$(du -sb "$ROOT" | cut -f1) bytes unpacked, $(find "$ROOT" -type f | wc -l) files"
-	echo "plugins $(find "$ROOT$PMD_DIR" -type f -printf '%f ' | tr ' ' '\n' | sort | tr '\n' ' ')"
+	echo "plugins $PMDS"
+	echo "plugin dir $PMD_DIR: $(find "$ROOT$PMD_DIR" -type f | wc -l) files (the plugins" \
+		"and, as in Debian's layout, the PMDs dpdk-testpmd links)"
 	echo "debian packages:"
 	# merged /usr: dpkg knows some files by their /lib path
 	{ dpkg -S "${HOSTFILES[@]}" "${HOSTFILES[@]#/usr}" 2>/dev/null || true; } |
