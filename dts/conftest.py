@@ -22,8 +22,9 @@ import pytest
 from framework import proc
 from framework import testpmd as tp
 
-# The vvu fixture (the VVU topology, built on topo below) for every suite.
-pytest_plugins = ("framework.vvu",)
+# The vvu fixture (the VVU topology, built on topo below) and the appliance
+# fixtures (the appliance VM) for every suite.
+pytest_plugins = ("framework.vvu", "framework.appliance")
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD_DIR = os.path.abspath(os.environ.get("VVU_BUILD_DIR", os.path.join(REPO, "build")))

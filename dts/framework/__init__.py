@@ -1,3 +1,4 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """dts framework: processes and /proc (proc.py), the testpmd driver (testpmd.py),
-exact traffic counting (traffic.py), the VVU topology (vvu.py)."""
+exact traffic counting (traffic.py), the VVU topology (vvu.py), the appliance VM
+(appliance.py)."""

@@ -1,0 +1,269 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# The appliance VM: a QEMU 7.2 guest (TCG) whose PCI function 0000:00:04.0 is the VVU
+# device, bound by the guest kernel's vfio-pci and driven by our driver (Debian's
+# dpdk-testpmd, net_vhost0,iface=0000:00:04.0, our librte_vhost.so.23).
+#
+#   dpdk-vvu-device --qemu-proxy-fd A --vhost-user PATH   (the device, a process here)
+#        |  AF_UNIX socketpair (QEMU's multi-process protocol)
+#   qemu-system-x86_64 ... -device x-pci-proxy-dev,fd=B   (the guest, TCG)
+#        guest: vfio-pci <- dpdk-testpmd --vdev net_vhost0,iface=0000:00:04.0
+#
+# Usage: usertools/vvu-appliance.sh [options] [-- DEVICE_ARG...]
+#   --vhost-user PATH   the device's vhost-user socket (front-end side); required
+#                       unless --stand-in
+#   --stand-in          QEMU's "edu" device (1234:11e8) at 00:04.0 instead of the VVU
+#                       device: no dpdk-vvu-device, the rest is the same
+#   --build DIR         meson build dir (dpdk-vvu-device, our library) (default build/)
+#   --image DIR         a guest image (default: usertools/vvu-guest-image.sh --build DIR,
+#                       which builds it or reuses its cache)
+#   --cmd CMD           the guest's command, @PCI@ = the bound function; "shell" = a
+#                       shell (default: interactive testpmd on the device, see
+#                       usertools/vvu-guest/init)
+#   --after WHAT        poweroff (default) or shell, once the command exits
+#   --ids LIST          vendor:device[,...] the guest binds to vfio-pci (default
+#                       1af4:(0x1040 + --virtio-id), or 1234:11e8 with --stand-in)
+#   --mem MIB           guest memory, a shared memfd (default 1024)
+#   --smp N             vCPUs (default 1)
+#   --hugepages N       2 MiB hugepages the guest reserves at boot (default 128)
+#   --console WHERE     stdio (default: the guest's serial console is this script's
+#                       stdin/stdout) or a path: a unix socket QEMU listens on
+#   --log DIR           the device's log goes to DIR/device.log (default: a new
+#                       directory under /tmp, printed)
+#   --timeout SECONDS   stop everything after that long (default 3600)
+#   --dry-run           print the commands, start nothing
+# Arguments after -- go to dpdk-vvu-device (--client, --shm-size, --virtio-id, -v ...).
+#
+# Messages of this script go to stderr, prefixed "vvu-appliance: "; among them
+# "vvu-appliance: qemu pid N" and "vvu-appliance: device pid N". Everything this
+# script starts is stopped by pid when it exits (the guest powered off, the device
+# exited, a signal, the timeout); the children also get SIGKILL if this script dies
+# (setpriv --pdeathsig). Exit status: QEMU's (0 after a guest poweroff), 124 on
+# timeout, 1 if the device exited first.
+set -euo pipefail
+export LC_ALL=C
+
+usage() { sed -n '13,36s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+say() { echo "vvu-appliance: $*" >&2; }
+die() { echo "vvu-appliance: error: $*" >&2; exit 1; }
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=$REPO/build
+IMAGE=
+STANDIN=0
+FE_SOCK=
+CMD=
+AFTER=poweroff
+IDS=
+MEM=1024
+SMP=1
+HUGEPAGES=128
+CONSOLE=stdio
+LOG=
+TIMEOUT=3600
+DRY=0
+DEV_ARGS=()
+ARGS=("$@")
+while [ $# -gt 0 ]; do
+	case $1 in
+	--vhost-user | --build | --image | --cmd | --after | --ids | --mem | --smp | --hugepages | \
+		--console | --log | --timeout)
+		[ $# -ge 2 ] || { usage >&2; die "$1 needs a value"; }
+		case $1 in
+		--vhost-user) FE_SOCK=$2 ;;
+		--build) BUILD=$2 ;;
+		--image) IMAGE=$2 ;;
+		--cmd) CMD=$2 ;;
+		--after) AFTER=$2 ;;
+		--ids) IDS=$2 ;;
+		--mem) MEM=$2 ;;
+		--smp) SMP=$2 ;;
+		--hugepages) HUGEPAGES=$2 ;;
+		--console) CONSOLE=$2 ;;
+		--log) LOG=$2 ;;
+		--timeout) TIMEOUT=$2 ;;
+		esac
+		shift 2 ;;
+	--stand-in) STANDIN=1; shift ;;
+	--dry-run) DRY=1; shift ;;
+	--) shift; DEV_ARGS=("$@"); break ;;
+	-h | --help) usage; exit 0 ;;
+	*) usage >&2; die "unknown argument '$1'" ;;
+	esac
+done
+for v in MEM SMP HUGEPAGES TIMEOUT; do
+	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "--${v,,} must be a positive integer"
+done
+case $AFTER in poweroff | shell) ;; *) die "--after must be poweroff or shell" ;; esac
+[[ $CMD != *'"'* ]] || die "--cmd cannot contain a double quote (kernel command line)"
+[ $((HUGEPAGES * 2)) -lt "$MEM" ] || die "--hugepages $HUGEPAGES do not fit in --mem $MEM MiB"
+BUILD=$(realpath "$BUILD")
+DEVICE=$BUILD/app/vvu-device/dpdk-vvu-device
+QEMU=qemu-system-x86_64
+# The guest sees the device here (the address doc/guides/vvu_driver.rst uses).
+SLOT=04.0
+
+if [ -z "$IDS" ]; then
+	if [ "$STANDIN" = 1 ]; then
+		IDS=1234:11e8
+	else
+		vid=43 # dpdk-vvu-device's default virtio ID
+		for ((i = 0; i < ${#DEV_ARGS[@]}; i++)); do
+			case ${DEV_ARGS[i]} in
+			--virtio-id=*) vid=${DEV_ARGS[i]#*=} ;;
+			--virtio-id) vid=${DEV_ARGS[i + 1]:-$vid} ;;
+			esac
+		done
+		[[ $vid =~ ^[0-9]+$ ]] || die "--virtio-id $vid: not a number"
+		IDS=$(printf '1af4:%04x' $((0x1040 + vid)))
+	fi
+fi
+
+if [ "$STANDIN" = 0 ]; then
+	[ -n "$FE_SOCK" ] || die "--vhost-user PATH is required (or --stand-in)"
+	[ -x "$DEVICE" ] || die "no $DEVICE (build first)"
+	if [ "$DRY" = 0 ] && ! "$DEVICE" --help 2>&1 | grep -F -- --qemu-proxy-fd > /dev/null; then
+		die "$DEVICE has no --qemu-proxy-fd option (the QEMU proxy front); use --stand-in"
+	fi
+fi
+
+# The socketpair between the device and QEMU: bash cannot make one, so python3 makes
+# it as fds 10 and 11 and execs this script again (same pid, same arguments).
+PAIR_PY='
+import os, socket, sys
+a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+os.dup2(a.fileno(), 10)
+os.dup2(b.fileno(), 11)
+a.close()
+b.close()
+os.environ["VVU_APPLIANCE_PAIR"] = "10 11"
+os.execv("/bin/bash", ["/bin/bash"] + sys.argv[1:])
+'
+if [ "$STANDIN" = 0 ] && [ "$DRY" = 0 ] && [ "${VVU_APPLIANCE_PAIR:-}" != "10 11" ]; then
+	exec python3 -c "$PAIR_PY" "${BASH_SOURCE[0]}" "${ARGS[@]}"
+fi
+unset VVU_APPLIANCE_PAIR
+
+command -v "$QEMU" > /dev/null || die "$QEMU not installed (usertools/vvu-guest-image.sh installs it)"
+if [ -z "$IMAGE" ]; then
+	IMAGE=$(bash "$REPO/usertools/vvu-guest-image.sh" --build "$BUILD") || die "no guest image"
+fi
+for f in vmlinuz initramfs.cpio.gz; do [ -f "$IMAGE/$f" ] || die "no $IMAGE/$f"; done
+IMAGE=$(realpath "$IMAGE")
+
+APPEND="console=ttyS0 panic=-1 loglevel=4 intel_iommu=on hugepagesz=2M hugepages=$HUGEPAGES"
+APPEND+=" vvu_ids=$IDS vvu_after=$AFTER"
+[ -z "$CMD" ] || APPEND+=" vvu_cmd=\"$CMD\""
+QEMU_ARGV=("$QEMU" -name vvu-appliance
+	-machine "q35,accel=tcg,memory-backend=mem"
+	-object "memory-backend-memfd,id=mem,size=${MEM}M,share=on"
+	-m "${MEM}M" -cpu max -smp "$SMP"
+	-nodefaults -display none -no-reboot -nic none
+	-device "intel-iommu,intremap=on")
+if [ "$STANDIN" = 1 ]; then
+	QEMU_ARGV+=(-device "edu,addr=$SLOT")
+else
+	QEMU_ARGV+=(-device "x-pci-proxy-dev,id=pp0,fd=11,addr=$SLOT")
+fi
+QEMU_ARGV+=(-kernel "$IMAGE/vmlinuz" -initrd "$IMAGE/initramfs.cpio.gz" -append "$APPEND")
+if [ "$CONSOLE" = stdio ]; then
+	QEMU_ARGV+=(-serial stdio)
+else
+	QEMU_ARGV+=(-serial "unix:$CONSOLE,server=on,wait=off")
+fi
+DEV_ARGV=("$DEVICE" --qemu-proxy-fd 10 --vhost-user "$FE_SOCK" "${DEV_ARGS[@]}")
+
+show() { # ARG...: one shell-quoted command line
+	local a out=()
+	for a in "$@"; do
+		if [[ $a =~ ^[-A-Za-z0-9_./:=,@%+]+$ ]]; then out+=("$a"); else out+=("'$a'"); fi
+	done
+	echo "${out[*]}"
+}
+if [ "$DRY" = 1 ]; then
+	[ "$STANDIN" = 1 ] || show "${DEV_ARGV[@]}"
+	show "${QEMU_ARGV[@]}"
+	exit 0
+fi
+
+if [ "$STANDIN" = 0 ]; then
+	[ -n "$LOG" ] || LOG=$(mktemp -d /tmp/vvu-appliance.XXXXXX)
+	mkdir -p "$LOG"
+fi
+QEMU_PID=
+DEV_PID=
+WAIT_PID=
+
+# shellcheck disable=SC2317 # invoked by cleanup, from the trap
+stop_pid() { # PID NAME: SIGTERM, SIGKILL after 5 s, reap
+	local pid=$1 i
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		say "$2 (pid $pid) did not exit on SIGTERM: SIGKILL"
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || true
+}
+# shellcheck disable=SC2317 # invoked by the trap
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM HUP
+	if [ -n "$WAIT_PID" ]; then kill "$WAIT_PID" 2>/dev/null || true; fi
+	stop_pid "$QEMU_PID" qemu
+	stop_pid "$DEV_PID" dpdk-vvu-device
+	say "stopped (exit $rc)${LOG:+; device log in $LOG/device.log}"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+exec 3<&0 # the console's stdin: a background job would get /dev/null
+if [ "$STANDIN" = 0 ]; then
+	setpriv --pdeathsig KILL "${DEV_ARGV[@]}" < /dev/null > "$LOG/device.log" 2>&1 3<&- 11<&- &
+	DEV_PID=$!
+	say "device pid $DEV_PID: $(show "${DEV_ARGV[@]}") (log $LOG/device.log)"
+fi
+if [ "$CONSOLE" = stdio ]; then
+	setpriv --pdeathsig KILL "${QEMU_ARGV[@]}" <&3 3<&- 10<&- &
+else
+	setpriv --pdeathsig KILL "${QEMU_ARGV[@]}" < /dev/null 3<&- 10<&- &
+fi
+QEMU_PID=$!
+say "qemu pid $QEMU_PID: $(show "${QEMU_ARGV[@]}")"
+exec 3<&-
+# Our ends of the pair are the children's now: close them, so that one side sees
+# the other go away.
+if [ "$STANDIN" = 0 ]; then exec 10<&- 11<&-; fi
+
+deadline=$((SECONDS + TIMEOUT))
+while kill -0 "$QEMU_PID" 2>/dev/null; do
+	if [ -n "$DEV_PID" ] && ! kill -0 "$DEV_PID" 2>/dev/null; then
+		rc=0
+		wait "$DEV_PID" || rc=$?
+		DEV_PID=
+		say "dpdk-vvu-device exited first (status $rc), stopping QEMU"
+		tail -5 "$LOG/device.log" >&2 || true
+		exit 1
+	fi
+	if [ "$SECONDS" -ge "$deadline" ]; then
+		say "timeout: ${TIMEOUT} s"
+		exit 124
+	fi
+	sleep 0.5 &
+	WAIT_PID=$!
+	wait "$WAIT_PID" || true
+	WAIT_PID=
+done
+rc=0
+wait "$QEMU_PID" || rc=$?
+QEMU_PID=
+say "qemu exited with status $rc"
+exit "$rc"
