@@ -257,6 +257,13 @@ int vvu_dev_bar2_place(struct vvu_dev_bar2 *bar2, uint64_t bar_size,
 		   const struct vhost_user_memory *mem, int *fds, int nr_fds,
 		   uint64_t *needed);
 void vvu_dev_bar2_clear(struct vvu_dev_bar2 *bar2);
+/*
+ * Trapped access to BAR2 bytes [off, off+count): pread/pwrite on the window
+ * fds; bytes in no window read 0 and drop writes. 0, or -EIO when a window's
+ * file is shorter than it was (the front-end shrank it).
+ */
+int vvu_dev_bar2_rw(const struct vvu_dev_bar2 *bar2, uint64_t off, void *buf, uint32_t count,
+		bool write);
 uint64_t vvu_dev_next_pow2(uint64_t v);
 
 /* ---- forwarding (vvu_dev_fwd.c) ---- */
@@ -561,6 +568,8 @@ uint64_t vvu_dev_bar_size(const struct vvu_device *dev, unsigned int bar);
 /* ---- BAR0 (vvu_dev_regs.c) ---- */
 int vvu_dev_bar0_read(struct vvu_device *dev, uint64_t off, void *buf, uint32_t len);
 int vvu_dev_bar0_write(struct vvu_device *dev, uint64_t off, const void *buf, uint32_t len);
+/* count bytes at off, split into naturally aligned register accesses. */
+int vvu_dev_bar0_rw(struct vvu_device *dev, uint64_t off, void *buf, uint32_t count, bool write);
 
 /* ---- little-endian helpers (the device is LE-only, vvu_device_spec.rst §L.6) ---- */
 static inline void
