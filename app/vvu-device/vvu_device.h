@@ -102,6 +102,27 @@
 #define VVU_PBA_WORDS			((VVU_MSIX_MAX + 63) / 64)
 #define VVU_PAGE_SIZE			4096ULL
 
+/*
+ * Config space layouts (doc/guides/vvu_device.rst, "Layout variant").
+ *
+ * SPEC is vvu_device_spec.rst as written: what vfio-user clients see.
+ * PROXY fits QEMU 7.2's x-pci-proxy-dev, the only way into a real guest
+ * here. That proxy sizes each BAR from its low dword alone (as an int) and
+ * registers it as a 32-bit BAR; it has no MSI-X, and its INTx needs KVM.
+ * So in PROXY, BAR2 is a 32-bit prefetchable memory BAR of at most 1 GiB
+ * (BAR3 is unused), the capability chain starts at the common cfg (no MSI-X
+ * capability, no vectors: every vector register reads NO_VECTOR) and the
+ * interrupt pin is 0: a guest driver sees no interrupt it could use, and polls.
+ */
+enum vvu_dev_layout {
+	VVU_DEV_LAYOUT_SPEC = 0,
+	VVU_DEV_LAYOUT_PROXY,
+};
+
+/* 2 GiB would be a negative int in the proxy's BAR sizing. */
+#define VVU_PROXY_MAX_SHM_SIZE		(1ULL << 30)
+#define VVU_PROXY_DEFAULT_SHM_SIZE	(256ULL << 20)
+
 /* A message on rxq/txq is at most one whole classic vhost-user message. */
 #define VVU_MSG_MAX			VHOST_USER_MSG_MAX
 
@@ -117,6 +138,7 @@ struct vvu_dev_options {
 	uint32_t num_queues;	/* N = max_vhost_queues, 1..256 */
 	uint8_t id[16];
 	uint32_t virtio_id;
+	uint8_t layout;		/* enum vvu_dev_layout; 0: the spec's */
 	int verbose;
 };
 
@@ -462,7 +484,7 @@ void vvu_dev_raise(struct vvu_device *dev, enum vvu_dev_event ev, uint32_t arg);
 struct vvu_device {
 	struct vvu_dev_options opt;
 	struct vvu_dev_loop *loop;		/* NULL in unit tests */
-	uint32_t nvec;			/* MSI-X table size = 3 + N */
+	uint32_t nvec;			/* MSI-X table size = 3 + N; 0 without MSI-X */
 
 	/* PCI config space image; read-only bits come from here */
 	uint8_t cfg[VVU_PCI_CFG_SIZE];
@@ -557,6 +579,13 @@ void vvu_dev_close_irq_fds(struct vvu_device *dev);
  * pipe or socket in its place could block a signal or spin the loop.
  */
 int vvu_dev_eventfd_prepare(int fd);
+
+/* Whether the layout has an MSI-X capability (all but VVU_DEV_LAYOUT_PROXY). */
+static inline bool
+vvu_dev_has_msix(const struct vvu_device *dev)
+{
+	return dev->opt.layout != VVU_DEV_LAYOUT_PROXY;
+}
 
 /* ---- PCI config space (vvu_dev_cfg.c) ---- */
 void vvu_dev_cfg_build(struct vvu_device *dev);
