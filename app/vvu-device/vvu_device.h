@@ -29,6 +29,9 @@
  *   vvu_dev_loop.c    the single-threaded epoll loop
  *   vvu_dev_server.c  glue to lib/vfio_user's server: carries the driver's
  *                     accesses to the model
+ *   vvu_dev_proxy.c   the other front: QEMU 7.2's multi-process proxy
+ *                     protocol (x-pci-proxy-dev), carrying a guest's
+ *                     accesses to the same model in its proxy layout
  *
  * Device events
  *
@@ -444,15 +447,17 @@ enum vvu_dev_event {
 	 * dropped). Raised by forwarding, which applies memory tables to the
 	 * model's BAR2. Subscriber: none in dpdk-vvu-device: vfio-user has no
 	 * message to tell a client, our driver re-reads BAR2 itself
-	 * (vvu_device_spec.rst §L.10); a carrier that can tell its client
-	 * (a QEMU proxy) remaps here.
+	 * (vvu_device_spec.rst §L.10), and the QEMU proxy traps every BAR2
+	 * access, so it always reads the current windows; a carrier that maps
+	 * BAR2 into its client would remap here.
 	 */
 	VVU_DEV_EV_BAR2_CHANGED,
 	/*
 	 * A ring access faulted on the driver's DMA memory (SIGBUS);
 	 * NEEDS_RESET is already set. Subscriber: the carrier of the driver's
-	 * accesses (vvu_dev_server.c) drops that driver, whose mappings can
-	 * never be trusted again.
+	 * accesses: vvu_dev_server.c drops that driver, whose mappings can
+	 * never be trusted again; vvu_dev_proxy.c unmaps guest RAM until
+	 * QEMU sends its next memory map.
 	 */
 	VVU_DEV_EV_DMA_FAULT,
 	VVU_DEV_EV_MAX
@@ -520,6 +525,8 @@ struct vvu_device {
 	struct vvu_dev_subscriber subs[VVU_DEV_MAX_SUBSCRIBERS];
 	/* server glue state (vvu_dev_server.c) */
 	void *server;
+	/* QEMU proxy front state (vvu_dev_proxy.c) */
+	void *proxy;
 	/* counters for tests and the debug log */
 	uint64_t interrupts;
 	uint64_t needs_reset_events;
