@@ -12,13 +12,20 @@
 #    $VVU_SMOKE_KERNEL;
 # 2. a busybox initramfs whose /init runs qemu_proxy_probe (built static
 #    here): identity, capability chain and BARs from sysfs config, BAR0
-#    registers through an mmap of resource0;
+#    registers through an mmap of resource0, then a polling driver with
+#    rxq/txq in guest RAM;
 # 3. a socketpair: one end to dpdk-vvu-device --qemu-proxy-fd, the other
 #    to qemu-system-x86_64 -device x-pci-proxy-dev,fd=N;
-# 4. the guest powers off; QEMU exits, closing its end; the device must
+# 4. once the probe says "backend up", this script is the vhost-user
+#    front-end: GET_FEATURES (the guest answers on txq), then SET_MEM_TABLE
+#    of a memfd holding "VVU-BAR2" at 0x100, which the guest reads through
+#    BAR2 and answers by writing "GUEST-WR" at 0x200;
+# 5. the guest powers off; QEMU exits, closing its end; the device must
 #    then exit 0.
-# Passes (exit 0) when the probe printed "VVU-PROBE: PASS" and the device
-# exited 0. Needs: qemu-system-x86, busybox-static, gcc, python3.
+# Passes (exit 0) when the probe printed "VVU-PROBE: PASS", the front-end
+# got its reply and saw the guest's write, and the device exited 0.
+# Needs: qemu-system-x86, busybox-static, gcc, python3. VVU_SMOKE_KEEP=1
+# keeps the work directory (initramfs, device.log).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -52,7 +59,7 @@ if [ -z "$kernel" ]; then
 fi
 
 work=$(mktemp -d /tmp/vvu-proxy-smoke.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+trap '[ -n "${VVU_SMOKE_KEEP:-}" ] || rm -rf "$work"' EXIT
 root=$work/initramfs
 mkdir -p "$root"/{bin,proc,sys,dev}
 cp "$(command -v busybox)" "$root/bin/busybox"
@@ -72,14 +79,14 @@ EOF
 chmod +x "$root/init"
 (cd "$root" && find . | busybox cpio -o -H newc 2>/dev/null | gzip -1) > "$work/initrd"
 
-# Bash cannot make a socketpair: a few lines of Python hold both ends.
+# Bash cannot make a socketpair: Python holds both ends and plays the front-end.
 python3 - "$device" "$kernel" "$work" "$timeout_s" <<'EOF'
-import os, socket, subprocess, sys
+import os, socket, struct, subprocess, sys, threading
 
 device, kernel, work, timeout_s = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+vu_path = os.path.join(work, "vhost.sock")
 dev_end, qemu_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-dev_cmd = [device, "--qemu-proxy-fd", str(dev_end.fileno()),
-           "--vhost-user", os.path.join(work, "vhost.sock"), "-v"]
+dev_cmd = [device, "--qemu-proxy-fd", str(dev_end.fileno()), "--vhost-user", vu_path, "-v"]
 qemu_cmd = ["qemu-system-x86_64", "-machine", "q35,accel=tcg,memory-backend=mem",
             "-object", "memory-backend-memfd,id=mem,size=512M,share=on",
             "-device", "intel-iommu,intremap=on",
@@ -96,26 +103,66 @@ qemu = subprocess.Popen(qemu_cmd, pass_fds=[qemu_end.fileno()], stdin=subprocess
                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 dev_end.close()
 qemu_end.close()
+
+lines = []
+backend_up = threading.Event()
+
+
+def serial():
+    for raw in qemu.stdout:
+        line = raw.decode(errors="replace").rstrip()
+        lines.append(line)
+        if "VVU-PROBE" in line or "qemu-system" in line:
+            print("guest:", line, flush=True)
+        if "VVU-PROBE: backend up" in line:
+            backend_up.set()
+
+
+reader = threading.Thread(target=serial, daemon=True)
+reader.start()
+fe_ok = False
+fe_mem = os.memfd_create("smoke-fe")
+os.ftruncate(fe_mem, 2 << 20)
+os.pwrite(fe_mem, b"VVU-BAR2", 0x100)
+if backend_up.wait(timeout_s):
+    fe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    fe.settimeout(timeout_s)
+    fe.connect(vu_path)
+    fe.sendall(struct.pack("<III", 1, 1, 0))                      # GET_FEATURES
+    reply = b""
+    while len(reply) < 20:
+        chunk = fe.recv(20 - len(reply))
+        if not chunk:
+            break
+        reply += chunk
+    if len(reply) == 20:
+        req, flags, size, feat = struct.unpack("<IIIQ", reply)
+        print("front-end: reply request %d flags %#x size %d features %#x" %
+              (req, flags, size, feat), flush=True)
+        fe_ok = req == 1 and size == 8 and feat == 1 << 32
+    # SET_MEM_TABLE: one region, the memfd, 2 MiB
+    table = struct.pack("<II", 1, 0) + struct.pack("<QQQQ", 0, 2 << 20, 0x7f0000000000, 0)
+    socket.send_fds(fe, [struct.pack("<III", 5, 1, len(table)) + table], [fe_mem])
 try:
-    out, _ = qemu.communicate(timeout=timeout_s)
+    qemu.wait(timeout=timeout_s)
 except subprocess.TimeoutExpired:
     qemu.kill()
-    out, _ = qemu.communicate()
+    qemu.wait()
     print("qemu_proxy_smoke: the guest did not power off in %d s" % timeout_s)
-text = out.decode(errors="replace")
-for line in text.splitlines():
-    if "VVU-PROBE" in line or "x-pci-proxy" in line or "qemu-system" in line:
-        print("guest:", line.rstrip())
+reader.join(5)
+guest_wrote = os.pread(fe_mem, 8, 0x200)
+print("front-end: its memory at 0x200 now holds %r" % guest_wrote)
 try:
     dev_status = dev.wait(timeout=10)
 except subprocess.TimeoutExpired:
     dev.kill()
     dev_status = "still running 10 s after QEMU exited"
 dev_log.seek(0)
-lines = dev_log.read().splitlines()
-print("device: %d log lines, last: %s" % (len(lines), lines[-1] if lines else "-"))
+log = dev_log.read().splitlines()
+print("device: %d log lines, last: %s" % (len(log), log[-1] if log else "-"))
 print("device exit status:", dev_status)
-ok = "VVU-PROBE: PASS" in text and dev_status == 0
+ok = (any("VVU-PROBE: PASS" in l for l in lines) and fe_ok and
+      guest_wrote == b"GUEST-WR" and dev_status == 0)
 print("qemu_proxy_smoke:", "PASS" if ok else "FAIL")
 sys.exit(0 if ok else 1)
 EOF
