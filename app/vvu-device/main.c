@@ -2,10 +2,14 @@
 /*
  * dpdk-vvu-device: options, signals and the epoll loop.
  *
- * One thread: the loop watches the vfio-user sockets (vvu_dev_server.c), the
+ * One thread: the loop watches the driver's side (the vfio-user sockets,
+ * vvu_dev_server.c, or the QEMU proxy socket, vvu_dev_proxy.c), the
  * vhost-user socket and kick eventfds (vvu_dev_fe.c, vvu_dev_fwd.c) and a
- * signalfd. SIGINT/SIGTERM end the loop; both sockets we created are
- * removed on the way out. A misbehaving peer is disconnected, never fatal.
+ * signalfd. SIGINT/SIGTERM end the loop; the sockets we created are removed
+ * on the way out. A misbehaving peer is disconnected, never fatal, except
+ * that the QEMU proxy socket is inherited and cannot reconnect: when that
+ * session ends the process exits (0 when QEMU closed it, 1 when the device
+ * dropped it for a protocol error).
  */
 
 #include <errno.h>
@@ -15,25 +19,37 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 
 #include "vvu_device.h"
+#include "vvu_dev_proxy.h"
 #include "vvu_dev_server.h"
 
 #define EXIT_USAGE	2
 
 static const char usage_text[] =
 	"Usage: %s --vfio-user PATH --vhost-user PATH [options]\n"
+	"       %s --qemu-proxy-fd N --vhost-user PATH [options]\n"
 	"\n"
-	"The virtio-vhost-user PCI device as a vfio-user server.\n"
+	"The virtio-vhost-user PCI device as a vfio-user server, or behind\n"
+	"QEMU 7.2's multi-process proxy (-device x-pci-proxy-dev,fd=M).\n"
 	"\n"
 	"  --vfio-user PATH   listening socket for the driver (vfio-user client)\n"
+	"  --qemu-proxy-fd N  inherited fd N: a connected AF_UNIX stream socket\n"
+	"                     whose peer QEMU got as fd=M (one end of a\n"
+	"                     socketpair). Proxy layout: BAR2 32-bit, at most 1G,\n"
+	"                     no MSI-X, interrupt pin 0 (the guest polls). The\n"
+	"                     device exits when QEMU closes it. Excludes\n"
+	"                     --vfio-user\n"
 	"  --vhost-user PATH  vhost-user socket toward the front-end; the device\n"
 	"                     is the back-end and listens there unless --client\n"
 	"  --client           connect to --vhost-user PATH (retry every second)\n"
 	"  --shm-size SIZE    BAR2 size for the front-end memory, a power of two,\n"
-	"                     K/M/G/T suffixes accepted (default 4G)\n"
+	"                     K/M/G/T suffixes accepted (default 4G; with\n"
+	"                     --qemu-proxy-fd default 256M, at most 1G)\n"
 	"  --queues N         max_vhost_queues, 1..256 (default 256)\n"
 	"  --id UUID          16-byte device id, UUID or 32 hex digits (default 0)\n"
 	"  --virtio-id N      virtio device id; PCI device id = 0x1040 + N\n"
@@ -43,6 +59,7 @@ static const char usage_text[] =
 
 enum {
 	OPT_VFIO_USER = 256,
+	OPT_QEMU_PROXY_FD,
 	OPT_VHOST_USER,
 	OPT_CLIENT,
 	OPT_SHM_SIZE,
@@ -53,6 +70,7 @@ enum {
 
 static const struct option long_opts[] = {
 	{ "vfio-user", required_argument, NULL, OPT_VFIO_USER },
+	{ "qemu-proxy-fd", required_argument, NULL, OPT_QEMU_PROXY_FD },
 	{ "vhost-user", required_argument, NULL, OPT_VHOST_USER },
 	{ "client", no_argument, NULL, OPT_CLIENT },
 	{ "shm-size", required_argument, NULL, OPT_SHM_SIZE },
@@ -75,12 +93,45 @@ bad_usage(const char *fmt, const char *arg)
 	exit(EXIT_USAGE);
 }
 
-static void
-parse_args(int argc, char **argv, struct vvu_dev_options *opt)
+/*
+ * The fd given as --qemu-proxy-fd must be what QEMU's peer is: an open,
+ * connected AF_UNIX stream socket. Made non-blocking (the reader never
+ * waits) and close-on-exec (nothing we start inherits it).
+ */
+static int
+check_proxy_fd(int fd)
 {
+	int type = 0, domain = 0, fl;
+	socklen_t len = sizeof(type);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	if (fcntl(fd, F_GETFD) < 0)
+		return -EBADF;
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+		return -ENOTSOCK;
+	len = sizeof(domain);
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 ||
+	    domain != AF_UNIX || type != SOCK_STREAM)
+		return -EPROTOTYPE;
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return -ENOTCONN;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		return -errno;
+	return 0;
+}
+
+static void
+parse_args(int argc, char **argv, struct vvu_dev_options *opt, int *proxy_fd)
+{
+	const char *shm_arg = NULL;
+	uint32_t fd;
 	int c;
 
 	memset(opt, 0, sizeof(*opt));
+	*proxy_fd = -1;
 	opt->shm_size = VVU_DEFAULT_SHM_SIZE;
 	opt->num_queues = VVU_DEFAULT_QUEUES;
 	opt->virtio_id = VVU_VIRTIO_ID_DEFAULT;
@@ -89,6 +140,11 @@ parse_args(int argc, char **argv, struct vvu_dev_options *opt)
 		switch (c) {
 		case OPT_VFIO_USER:
 			opt->vfio_user_path = optarg;
+			break;
+		case OPT_QEMU_PROXY_FD:
+			if (vvu_dev_parse_u32(optarg, 0, INT32_MAX, &fd) < 0)
+				bad_usage("--qemu-proxy-fd %s: need an fd number", optarg);
+			*proxy_fd = (int)fd;
 			break;
 		case OPT_VHOST_USER:
 			opt->vhost_user_path = optarg;
@@ -100,6 +156,7 @@ parse_args(int argc, char **argv, struct vvu_dev_options *opt)
 			if (vvu_dev_parse_size(optarg, &opt->shm_size) < 0)
 				bad_usage("--shm-size %s: need a power of two from 4K to 64T",
 					  optarg);
+			shm_arg = optarg;
 			break;
 		case OPT_QUEUES:
 			if (vvu_dev_parse_u32(optarg, 1, VVU_MAX_VHOST_QUEUES, &opt->num_queues) < 0)
@@ -118,7 +175,7 @@ parse_args(int argc, char **argv, struct vvu_dev_options *opt)
 			opt->verbose++;
 			break;
 		case 'h':
-			printf(usage_text, prog);
+			printf(usage_text, prog, prog);
 			exit(EXIT_SUCCESS);
 		case ':':
 			bad_usage("option %s needs a value", argv[optind - 1]);
@@ -130,10 +187,21 @@ parse_args(int argc, char **argv, struct vvu_dev_options *opt)
 	}
 	if (optind < argc)
 		bad_usage("unexpected argument %s", argv[optind]);
-	if (opt->vfio_user_path == NULL)
-		bad_usage("%s", "--vfio-user PATH is required");
+	if (opt->vfio_user_path != NULL && *proxy_fd >= 0)
+		bad_usage("%s", "--vfio-user and --qemu-proxy-fd exclude each other");
+	if (opt->vfio_user_path == NULL && *proxy_fd < 0)
+		bad_usage("%s", "--vfio-user PATH or --qemu-proxy-fd N is required");
 	if (opt->vhost_user_path == NULL)
 		bad_usage("%s", "--vhost-user PATH is required");
+	if (*proxy_fd < 0)
+		return;
+	opt->layout = VVU_DEV_LAYOUT_PROXY;
+	if (shm_arg == NULL)
+		opt->shm_size = VVU_PROXY_DEFAULT_SHM_SIZE;
+	/* QEMU 7.2's proxy sizes a BAR as an int from its low dword */
+	if (opt->shm_size > VVU_PROXY_MAX_SHM_SIZE)
+		bad_usage("--shm-size %s: QEMU's proxy device takes 32-bit BARs only, "
+			  "so BAR2 is at most 1G with --qemu-proxy-fd", shm_arg);
 }
 
 struct sig_state {
@@ -159,11 +227,19 @@ main(int argc, char **argv)
 	struct vvu_dev_options opt;
 	struct vvu_dev_loop *loop;
 	sigset_t mask;
-	int ret, status = EXIT_FAILURE;
+	int ret, proxy_fd, proxy_status = 0, status = EXIT_FAILURE;
 
 	if (argc > 0 && argv[0] != NULL)
 		prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
-	parse_args(argc, argv, &opt);
+	parse_args(argc, argv, &opt, &proxy_fd);
+	if (proxy_fd >= 0) {
+		ret = check_proxy_fd(proxy_fd);
+		if (ret < 0) {
+			fprintf(stderr, "%s: --qemu-proxy-fd %d: %s (need a connected AF_UNIX "
+				"stream socket)\n", prog, proxy_fd, strerror(-ret));
+			return EXIT_USAGE;
+		}
+	}
 
 	/* a peer closing its socket must not kill us */
 	signal(SIGPIPE, SIG_IGN);
@@ -185,17 +261,32 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s: device setup failed: %s\n", prog, strerror(-ret));
 		goto out_loop;
 	}
-	ret = vvu_dev_server_start(&dev);
-	if (ret < 0) {
-		fprintf(stderr, "%s: vfio-user socket %s: %s\n", prog, opt.vfio_user_path,
-			strerror(-ret));
-		goto out_dev;
+	if (proxy_fd >= 0) {
+		/* the fd is the front's from here on, also on failure */
+		ret = vvu_dev_proxy_start(&dev, proxy_fd);
+		if (ret < 0) {
+			fprintf(stderr, "%s: QEMU proxy fd %d: %s\n", prog, proxy_fd,
+				strerror(-ret));
+			goto out_dev;
+		}
+		vvu_dev_log(&dev, VVU_INFO, "serving the QEMU proxy on fd %d, vhost-user %s "
+			"on %s, BAR2 %llu bytes (32-bit), %u queues, no interrupts",
+			proxy_fd, opt.vhost_user_client ? "client" : "server",
+			opt.vhost_user_path, (unsigned long long)opt.shm_size,
+			opt.num_queues);
+	} else {
+		ret = vvu_dev_server_start(&dev);
+		if (ret < 0) {
+			fprintf(stderr, "%s: vfio-user socket %s: %s\n", prog,
+				opt.vfio_user_path, strerror(-ret));
+			goto out_dev;
+		}
+		vvu_dev_log(&dev, VVU_INFO, "serving vfio-user on %s, vhost-user %s on %s, "
+			"BAR2 %llu bytes, %u queues", opt.vfio_user_path,
+			opt.vhost_user_client ? "client" : "server", opt.vhost_user_path,
+			(unsigned long long)opt.shm_size, opt.num_queues);
 	}
-	vvu_dev_log(&dev, VVU_INFO, "serving vfio-user on %s, vhost-user %s on %s, "
-		"BAR2 %llu bytes, %u queues", opt.vfio_user_path,
-		opt.vhost_user_client ? "client" : "server", opt.vhost_user_path,
-		(unsigned long long)opt.shm_size, opt.num_queues);
-	while (!ss.stop) {
+	while (!ss.stop && !vvu_dev_proxy_done(&dev, &proxy_status)) {
 		ret = vvu_dev_loop_run_once(loop, -1);
 		if (ret < 0) {
 			fprintf(stderr, "%s: event loop: %s\n", prog, strerror(-ret));
@@ -205,7 +296,11 @@ main(int argc, char **argv)
 	if (ss.stop) {
 		vvu_dev_log(&dev, VVU_INFO, "shutting down");
 		status = EXIT_SUCCESS;
+	} else if (vvu_dev_proxy_done(&dev, &proxy_status)) {
+		/* QEMU closed the socket (0) or broke the protocol (1) */
+		status = proxy_status == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 	}
+	vvu_dev_proxy_stop(&dev);
 	vvu_dev_server_stop(&dev);
 out_dev:
 	vvu_dev_fini(&dev);

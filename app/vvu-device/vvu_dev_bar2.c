@@ -7,9 +7,16 @@
  * device itself never maps these fds; it only hands them to the vfio-user
  * client as sparse mmap areas. It does check that each window lies inside
  * its file, because a client mapping past the end would fault on access.
+ *
+ * A carrier that cannot hand out fds (vfio-user REGION_READ/WRITE, every
+ * access of QEMU's proxy protocol) reaches the windows through
+ * vvu_dev_bar2_rw(): pread/pwrite at the window's file offset, so even here
+ * the device maps nothing, and a front-end that shrinks its file turns an
+ * access into an error instead of a SIGBUS.
  */
 
 #include <errno.h>
+#include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
@@ -99,5 +106,37 @@ vvu_dev_bar2_place(struct vvu_dev_bar2 *bar2, uint64_t bar_size,
 	}
 	bar2->nr = n;
 	bar2->used = total;
+	return 0;
+}
+
+int
+vvu_dev_bar2_rw(const struct vvu_dev_bar2 *bar2, uint64_t off, void *buf, uint32_t count,
+		bool write)
+{
+	unsigned int i;
+
+	if (off + count < off)
+		return -EINVAL;
+	/* bytes outside every window read as 0 and ignore writes */
+	if (!write)
+		memset(buf, 0, count);
+	for (i = 0; i < bar2->nr; i++) {
+		const struct vvu_dev_window *w = &bar2->win[i];
+		uint64_t lo = off > w->bar_offset ? off : w->bar_offset;
+		uint64_t hi = off + count < w->bar_offset + w->size ?
+			off + count : w->bar_offset + w->size;
+		off_t at;
+		ssize_t n;
+
+		if (lo >= hi)
+			continue;
+		at = (off_t)(w->fd_offset + lo - w->bar_offset);
+		if (write)
+			n = pwrite(w->fd, (const uint8_t *)buf + (lo - off), hi - lo, at);
+		else
+			n = pread(w->fd, (uint8_t *)buf + (lo - off), hi - lo, at);
+		if (n != (ssize_t)(hi - lo))
+			return -EIO;
+	}
 	return 0;
 }

@@ -6,6 +6,11 @@
  * The image dev->cfg holds every read-only byte. Writable state lives apart
  * (BAR addresses in dev->bar_addr, the rest in the image under a per-byte
  * write mask), so a client can never change what the chain says.
+ *
+ * The proxy layout (VVU_DEV_LAYOUT_PROXY, see vvu_device.h) differs in four
+ * places only: no MSI-X capability (the chain starts at the common cfg,
+ * whose offset stays 0x4C), interrupt pin 0, BAR2 a 32-bit BAR, BAR3 unused.
+ * Every other byte is the spec layout's.
  */
 
 #include <errno.h>
@@ -70,16 +75,24 @@ vvu_dev_cfg_build(struct vvu_device *dev)
 	cfg[PCI_HEADER_TYPE] = PCI_HEADER_TYPE_NORMAL;
 	vvu_put16(cfg + PCI_SUBSYSTEM_VENDOR_ID, VVU_PCI_VENDOR_ID);
 	vvu_put16(cfg + PCI_SUBSYSTEM_ID, device_id);
-	cfg[PCI_CAPABILITY_LIST] = VVU_CAP_MSIX;
-	cfg[PCI_INTERRUPT_PIN] = 1;	/* INTA, for the no-MSI-X path */
-
-	/* MSI-X: table size field is N-1 encoded */
-	c = cfg + VVU_CAP_MSIX;
-	c[PCI_CAP_LIST_ID] = PCI_CAP_ID_MSIX;
-	c[PCI_CAP_LIST_NEXT] = VVU_CAP_COMMON;
-	vvu_put16(c + PCI_MSIX_FLAGS, (uint16_t)(dev->nvec - 1));
-	vvu_put32(c + PCI_MSIX_TABLE, VVU_BAR0_MSIX_TABLE | 0);
-	vvu_put32(c + PCI_MSIX_PBA, VVU_BAR0_MSIX_PBA | 0);
+	if (vvu_dev_has_msix(dev)) {
+		cfg[PCI_CAPABILITY_LIST] = VVU_CAP_MSIX;
+		cfg[PCI_INTERRUPT_PIN] = 1;	/* INTA, for the no-MSI-X path */
+		/* MSI-X: table size field is N-1 encoded */
+		c = cfg + VVU_CAP_MSIX;
+		c[PCI_CAP_LIST_ID] = PCI_CAP_ID_MSIX;
+		c[PCI_CAP_LIST_NEXT] = VVU_CAP_COMMON;
+		vvu_put16(c + PCI_MSIX_FLAGS, (uint16_t)(dev->nvec - 1));
+		vvu_put32(c + PCI_MSIX_TABLE, VVU_BAR0_MSIX_TABLE | 0);
+		vvu_put32(c + PCI_MSIX_PBA, VVU_BAR0_MSIX_PBA | 0);
+	} else {
+		/*
+		 * The proxy carries no MSI-X and signals INTx only under KVM:
+		 * pin 0 tells the guest there is no interrupt to wait for.
+		 */
+		cfg[PCI_CAPABILITY_LIST] = VVU_CAP_COMMON;
+		cfg[PCI_INTERRUPT_PIN] = 0;
+	}
 
 	put_vndr_cap(cfg + VVU_CAP_COMMON, VVU_CAP_NOTIFY, 16, VIRTIO_PCI_CAP_COMMON_CFG,
 		     0, 0, VVU_BAR0_COMMON, VVU_BAR0_WINDOW);
@@ -123,9 +136,13 @@ bar_reg_read(const struct vvu_device *dev, unsigned int i)
 	case 0:
 		return dev->bar_addr[0] & ~(VVU_BAR0_SIZE - 1);
 	case 2:
+		/* the proxy only knows 32-bit BARs: W <= 1 GiB fits one dword */
 		return (dev->bar_addr[2] & (uint32_t)~(w - 1) & PCI_BASE_ADDRESS_MEM_MASK) |
-			PCI_BASE_ADDRESS_MEM_TYPE_64 | PCI_BASE_ADDRESS_MEM_PREFETCH;
+			(vvu_dev_has_msix(dev) ? PCI_BASE_ADDRESS_MEM_TYPE_64 :
+			 PCI_BASE_ADDRESS_MEM_TYPE_32) | PCI_BASE_ADDRESS_MEM_PREFETCH;
 	case 3:
+		if (!vvu_dev_has_msix(dev))
+			return 0;
 		return dev->bar_addr[3] & (uint32_t)~((w - 1) >> 32);
 	default:
 		return 0;
@@ -133,7 +150,7 @@ bar_reg_read(const struct vvu_device *dev, unsigned int i)
 }
 
 static bool
-cfg_writable_byte(uint32_t off, uint8_t *mask)
+cfg_writable_byte(const struct vvu_device *dev, uint32_t off, uint8_t *mask)
 {
 	switch (off) {
 	case PCI_COMMAND:
@@ -148,8 +165,9 @@ cfg_writable_byte(uint32_t off, uint8_t *mask)
 		*mask = 0xff;
 		return true;
 	case VVU_CAP_MSIX + PCI_MSIX_FLAGS + 1:
+		/* without the capability these bytes are unused space */
 		*mask = VVU_MSIX_CTRL_WRITABLE >> 8;
-		return true;
+		return vvu_dev_has_msix(dev);
 	case VVU_CFGCAP_BAR:
 		*mask = 0xff;
 		return true;
@@ -238,7 +256,7 @@ vvu_dev_cfg_write(struct vvu_device *dev, uint64_t off, const void *buf, uint32_
 		} else if (o >= VVU_CFGCAP_DATA && o < VVU_CFGCAP_DATA + 4) {
 			data[o - VVU_CFGCAP_DATA] = in[i];
 			data_written = true;
-		} else if (cfg_writable_byte(o, &mask)) {
+		} else if (cfg_writable_byte(dev, o, &mask)) {
 			dev->cfg[o] = (uint8_t)((dev->cfg[o] & ~mask) | (in[i] & mask));
 		}
 	}

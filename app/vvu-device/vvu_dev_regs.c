@@ -393,3 +393,26 @@ vvu_dev_bar0_write(struct vvu_device *dev, uint64_t off64, const void *buf, uint
 	}
 	return 0;
 }
+
+int
+vvu_dev_bar0_rw(struct vvu_device *dev, uint64_t off, void *buf, uint32_t count, bool write)
+{
+	uint32_t done, step;
+	int ret = 0;
+
+	if (off >= VVU_BAR0_SIZE || count > VVU_BAR0_SIZE - off)
+		return -EINVAL;
+	/* registers are accessed with their own width; split anything else */
+	for (done = 0; done < count && ret == 0; done += step) {
+		uint64_t o = off + done;
+
+		step = 8;
+		while (step > 1 && (o % step != 0 || step > count - done))
+			step /= 2;
+		if (write)
+			ret = vvu_dev_bar0_write(dev, o, (const uint8_t *)buf + done, step);
+		else
+			ret = vvu_dev_bar0_read(dev, o, (uint8_t *)buf + done, step);
+	}
+	return ret;
+}

@@ -254,68 +254,24 @@ op_set_irqs(void *arg, const struct vfio_irq_set *set, const uint8_t *bools,
 	return ret;
 }
 
-/* BAR2 access through the window fds (the spec wants region I/O to work). */
-static int
-bar2_access(struct vvu_device *dev, uint64_t off, void *buf, uint32_t count, bool write)
-{
-	unsigned int i;
-
-	if (!write)
-		memset(buf, 0, count);
-	for (i = 0; i < dev->bar2.nr; i++) {
-		const struct vvu_dev_window *w = &dev->bar2.win[i];
-		uint64_t lo = off > w->bar_offset ? off : w->bar_offset;
-		uint64_t hi = off + count < w->bar_offset + w->size ?
-			off + count : w->bar_offset + w->size;
-		ssize_t n;
-
-		if (lo >= hi)
-			continue;
-		if (write)
-			n = pwrite(w->fd, (const uint8_t *)buf + (lo - off), hi - lo,
-				   (off_t)(w->fd_offset + lo - w->bar_offset));
-		else
-			n = pread(w->fd, (uint8_t *)buf + (lo - off), hi - lo,
-				  (off_t)(w->fd_offset + lo - w->bar_offset));
-		if (n != (ssize_t)(hi - lo))
-			return -EIO;
-	}
-	return 0;
-}
-
 int
 vvu_dev_server_region_rw(struct vvu_device *dev, uint32_t region, uint64_t off, void *buf,
 		     uint32_t count, bool write)
 {
-	uint32_t done, step;
-	int ret = 0;
-
 	switch (region) {
 	case VFIO_PCI_CONFIG_REGION_INDEX:
 		return write ? vvu_dev_cfg_write(dev, off, buf, count) :
 			vvu_dev_cfg_read(dev, off, buf, count);
 	case VFIO_PCI_BAR2_REGION_INDEX:
-		return bar2_access(dev, off, buf, count, write);
+		/* the spec wants region I/O on BAR2 to work, mmap or not */
+		return vvu_dev_bar2_rw(&dev->bar2, off, buf, count, write);
 	case VFIO_PCI_BAR0_REGION_INDEX:
-		break;
+		return vvu_dev_bar0_rw(dev, off, buf, count, write);
 	default:
 		if (!write)
 			memset(buf, 0, count);
 		return 0;
 	}
-	/* registers are accessed with their own width; split anything else */
-	for (done = 0; done < count && ret == 0; done += step) {
-		uint64_t o = off + done;
-
-		step = 8;
-		while (step > 1 && (o % step != 0 || step > count - done))
-			step /= 2;
-		if (write)
-			ret = vvu_dev_bar0_write(dev, o, (const uint8_t *)buf + done, step);
-		else
-			ret = vvu_dev_bar0_read(dev, o, (uint8_t *)buf + done, step);
-	}
-	return ret;
 }
 
 static int

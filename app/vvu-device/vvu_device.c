@@ -148,7 +148,7 @@ vvu_dev_set_msix_fds(struct vvu_device *dev, uint32_t start, uint32_t count,
 bool
 vvu_dev_msix_enabled(const struct vvu_device *dev)
 {
-	return (vvu_get16(dev->cfg + VVU_CAP_MSIX + PCI_MSIX_FLAGS) &
+	return vvu_dev_has_msix(dev) && (vvu_get16(dev->cfg + VVU_CAP_MSIX + PCI_MSIX_FLAGS) &
 		PCI_MSIX_FLAGS_ENABLE) != 0;
 }
 
@@ -351,9 +351,14 @@ vvu_dev_pci_init(struct vvu_device *dev, const struct vvu_dev_options *opt,
 		return -EINVAL;
 	if (opt->virtio_id > 0xffff - VVU_PCI_MODERN_ID_BASE)
 		return -EINVAL;
+	if (opt->layout != VVU_DEV_LAYOUT_SPEC && opt->layout != VVU_DEV_LAYOUT_PROXY)
+		return -EINVAL;
+	if (opt->layout == VVU_DEV_LAYOUT_PROXY && opt->shm_size > VVU_PROXY_MAX_SHM_SIZE)
+		return -E2BIG;
 	dev->opt = *opt;
 	dev->loop = loop;
-	dev->nvec = VVU_MSIX_FIXED + n;
+	/* no MSI-X capability: no vector exists, every mapping reads NO_VECTOR */
+	dev->nvec = vvu_dev_has_msix(dev) ? VVU_MSIX_FIXED + n : 0;
 	dev->intx_fd = -1;
 	for (i = 0; i < VVU_MSIX_MAX; i++)
 		dev->irq_fds[i] = -1;

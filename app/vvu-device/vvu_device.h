@@ -29,6 +29,9 @@
  *   vvu_dev_loop.c    the single-threaded epoll loop
  *   vvu_dev_server.c  glue to lib/vfio_user's server: carries the driver's
  *                     accesses to the model
+ *   vvu_dev_proxy.c   the other front: QEMU 7.2's multi-process proxy
+ *                     protocol (x-pci-proxy-dev), carrying a guest's
+ *                     accesses to the same model in its proxy layout
  *
  * Device events
  *
@@ -102,6 +105,27 @@
 #define VVU_PBA_WORDS			((VVU_MSIX_MAX + 63) / 64)
 #define VVU_PAGE_SIZE			4096ULL
 
+/*
+ * Config space layouts (doc/guides/vvu_device.rst, "Layout variant").
+ *
+ * SPEC is vvu_device_spec.rst as written: what vfio-user clients see.
+ * PROXY fits QEMU 7.2's x-pci-proxy-dev, the only way into a real guest
+ * here. That proxy sizes each BAR from its low dword alone (as an int) and
+ * registers it as a 32-bit BAR; it has no MSI-X, and its INTx needs KVM.
+ * So in PROXY, BAR2 is a 32-bit prefetchable memory BAR of at most 1 GiB
+ * (BAR3 is unused), the capability chain starts at the common cfg (no MSI-X
+ * capability, no vectors: every vector register reads NO_VECTOR) and the
+ * interrupt pin is 0: a guest driver sees no interrupt it could use, and polls.
+ */
+enum vvu_dev_layout {
+	VVU_DEV_LAYOUT_SPEC = 0,
+	VVU_DEV_LAYOUT_PROXY,
+};
+
+/* 2 GiB would be a negative int in the proxy's BAR sizing. */
+#define VVU_PROXY_MAX_SHM_SIZE		(1ULL << 30)
+#define VVU_PROXY_DEFAULT_SHM_SIZE	(256ULL << 20)
+
 /* A message on rxq/txq is at most one whole classic vhost-user message. */
 #define VVU_MSG_MAX			VHOST_USER_MSG_MAX
 
@@ -117,6 +141,7 @@ struct vvu_dev_options {
 	uint32_t num_queues;	/* N = max_vhost_queues, 1..256 */
 	uint8_t id[16];
 	uint32_t virtio_id;
+	uint8_t layout;		/* enum vvu_dev_layout; 0: the spec's */
 	int verbose;
 };
 
@@ -257,6 +282,13 @@ int vvu_dev_bar2_place(struct vvu_dev_bar2 *bar2, uint64_t bar_size,
 		   const struct vhost_user_memory *mem, int *fds, int nr_fds,
 		   uint64_t *needed);
 void vvu_dev_bar2_clear(struct vvu_dev_bar2 *bar2);
+/*
+ * Trapped access to BAR2 bytes [off, off+count): pread/pwrite on the window
+ * fds; bytes in no window read 0 and drop writes. 0, or -EIO when a window's
+ * file is shorter than it was (the front-end shrank it).
+ */
+int vvu_dev_bar2_rw(const struct vvu_dev_bar2 *bar2, uint64_t off, void *buf, uint32_t count,
+		bool write);
 uint64_t vvu_dev_next_pow2(uint64_t v);
 
 /* ---- forwarding (vvu_dev_fwd.c) ---- */
@@ -415,15 +447,17 @@ enum vvu_dev_event {
 	 * dropped). Raised by forwarding, which applies memory tables to the
 	 * model's BAR2. Subscriber: none in dpdk-vvu-device: vfio-user has no
 	 * message to tell a client, our driver re-reads BAR2 itself
-	 * (vvu_device_spec.rst §L.10); a carrier that can tell its client
-	 * (a QEMU proxy) remaps here.
+	 * (vvu_device_spec.rst §L.10), and the QEMU proxy traps every BAR2
+	 * access, so it always reads the current windows; a carrier that maps
+	 * BAR2 into its client would remap here.
 	 */
 	VVU_DEV_EV_BAR2_CHANGED,
 	/*
 	 * A ring access faulted on the driver's DMA memory (SIGBUS);
 	 * NEEDS_RESET is already set. Subscriber: the carrier of the driver's
-	 * accesses (vvu_dev_server.c) drops that driver, whose mappings can
-	 * never be trusted again.
+	 * accesses: vvu_dev_server.c drops that driver, whose mappings can
+	 * never be trusted again; vvu_dev_proxy.c unmaps guest RAM until
+	 * QEMU sends its next memory map.
 	 */
 	VVU_DEV_EV_DMA_FAULT,
 	VVU_DEV_EV_MAX
@@ -455,7 +489,7 @@ void vvu_dev_raise(struct vvu_device *dev, enum vvu_dev_event ev, uint32_t arg);
 struct vvu_device {
 	struct vvu_dev_options opt;
 	struct vvu_dev_loop *loop;		/* NULL in unit tests */
-	uint32_t nvec;			/* MSI-X table size = 3 + N */
+	uint32_t nvec;			/* MSI-X table size = 3 + N; 0 without MSI-X */
 
 	/* PCI config space image; read-only bits come from here */
 	uint8_t cfg[VVU_PCI_CFG_SIZE];
@@ -491,6 +525,8 @@ struct vvu_device {
 	struct vvu_dev_subscriber subs[VVU_DEV_MAX_SUBSCRIBERS];
 	/* server glue state (vvu_dev_server.c) */
 	void *server;
+	/* QEMU proxy front state (vvu_dev_proxy.c) */
+	void *proxy;
 	/* counters for tests and the debug log */
 	uint64_t interrupts;
 	uint64_t needs_reset_events;
@@ -551,6 +587,13 @@ void vvu_dev_close_irq_fds(struct vvu_device *dev);
  */
 int vvu_dev_eventfd_prepare(int fd);
 
+/* Whether the layout has an MSI-X capability (all but VVU_DEV_LAYOUT_PROXY). */
+static inline bool
+vvu_dev_has_msix(const struct vvu_device *dev)
+{
+	return dev->opt.layout != VVU_DEV_LAYOUT_PROXY;
+}
+
 /* ---- PCI config space (vvu_dev_cfg.c) ---- */
 void vvu_dev_cfg_build(struct vvu_device *dev);
 void vvu_dev_cfg_reset(struct vvu_device *dev);
@@ -561,6 +604,8 @@ uint64_t vvu_dev_bar_size(const struct vvu_device *dev, unsigned int bar);
 /* ---- BAR0 (vvu_dev_regs.c) ---- */
 int vvu_dev_bar0_read(struct vvu_device *dev, uint64_t off, void *buf, uint32_t len);
 int vvu_dev_bar0_write(struct vvu_device *dev, uint64_t off, const void *buf, uint32_t len);
+/* count bytes at off, split into naturally aligned register accesses. */
+int vvu_dev_bar0_rw(struct vvu_device *dev, uint64_t off, void *buf, uint32_t count, bool write);
 
 /* ---- little-endian helpers (the device is LE-only, vvu_device_spec.rst §L.6) ---- */
 static inline void
