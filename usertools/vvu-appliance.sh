@@ -21,7 +21,8 @@
 #   --cmd CMD           the guest's command, @PCI@ = the bound function; "shell" = a
 #                       shell (default: interactive testpmd on the device, see
 #                       usertools/vvu-guest/init)
-#   --after WHAT        poweroff (default) or shell, once the command exits
+#   --after WHAT        poweroff (default), shell, or reboot (the guest boots again
+#                       and reruns the command), once the command exits
 #   --ids LIST          vendor:device[,...] the guest binds to vfio-pci (default
 #                       1af4:(0x1040 + --virtio-id), or 1234:11e8 with --stand-in)
 #   --mem MIB           guest memory, a shared memfd (default 1024)
@@ -95,7 +96,7 @@ done
 for v in MEM SMP HUGEPAGES TIMEOUT; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "--${v,,} must be a positive integer"
 done
-case $AFTER in poweroff | shell) ;; *) die "--after must be poweroff or shell" ;; esac
+case $AFTER in poweroff | shell | reboot) ;; *) die "--after must be poweroff, shell or reboot" ;; esac
 [[ $CMD != *'"'* ]] || die "--cmd cannot contain a double quote (kernel command line)"
 [ $((HUGEPAGES * 2)) -lt "$MEM" ] || die "--hugepages $HUGEPAGES do not fit in --mem $MEM MiB"
 BUILD=$(realpath "$BUILD")
@@ -159,8 +160,10 @@ QEMU_ARGV=("$QEMU" -name vvu-appliance
 	-machine "q35,accel=tcg,memory-backend=mem"
 	-object "memory-backend-memfd,id=mem,size=${MEM}M,share=on"
 	-m "${MEM}M" -cpu max -smp "$SMP"
-	-nodefaults -display none -no-reboot -nic none
+	-nodefaults -display none -nic none
 	-device "intel-iommu,intremap=on")
+# A guest reboot ends QEMU, unless the guest is meant to reboot (--after reboot).
+[ "$AFTER" = reboot ] || QEMU_ARGV+=(-no-reboot)
 if [ "$STANDIN" = 1 ]; then
 	QEMU_ARGV+=(-device "edu,addr=$SLOT")
 else

@@ -263,6 +263,14 @@ struct vvu_dev_window {
 	uint64_t fd_offset;	/* mmap_offset of the region */
 	uint64_t bar_offset;	/* vvu_device_spec.rst §L.8: sum of the sizes before it */
 	uint64_t size;		/* memory_size */
+	/*
+	 * Files that take no write() (hugetlbfs) are reached through one
+	 * mapped granule at a time, kept for the next access: its file offset,
+	 * mapping and length (NULL/0: none).
+	 */
+	uint64_t cache_off;
+	void *cache_map;
+	size_t cache_len;
 };
 
 struct vvu_dev_bar2 {
@@ -287,7 +295,7 @@ void vvu_dev_bar2_clear(struct vvu_dev_bar2 *bar2);
  * fds; bytes in no window read 0 and drop writes. 0, or -EIO when a window's
  * file is shorter than it was (the front-end shrank it).
  */
-int vvu_dev_bar2_rw(const struct vvu_dev_bar2 *bar2, uint64_t off, void *buf, uint32_t count,
+int vvu_dev_bar2_rw(struct vvu_dev_bar2 *bar2, uint64_t off, void *buf, uint32_t count,
 		bool write);
 uint64_t vvu_dev_next_pow2(uint64_t v);
 

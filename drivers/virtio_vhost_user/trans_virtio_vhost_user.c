@@ -364,7 +364,10 @@ vvu_vring_kickfd(struct vhost_dev *dev, struct vhost_vq *vq)
 	}
 out:
 	pthread_mutex_unlock(&e->lock);
-	if (ret < 0)
+	/* Without interrupts the attach line said so already. */
+	if (ret == -ENOTSUP)
+		VVU_LOG(dev->ifname, DEBUG, "vring %u: no kick eventfd\n", idx);
+	else if (ret < 0)
 		VVU_LOG(dev->ifname, WARNING, "vring %u: no kick eventfd (%s), the"
 			" application must poll it\n", idx, strerror(-ret));
 	return ret;

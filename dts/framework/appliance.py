@@ -129,6 +129,7 @@ class Appliance(Process):
         self.device_log_dir = os.path.join(log_dir, f"{name}.device")
         self.image = image
         self.hugepages = hugepages
+        self.after = after
         argv = ["bash", LAUNCHER, "--image", image.path, "--build", BUILD_DIR,
                 "--log", self.device_log_dir,
                 "--timeout", str(launcher_timeout or TEST_TIMEOUT + 60)]
@@ -207,6 +208,9 @@ class Appliance(Process):
     def quit(self, timeout=60):
         """``quit`` to the guest's testpmd: the guest powers off, QEMU exits, the
         launcher stops the device and exits. Escalates if any step hangs."""
+        if self.after == "reboot":
+            # quit would only reboot the guest: stop the launcher instead.
+            return self.escalate(((signal.SIGTERM, 15), (signal.SIGKILL, KILL_WAIT_S)))
         if self.alive():
             try:
                 self.proc.stdin.write(b"quit\n")

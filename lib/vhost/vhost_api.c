@@ -61,6 +61,9 @@ rte_vhost_get_numa_node(int vid)
 		addr = dev->vq[0]->desc;
 	if (get_mempolicy(&node, NULL, 0, (void *)(uintptr_t)addr,
 			  MPOL_F_NODE | MPOL_F_ADDR) < 0) {
+		/* A device BAR (VVU inside a VM) has no node: unknown, not an error. */
+		if (errno == EFAULT)
+			return -1;
 		VHOST_LOG_CONFIG(dev->ifname, ERR, "get_mempolicy: %s\n", strerror(errno));
 		return -1;
 	}

@@ -661,6 +661,50 @@ TEST_CASE(bar2_placement)
 	TEST_ASSERT_EQ(b.nr, 0);
 }
 
+/*
+ * A hugepage-backed front-end (DPDK or QEMU with hugepages): its hugetlbfs
+ * file takes no write(), so trapped BAR2 writes (QEMU's proxy device,
+ * vfio-user REGION_WRITE) go through a mapping; a file shrunk afterwards
+ * makes the access fail, not the device die.
+ */
+TEST_CASE(bar2_trapped_access_to_hugepage_memory)
+{
+	struct vhost_user_memory mem = { .nregions = 1 };
+	struct vvu_dev_bar2 b = {0};
+	const uint64_t huge = 2 << 20;
+	uint8_t out[8], *view;
+	char w1[] = "VVU-BAR2", w2[] = "ACROSS!!", w3[] = "again...";
+	uint64_t needed;
+	int fd;
+
+	TEST_ASSERT_EQ(vvu_dev_dma_guard_init(), 0);
+	fd = memfd_create("bar2-huge", MFD_CLOEXEC | MFD_HUGETLB);
+	if (fd < 0 || ftruncate(fd, 2 * huge) < 0) {
+		if (fd >= 0)
+			close(fd);
+		TEST_SKIP("no free 2 MiB hugepages (usertools/vvu-hugepages.sh reserves them)");
+	}
+	view = mmap(NULL, 2 * huge, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	TEST_ASSERT(view != MAP_FAILED);
+	mem.regions[0] = (struct vhost_user_mem_region){ .guest_phys_addr = 0,
+		.memory_size = 2 * huge, .userspace_addr = 0x7f0000000000, .mmap_offset = 0 };
+	TEST_ASSERT(vvu_dev_bar2_place(&b, 8 << 20, &mem, &fd, 1, &needed) == 0);
+	/* A write on each side of a huge page boundary, and one across it. */
+	TEST_ASSERT_EQ(vvu_dev_bar2_rw(&b, 0x1000, w1, 8, true), 0);
+	TEST_ASSERT_EQ(memcmp(view + 0x1000, "VVU-BAR2", 8), 0);
+	TEST_ASSERT_EQ(vvu_dev_bar2_rw(&b, huge - 4, w2, 8, true), 0);
+	TEST_ASSERT_EQ(memcmp(view + huge - 4, "ACROSS!!", 8), 0);
+	memcpy(view + huge + 64, "readback", 8);
+	TEST_ASSERT_EQ(vvu_dev_bar2_rw(&b, huge + 64, out, 8, false), 0);
+	TEST_ASSERT_EQ(memcmp(out, "readback", 8), 0);
+	munmap(view, 2 * huge);
+	/* The front-end shrinks it: an error, no SIGBUS. */
+	TEST_ASSERT_EQ(ftruncate(b.win[0].fd, 0), 0);
+	TEST_ASSERT(vvu_dev_bar2_rw(&b, huge + 64, out, 8, false) < 0);
+	TEST_ASSERT(vvu_dev_bar2_rw(&b, 0x1000, w3, 8, true) < 0);
+	vvu_dev_bar2_clear(&b);
+}
+
 TEST_CASE(bar2_does_not_fit)
 {
 	struct vhost_user_memory mem = { .nregions = 2 };
@@ -1334,6 +1378,7 @@ TEST_CASE(option_parsers)
 
 TEST_MAIN(NULL, NULL,
 	TEST_ENTRY(config_header),
+	TEST_ENTRY(bar2_trapped_access_to_hugepage_memory),
 	TEST_ENTRY(config_virtio_id_option),
 	TEST_ENTRY(capability_chain_bytes),
 	TEST_ENTRY(capability_walk),
