@@ -19,11 +19,14 @@
 # front-end's connection to link up, stops everything it started (by pid), and exits 0
 # only if packets flowed both ways.
 #
-# Usage: usertools/vvu-quickstart.sh [--transport vvu|af_unix|both]
+# Usage: usertools/vvu-quickstart.sh [--transport vvu|af_unix|both] [--appliance]
 #   vvu      (default) the topology above
 #   af_unix  the classic pair: back-end net_vhost0,iface=<socket> directly on the
 #            front-end's AF_UNIX socket, no device
 #   both     one after the other, then a side-by-side summary
+#   --appliance  the back-end in a QEMU 7.2 guest instead (usertools/vvu-appliance-demo.py):
+#            the device behind QEMU's proxy device, the guest kernel's vfio-pci, our
+#            driver over kernel VFIO; prints packets each way and connect -> link up
 #
 # Environment: VVU_DEMO_TRANSPORT (same as --transport), VVU_DEMO_SECONDS (default 5),
 #   VVU_DEMO_PKT_LEN (default 64), VHOST_LIB_DIR (default build/lib/vhost; "debian" =
@@ -31,7 +34,7 @@
 set -euo pipefail
 export LC_ALL=C
 
-usage() { sed -n '22,30s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '22,33s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REPO=$(pwd)
@@ -39,8 +42,10 @@ REPO=$(pwd)
 # topology scripts.
 . "$REPO/usertools/vvu-proc.sh"
 TRANSPORT=${VVU_DEMO_TRANSPORT:-vvu}
+APPLIANCE=0
 while [ $# -gt 0 ]; do
 	case $1 in
+	--appliance) APPLIANCE=1; shift ;;
 	--transport) [ $# -ge 2 ] || { usage >&2; exit 2; }; TRANSPORT=$2; shift 2 ;;
 	--transport=*) TRANSPORT=${1#*=}; shift ;;
 	-h | --help) usage; exit 0 ;;
@@ -72,6 +77,8 @@ fi
 # 1. packages
 PKGS=(dpdk dpdk-dev libdpdk-dev meson ninja-build pkg-config gcc libc6-dev libnuma-dev
 	libjansson-dev python3 python3-pyelftools coreutils util-linux)
+# The appliance demo drives the guest with the end-to-end suites' framework.
+[ "$APPLIANCE" = 0 ] || PKGS+=(python3-pytest)
 missing=()
 for p in "${PKGS[@]}"; do
 	[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" = 'install ok installed' ] ||
@@ -104,6 +111,16 @@ fi
 bash usertools/vvu-hugepages.sh
 
 # 4. the runs
+if [ "$APPLIANCE" = 1 ]; then
+	[ "$LIBDIR" != debian ] || die "the appliance carries our library (not VHOST_LIB_DIR=debian)"
+	RUN=$(mktemp -d /tmp/vvu-quickstart.XXXXXX)
+	if /usr/bin/python3 usertools/vvu-appliance-demo.py "$REPO/build" "$RUN"; then
+		[ "${KEEP_LOGS:-0}" = 1 ] && say "logs kept in $RUN" || rm -rf "$RUN"
+		exit 0
+	fi
+	say "logs kept in $RUN"
+	exit 1
+fi
 RUN=$(mktemp -d /tmp/vvu-quickstart.XXXXXX) # sockets, fifos, logs (short: sun_path limit)
 PIDS=()     # every process started, real pids and their timeout wrappers
 PREFIXES=() # EAL file prefixes
