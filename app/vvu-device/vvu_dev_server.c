@@ -18,19 +18,22 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/epoll.h>
+#include <sys/timerfd.h>
 
 #include "vvu_device.h"
 #include "vvu_dev_server.h"
 #include "vfio_user.h"
 
 /*
- * How long a partial vfio-user message may keep the (single-threaded) loop
- * waiting. The library reads one whole message per call and blocks for the
- * rest of it; its 5 s default would let one slow or hostile client freeze
- * the front-end side too. A well-behaved client writes a message in one
- * sendmsg() on a local socket, so 200 ms is generous for it, and a stalled
- * one is dropped (and the device reset) after at most that long. The same
- * bound applies to sending a reply to a client that does not read.
+ * How long a vfio-user request may stay partly received, and how long a
+ * reply may wait for a client that does not read. The library reads
+ * requests without waiting (a partial one is continued on the next
+ * readable event), so a slow client never stalls this single-threaded
+ * loop while it receives; one that leaves a request incomplete for longer
+ * than this is dropped (and the device reset) on its next byte. Sending
+ * still waits for socket space, for at most this long. A well-behaved
+ * client writes a message in one sendmsg() on a local socket and reads
+ * its replies, so 200 ms is generous.
  */
 #define VVU_VFIO_USER_TIMEOUT_MS	200
 
@@ -38,6 +41,7 @@ struct vvu_server {
 	struct vvu_device *dev;
 	struct vfio_user_server *srv;
 	int conn_fd;		/* as registered in the loop */
+	int timer_fd;		/* fires when a partial request times out */
 	bool in_handle;		/* inside vfio_user_server_handle() */
 	bool drop_pending;	/* drop the client once handle() returns */
 };
@@ -358,6 +362,24 @@ static const struct vfio_user_server_ops vvu_ops = {
 	.disconnected = op_disconnected,
 };
 
+/*
+ * Arm the timer for the library's partial-request bound, so a client that
+ * stops in the middle of a request is dropped without sending more.
+ */
+static void
+timer_update(struct vvu_server *s)
+{
+	int ms = s->conn_fd >= 0 ? vfio_user_server_pending_ms(s->srv) : -1;
+	struct itimerspec its = { 0 };
+
+	if (ms >= 0) {
+		ms++; /* past the deadline, not on it */
+		its.it_value.tv_sec = ms / 1000;
+		its.it_value.tv_nsec = (long)(ms % 1000) * 1000000;
+	}
+	timerfd_settime(s->timer_fd, 0, &its, NULL);
+}
+
 static void
 conn_ready(void *arg, uint32_t events)
 {
@@ -365,19 +387,35 @@ conn_ready(void *arg, uint32_t events)
 	int fd = s->conn_fd;
 	int ret;
 
+	if (fd < 0)
+		return;
+
 	s->in_handle = true;
 	ret = vfio_user_server_handle(s->srv);
 	s->in_handle = false;
 	if (s->drop_pending && ret != -ENOTCONN) {
 		server_drop(s);
-		return;
+	} else {
+		s->drop_pending = false;
+		if (ret == -ENOTCONN || vfio_user_server_conn_fd(s->srv) != fd) {
+			/* the library closed it; forget the watch */
+			vvu_dev_loop_del(s->dev->loop, fd);
+			s->conn_fd = -1;
+		}
 	}
-	s->drop_pending = false;
-	if (ret == -ENOTCONN || vfio_user_server_conn_fd(s->srv) != fd) {
-		/* the library closed it; forget the watch */
-		vvu_dev_loop_del(s->dev->loop, fd);
-		s->conn_fd = -1;
-	}
+	timer_update(s);
+}
+
+static void
+timer_ready(void *arg, uint32_t events)
+{
+	struct vvu_server *s = arg;
+	uint64_t n;
+
+	if (read(s->timer_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		vvu_dev_log(s->dev, VVU_ERR, "vfio-user timer: %s", strerror(errno));
+	/* handle() drops the client if its partial request is overdue */
+	conn_ready(s, EPOLLIN);
 }
 
 static void
@@ -411,18 +449,29 @@ vvu_dev_server_start(struct vvu_device *dev)
 		return -ENOMEM;
 	s->dev = dev;
 	s->conn_fd = -1;
+	s->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (s->timer_fd < 0) {
+		int ret = -errno;
+
+		free(s);
+		return ret;
+	}
 	s->srv = vfio_user_server_create(dev->opt.vfio_user_path, &vvu_ops, s, &params);
 	if (s->srv == NULL) {
 		int ret = -errno;
 
+		close(s->timer_fd);
 		free(s);
 		return ret < 0 ? ret : -EIO;
 	}
 	if (vvu_dev_subscribe(dev, VVU_DEV_EV_BIT(VVU_DEV_EV_DMA_FAULT), drop_driver, s) < 0 ||
+	    vvu_dev_loop_add(dev->loop, s->timer_fd, EPOLLIN, timer_ready, s) < 0 ||
 	    vvu_dev_loop_add(dev->loop, vfio_user_server_listen_fd(s->srv), EPOLLIN,
 			 listen_ready, s) < 0) {
+		vvu_dev_loop_del(dev->loop, s->timer_fd);
 		vvu_dev_unsubscribe(dev, drop_driver, s);
 		vfio_user_server_destroy(s->srv);
+		close(s->timer_fd);
 		free(s);
 		return -EIO;
 	}
@@ -440,6 +489,8 @@ vvu_dev_server_stop(struct vvu_device *dev)
 	if (s->conn_fd >= 0)
 		vvu_dev_loop_del(dev->loop, s->conn_fd);
 	vvu_dev_loop_del(dev->loop, vfio_user_server_listen_fd(s->srv));
+	vvu_dev_loop_del(dev->loop, s->timer_fd);
+	close(s->timer_fd);
 	vfio_user_server_destroy(s->srv);
 	vvu_dev_unsubscribe(dev, drop_driver, s);
 	free(s);

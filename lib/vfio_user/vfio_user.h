@@ -314,6 +314,35 @@ int vfio_user_recv_msg(int sock, struct vfio_user_msg *msg, size_t max_payload,
 		       unsigned int max_fds, int timeout_ms);
 
 /**
+ * A resumable reader: it keeps a partly received message between calls, so
+ * an event loop never waits for the rest of a message from a slow or
+ * stalled peer (the device's single thread serves a front-end too).
+ */
+struct vfio_user_reader {
+	struct vfio_user_msg msg; /**< the message being received */
+	size_t done;              /**< bytes of it received so far */
+	int64_t started_ms;       /**< CLOCK_MONOTONIC ms of its first byte */
+};
+
+/** Make @rd empty (no allocation). */
+void vfio_user_reader_init(struct vfio_user_reader *rd);
+
+/** Drop a partly received message (payload freed, its fds closed). */
+void vfio_user_reader_reset(struct vfio_user_reader *rd);
+
+/**
+ * Read what @sock has without waiting, continuing the message in @rd.
+ * @return 1 with a whole message moved to @out (the caller releases it);
+ *         -EAGAIN when the socket is empty (a partial message stays in
+ *         @rd; rd->done > 0 says so); -ECONNRESET at EOF between messages;
+ *         -EPROTO (EOF inside a message, size beyond @max_payload, more
+ *         than @max_fds fds, bad control data), -ENOMEM or -errno: the
+ *         stream is unusable, call vfio_user_reader_reset().
+ */
+int vfio_user_reader_step(int sock, struct vfio_user_reader *rd, size_t max_payload,
+			  unsigned int max_fds, struct vfio_user_msg *out);
+
+/**
  * Free the payload and close the fds still owned by @msg; safe to call on
  * a zeroed message and twice.
  */
@@ -570,7 +599,8 @@ int vfio_user_server_attach(struct vfio_user_server *srv, int fd);
  * Serve one request: read one message from the connection, validate it,
  * call the callback, send the reply (none if NO_REPLY was set; failures of
  * NO_REPLY requests are only logged). Call when the connection fd is
- * readable; waits at most timeout_ms for the rest of the message.
+ * readable (it never waits for bytes; sending a reply waits for socket
+ * space for at most timeout_ms).
  *
  * Policy for bad input:
  *  - error reply, connection kept: unknown or unsupported command
@@ -589,11 +619,24 @@ int vfio_user_server_attach(struct vfio_user_server *srv, int fd);
  *    control data; also a failure to send a reply.
  * Dropping closes the connection and calls ops->disconnected.
  *
+ * Requests are read without waiting: a partial one is kept and continued
+ * on the next call. One still incomplete timeout_ms after its first byte
+ * is a timeout (drop) when handle() is next called; a caller that wants
+ * the bound enforced without further bytes calls handle() once
+ * vfio_user_server_pending_ms() has elapsed.
+ *
  * @return 0 when served (even with an error reply); -ENOTCONN when the
  *         connection was dropped (including EOF) or there is none;
- *         -EAGAIN when no byte was ready (spurious wakeup).
+ *         -EAGAIN when no whole request was ready (nothing read, or part
+ *         of one kept for later).
  */
 int vfio_user_server_handle(struct vfio_user_server *srv);
+
+/**
+ * @return -1 when no request is partly received, else the milliseconds
+ *         (>= 0) until it times out: call vfio_user_server_handle() then.
+ */
+int vfio_user_server_pending_ms(const struct vfio_user_server *srv);
 
 /** Drop the client connection (calls ops->disconnected). */
 void vfio_user_server_disconnect(struct vfio_user_server *srv);

@@ -235,6 +235,65 @@ vfio_user_send_msg(int sock, struct vfio_user_header *hdr, const void *payload, 
 }
 
 /*
+ * One recvmsg() of at most @len bytes into @buf, collecting the fds that
+ * came with them into @msg. Returns the byte count (> 0), 0 at EOF,
+ * -EAGAIN when nothing is there, -EPROTO on bad control data (every fd
+ * that arrived is owned by @msg or closed: none leaks) or -errno.
+ */
+static ssize_t
+recv_some(int sock, void *buf, size_t len, struct vfio_user_msg *msg, unsigned int max_fds)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * VFIO_USER_FDS_MAX)];
+	} control;
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr mh = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = control.buf, .msg_controllen = sizeof(control.buf),
+	};
+	struct cmsghdr *cm;
+	int proto_err = 0;
+	ssize_t n;
+
+	do {
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	/* Take every fd that arrived before judging, so none leaks. */
+	for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
+		size_t i, nfd;
+		int fd;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) {
+			proto_err = 1;
+			continue;
+		}
+		nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (i = 0; i < nfd; i++) {
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (msg->nr_fds < max_fds && msg->nr_fds < VFIO_USER_FDS_MAX) {
+				msg->fds[msg->nr_fds++] = fd;
+			} else {
+				close(fd);
+				proto_err = 2;
+			}
+		}
+	}
+	if (mh.msg_flags & MSG_CTRUNC)
+		proto_err = 3;
+	if (proto_err != 0) {
+		VFU_ERR("fd %d: %s in a message (limit %u fds)", sock,
+			proto_err == 1 ? "unexpected control data" :
+			proto_err == 2 ? "too many fds" : "truncated fd list",
+			max_fds);
+		return -EPROTO;
+	}
+	return n;
+}
+
+/*
  * Read exactly @len bytes into @buf, collecting fds into @msg. The first
  * attempt waits at most @first_timeout_ms (0: not at all), later ones until
  * @deadline. Returns 0, -ECONNRESET (EOF before any byte and @first),
@@ -244,12 +303,8 @@ static int
 recv_exact(int sock, void *buf, size_t len, struct vfio_user_msg *msg, unsigned int max_fds,
 	   bool first, int first_timeout_ms, int64_t deadline)
 {
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * VFIO_USER_FDS_MAX)];
-	} control;
 	size_t done = 0;
-	int proto_err = 0;
+	ssize_t n;
 	int rc;
 
 	if (first && first_timeout_ms != 0) {
@@ -261,57 +316,17 @@ recv_exact(int sock, void *buf, size_t len, struct vfio_user_msg *msg, unsigned 
 			return rc;
 	}
 	while (done < len) {
-		struct iovec iov = { .iov_base = (char *)buf + done, .iov_len = len - done };
-		struct msghdr mh = {
-			.msg_iov = &iov, .msg_iovlen = 1,
-			.msg_control = control.buf, .msg_controllen = sizeof(control.buf),
-		};
-		struct cmsghdr *cm;
-		ssize_t n;
-
-		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				if (first && done == 0 && first_timeout_ms == 0)
-					return -EAGAIN;
-				rc = wait_fd(sock, POLLIN, deadline);
-				if (rc < 0)
-					return rc;
-				continue;
-			}
-			return -errno;
+		n = recv_some(sock, (char *)buf + done, len - done, msg, max_fds);
+		if (n == -EAGAIN) {
+			if (first && done == 0 && first_timeout_ms == 0)
+				return -EAGAIN;
+			rc = wait_fd(sock, POLLIN, deadline);
+			if (rc < 0)
+				return rc;
+			continue;
 		}
-		/* Take every fd that arrived before judging, so none leaks. */
-		for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
-			size_t i, nfd;
-			int fd;
-
-			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) {
-				proto_err = 1;
-				continue;
-			}
-			nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (i = 0; i < nfd; i++) {
-				memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-				if (msg->nr_fds < max_fds && msg->nr_fds < VFIO_USER_FDS_MAX) {
-					msg->fds[msg->nr_fds++] = fd;
-				} else {
-					close(fd);
-					proto_err = 2;
-				}
-			}
-		}
-		if (mh.msg_flags & MSG_CTRUNC)
-			proto_err = 3;
-		if (proto_err != 0) {
-			VFU_ERR("fd %d: %s in a message (limit %u fds)", sock,
-				proto_err == 1 ? "unexpected control data" :
-				proto_err == 2 ? "too many fds" : "truncated fd list",
-				max_fds);
-			return -EPROTO;
-		}
+		if (n < 0)
+			return (int)n;
 		if (n == 0) {
 			if (first && done == 0)
 				return -ECONNRESET;
@@ -321,6 +336,88 @@ recv_exact(int sock, void *buf, size_t len, struct vfio_user_msg *msg, unsigned 
 		done += (size_t)n;
 	}
 	return 0;
+}
+
+/* Check a received header's size against the limit. */
+static int
+check_msg_size(int sock, const struct vfio_user_msg *msg, size_t max_payload)
+{
+	if (msg->hdr.msg_size < VFIO_USER_HDR_SIZE ||
+	    msg->hdr.msg_size - VFIO_USER_HDR_SIZE > max_payload) {
+		VFU_ERR("fd %d: %s msg_size %u out of range [%u, %zu]", sock,
+			vfio_user_cmd_name(msg->hdr.command), msg->hdr.msg_size,
+			VFIO_USER_HDR_SIZE, max_payload + VFIO_USER_HDR_SIZE);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+void
+vfio_user_reader_init(struct vfio_user_reader *rd)
+{
+	msg_init(&rd->msg);
+	rd->done = 0;
+	rd->started_ms = 0;
+}
+
+void
+vfio_user_reader_reset(struct vfio_user_reader *rd)
+{
+	vfio_user_msg_release(&rd->msg);
+	vfio_user_reader_init(rd);
+}
+
+int
+vfio_user_reader_step(int sock, struct vfio_user_reader *rd, size_t max_payload,
+		      unsigned int max_fds, struct vfio_user_msg *out)
+{
+	struct vfio_user_msg *msg = &rd->msg;
+	ssize_t n;
+	int rc;
+
+	for (;;) {
+		size_t hdr_left = rd->done < VFIO_USER_HDR_SIZE ?
+			VFIO_USER_HDR_SIZE - rd->done : 0;
+		size_t total = VFIO_USER_HDR_SIZE + msg->payload_len;
+
+		if (hdr_left == 0 && rd->done == total) {
+			*out = *msg;
+			vfio_user_reader_init(rd);	/* @out owns payload and fds now */
+			return 1;
+		}
+		if (hdr_left > 0)
+			n = recv_some(sock, (char *)&msg->hdr + rd->done, hdr_left, msg,
+				      max_fds);
+		else
+			n = recv_some(sock, (char *)msg->payload +
+				      (rd->done - VFIO_USER_HDR_SIZE), total - rd->done,
+				      msg, max_fds);
+		if (n == -EAGAIN)
+			return -EAGAIN;
+		if (n == 0) {
+			if (rd->done == 0)
+				return -ECONNRESET;
+			VFU_ERR("fd %d: EOF inside a message", sock);
+			return -EPROTO;
+		}
+		if (n < 0)
+			return (int)n;
+		if (rd->done == 0)
+			rd->started_ms = vfio_user_now_ms();
+		rd->done += (size_t)n;
+		if (hdr_left == 0 || rd->done < VFIO_USER_HDR_SIZE)
+			continue;
+		/* the header just completed: size the payload */
+		rc = check_msg_size(sock, msg, max_payload);
+		if (rc < 0)
+			return rc;
+		msg->payload_len = msg->hdr.msg_size - VFIO_USER_HDR_SIZE;
+		if (msg->payload_len > 0) {
+			msg->payload = malloc(msg->payload_len);
+			if (msg->payload == NULL)
+				return -ENOMEM;
+		}
+	}
 }
 
 int
@@ -334,14 +431,9 @@ vfio_user_recv_msg_ex(int sock, struct vfio_user_msg *msg, size_t max_payload,
 			first_timeout_ms, deadline);
 	if (rc < 0)
 		goto fail;
-	if (msg->hdr.msg_size < VFIO_USER_HDR_SIZE ||
-	    msg->hdr.msg_size - VFIO_USER_HDR_SIZE > max_payload) {
-		VFU_ERR("fd %d: %s msg_size %u out of range [%u, %zu]", sock,
-			vfio_user_cmd_name(msg->hdr.command), msg->hdr.msg_size,
-			VFIO_USER_HDR_SIZE, max_payload + VFIO_USER_HDR_SIZE);
-		rc = -EPROTO;
+	rc = check_msg_size(sock, msg, max_payload);
+	if (rc < 0)
 		goto fail;
-	}
 	msg->payload_len = msg->hdr.msg_size - VFIO_USER_HDR_SIZE;
 	if (msg->payload_len == 0)
 		return 0;

@@ -35,6 +35,7 @@ struct vfio_user_server {
 	int timeout_ms;
 	size_t max_req_payload;
 	bool send_failed;      /* a reply could not be sent: drop */
+	struct vfio_user_reader reader; /* the request being received */
 };
 
 /* What the dispatcher checks before a handler runs. */
@@ -86,6 +87,7 @@ server_drop(struct vfio_user_server *srv)
 {
 	if (srv->conn_fd < 0)
 		return;
+	vfio_user_reader_reset(&srv->reader);
 	close(srv->conn_fd);
 	srv->conn_fd = -1;
 	srv->negotiated = false;
@@ -680,6 +682,13 @@ error:
 	return send_error(srv, msg, -rc);
 }
 
+/*
+ * Requests are read without waiting: a partial one is kept and continued
+ * on the next call, so a client that writes slowly (or stops mid-message)
+ * never holds the caller's event loop. It may hold its own connection for
+ * timeout_ms at most: a request still incomplete after that is dropped,
+ * with the client, on the next call.
+ */
 int
 vfio_user_server_handle(struct vfio_user_server *srv)
 {
@@ -688,11 +697,17 @@ vfio_user_server_handle(struct vfio_user_server *srv)
 
 	if (srv->conn_fd < 0)
 		return -ENOTCONN;
-	rc = vfio_user_recv_msg_ex(srv->conn_fd, &msg, srv->max_req_payload,
-				   srv->own_caps.max_msg_fds, 0,
-				   vfio_user_deadline(srv->timeout_ms));
-	if (rc == -EAGAIN)
-		return -EAGAIN;
+	rc = vfio_user_reader_step(srv->conn_fd, &srv->reader, srv->max_req_payload,
+				   srv->own_caps.max_msg_fds, &msg);
+	if (rc == -EAGAIN) {
+		if (srv->reader.done == 0 ||
+		    vfio_user_now_ms() - srv->reader.started_ms <= srv->timeout_ms)
+			return -EAGAIN;
+		VFU_ERR("%s: dropping the client: a request incomplete after %d ms (%zu bytes)",
+			peer(srv), srv->timeout_ms, srv->reader.done);
+		server_drop(srv);
+		return -ENOTCONN;
+	}
 	if (rc < 0) {
 		if (rc == -ECONNRESET)
 			VFU_INFO("%s: client disconnected", peer(srv));
@@ -710,6 +725,17 @@ vfio_user_server_handle(struct vfio_user_server *srv)
 		return -ENOTCONN;
 	}
 	return 0;
+}
+
+int
+vfio_user_server_pending_ms(const struct vfio_user_server *srv)
+{
+	int64_t left;
+
+	if (srv->conn_fd < 0 || srv->reader.done == 0)
+		return -1;
+	left = srv->reader.started_ms + srv->timeout_ms - vfio_user_now_ms();
+	return left < 0 ? 0 : (int)left;
 }
 
 /* ---- lifecycle ---- */
@@ -739,6 +765,7 @@ vfio_user_server_create(const char *path, const struct vfio_user_server_ops *ops
 	srv->arg = arg;
 	srv->listen_fd = -1;
 	srv->conn_fd = -1;
+	vfio_user_reader_init(&srv->reader);
 	vfio_user_caps_default(&srv->client_caps);
 	vfio_user_caps_default(&srv->own_caps);
 	srv->own_caps.max_msg_fds = VFIO_USER_SERVER_DEFAULT_MAX_MSG_FDS;

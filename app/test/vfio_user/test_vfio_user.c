@@ -253,11 +253,18 @@ serve(void *arg)
 
 	for (;;) {
 		struct pollfd pfd = { .fd = vfio_user_server_conn_fd(h->srv), .events = POLLIN };
+		int pending = vfio_user_server_pending_ms(h->srv);
+		int rc;
 
 		if (pfd.fd < 0)
 			break;
-		/* Bounded: a stuck case ends instead of hanging the suite. */
-		if (poll(&pfd, 1, 10000) <= 0)
+		/*
+		 * As an event loop would: wake for bytes, or when a partial
+		 * request is due. Bounded: a stuck case ends instead of hanging
+		 * the suite.
+		 */
+		rc = poll(&pfd, 1, pending >= 0 ? pending + 1 : 10000);
+		if (rc < 0 || (rc == 0 && pending < 0))
 			break;
 		if (vfio_user_server_handle(h->srv) == -ENOTCONN)
 			break;
@@ -895,6 +902,94 @@ TEST_CASE(framing_short_header_stall)
 	h_stop();
 }
 
+/*
+ * The server never waits for the rest of a request: with half a header,
+ * then half a payload, handle() returns at once (the caller's loop keeps
+ * serving others), and the request completed byte by byte is served.
+ */
+TEST_CASE(framing_partial_request_resumes)
+{
+	struct vfio_user_server_params sp = { .timeout_ms = 5000 };
+	struct vfio_user_version v = { .major = VFIO_USER_MAJOR, .minor = VFIO_USER_MINOR };
+	struct vfio_user_header hdr = { .msg_id = 7, .command = VFIO_USER_VERSION,
+		.msg_size = VFIO_USER_HDR_SIZE + sizeof(v) };
+	struct vfio_user_msg reply;
+	struct vfio_user_server *srv;
+	struct dev d = { .dma_fd = -1, .irq_fds = { -1, -1, -1, -1, -1, -1, -1, -1 } };
+	int before = test_count_fds();
+	const uint8_t *p;
+	int64_t t0, t1;
+	int sv[2];
+	size_t i;
+
+	TEST_ASSERT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	srv = vfio_user_server_create(NULL, &dev_ops, &d, &sp);
+	TEST_ASSERT(srv != NULL);
+	TEST_ASSERT(vfio_user_server_attach(srv, sv[0]) == 0);
+	TEST_ASSERT_EQ(vfio_user_server_pending_ms(srv), -1);
+	TEST_ASSERT(write(sv[1], &hdr, 5) == 5);
+	t0 = test_now_ms();
+	TEST_ASSERT_EQ(vfio_user_server_handle(srv), -EAGAIN);
+	t1 = test_now_ms();
+	TEST_ASSERT(t1 - t0 < 100); /* the old reader waited up to 5000 ms */
+	TEST_ASSERT(vfio_user_server_pending_ms(srv) > 4000);
+	p = (const uint8_t *)&hdr;
+	for (i = 5; i < sizeof(hdr); i++) {
+		TEST_ASSERT(write(sv[1], p + i, 1) == 1);
+		TEST_ASSERT_EQ(vfio_user_server_handle(srv), -EAGAIN);
+	}
+	p = (const uint8_t *)&v;
+	TEST_ASSERT(write(sv[1], p, 3) == 3);
+	TEST_ASSERT_EQ(vfio_user_server_handle(srv), -EAGAIN);
+	TEST_ASSERT(write(sv[1], p + 3, sizeof(v) - 3) == (ssize_t)(sizeof(v) - 3));
+	TEST_ASSERT_EQ(vfio_user_server_handle(srv), 0);
+	TEST_ASSERT_EQ(vfio_user_server_pending_ms(srv), -1);
+	TEST_ASSERT_EQ(vfio_user_recv_msg(sv[1], &reply, 4096, 0, 2000), 0);
+	TEST_ASSERT_EQ(reply.hdr.msg_id, 7);
+	TEST_ASSERT_EQ(reply.hdr.flags & VFIO_USER_F_ERROR, 0);
+	vfio_user_msg_release(&reply);
+	/* nothing there: a spurious wakeup */
+	TEST_ASSERT_EQ(vfio_user_server_handle(srv), -EAGAIN);
+	close(sv[1]);
+	TEST_ASSERT_EQ(vfio_user_server_handle(srv), -ENOTCONN);
+	vfio_user_server_destroy(srv);
+	TEST_ASSERT_EQ(test_count_fds(), before);
+}
+
+/* A partial request's fds and payload are released when the client drops. */
+TEST_CASE(framing_partial_request_with_fds_dropped)
+{
+	struct vfio_user_server_params sp = { .timeout_ms = SHORT_TIMEOUT_MS };
+	struct vfio_user_header hdr = { .msg_id = 1, .command = VFIO_USER_DMA_MAP,
+		.msg_size = VFIO_USER_HDR_SIZE + sizeof(struct vfio_user_dma_map) };
+	struct vfio_user_server *srv;
+	struct dev d = { .dma_fd = -1, .irq_fds = { -1, -1, -1, -1, -1, -1, -1, -1 } };
+	int before = test_count_fds();
+	int sv[2], mfd;
+
+	TEST_ASSERT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	srv = vfio_user_server_create(NULL, &dev_ops, &d, &sp);
+	TEST_ASSERT(srv != NULL);
+	TEST_ASSERT(vfio_user_server_attach(srv, sv[0]) == 0);
+	mfd = memfd_with("partial", 4096, 0, 1);
+	TEST_ASSERT(mfd >= 0);
+	/* the header and its fd, then 4 payload bytes, then silence */
+	TEST_ASSERT_EQ(test_send_fds(sv[1], &hdr, sizeof(hdr), &mfd, 1), 0);
+	TEST_ASSERT(write(sv[1], "abcd", 4) == 4);
+	close(mfd);
+	TEST_ASSERT_EQ(vfio_user_server_handle(srv), -EAGAIN);
+	TEST_ASSERT(vfio_user_server_pending_ms(srv) >= 0);
+	usleep((SHORT_TIMEOUT_MS + 20) * 1000);
+	TEST_ASSERT_EQ(vfio_user_server_pending_ms(srv), 0);
+	/* due: the next call drops it, fd and payload with it */
+	TEST_ASSERT_EQ(vfio_user_server_handle(srv), -ENOTCONN);
+	TEST_ASSERT_EQ(d.disconnects, 1);
+	TEST_ASSERT(peer_closed(sv[1]));
+	close(sv[1]);
+	vfio_user_server_destroy(srv);
+	TEST_ASSERT_EQ(test_count_fds(), before);
+}
+
 static void
 bad_size_dropped(uint32_t msg_size)
 {
@@ -1222,6 +1317,8 @@ TEST_MAIN(vfu_test_setup, NULL,
 	TEST_ENTRY(set_irqs_hostile),
 	TEST_ENTRY(framing_short_header_eof),
 	TEST_ENTRY(framing_short_header_stall),
+	TEST_ENTRY(framing_partial_request_resumes),
+	TEST_ENTRY(framing_partial_request_with_fds_dropped),
 	TEST_ENTRY(framing_size_below_header),
 	TEST_ENTRY(framing_size_above_max),
 	TEST_ENTRY(framing_argsz_and_payload),

@@ -294,6 +294,58 @@ TEST_CASE(stalled_driver_in_payload_dropped_quickly)
 }
 
 /*
+ * A driver that writes a request slowly (here: half a header, a pause,
+ * the rest) never holds the device's loop: a front-end message sent in
+ * the pause is forwarded at once, and the request is served when whole.
+ */
+TEST_CASE(slow_driver_request_does_not_stall_frontend)
+{
+	struct vfio_user_region_access acc = {
+		.offset = 0, .region = VFIO_PCI_CONFIG_REGION_INDEX, .count = 2,
+	};
+	struct vfio_user_header h = {
+		.msg_id = 0x7001, .command = VFIO_USER_REGION_READ,
+		.msg_size = VFIO_USER_HDR_SIZE + sizeof(acc),
+	};
+	struct vfio_user_msg reply;
+	struct vhost_user_msg m;
+	struct peer_drv d;
+	uint16_t seen;
+	int64_t t0, t;
+	int fe, cfd;
+
+	peer_drv_up(&d, &pd);
+	cfd = vfio_user_client_fd(d.cli);
+	fe = peer_fe_connect(&pd);
+	TEST_ASSERT(peer_wait_efd(d.irq[0], 2000), "no FRONTEND_UP interrupt");
+	seen = peer_used_idx(&d, true);
+	peer_fe_send_raw(cfd, &h, 8, NULL, 0);
+	t0 = test_now_ms();
+	peer_fe_send(fe, VHOST_USER_GET_FEATURES, NULL, 0, NULL, 0);
+	while (peer_used_idx(&d, true) == seen && test_now_ms() < t0 + 1000)
+		usleep(1000);
+	t = test_now_ms() - t0;
+	TEST_ASSERT(peer_used_idx(&d, true) != seen,
+		    "front-end message not forwarded while the driver is mid-request");
+	/* a reader that waits for the rest of the request would take 200 ms */
+	TEST_ASSERT(t < 150, "front-end message forwarded after %lld ms", (long long)t);
+	peer_fe_send_raw(cfd, (const char *)&h + 8, sizeof(h) - 8, NULL, 0);
+	peer_fe_send_raw(cfd, &acc, sizeof(acc), NULL, 0);
+	TEST_ASSERT_EQ(vfio_user_recv_msg(cfd, &reply, 4096, 0, 2000), 0);
+	TEST_ASSERT_EQ(reply.hdr.msg_id, 0x7001);
+	TEST_ASSERT_EQ(reply.hdr.flags & VFIO_USER_F_ERROR, 0);
+	TEST_ASSERT(reply.payload_len == sizeof(acc) + 2, "reply of %zu bytes",
+		    reply.payload_len);
+	TEST_ASSERT_EQ(vvu_get16((const uint8_t *)reply.payload + sizeof(acc)), 0x1AF4);
+	vfio_user_msg_release(&reply);
+	TEST_ASSERT(peer_rx_next(&d, 2000, &m) != NULL &&
+		    m.hdr.request == VHOST_USER_GET_FEATURES, "GET_FEATURES not on rxq");
+	close(fe);
+	peer_drv_down(&d);
+	check_device_recovered();
+}
+
+/*
  * One hostile front-end message: the front-end is dropped (EOF, status
  * bits cleared with a config interrupt), then a well-behaved front-end is
  * served by the same driver once it sets BACKEND_UP again.
@@ -417,6 +469,7 @@ TEST_MAIN(hostile_setup, hostile_teardown,
 	TEST_ENTRY(bar2_access_after_frontend_truncates),
 	TEST_ENTRY(stalled_driver_in_header_dropped_quickly),
 	TEST_ENTRY(stalled_driver_in_payload_dropped_quickly),
+	TEST_ENTRY(slow_driver_request_does_not_stall_frontend),
 	TEST_ENTRY(frontend_oversized_payload),
 	TEST_ENTRY(frontend_wrong_size_for_request),
 	TEST_ENTRY(frontend_unknown_request_with_fd),
