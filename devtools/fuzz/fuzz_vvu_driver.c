@@ -369,7 +369,8 @@ dev_complete(struct vvu_drv_vq *vq, uint16_t pos, uint32_t id, uint32_t len)
  *      broken; an out-of-range id is what it lies about), completes it with
  *      the real id or one from the input, and the driver pops.
  *   1  txq: the driver pushes the replies it has; the device completes
- *      u8 count entries with ids and lengths from the input; reclaim.
+ *      u8 count entries, each u8 mode: high bit set: u16 id, u16 length
+ *      from the input, else the next head the driver published; reclaim.
  *   2  raw: u8 offset, u16 value written into the rxq or txq used ring.
  *   3  rx_post_all.
  */
@@ -417,8 +418,16 @@ run_rings(struct vvu_drv_vq *rxq, struct vvu_drv_vq *txq, struct input *in)
 				vvu_drv_vq_tx_push(txq, &mock.reply,
 						   VHOST_USER_HDR_SIZE + mock.reply.hdr.size);
 			mock.nr_replies = 0;
-			for (k = 0; k < count % 8; k++)
-				dev_complete(txq, 0, in_u16(in), in_u16(in));
+			for (k = 0; k < count % 8; k++) {
+				uint8_t mode = in_u8(in);
+				uint16_t head = txq->avail->ring[txq->used->idx & txq->mask];
+
+				/* The head the driver published next, or the input's lie. */
+				if (mode & 0x80)
+					dev_complete(txq, 0, in_u16(in), in_u16(in));
+				else
+					dev_complete(txq, 0, head, 0);
+			}
 			vvu_drv_vq_tx_reclaim(txq);
 			break;
 		}
@@ -441,7 +450,9 @@ int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	RTE_SET_USED(argc);
-	if (test_eal_init((*argv)[0], 64, "-l", "0", "--log-level=*:emergency") < 0)
+	/* FUZZ_VERBOSE=1: the library's and the driver's log lines. */
+	if (test_eal_init((*argv)[0], 64, "-l", "0", getenv("FUZZ_VERBOSE") != NULL ?
+			  "--log-level=lib.vhost.*:debug" : "--log-level=*:emergency") < 0)
 		abort();
 	return 0;
 }

@@ -362,7 +362,11 @@ def vvu_driver_seeds():
         return out + msg
 
     def tx(*done):
-        return bytes([1, len(done)]) + b"".join(struct.pack("<HH", i, n) for i, n in done)
+        """Complete len(done) txq entries: None honestly, (id, len) as a lie."""
+        out = bytes([1, len(done)])
+        for d in done:
+            out += b"\0" if d is None else b"\x80" + struct.pack("<HH", *d)
+        return out
 
     feats = bits(F_VERSION_1, F_PROTOCOL, F_MRG)
     region = struct.pack("<QQQQ", 0, 0x10000, UADDR, 0)
@@ -378,11 +382,18 @@ def vvu_driver_seeds():
                     vvu_msg(SET_VRING_KICK, struct.pack("<Q", q | 0x100)),
                     vvu_msg(SET_VRING_CALL, struct.pack("<Q", q | 0x100)),
                     vvu_msg(SET_VRING_ENABLE, struct.pack("<II", q, 1))]
-    good = dev() + b"".join(rx(m) + tx((i, 0)) for i, m in enumerate(session))
+    # the device completes each reply's txq buffer (ids in push order)
+    good = dev()
+    for m in session:
+        good += rx(m)
+        if struct.unpack_from("<I", m)[0] in (GET_FEATURES, GET_PROTOCOL_FEATURES):
+            good += tx(None)
     seeds = {"session": good}
     # used ids and lengths the device lies about, and a used index far ahead
     seeds["hostile_used"] = dev() + rx(session[0], id_=300) + rx(session[0], 0x40, 5000) + \
         bytes([2, 2]) + struct.pack("<H", 0x8000) + rx(session[1]) + tx((77, 0), (0, 9999))
+    seeds["hostile_tx"] = dev() + rx(session[0]) + tx(None, (0, 5000), (200, 0)) + \
+        rx(session[2]) + tx((0, 0))
     # a message that does not frame one vhost-user message
     seeds["bad_framing"] = dev() + rx(vvu_msg(SET_FEATURES, b"\0" * 8)[:15]) + rx(session[0])
     # the device answers register reads itself: queue sizes, features, status
