@@ -228,51 +228,12 @@ fi
 # ---------------------------------------------------------------- fuzz
 if want fuzz; then
 	step "fuzz smoke (build-fuzz, clang, ${FUZZ_SECONDS} s per target)"
-	# Only the fuzz executables are built: with -fsanitize=fuzzer-no-link on
-	# every object, the shared library cannot link (-Wl,--no-undefined), and the
-	# targets link the static internal libraries anyway.
-	if CC=clang meson_config build-fuzz "$LOGS/build-fuzz.log" -Dfuzz=true -Dtests=false \
-		-Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized; then
-		targets=$(meson introspect build-fuzz --targets | "$PY" -c '
-import json, os, sys
-for t in json.load(sys.stdin):
-    if t["type"] == "executable" and t["name"].startswith("fuzz_"):
-        for f in t["filename"]:
-            print(os.path.relpath(f, sys.argv[1]))' build-fuzz | sort)
-		if [ -z "$targets" ]; then
-			skip fuzz "no fuzz targets defined (no devtools/fuzz/fuzz_*.c yet)"
-		elif ! timeout 1800 ninja -C build-fuzz $targets >> "$LOGS/build-fuzz.log" 2>&1; then
-			grep -E 'error|FAILED' "$LOGS/build-fuzz.log" | head -30 || true
-			fail build/fuzz "ninja of the fuzz targets failed (see $LOGS/build-fuzz.log)"
-			targets=
-		fi
-		for rel in $targets; do
-			t=build-fuzz/$rel
-			name=$(basename "$t")
-			corpus=build-fuzz/corpus/$name
-			mkdir -p "$corpus"
-			seeds=()
-			[ -d "devtools/fuzz/corpus/$name" ] && seeds=("devtools/fuzz/corpus/$name")
-			# a target's dictionary is devtools/fuzz/<target>.dict (often a link)
-			dict=()
-			[ -f "devtools/fuzz/$name.dict" ] && dict=("-dict=devtools/fuzz/$name.dict")
-			if ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0} \
-				UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-				timeout $((FUZZ_SECONDS * 3 + 60)) "$t" -max_total_time="$FUZZ_SECONDS" \
-				-timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "${dict[@]}" \
-				-artifact_prefix="build-fuzz/$name-" "$corpus" "${seeds[@]}" \
-				> "$LOGS/fuzz-$name.log" 2>&1; then
-				runs=$(awk '/stat::number_of_executed_units/ {print $2}' "$LOGS/fuzz-$name.log")
-				pass "fuzz/$name ($runs runs in ${FUZZ_SECONDS} s)"
-			else
-				grep -E 'ERROR|SUMMARY|runtime error|Test unit written' \
-					"$LOGS/fuzz-$name.log" | head -15 || true
-				fail "fuzz/$name" "crashed or timed out (see $LOGS/fuzz-$name.log)"
-			fi
-		done
-	else
-		grep -E 'error|Error|ERROR' "$LOGS/build-fuzz.log" | head -30 || true
-		fail build/fuzz "meson setup with CC=clang -Dfuzz=true failed (see $LOGS/build-fuzz.log)"
+	# run.sh builds build-fuzz and prints one PASS/FAIL line per target.
+	rc=0
+	FUZZ_LOGS=$LOGS devtools/fuzz/run.sh all "$FUZZ_SECONDS" | tee "$LOGS/fuzz.txt" || rc=$?
+	count "$LOGS/fuzz.txt"
+	if [ $rc -ne 0 ] && ! grep -q '^FAIL: ' "$LOGS/fuzz.txt"; then
+		fail fuzz "devtools/fuzz/run.sh exited $rc without a result line"
 	fi
 fi
 

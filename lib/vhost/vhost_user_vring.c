@@ -20,6 +20,7 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -288,6 +289,24 @@ vhost_vring_set_fd(struct vhost_dev *dev, struct vhost_user_ctx *ctx, bool call)
 {
 	uint32_t index = (uint32_t)(vhost_msg_u64(ctx) & VHOST_USER_VRING_IDX_MASK);
 	struct vhost_vq *vq = vhost_msg_vq(dev, index);
+	int fd = ctx->nr_fds > 0 ? ctx->fds[0] : -1;
+
+	/*
+	 * We write this fd from data-path lcores, under the vq's access_lock.
+	 * The protocol says eventfd, but nothing makes it one: a pipe or a
+	 * socket the front-end never reads would block that write, the lcore
+	 * and, through the lock, the event loop that serves everyone. Never
+	 * blocking costs a real (non-blocking) eventfd nothing.
+	 */
+	if (fd >= 0) {
+		int fl = fcntl(fd, F_GETFL);
+
+		if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+			VHOST_MSG_LOG(dev, ctx, ERR, "vring %u: cannot make the fd non-blocking\n",
+				      index);
+			return -EINVAL;	/* the transport closes it */
+		}
+	}
 
 	/* A new call fd is announced like a new kick fd (DPDK does the same). */
 	if (call)

@@ -22,7 +22,9 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -799,6 +801,88 @@ TEST_CASE(net_device_needs_its_first_queue_pair)
 	TEST_ASSERT_EQ(test_fds_now(), fds_before);
 }
 
+/*
+ * A front-end passes a full pipe, which it never reads, as vring 0's call
+ * fd. Signalling the guest (rte_vhost_vring_call, as after every enqueue)
+ * writes that fd with the vq's access_lock held: a blocking write would
+ * hang the lcore and, through the lock, the event loop. It must return.
+ */
+static int call_fd_vid;
+static int call_fd_done;
+
+static void *
+call_fd_caller(void *arg)
+{
+	rte_vhost_vring_call(call_fd_vid, 0);
+	__atomic_store_n(&call_fd_done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+TEST_CASE(blocking_call_fd_cannot_stall_the_data_path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct vhost_user_memory mem = { .nregions = 1 };
+	int kick[2], call[2], pfd[2], fds_before = test_fds_now(), q, fl;
+	uint64_t v = 0;
+	char path[96], junk[4096];
+	pthread_t th;
+	bool returned;
+
+	memset(&app, 0, sizeof(app));
+	snprintf(path, sizeof(path), "%s/callfd.sock", tmpdir);
+	TEST_ASSERT_EQ(rte_vhost_driver_register(path, 0), 0);
+	TEST_ASSERT_EQ(rte_vhost_driver_callback_register(path, &app_ops), 0);
+	TEST_ASSERT_EQ(rte_vhost_driver_start(path), 0);
+	fe_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	TEST_ASSERT_EQ(connect(fe_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	TEST_ASSERT_EQ(fe_u64(VHOST_USER_SET_FEATURES, (1ULL << VIRTIO_F_VERSION_1) |
+			      (1ULL << VHOST_USER_F_PROTOCOL_FEATURES)), 0);
+	TEST_ASSERT_EQ(fe_u64(VHOST_USER_SET_PROTOCOL_FEATURES,
+			      1ULL << VHOST_USER_PROTO_F_REPLY_ACK), 0);
+	TEST_ASSERT_EQ(fe_acked(VHOST_USER_SET_OWNER, NULL, 0), 0);
+	mem.regions[0].memory_size = GUEST_SIZE;
+	mem.regions[0].userspace_addr = GUEST_UADDR;
+	TEST_ASSERT_EQ(fe_send(VHOST_USER_SET_MEM_TABLE, 0, &mem,
+			       offsetof(struct vhost_user_memory, regions[1]), &guest_fd, 1), 0);
+	for (q = 0; q < 2; q++)
+		fe_setup_vring(q, &kick[q], &call[q]);
+	ring_avail(0)->flags = 0;	/* the guest wants interrupts */
+
+	/* A pipe filled to the brim, blocking again when it is sent. */
+	TEST_ASSERT_EQ(pipe2(pfd, O_CLOEXEC), 0);
+	fl = fcntl(pfd[1], F_GETFL);
+	TEST_ASSERT_EQ(fcntl(pfd[1], F_SETFL, fl | O_NONBLOCK), 0);
+	while (write(pfd[1], junk, sizeof(junk)) > 0)
+		;
+	TEST_ASSERT_EQ(fcntl(pfd[1], F_SETFL, fl), 0);
+	TEST_ASSERT_EQ(fe_send(VHOST_USER_SET_VRING_CALL, 0, &v, sizeof(v), &pfd[1], 1), 0);
+	/* A last acked request: everything before it has been handled. */
+	TEST_ASSERT_EQ(fe_acked(VHOST_USER_SET_OWNER, NULL, 0), 0);
+	TEST_ASSERT(wait_for(&app.new_device, 1), "new_device() not called");
+
+	call_fd_vid = app.vid;
+	call_fd_done = 0;
+	TEST_ASSERT_EQ(pthread_create(&th, NULL, call_fd_caller, NULL), 0);
+	returned = wait_for(&call_fd_done, 1);
+	/* Unblock a stuck caller either way, so the process can go on. */
+	while (!__atomic_load_n(&call_fd_done, __ATOMIC_ACQUIRE) && read(pfd[0], junk, 1) > 0)
+		test_sleep_ms(1);
+	pthread_join(th, NULL);
+	TEST_ASSERT(returned, "rte_vhost_vring_call() blocked on the front-end's call fd");
+
+	close(fe_fd);
+	TEST_ASSERT(wait_for(&app.destroy_connection, 1), "connection not closed");
+	TEST_ASSERT_EQ(rte_vhost_driver_unregister(path), 0);
+	close(pfd[0]);
+	close(pfd[1]);
+	for (q = 0; q < 2; q++) {
+		close(kick[q]);
+		close(call[q]);
+	}
+	TEST_ASSERT_EQ(test_fds_now(), fds_before);
+}
+
 static void
 noop_timer(void *arg)
 {
@@ -852,5 +936,6 @@ TEST_MAIN(toy_setup, toy_teardown,
 	TEST_ENTRY(frontend_truncating_its_memory_is_contained),
 	TEST_ENTRY(foreign_sigbus_reaches_the_application_handler),
 	TEST_ENTRY(blk_frontend_with_vring0_only_starts),
-	TEST_ENTRY(net_device_needs_its_first_queue_pair)
+	TEST_ENTRY(net_device_needs_its_first_queue_pair),
+	TEST_ENTRY(blocking_call_fd_cannot_stall_the_data_path)
 )
