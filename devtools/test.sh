@@ -69,7 +69,7 @@ finish() {
 step "packages"
 PKGS=(dpdk dpdk-dev libdpdk-dev meson ninja-build pkg-config gcc libc6-dev binutils
 	libnuma-dev libjansson-dev clang libclang-rt-14-dev python3 python3-pytest
-	python3-pyelftools coreutils util-linux procps)
+	python3-pyelftools coreutils util-linux procps dpdk-doc)
 missing=()
 for p in "${PKGS[@]}"; do
 	# no "| grep -q" under pipefail: grep may exit before the writer is done

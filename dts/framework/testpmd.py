@@ -97,6 +97,9 @@ class TestPmd(Process):
             *extra_app,
         ]
         self._text = ""
+        # (end offset in _text, time.monotonic()) of every chunk read: when
+        # each output line arrived (see time_at).
+        self._stamps = []
         self._cond = threading.Condition()
         self._reader = None
         self._log = None
@@ -145,6 +148,7 @@ class TestPmd(Process):
             with self._cond:
                 if text:
                     self._text += text
+                    self._stamps.append((len(self._text), time.monotonic()))
                     self._log.write(text)
                     self._log.flush()
                 else:
@@ -196,6 +200,15 @@ class TestPmd(Process):
         """A position in the output; wait_for(since=mark) looks only after it."""
         with self._cond:
             return len(self._text)
+
+    def time_at(self, pos):
+        """time.monotonic() when the output at offset pos was read (testpmd runs
+        unbuffered, so within a scheduling delay of when it was printed)."""
+        with self._cond:
+            for end, stamp in self._stamps:
+                if pos < end:
+                    return stamp
+        raise TestPmdError(f"{self.name}: no output at offset {pos} yet")
 
     def wait_for(self, pattern, timeout, since=0, what=None):
         """Wait until regex pattern appears in the output after position since."""
