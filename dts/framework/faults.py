@@ -2,8 +2,9 @@
 """Faults injected into running processes, and what a survivor must give back.
 
 :class:`Figures` is what a process holds that a fault could leak: open fds,
-hugetlb memory (``HugetlbPages`` of /proc/PID/status: its own EAL memory and
-every front-end memory it maps) and resident memory (``VmRSS``). A survivor's
+hugetlb memory mapped (the sizes of its hugetlb mappings in /proc/PID/smaps:
+its own EAL memory and every front-end memory it maps) and resident memory
+(``VmRSS`` of /proc/PID/status). A survivor's
 figures after a peer's fault and restart must equal those before it, fds and
 hugepages exactly, RSS within :data:`RSS_SLACK_KB` (allocator and page-cache
 noise of a process that ran the same work again; a leaked ring mapping, mbuf
@@ -57,9 +58,25 @@ def _status(pid):
     return out
 
 
+def hugetlb_mapped_kb(pid):
+    """The size of every hugetlb mapping of pid (KernelPageSize above the base
+    page size), in kB: its EAL memory and every front-end memory it maps.
+    Sizes, not the pages touched so far (HugetlbPages of /proc/PID/status):
+    which pages a new front-end's buffers touch varies, a mapping does not."""
+    total, size = 0, 0
+    base_kb = os.sysconf("SC_PAGE_SIZE") // 1024
+    with open(f"/proc/{pid}/smaps", encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if line.startswith("Size:"):
+                size = int(line.split()[1])
+            elif line.startswith("KernelPageSize:") and int(line.split()[1]) > base_kb:
+                total += size
+    return total
+
+
 def figures(pid):
     st = _status(pid)
-    return Figures(fd_count(pid), st.get("HugetlbPages", 0), st.get("VmRSS", 0))
+    return Figures(fd_count(pid), hugetlb_mapped_kb(pid), st.get("VmRSS", 0))
 
 
 def figures_of(procs):
@@ -85,7 +102,7 @@ def assert_figures_back(procs, before, what, timeout=15):
         assert got.fds == want.fds, (
             f"{p.name} has {got.fds} fds after {what}, {want.fds} before: {fd_kinds(p.pid)}")
         assert got.hugetlb_kb == want.hugetlb_kb, (
-            f"{p.name} maps {got.hugetlb_kb} kB of hugepages after {what}, "
+            f"{p.name} maps {got.hugetlb_kb} kB of hugetlb after {what}, "
             f"{want.hugetlb_kb} kB before")
         assert got.rss_kb - want.rss_kb <= RSS_SLACK_KB, (
             f"{p.name} RSS grew by {got.rss_kb - want.rss_kb} kB across {what} "
