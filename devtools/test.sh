@@ -339,7 +339,8 @@ if want asan-dts; then
 		rm -rf "$alog" "$LOGS/dts-asan.xml"
 		# one node id per word, and no globbing of their [params]
 		# shellcheck disable=SC2086
-		(set -f; env -u VHOST_LIB_DIR -u VVU_DEVICE VVU_BUILD_DIR="$REPO/build-asan" DTS_LOG_DIR="$alog" \
+		(set -f; env -u VHOST_LIB_DIR -u VVU_DEVICE VVU_BUILD_DIR="$REPO/build-asan" \
+			DTS_LOG_DIR="$alog" \
 			DTS_BACKEND_PRELOAD="libasan.so.8 libubsan.so.1" \
 			ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:abort_on_error=0 \
 			UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

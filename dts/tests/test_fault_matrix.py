@@ -62,7 +62,6 @@ figures.
 """
 
 import os
-import threading
 import time
 
 import pytest
