@@ -12,6 +12,7 @@
 # 6. fuzz smoke: clang build in build-fuzz (-Dfuzz=true), each target ~20 s -> fuzz/<target>
 #    (with devtools/fuzz/<target>.dict as -dict= when it exists)
 # 7. end-to-end suites in dts/ with pytest (real testpmd peers)            -> dts/<test>
+# 8. a dts subset on build-asan, no sanitizer report in any process        -> asan-dts/<test>
 #
 # Every result is one line "PASS: name", "FAIL: name: why" or "SKIP: name: reason";
 # the last line is "N passed, N failed[, N skipped]"; the exit status is non-zero
@@ -19,16 +20,17 @@
 # targets yet) contributes nothing, or a SKIP with its reason; never a pass.
 #
 # Environment:
-#   VVU_TEST_STEPS   steps to run, default "build abi layering unit asan fuzz dts"
+#   VVU_TEST_STEPS   steps to run, default "build abi layering unit asan fuzz dts asan-dts"
 #   VHOST_LIB_DIR    library the dts back-end uses (default build/lib/vhost;
 #                    "debian" = Debian's own, to validate the harness)
 #   FUZZ_SECONDS     per fuzz target (default 20)
+#   ASAN_DTS_TESTS   the dts tests (pytest node ids) the asan-dts step runs
 #   VVU_TEST_LOGS    where step logs go (default build-logs)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REPO=$(pwd)
-STEPS=${VVU_TEST_STEPS:-build abi layering unit asan fuzz dts}
+STEPS=${VVU_TEST_STEPS:-build abi layering unit asan fuzz dts asan-dts}
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 LOGS=${VVU_TEST_LOGS:-$REPO/build-logs}
 PY=/usr/bin/python3 # Debian's, whatever PATH says (pytest comes from python3-pytest)
@@ -275,6 +277,69 @@ EOF
 		count "$LOGS/dts.txt"
 	else
 		skip dts "no build (set VHOST_LIB_DIR=debian to run the suites on Debian's library)"
+	fi
+fi
+
+# ---------------------------------------------------------------- asan-dts
+# A dts subset on build-asan: Debian's testpmd loads the sanitized
+# librte_vhost.so.23 with libasan/libubsan preloaded, the device is
+# build-asan's. A test's result counts, and so does any sanitizer report
+# in any process's log.
+ASAN_DTS_TESTS=${ASAN_DTS_TESTS:-"
+dts/tests/test_af_unix_forwarding.py::test_exact_counts_both_directions[vhost_server-split-mrg_on-1518B-2q]
+dts/tests/test_af_unix_forwarding.py::test_exact_counts_both_directions[vhost_client-packed-mrg_off-64B-1q]
+dts/tests/test_vvu_forwarding.py::test_exact_counts_both_directions[split-1518B-2q]
+dts/tests/test_vvu_forwarding.py::test_exact_counts_both_directions[packed-64B-1q]
+dts/tests/test_fault_matrix.py::test_fault[af_unix-frontend-kill9-forwarding]
+dts/tests/test_fault_matrix.py::test_fault[vvu-backend-kill9-forwarding]"}
+if want asan-dts; then
+	step "end-to-end subset under ASan+UBSan (build-asan)"
+	if meson_build build-asan "$LOGS/build-asan.log" -Db_sanitize=address,undefined \
+		-Db_lundef=false -Dbuildtype=debugoptimized -Dtests=true -Dfuzz=false; then
+		alog=$LOGS/dts-asan-logs
+		rm -rf "$alog" "$LOGS/dts-asan.xml"
+		# one node id per word, and no globbing of their [params]
+		# shellcheck disable=SC2086
+		(set -f; env -u VHOST_LIB_DIR -u VVU_DEVICE VVU_BUILD_DIR="$REPO/build-asan" \
+			DTS_LOG_DIR="$alog" \
+			DTS_BACKEND_PRELOAD="libasan.so.8 libubsan.so.1" \
+			ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:abort_on_error=0 \
+			UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+			timeout -k 30 600 "$PY" -m pytest $ASAN_DTS_TESTS -q -rfEs \
+			--junitxml="$LOGS/dts-asan.xml") > "$LOGS/dts-asan.log" 2>&1 || true
+		tail -5 "$LOGS/dts-asan.log"
+		"$PY" - "$LOGS/dts-asan.xml" > "$LOGS/dts-asan.txt" <<'EOF' || true
+import sys, xml.etree.ElementTree as ET
+try:
+    cases = list(ET.parse(sys.argv[1]).getroot().iter("testcase"))
+except (OSError, ET.ParseError) as e:
+    cases = []
+    print(f"FAIL: asan-dts: pytest wrote no report ({e}); see dts-asan.log")
+for tc in cases:
+    name = "asan-dts/" + tc.get("classname", "").split(".")[-1] + "::" + tc.get("name")
+    bad = tc.find("failure") if tc.find("failure") is not None else tc.find("error")
+    if bad is not None:
+        print(f"FAIL: {name}: {(bad.get('message') or 'failed').splitlines()[0][:300]}")
+    elif tc.find("skipped") is not None:
+        print(f"SKIP: {name}: {tc.find('skipped').get('message')}")
+    else:
+        print(f"PASS: {name} ({float(tc.get('time', 0)):.1f} s)")
+EOF
+		reports=$(grep -rlE 'ERROR: (Address|Leak)Sanitizer|runtime error:|SUMMARY: [A-Za-z]+Sanitizer' \
+			"$alog" 2>/dev/null || true)
+		nlogs=$(find "$alog" -name '*.log' 2>/dev/null | wc -l)
+		if [ -n "$reports" ]; then
+			for f in $reports; do
+				echo "FAIL: asan-dts/sanitizer: report in ${f#"$LOGS"/}"
+			done >> "$LOGS/dts-asan.txt"
+		elif [ "$nlogs" -gt 0 ]; then
+			echo "PASS: asan-dts/sanitizer: no report in $nlogs process logs" >> "$LOGS/dts-asan.txt"
+		fi
+		cat "$LOGS/dts-asan.txt"
+		count "$LOGS/dts-asan.txt"
+	else
+		grep -E 'error|Error|ERROR' "$LOGS/build-asan.log" | head -30 || true
+		fail build/asan-dts "meson/ninja failed (see $LOGS/build-asan.log)"
 	fi
 fi
 

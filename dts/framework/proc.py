@@ -46,6 +46,11 @@ class Process:
     end them, :meth:`kill` the crash.
     """
 
+    # SIGPIPE ignored from exec on (inherited): a peer that writes to a
+    # connection whose other end died gets EPIPE instead of dying, as QEMU
+    # and Open vSwitch do; Debian's testpmd leaves SIGPIPE at its default.
+    ignore_sigpipe = False
+
     def __init__(self, name, log_path):
         self.name = name
         self.log_path = log_path
@@ -64,7 +69,11 @@ class Process:
 
     def popen(self, argv, **kw):
         """Spawn argv (subprocess.Popen keywords in kw), dying with us."""
-        self.proc = subprocess.Popen(argv, preexec_fn=die_with_parent, **kw)
+        def child():
+            die_with_parent()
+            if self.ignore_sigpipe:
+                signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        self.proc = subprocess.Popen(argv, preexec_fn=child, **kw)
         with _LIVE_LOCK:
             LIVE.add(self)
         return self.proc

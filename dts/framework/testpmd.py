@@ -30,6 +30,11 @@ TESTPMD = os.environ.get("TESTPMD", "dpdk-testpmd")
 PROMPT = "testpmd> "
 BURST = 32  # testpmd's default packets per burst (--burst)
 DEBIAN_VHOST_LIB = "/usr/lib/x86_64-linux-gnu/librte_vhost.so.23"
+# DTS_BACKEND_PRELOAD: LD_PRELOAD of every testpmd that runs the library
+# under test (lib_dir set), e.g. "libasan.so.8 libubsan.so.1" for a library
+# built with -Db_sanitize=address,undefined (devtools/test.sh asan-dts);
+# sanitizer options come from the environment (ASAN_OPTIONS, UBSAN_OPTIONS).
+BACKEND_PRELOAD = os.environ.get("DTS_BACKEND_PRELOAD", "")
 
 # Memory per process: 256 MiB of hugepages (128 x 2 MiB), enough for the mbuf
 # pool below; two processes use a quarter of the 1024 pages reserved.
@@ -121,14 +126,20 @@ class TestPmd(Process):
         init until a client connects)."""
         env = dict(os.environ)
         env.pop("LD_PRELOAD", None)
+        pre = []
         if self.lib_dir:
             env["LD_LIBRARY_PATH"] = self.lib_dir
+            pre.append(f"LD_LIBRARY_PATH={self.lib_dir}")
+            # A sanitized build of the library needs its runtimes loaded
+            # first in an unsanitized testpmd (see BACKEND_PRELOAD).
+            if BACKEND_PRELOAD:
+                env["LD_PRELOAD"] = BACKEND_PRELOAD
+                pre.append(f"LD_PRELOAD='{BACKEND_PRELOAD}'")
         else:
             env.pop("LD_LIBRARY_PATH", None)
         os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
         self._log = open(self.log_path, "a", encoding="utf-8", errors="replace")
-        self._log.write("# " + " ".join(
-            ([f"LD_LIBRARY_PATH={self.lib_dir}"] if self.lib_dir else []) + self.argv) + "\n")
+        self._log.write("# " + " ".join(pre + self.argv) + "\n")
         self._log.flush()
         self.popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                    stderr=subprocess.STDOUT, env=env, bufsize=0)
@@ -304,6 +315,13 @@ class TestPmd(Process):
         mapped = self.mapped_vhost_libraries()
         assert mapped == {lib.path}, (
             f"{self.name} maps {sorted(mapped)}, expected only {lib.path} ({lib.name})")
+        if BACKEND_PRELOAD and self.lib_dir:
+            # the sanitizer runtimes really run in it (else nothing is checked)
+            names = {os.path.basename(path) for _, _, path in maps(self.pid)}
+            # mapped under their real names (libasan.so.8.0.0)
+            missing = [n for n in BACKEND_PRELOAD.split()
+                       if not any(m.startswith(os.path.basename(n)) for m in names)]
+            assert not missing, f"{self.name} does not map the preloaded {missing}"
 
 
 def backend(log_dir, sock, *, lib_dir=None, client=False, queues=1, name="backend"):

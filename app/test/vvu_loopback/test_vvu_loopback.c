@@ -1153,6 +1153,82 @@ TEST_CASE(device_without_interrupts_is_polled)
 	TEST_ASSERT_EQ(test_fds_settle(0, base, WAIT_MS), base);
 }
 
+/* Resident memory of this process, in kB (-1 if /proc cannot tell). */
+static long
+lb_rss_kb(void)
+{
+	long size = 0, resident = -1;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (f == NULL)
+		return -1;
+	if (fscanf(f, "%ld %ld", &size, &resident) != 2)
+		resident = -1;
+	fclose(f);
+	return resident < 0 ? -1 : resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+#define LB_CYCLES	1000
+#define LB_WARM_CYCLES	10
+#define LB_RSS_SLACK_KB	1024
+
+/*
+ * LB_CYCLES front-end sessions through the device model and the driver:
+ * each a whole handshake with a fresh memfd, one burst each way, and a
+ * close. With no session up, the fds at cycle LB_WARM_CYCLES and after the
+ * last one are equal and the RSS grew at most LB_RSS_SLACK_KB (not checked
+ * under ASan, whose quarantine keeps freed memory by design).
+ */
+TEST_CASE(thousand_sessions_leave_fds_and_rss_flat)
+{
+	int ret, i, warm_fds = -1, end_fds, base = test_count_fds();
+	long warm_rss = -1, end_rss;
+	int64_t t0 = 0;
+	bool asan = false;
+
+#if defined(__SANITIZE_ADDRESS__)
+	asan = true;
+#endif
+	memset(&cb, 0, sizeof(cb));
+	ret = lb_device_start();
+	TEST_ASSERT(ret == 0, "device: %s", strerror(-ret));
+	TEST_ASSERT_EQ(rte_vhost_driver_register(LB_PATH, 0), 0);
+	registered = true;
+	TEST_ASSERT_EQ(rte_vhost_driver_callback_register(LB_PATH, &cb_ops), 0);
+	TEST_ASSERT_EQ(rte_vhost_driver_start(LB_PATH), 0);
+	for (i = 0; i < LB_CYCLES; i++) {
+		fe_session_up(i);
+		attached = true;
+		tx_round(vid_now());
+		rx_round(vid_now());
+		fe_session_down(i);
+		attached = false;
+		if (i + 1 == LB_WARM_CYCLES) {
+			test_sleep_ms(20);
+			warm_fds = test_count_fds();
+			warm_rss = lb_rss_kb();
+			t0 = test_now_ms();
+		}
+	}
+	end_fds = test_fds_settle(0, warm_fds, WAIT_MS);
+	end_rss = lb_rss_kb();
+	printf("# %d VVU sessions: %.2f ms per session (connect, handshake, %d packets each "
+	       "way, close); fds %d at cycle %d, %d at cycle %d; RSS %ld kB at cycle %d, %ld kB "
+	       "at cycle %d (%+ld kB, slack %d kB%s)\n", LB_CYCLES,
+	       (double)(test_now_ms() - t0) / (LB_CYCLES - LB_WARM_CYCLES), BURST, warm_fds,
+	       LB_WARM_CYCLES, end_fds, LB_CYCLES, warm_rss, LB_WARM_CYCLES, end_rss, LB_CYCLES,
+	       end_rss - warm_rss, LB_RSS_SLACK_KB, asan ? ", not checked under ASan" : "");
+	TEST_ASSERT_EQ(end_fds, warm_fds);
+	TEST_ASSERT(warm_rss > 0 && end_rss > 0, "cannot read /proc/self/statm");
+	if (!asan)
+		TEST_ASSERT(end_rss - warm_rss <= LB_RSS_SLACK_KB, "RSS grew by %ld kB",
+			    end_rss - warm_rss);
+	TEST_ASSERT_EQ(rte_vhost_driver_unregister(LB_PATH), 0);
+	registered = false;
+	lb_device_stop();
+	TEST_ASSERT_EQ(test_fds_settle(0, base, WAIT_MS), base);
+}
+
 static void
 noop_timer(void *arg)
 {
@@ -1200,4 +1276,5 @@ TEST_MAIN(lb_setup, lb_teardown,
 	TEST_ENTRY(vring_call_reaches_frontend_unless_suppressed),
 	TEST_ENTRY(frontend_reconnect_gets_a_new_device),
 	TEST_ENTRY(unregister_ends_with_the_fds_it_started_with),
-	TEST_ENTRY(device_without_interrupts_is_polled))
+	TEST_ENTRY(device_without_interrupts_is_polled),
+	TEST_ENTRY(thousand_sessions_leave_fds_and_rss_flat))
