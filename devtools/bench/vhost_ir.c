@@ -33,7 +33,9 @@
  * flight; at the end every packet the library reported has been seen by
  * the front-end. Any mismatch ends the run with exit status 1.
  *
- * Usage: vhost_ir -l | -c CASE [-n BURSTS] [-v]
+ * Usage: vhost_ir -l | -c CASE[,CASE...]|all [-n BURSTS] [-v]
+ * Several cases run one after the other in one process, over one socket,
+ * each on a new connection (a new device).
  * Output: "library: PATH" (the librte_vhost.so.23 in use), "packets: N" (packets moved by the library calls), "bursts: N",
  * "short: N" (calls that moved fewer packets than the front-end offered),
  * "calls: N" (interrupts the library signalled on the call eventfds).
@@ -409,8 +411,9 @@ buf_ptr(const struct fe_vring *v, uint16_t id)
 	return v->base + IR_BUF_OFF + (size_t)id * IR_BUF_STRIDE;
 }
 
+/* Once per process: the memfd and its mapping, and the frame pattern. */
 static void
-guest_init(void)
+guest_create(void)
 {
 	unsigned int i;
 
@@ -422,10 +425,24 @@ guest_init(void)
 		die("mmap: %s", strerror(errno));
 	for (i = 0; i < sizeof(pattern); i++)
 		pattern[i] = (uint8_t)(i * 7 + 3);
+}
+
+/* Before each case: clean rings, fresh eventfds, every buffer id free. */
+static void
+vrings_reset(void)
+{
+	unsigned int i;
+
+	memset(guest, 0, IR_MEM_SIZE);
 	for (i = 0; i < IR_NR_VRING; i++) {
 		struct fe_vring *v = &vrings[i];
 		uint16_t j;
 
+		if (v->base != NULL) {
+			close(v->kickfd);
+			close(v->callfd);
+		}
+		memset(v, 0, sizeof(*v));
 		v->index = (uint16_t)i;
 		v->rx = (i & 1) == 0;	/* even vrings: the front-end's receive queues */
 		v->base = guest + (size_t)i * IR_VRING_SPAN;
@@ -815,7 +832,9 @@ run(const char *path, uint32_t bursts)
 	uint32_t b;
 	int sock, vid;
 
-	guest_init();
+	__atomic_store_n(&dev_up, false, __ATOMIC_RELEASE);
+	__atomic_store_n(&dev_gone, false, __ATOMIC_RELEASE);
+	vrings_reset();
 	sock = fe_handshake(path);
 	vid = dev_vid;
 	if (rte_vhost_get_vring_num(vid) < 2 * cur->nb_qp)
@@ -903,7 +922,7 @@ run(const char *path, uint32_t bursts)
 static void
 usage(const char *prog)
 {
-	fprintf(stderr, "usage: %s -l | -c CASE [-n BURSTS] [-v]\n", prog);
+	fprintf(stderr, "usage: %s -l | -c CASE[,CASE...]|all [-n BURSTS] [-v]\n", prog);
 	exit(2);
 }
 
@@ -912,7 +931,9 @@ main(int argc, char **argv)
 {
 	char *path = sock_path;
 	uint32_t bursts = 1000;
+	const struct ir_case *run_list[IR_CASES_MAX];
 	const char *name = NULL;
+	unsigned int nb_run = 0;
 	bool list = false;
 	unsigned int i;
 	int opt, rc;
@@ -943,11 +964,25 @@ main(int argc, char **argv)
 	}
 	if (name == NULL || bursts == 0)
 		usage(argv[0]);
-	for (i = 0; i < nb_cases && cur == NULL; i++)
-		if (strcmp(cases[i].name, name) == 0)
-			cur = &cases[i];
-	if (cur == NULL)
-		die("no case %s (-l lists them)", name);
+	/* Check every name before starting anything. */
+	if (strcmp(name, "all") != 0) {
+		char *copy = strdup(name), *save = NULL, *tok;
+
+		for (tok = strtok_r(copy, ",", &save); tok != NULL;
+		     tok = strtok_r(NULL, ",", &save)) {
+			for (i = 0; i < nb_cases && strcmp(cases[i].name, tok) != 0; i++)
+				;
+			if (i == nb_cases)
+				die("no case %s (-l lists them)", tok);
+			if (nb_run == RTE_DIM(run_list))
+				die("too many cases");
+			run_list[nb_run++] = &cases[i];
+		}
+		free(copy);
+	} else {
+		for (i = 0; i < nb_cases; i++)
+			run_list[nb_run++] = &cases[i];
+	}
 
 	if (test_eal_init(argv[0], 64, "--log-level=lib.vhost.*:error", "-l", "0") < 0)
 		die("EAL init: %s", rte_strerror(rte_errno));
@@ -962,7 +997,12 @@ main(int argc, char **argv)
 	    rte_vhost_driver_callback_register(path, &ops) != 0 ||
 	    rte_vhost_driver_start(path) != 0)
 		die("cannot start the vhost-user socket %s", path);
-	rc = run(path, bursts);
+	guest_create();
+	/* One process, one socket, one connection per case. */
+	for (i = 0, rc = 0; i < nb_run && rc == 0; i++) {
+		cur = run_list[i];
+		rc = run(path, bursts);
+	}
 	rte_vhost_driver_unregister(path);
 	unlink(path);
 	rte_mempool_free(pool);
