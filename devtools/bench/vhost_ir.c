@@ -153,6 +153,7 @@ struct vu_msg {
 #define IR_SEQ_BYTES	8		/* the sequence number leads each frame */
 #define IR_MAX_FRAME	1518
 #define IR_WAIT_MS	5000
+#define IR_STARVED_EVERY 8		/* "starved": one refill every this many bursts */
 
 /* ---- cases ---- */
 
@@ -166,6 +167,8 @@ struct ir_case {
 	bool indirect;
 	uint32_t rx_buf_len;	/* enqueue: length of each rx buffer */
 	uint16_t refill;	/* buffers/packets the front-end offers per burst */
+	uint16_t refill_every;	/* ... every this many bursts */
+	bool stats;		/* registered with RTE_VHOST_USER_NET_STATS_ENABLE */
 	uint16_t nb_qp;
 	const char *what;
 };
@@ -185,7 +188,7 @@ case_add(bool packed, bool enq, uint32_t len, const char *suffix, const char *wh
 	*c = (struct ir_case){
 		.name = strdup(name), .packed = packed, .enq = enq, .len = len,
 		.mrg = true, .in_order = true, .rx_buf_len = IR_RX_BUF_LEN,
-		.refill = IR_BURST, .nb_qp = 1, .what = what,
+		.refill = IR_BURST, .refill_every = 1, .nb_qp = 1, .what = what,
 	};
 	if (strcmp(suffix, "nomrg") == 0)
 		c->mrg = false;
@@ -199,8 +202,12 @@ case_add(bool packed, bool enq, uint32_t len, const char *suffix, const char *wh
 		c->refill = IR_BURST / 4;
 	else if (strcmp(suffix, "nearlyempty") == 0)
 		c->refill = 1;
+	else if (strcmp(suffix, "starved") == 0)
+		c->refill_every = IR_STARVED_EVERY;
 	else if (strcmp(suffix, "4q") == 0)
 		c->nb_qp = 4;
+	else if (strcmp(suffix, "stats") == 0)
+		c->stats = true;
 }
 
 static void
@@ -217,7 +224,11 @@ cases_init(void)
 		{ "slowfe", "front-end offers 8 per burst of 32 (ring full, partial bursts)",
 		  false },
 		{ "nearlyempty", "front-end offers 1 per burst (ring nearly empty)", false },
+		{ "starved", "front-end offers 32 every 8th burst (7 calls of 8 find nothing)",
+		  false },
 		{ "4q", "4 queue pairs, one burst per queue in turn", false },
+		{ "stats", "per-queue statistics on (RTE_VHOST_USER_NET_STATS_ENABLE, as net_vhost)",
+		  false },
 	};
 	static const uint32_t lens[] = { 64, 1518 };
 	unsigned int p, d, l, m;
@@ -276,6 +287,7 @@ static uint8_t pattern[IR_BUF_STRIDE];
 static struct rte_mempool *pool;
 static bool verbose;
 static char sock_path[108];
+static char sock_path_stats[108];
 
 static volatile int dev_vid = -1;
 static volatile bool dev_up, dev_gone;
@@ -322,6 +334,8 @@ die(const char *fmt, ...)
 	fputc('\n', stderr);
 	if (sock_path[0] != '\0')
 		unlink(sock_path);
+	if (sock_path_stats[0] != '\0')
+		unlink(sock_path_stats);
 	exit(1);
 }
 
@@ -821,12 +835,46 @@ check_mbuf(struct fe_vring *v, struct rte_mbuf *m, uint64_t seq)
 		die("vring %u: dequeued packet %" PRIu64 ": wrong content", v->index, s);
 }
 
+/* With statistics on, the library's good_packets must match what moved. */
+static void
+check_stats(int vid, uint16_t qid, uint64_t moved)
+{
+	struct rte_vhost_stat_name names[64];
+	struct rte_vhost_stat vals[64];
+	int n = rte_vhost_vring_stats_get_names(vid, qid, names, RTE_DIM(names));
+	int k, i;
+
+	if (n <= 0 || n > (int)RTE_DIM(names))
+		die("vring %u: %d statistics", qid, n);
+	k = rte_vhost_vring_stats_get(vid, qid, vals, RTE_DIM(vals));
+	if (k != n)
+		die("vring %u: %d statistic values for %d names", qid, k, n);
+	/* Named "<dir>_q<N>_good_packets". */
+	for (i = 0; i < n; i++) {
+		const char *nm, *suffix = "_good_packets";
+		size_t l, sl = strlen(suffix);
+
+		if (vals[i].id >= (uint64_t)n)
+			die("vring %u: statistic id %" PRIu64 " out of range", qid, vals[i].id);
+		nm = names[vals[i].id].name;
+		l = strnlen(nm, sizeof(names[0].name));
+		if (l >= sl && l < sizeof(names[0].name) && strcmp(nm + l - sl, suffix) == 0)
+			break;
+	}
+	if (i == n)
+		die("vring %u: no good_packets statistic", qid);
+	if (vals[i].value != moved)
+		die("vring %u: good_packets %" PRIu64 ", moved %" PRIu64, qid, vals[i].value,
+		    moved);
+}
+
 static int
 run(const char *path, uint32_t bursts)
 {
 	struct rte_mbuf *tx[IR_MAX_QP][IR_BURST], *rx[IR_BURST];
 	uint64_t seq[IR_MAX_QP] = { 0 }, pkts = 0, shorts = 0, calls = 0, verified = 0;
-	uint16_t first_fill = cur->refill == IR_BURST ? IR_RING : cur->refill;
+	uint16_t first_fill = cur->refill == IR_BURST && cur->refill_every == 1 ?
+			      IR_RING : cur->refill;
 	unsigned int q, i;
 	Dl_info dl;
 	uint32_t b;
@@ -886,7 +934,8 @@ run(const char *path, uint32_t bursts)
 			shorts++;
 		pkts += n;
 		fe_reclaim(v);
-		fe_post(v, cur->refill);
+		if ((b / cur->nb_qp + 1) % cur->refill_every == 0)
+			fe_post(v, cur->refill);
 	}
 	for (i = 0; i < 2u * cur->nb_qp; i++) {
 		struct fe_vring *v = &vrings[i];
@@ -899,6 +948,9 @@ run(const char *path, uint32_t bursts)
 		if (read(v->callfd, &cnt, sizeof(cnt)) == sizeof(cnt))
 			calls += cnt;
 	}
+	if (cur->stats)
+		for (q = 0; q < cur->nb_qp; q++)
+			check_stats(vid, (uint16_t)(2 * q + (cur->enq ? 0 : 1)), seq[q]);
 	/* Enqueue: what the front-end received; dequeue: tx buffers it got back. */
 	if (verified != pkts)
 		die("the library moved %" PRIu64 " packets, the front-end saw %" PRIu64,
@@ -991,20 +1043,28 @@ main(int argc, char **argv)
 				       SOCKET_ID_ANY);
 	if (pool == NULL)
 		die("mempool: %s", rte_strerror(rte_errno));
+	/* Two sockets, registered before the library's event thread first waits. */
 	snprintf(path, sizeof(sock_path), "/tmp/vhost_ir.%d.sock", (int)getpid());
+	snprintf(sock_path_stats, sizeof(sock_path_stats), "/tmp/vhost_ir.%d.stats.sock",
+		 (int)getpid());
 	unlink(path);
+	unlink(sock_path_stats);
 	if (rte_vhost_driver_register(path, 0) != 0 ||
 	    rte_vhost_driver_callback_register(path, &ops) != 0 ||
-	    rte_vhost_driver_start(path) != 0)
-		die("cannot start the vhost-user socket %s", path);
+	    rte_vhost_driver_register(sock_path_stats, RTE_VHOST_USER_NET_STATS_ENABLE) != 0 ||
+	    rte_vhost_driver_callback_register(sock_path_stats, &ops) != 0 ||
+	    rte_vhost_driver_start(path) != 0 || rte_vhost_driver_start(sock_path_stats) != 0)
+		die("cannot start the vhost-user sockets %s and %s", path, sock_path_stats);
 	guest_create();
 	/* One process, one socket, one connection per case. */
 	for (i = 0, rc = 0; i < nb_run && rc == 0; i++) {
 		cur = run_list[i];
-		rc = run(path, bursts);
+		rc = run(cur->stats ? sock_path_stats : path, bursts);
 	}
 	rte_vhost_driver_unregister(path);
+	rte_vhost_driver_unregister(sock_path_stats);
 	unlink(path);
+	unlink(sock_path_stats);
 	rte_mempool_free(pool);
 	test_eal_cleanup();
 	return rc;
