@@ -22,8 +22,9 @@
 #
 # Columns: Ir/pkt on each library, ratio ours/Debian (< 1: ours executes fewer
 # instructions), and per library the calls that moved fewer packets than the
-# front-end offered ("short") and the interrupts signalled ("calls"), which
-# should be equal between the two. Last line: geometric mean of the ratios.
+# front-end offered ("short"), the interrupts signalled ("calls") and the
+# refills after which the front-end had to kick ("kicks"), which should be
+# equal between the two. Last line: geometric mean of the ratios.
 # It takes about 5 s per case and library on a 2-CPU machine (prefix with nice).
 
 set -u
@@ -60,7 +61,7 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 [ -n "$KEEP" ] && mkdir -p "$KEEP"
 
-# measure LIBDIR CASE TAG: prints "IR_PER_PACKET SHORT CALLS" or "FAIL why"
+# measure LIBDIR CASE TAG: prints "IR_PER_PACKET SHORT CALLS KICKS" or "FAIL why"
 measure() {
 	local dir=$1 c=$2 tag=$3 out ir pk lib cg
 	cg=${KEEP:-$TMP}/callgrind.$tag.$c
@@ -79,12 +80,13 @@ measure() {
 	ir=$(echo "$out" | awk '/Collected :/{print $NF}')
 	pk=$(echo "$out" | awk '/^packets: /{print $2}')
 	echo "$out" | awk -v ir="$ir" -v pk="$pk" '
-		/^short: /{s = $2} /^calls: /{c = $2}
-		END { if (pk > 0) printf "%.1f %d %d\n", ir / pk, s, c; else print "FAIL no packets" }'
+		/^short: /{s = $2} /^calls: /{c = $2} /^kicks: /{k = $2}
+		END { if (pk > 0) printf "%.1f %d %d %d\n", ir / pk, s, c, k
+		      else print "FAIL no packets" }'
 }
 
-printf "%-28s %10s %10s %8s %13s %13s\n" case "ours" "debian" "ours/deb" \
-	"short o/d" "calls o/d"
+printf "%-28s %8s %8s %8s %11s %11s %11s\n" case "ours" "debian" "ours/deb" \
+	"short o/d" "calls o/d" "kicks o/d"
 rc=0
 n=0
 logsum=0
@@ -96,13 +98,13 @@ for c in $CASES; do
 		rc=1
 		continue
 	fi
-	read -r oi os oc <<< "$o"
-	read -r di ds dc <<< "$d"
+	read -r oi os oc ok <<< "$o"
+	read -r di ds dc dk <<< "$d"
 	ratio=$(awk -v a="$oi" -v b="$di" 'BEGIN { printf "%.2f", a / b }')
 	logsum=$(awk -v s="$logsum" -v r="$ratio" 'BEGIN { printf "%.6f", s + log(r) }')
 	n=$((n + 1))
-	printf "%-28s %10s %10s %8s %6s/%-6s %6s/%-6s\n" "$c" "$oi" "$di" "$ratio" \
-		"$os" "$ds" "$oc" "$dc"
+	printf "%-28s %8s %8s %8s %5s/%-5s %5s/%-5s %5s/%-5s\n" "$c" "$oi" "$di" "$ratio" \
+		"$os" "$ds" "$oc" "$dc" "$ok" "$dk"
 done
 [ $n -gt 0 ] && awk -v s="$logsum" -v n="$n" \
 	'BEGIN { printf "geometric mean of ours/debian over %d cases: %.2f\n", n, exp(s / n) }'
