@@ -366,7 +366,8 @@ vu_send(int sock, uint32_t req, const void *payload, uint32_t size, const int *f
 
 	if (size > sizeof(m.payload))
 		die("message %u too large", req);
-	memcpy(&m.payload, payload, size);
+	if (size != 0)
+		memcpy(&m.payload, payload, size);
 	iov.iov_base = &m;
 	iov.iov_len = VU_HDR_SIZE + size;
 	if (nfds > 0) {
