@@ -1,0 +1,196 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""examples/vhost_switch (dpdk-vhost-switch) between three front-ends, counted exactly.
+
+Topology (sockets in a private temp dir):
+
+    front-ends A, B, C: Debian dpdk-testpmd, net_virtio_user0 with MACs
+        02:00:00:00:00:0a/0b/0c (Debian's libraries), rxonly; a front-end
+        sends bursts of 32 frames to its "set eth-peer" with "start tx_first"
+            |  vhost-user over AF_UNIX (the switch is the server), or for C in
+            |  the VVU test: front-end -> dpdk-vvu-device -> vfio-user:SOCKET
+    switch: dpdk-vhost-switch on the library under test, one --port each,
+        lcore 0
+
+Test plan
+  1. test_unicast_only_to_its_port_broadcast_to_all_others: each front-end
+     broadcasts one burst (the switch learns its MAC): the two others receive
+     exactly 32 each, the sender none. Then unicast A->B, B->C, C->A (128
+     each): only the destination receives, exactly 128; no flooding. On
+     SIGTERM the switch exits 0 and its counters are exactly what was sent:
+     per port rx 160, tx 192, flood 32, drop 0.
+  2. test_frontend_restart_while_forwarding: A sends to B continuously; C is
+     SIGKILLed mid-traffic; B keeps receiving; then A->B exact, A's broadcast
+     reaches B only. A new front-end C2 (another MAC) on C's port: A's frames
+     to C's old MAC are flooded (B and C2 receive them: the gone port's MAC
+     was forgotten, else only C2 would); after C2 broadcasts, A->C2 reaches
+     only C2.
+  3. test_vvu_port_mixed_with_af_unix: C's port is vfio-user:SOCKET to a
+     dpdk-vvu-device (its front-end on the device's vhost-user socket); A and
+     B are AF_UNIX ports; the learning broadcasts and unicast both ways
+     between AF_UNIX and VVU ports, exact.
+"""
+
+import os
+import time
+
+import pytest
+
+from framework.proc import call_failed, finish_all
+from framework.testpmd import BURST
+from framework.vhost_switch import VhostSwitch, switch_frontend
+
+MACS = {"A": "02:00:00:00:00:0a", "B": "02:00:00:00:00:0b", "C": "02:00:00:00:00:0c",
+        "C2": "02:00:00:00:00:c2"}
+BCAST = "ff:ff:ff:ff:ff:ff"
+SETTLE_S = 0.5  # after the expected counts: anything more would be extra frames
+WAIT_S = 20
+
+
+@pytest.fixture
+def sw(request, topo):
+    """Factories for the switch and its front-ends on top of conftest's topo;
+    everything started is ended by pid at the end (front-ends first)."""
+    if topo.lib.name != "ours":
+        pytest.skip("dpdk-vhost-switch is built on this tree's librte_vhost.so.23")
+    sock_dir = os.path.dirname(topo.sock)
+    fes, switches = [], []
+
+    class Sw:
+        logs = topo.logs
+
+        @staticmethod
+        def sock(name):
+            return os.path.join(sock_dir, f"{name}.sock")
+
+        @staticmethod
+        def switch(ports, **kw):
+            switches.append(VhostSwitch(topo.logs, ports, lib_dir=topo.lib.dir, **kw))
+            return switches[-1]
+
+        @staticmethod
+        def frontend(name, path):
+            fes.append(switch_frontend(topo.logs, path, MACS[name], name))
+            return fes[-1]
+
+    try:
+        yield Sw
+    finally:
+        finish_all(fes + switches, call_failed(request))
+
+
+def start_frontends(switch, fes):
+    """Start the front-ends (each on its switch port, in order), start their
+    rxonly forwarding, wait for every link and for the switch's port up."""
+    for fe in fes:
+        fe.spawn()
+    for i, fe in enumerate(fes):
+        fe.wait_ready()
+        fe.start_forwarding()
+    for i, fe in enumerate(fes):
+        fe.wait_link()
+        switch.wait_log(rf"^port {i} \(.*\): up", WAIT_S)
+
+
+def send(sender, dst_mac, fes, expect, bursts=1):
+    """sender sends bursts x 32 frames to dst_mac; expect {front-end: frames}
+    for the receivers, every other front-end of fes must receive none.
+    Asserts the exact counts (after waiting for them, then SETTLE_S more)."""
+    before = {fe: fe.stats() for fe in fes}
+    sender.stop_forwarding()
+    sender.send(f"set eth-peer 0 {dst_mac}")
+    sender.send(f"start tx_first {bursts}", until=r"forwarding packets/burst")
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        if all((fe.stats() - before[fe]).rx_packets >= n for fe, n in expect.items()):
+            break
+        time.sleep(0.1)
+    time.sleep(SETTLE_S)
+    delta = {fe: fe.stats() - before[fe] for fe in fes}
+    got = {fe.name: delta[fe].rx_packets for fe in fes}
+    want = {fe.name: expect.get(fe, 0) for fe in fes}
+    assert delta[sender].tx_packets == bursts * BURST, (
+        f"{sender.name} sent {delta[sender].tx_packets}, expected {bursts * BURST}")
+    assert got == want, f"{sender.name} -> {dst_mac}: received {got}, expected {want}"
+
+
+def learn(fes):
+    """Each front-end broadcasts one burst: the others receive it exactly."""
+    for fe in fes:
+        send(fe, BCAST, fes, {o: BURST for o in fes if o is not fe})
+
+
+def test_unicast_only_to_its_port_broadcast_to_all_others(sw):
+    switch = sw.switch([sw.sock(n) for n in "ABC"]).start()
+    a, b, c = fes = [sw.frontend(n, sw.sock(n)) for n in "ABC"]
+    start_frontends(switch, fes)
+
+    learn(fes)
+    uni = 4 * BURST
+    send(a, MACS["B"], fes, {b: uni}, bursts=4)
+    send(b, MACS["C"], fes, {c: uni}, bursts=4)
+    send(c, MACS["A"], fes, {a: uni}, bursts=4)
+
+    assert switch.stop() == 0, f"switch exit code {switch.exit_code}:\n{switch.tail()}"
+    counters = switch.final_counters()
+    want = {"rx": BURST + uni, "tx": 2 * BURST + uni, "flood": BURST, "drop": 0}
+    for port in range(3):
+        got = {k: counters[port][k] for k in want}
+        assert got == want, f"switch port {port} counters {got}, expected {want}"
+
+
+def test_frontend_restart_while_forwarding(sw):
+    switch = sw.switch([sw.sock(n) for n in "ABC"]).start()
+    a, b, c = fes = [sw.frontend(n, sw.sock(n)) for n in "ABC"]
+    start_frontends(switch, fes)
+    learn(fes)
+
+    # A streams to B; C crashes in the middle.
+    a.stop_forwarding()
+    a.send(f"set eth-peer 0 {MACS['B']}")
+    a.send("set fwd txonly")
+    b0 = b.stats().rx_packets
+    a.start_forwarding()
+    time.sleep(0.5)
+    mark = switch.mark()
+    c.kill()
+    switch.wait_log(r"^port 2 \(.*\): down", WAIT_S, since=mark)
+    b1 = b.stats().rx_packets
+    time.sleep(1)
+    b2 = b.stats().rx_packets
+    a.stop_forwarding()
+    a.send("set fwd rxonly")
+    a.start_forwarding()
+    assert b1 > b0 and b2 > b1, f"B stopped receiving when C went away: {b0}, {b1}, {b2}"
+    time.sleep(SETTLE_S)  # B drains what was queued
+
+    live = [a, b]
+    send(a, MACS["B"], live, {b: BURST})
+    send(a, BCAST, live, {b: BURST})
+
+    c2 = sw.frontend("C2", sw.sock("C"))
+    c2.start()
+    c2.start_forwarding()
+    c2.wait_link()
+    switch.wait_log(r"^port 2 \(.*\): up", WAIT_S, since=mark)
+    fes = [a, b, c2]
+    # C's MAC went with its port: unknown again, so flooded.
+    send(a, MACS["C"], fes, {b: BURST, c2: BURST})
+    send(c2, BCAST, fes, {a: BURST, b: BURST})
+    send(a, MACS["C2"], fes, {c2: BURST})
+    send(c2, MACS["B"], fes, {b: BURST})
+    assert switch.stop() == 0, f"switch exit code {switch.exit_code}:\n{switch.tail()}"
+
+
+def test_vvu_port_mixed_with_af_unix(vvu, sw):
+    dev = vvu.device(client=False).start()
+    switch = sw.switch([sw.sock("A"), sw.sock("B"), vvu.iface]).start()
+    a, b, c = fes = [sw.frontend("A", sw.sock("A")), sw.frontend("B", sw.sock("B")),
+                     sw.frontend("C", vvu.fe_sock)]
+    start_frontends(switch, fes)
+
+    learn(fes)
+    send(a, MACS["C"], fes, {c: 2 * BURST}, bursts=2)
+    send(c, MACS["B"], fes, {b: 2 * BURST}, bursts=2)
+    send(b, MACS["A"], fes, {a: 2 * BURST}, bursts=2)
+    assert switch.stop() == 0, f"switch exit code {switch.exit_code}:\n{switch.tail()}"
+    assert dev.alive(), "the VVU device died"
