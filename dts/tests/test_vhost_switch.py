@@ -28,22 +28,41 @@ Test plan
      dpdk-vvu-device (its front-end on the device's vhost-user socket); A and
      B are AF_UNIX ports; the learning broadcasts and unicast both ways
      between AF_UNIX and VVU ports, exact.
+  4. test_vlan_access_and_trunk_ports: --vlan 0:10 --vlan 1:20, C a trunk:
+     A's and B's broadcasts reach only C, tagged (bytes: 32 x (64 + 4)); C's
+     untagged broadcast (VLAN 0) reaches nobody; C echoes (io forwarding)
+     what it receives: A's broadcast comes back tagged 10 and is flooded in
+     VLAN 10 only, to A, untagged (32 x 64 bytes), never to B.
+  5. test_learned_mac_ages_out: --aging 3: a MAC used within the ageing time
+     is known (unicast to B only); after 5 s of silence from B it is flooded
+     again; --stats 1 prints a periodic block for every port; the exit block
+     counts A's frames (rx 64, flood 32).
+  6. test_bad_argument_one_line_nonzero_exit: each bad argument gives exactly
+     one line on stderr and exit code 1, before EAL starts.
+  7. test_help_explains_every_option: -h exits 0 and names every option,
+     the port kinds and the counters.
 """
 
 import os
+import re
+import subprocess
 import time
 
 import pytest
 
 from framework.proc import call_failed, finish_all
 from framework.testpmd import BURST
-from framework.vhost_switch import VhostSwitch, switch_frontend
+from framework.vhost_switch import SWITCH_BIN, VhostSwitch, parse_counters, switch_frontend
 
 MACS = {"A": "02:00:00:00:00:0a", "B": "02:00:00:00:00:0b", "C": "02:00:00:00:00:0c",
         "C2": "02:00:00:00:00:c2"}
 BCAST = "ff:ff:ff:ff:ff:ff"
+PKT_LEN = 64  # testpmd's default txonly frame
+VLAN_TAG_LEN = 4
 SETTLE_S = 0.5  # after the expected counts: anything more would be extra frames
 WAIT_S = 20
+AGING_S = 3
+AGING_WAIT_S = 5  # > AGING_S, with margin for a loaded machine
 
 
 @pytest.fixture
@@ -83,7 +102,7 @@ def start_frontends(switch, fes):
     rxonly forwarding, wait for every link and for the switch's port up."""
     for fe in fes:
         fe.spawn()
-    for i, fe in enumerate(fes):
+    for fe in fes:
         fe.wait_ready()
         fe.start_forwarding()
     for i, fe in enumerate(fes):
@@ -94,7 +113,8 @@ def start_frontends(switch, fes):
 def send(sender, dst_mac, fes, expect, bursts=1):
     """sender sends bursts x 32 frames to dst_mac; expect {front-end: frames}
     for the receivers, every other front-end of fes must receive none.
-    Asserts the exact counts (after waiting for them, then SETTLE_S more)."""
+    Asserts the exact counts (after waiting for them, then SETTLE_S more);
+    returns {front-end: its PortStats difference}."""
     before = {fe: fe.stats() for fe in fes}
     sender.stop_forwarding()
     sender.send(f"set eth-peer 0 {dst_mac}")
@@ -111,6 +131,7 @@ def send(sender, dst_mac, fes, expect, bursts=1):
     assert delta[sender].tx_packets == bursts * BURST, (
         f"{sender.name} sent {delta[sender].tx_packets}, expected {bursts * BURST}")
     assert got == want, f"{sender.name} -> {dst_mac}: received {got}, expected {want}"
+    return delta
 
 
 def learn(fes):
@@ -194,3 +215,80 @@ def test_vvu_port_mixed_with_af_unix(vvu, sw):
     send(b, MACS["A"], fes, {a: 2 * BURST}, bursts=2)
     assert switch.stop() == 0, f"switch exit code {switch.exit_code}:\n{switch.tail()}"
     assert dev.alive(), "the VVU device died"
+
+
+def test_vlan_access_and_trunk_ports(sw):
+    switch = sw.switch([sw.sock(n) for n in "ABC"],
+                       extra=["--vlan", "0:10", "--vlan", "1:20"]).start()
+    a, b, c = fes = [sw.frontend(n, sw.sock(n)) for n in "ABC"]
+    start_frontends(switch, fes)
+
+    # Access ports of different VLANs never see each other; the trunk gets
+    # their frames tagged (4 bytes longer).
+    d = send(a, BCAST, fes, {c: BURST})
+    assert d[c].rx_bytes == BURST * (PKT_LEN + VLAN_TAG_LEN), d[c]
+    send(b, BCAST, fes, {c: BURST})
+    # Untagged on the trunk is VLAN 0: no access port carries it.
+    send(c, BCAST, fes, {})
+    # Tagged frames on the trunk: C echoes (io forwarding) A's broadcast,
+    # which reaches it tagged 10; back in VLAN 10 it is flooded to A only
+    # (not B), untagged.
+    c.stop_forwarding()
+    c.send("set fwd io")
+    c.start_forwarding()
+    d = send(a, BCAST, fes, {a: BURST, c: BURST})
+    assert d[c].rx_bytes == BURST * (PKT_LEN + VLAN_TAG_LEN), d[c]
+    assert d[c].tx_bytes == BURST * (PKT_LEN + VLAN_TAG_LEN), d[c]
+    assert d[a].rx_bytes == BURST * PKT_LEN, d[a]
+    assert switch.stop() == 0, f"switch exit code {switch.exit_code}:\n{switch.tail()}"
+
+
+def test_learned_mac_ages_out(sw):
+    switch = sw.switch([sw.sock(n) for n in "ABC"], extra=["--aging", str(AGING_S), "--stats", "1"])
+    switch.start()
+    a, b, c = fes = [sw.frontend(n, sw.sock(n)) for n in "ABC"]
+    start_frontends(switch, fes)
+    # B's broadcast teaches its MAC; used within --aging it is known.
+    send(b, BCAST, fes, {a: BURST, c: BURST})
+    send(a, MACS["B"], fes, {b: BURST})
+    # B stays silent for longer than --aging: its MAC is unknown again.
+    time.sleep(AGING_WAIT_S)
+    send(a, MACS["B"], fes, {b: BURST, c: BURST})
+    mark = switch.mark()
+    periodic = parse_counters(switch.wait_log(r"(?s)--- vhost-switch stats \(periodic\) ---"
+                                              r".*?path .*C\.sock\n", WAIT_S, since=mark)
+                              .group(0), "periodic")
+    assert sorted(periodic) == [0, 1, 2], periodic
+    assert switch.stop() == 0, f"switch exit code {switch.exit_code}:\n{switch.tail()}"
+    counters = switch.final_counters()
+    assert counters[0]["rx"] == 2 * BURST and counters[0]["flood"] == BURST, counters
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], r"no --port given"),
+    (["--port"], r"--port needs an argument"),
+    (["--port", "/tmp/x", "--aging", "-1"], r"--aging '-1': not a number"),
+    (["--port", "/tmp/x", "--stats", "1x"], r"--stats '1x': not a number"),
+    (["--port", "/tmp/x", "--vlan", "1:10"], r"--vlan '1:10': there is no port 1"),
+    (["--port", "/tmp/x", "--vlan", "0:4095"], r"--vlan '0:4095': expected PORT:VID"),
+    (["--port", "/tmp/x", "--port", "/tmp/x"], r"--port '/tmp/x' given twice"),
+    (["--port", "/tmp/x", "--bogus"], r"unknown option '--bogus'"),
+    (["--port", "/tmp/x", "stray"], r"unexpected argument 'stray'"),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_bad_argument_one_line_nonzero_exit(args, message):
+    """Before EAL starts (no hugepages needed): one line on stderr, exit 1."""
+    r = subprocess.run([SWITCH_BIN, "--no-pci", "--", *args], capture_output=True,
+                       text=True, timeout=10, check=False)
+    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+    assert r.stdout == "", r.stdout
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and re.search(message, lines[0]), r.stderr
+
+
+def test_help_explains_every_option():
+    r = subprocess.run([SWITCH_BIN, "--", "-h"], capture_output=True, text=True,
+                       timeout=10, check=False)
+    assert r.returncode == 0, (r.returncode, r.stderr)
+    for opt in ("--port PATH", "vfio-user:", "PCI address", "--client", "--aging SEC",
+                "--vlan PORT:VID", "--stats N", "flood", "drop"):
+        assert opt in r.stdout, f"-h does not mention {opt!r}:\n{r.stdout}"
