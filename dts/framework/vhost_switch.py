@@ -53,14 +53,16 @@ def parse_counters(text, when="exit"):
 
 
 class VhostSwitch(Process):
-    """One dpdk-vhost-switch process on lcore 0 with the given --port paths."""
+    """One dpdk-vhost-switch process with the given --port paths, forwarding
+    on lcores (EAL -l; the first is the main lcore)."""
 
-    def __init__(self, log_dir, ports, *, name="switch", lib_dir=None, extra=()):
+    def __init__(self, log_dir, ports, *, name="switch", lib_dir=None, lcores="0",
+                 extra=()):
         super().__init__(name, os.path.join(log_dir, f"{name}.log"))
         self.ports = list(ports)
         self.lib_dir = lib_dir
         self.prefix = f"vvu{os.getpid()}{name}{int(time.time() * 1000) % 100000}"
-        self.argv = [SWITCH_BIN, "-l", "0", "--file-prefix", self.prefix, "--no-pci",
+        self.argv = [SWITCH_BIN, "-l", lcores, "--file-prefix", self.prefix, "--no-pci",
                      "--in-memory", "-m", str(SWITCH_MEM_MB), "--"]
         for p in self.ports:
             self.argv += ["--port", p]

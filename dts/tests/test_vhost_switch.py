@@ -17,7 +17,8 @@ Test plan
      exactly 32 each, the sender none. Then unicast A->B, B->C, C->A (128
      each): only the destination receives, exactly 128; no flooding. On
      SIGTERM the switch exits 0 and its counters are exactly what was sent:
-     per port rx 160, tx 192, flood 32, drop 0.
+     per port rx 160, tx 192, flood 32, drop 0. With one lcore, and with two
+     (ports spread over both).
   2. test_frontend_restart_while_forwarding: A sends to B continuously; C is
      SIGKILLed mid-traffic; B keeps receiving; then A->B exact, A's broadcast
      reaches B only. A new front-end C2 (another MAC) on C's port: A's frames
@@ -140,8 +141,10 @@ def learn(fes):
         send(fe, BCAST, fes, {o: BURST for o in fes if o is not fe})
 
 
-def test_unicast_only_to_its_port_broadcast_to_all_others(sw):
-    switch = sw.switch([sw.sock(n) for n in "ABC"]).start()
+@pytest.mark.parametrize("lcores", ["0", "0,1"], ids=["1lcore", "2lcores"])
+def test_unicast_only_to_its_port_broadcast_to_all_others(sw, lcores):
+    switch = sw.switch([sw.sock(n) for n in "ABC"], lcores=lcores).start()
+    switch.wait_log(rf"^vhost-switch: lcore {lcores[-1]} polls", WAIT_S)
     a, b, c = fes = [sw.frontend(n, sw.sock(n)) for n in "ABC"]
     start_frontends(switch, fes)
 

@@ -11,14 +11,17 @@
  *  - the vhost control thread runs new_device()/destroy_device(): it
  *    publishes or withdraws a port's vid (port->vid, atomic) and bumps the
  *    port's session when the port goes away;
- *  - the main lcore is the data path: it snapshots every port's vid at the
- *    start of a round, polls each ready port, and advances loop_epoch at the
- *    end of the round. It alone owns the MAC table and the counters.
- * destroy_device() withdraws the vid and then waits until loop_epoch has
- * moved on: from then on no round uses the old vid, so the library may tear
- * the rings down. MAC entries carry the session of the port they were
- * learned on; bumping the session forgets them all at once, without the
- * control thread touching the table.
+ *  - the forwarding lcores (the main lcore and each worker, up to one per
+ *    port) are the data path: ports are spread over them round-robin; each
+ *    snapshots every port's vid at the start of a round, polls its own
+ *    ports, and advances its epoch at the end of the round. The MAC table is
+ *    shared: a spinlock per bucket. A port's RX ring may be fed by any lcore:
+ *    a spinlock per port serialises the enqueues. Counters are atomic adds.
+ * destroy_device() withdraws the vid and then waits until every lcore's
+ * epoch has moved on: from then on no round uses the old vid, so the library
+ * may tear the rings down. MAC entries carry the session of the port they
+ * were learned on; bumping the session forgets them all at once, without
+ * the control thread touching the table.
  *
  * Forwarding: rte_vhost_dequeue_burst() from a port's TX ring (queue 1)
  * into our mbuf pool; per packet, learn the source, look the destination
@@ -48,7 +51,9 @@
 #include <rte_ether.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
+#include <rte_launch.h>
 #include <rte_pause.h>
+#include <rte_spinlock.h>
 #include <rte_vhost.h>
 
 #define SW_MAX_PORTS	32
@@ -89,9 +94,18 @@ struct sw_port {
 	int vid;		/* atomic; -1 while no front-end is ready */
 	uint32_t session;	/* atomic; bumped each time the port goes away */
 	bool registered;
-	struct sw_counters c;	/* data path only */
-	struct rte_mbuf *txq[SW_BURST];
-	uint16_t nb_tx;
+	struct sw_counters c;	/* atomic adds by any forwarding lcore */
+	rte_spinlock_t tx_lock;	/* one enqueue into its RX ring at a time */
+};
+
+/* One forwarding lcore: its ports and its per-destination TX buffers. */
+struct sw_lcore {
+	unsigned int lcore_id;
+	unsigned int nb_ports;
+	unsigned int ports[SW_MAX_PORTS];
+	uint64_t epoch;		/* atomic; rounds completed */
+	struct rte_mbuf *txq[SW_MAX_PORTS][SW_BURST];
+	uint16_t nb_tx[SW_MAX_PORTS];
 };
 
 struct sw_mac_entry {
@@ -109,9 +123,11 @@ static unsigned int aging_s = SW_AGING_DEFAULT;
 static unsigned int stats_s;
 static struct rte_mempool *pool;
 static struct sw_mac_entry mac_table[1u << SW_MAC_BUCKET_BITS][SW_MAC_WAYS];
+static rte_spinlock_t mac_locks[1u << SW_MAC_BUCKET_BITS];
+static struct sw_lcore fwd_lcores[SW_MAX_PORTS];
+static unsigned int nb_fwd_lcores;
 static volatile sig_atomic_t quit;
-static uint64_t loop_epoch;	/* atomic */
-static int loop_running;	/* atomic */
+static int loop_running;	/* atomic: forwarding lcores still running */
 
 static void
 usage(const char *prog)
@@ -144,7 +160,8 @@ usage(const char *prog)
 		"is (per VLAN); broadcast, multicast and unknown unicast are flooded to\n"
 		"every other ready port of the VLAN; known unicast goes to its port only.\n"
 		"A port whose front-end goes away is skipped and its MACs are forgotten;\n"
-		"the other ports keep forwarding. Only the main lcore forwards.\n"
+		"the other ports keep forwarding. Ports are spread over the EAL lcores\n"
+		"(-l): one lcore polls them all, or up to one lcore per port.\n"
 		"\n"
 		"Counters, per port: rx (frames received from the front-end), tx (frames\n"
 		"delivered to it), flood (received frames that were flooded), drop\n"
@@ -340,20 +357,24 @@ static void
 destroy_device(int vid)
 {
 	int i = port_of_vid(vid);
-	uint64_t epoch, waited_ms = 0;
+	uint64_t epochs[SW_MAX_PORTS], waited_ms = 0;
+	unsigned int l;
 
 	if (i < 0)
 		return; /* a refused second front-end */
 	__atomic_store_n(&ports[i].vid, -1, __ATOMIC_SEQ_CST);
 	/* Forget its MACs: entries of an older session no longer match. */
 	__atomic_add_fetch(&ports[i].session, 1, __ATOMIC_RELEASE);
-	/* Wait for the round that may still hold the old vid to end. */
-	epoch = __atomic_load_n(&loop_epoch, __ATOMIC_SEQ_CST);
-	while (__atomic_load_n(&loop_running, __ATOMIC_ACQUIRE) &&
-			__atomic_load_n(&loop_epoch, __ATOMIC_ACQUIRE) == epoch &&
-			waited_ms < SW_QUIESCE_TIMEOUT_MS) {
-		rte_delay_us_sleep(1000);
-		waited_ms++;
+	/* Wait for the rounds that may still hold the old vid to end. */
+	for (l = 0; l < nb_fwd_lcores; l++)
+		epochs[l] = __atomic_load_n(&fwd_lcores[l].epoch, __ATOMIC_SEQ_CST);
+	for (l = 0; l < nb_fwd_lcores; l++) {
+		while (__atomic_load_n(&loop_running, __ATOMIC_ACQUIRE) &&
+				__atomic_load_n(&fwd_lcores[l].epoch, __ATOMIC_ACQUIRE) ==
+				epochs[l] && waited_ms < SW_QUIESCE_TIMEOUT_MS) {
+			rte_delay_us_sleep(1000);
+			waited_ms++;
+		}
 	}
 	printf("port %d (%s): down, vid %d\n", i, ports[i].path, vid);
 }
@@ -372,6 +393,7 @@ ports_start(void)
 		struct sw_port *p = &ports[i];
 
 		p->vid = -1;
+		rte_spinlock_init(&p->tx_lock);
 		if (rte_vhost_driver_register(p->path, vhost_flags) != 0) {
 			fprintf(stderr, "vhost-switch: port %u (%s): cannot register "
 				"(see the library's log above)\n", i, p->path);
@@ -431,11 +453,20 @@ mac_entry_live(const struct sw_mac_entry *e, uint64_t now, uint64_t aging_tsc)
 	return aging_tsc == 0 || now - e->seen <= aging_tsc;
 }
 
+static rte_spinlock_t *
+mac_lock(uint64_t key)
+{
+	return &mac_locks[(key * 0x9E3779B97F4A7C15ULL) >> (64 - SW_MAC_BUCKET_BITS)];
+}
+
 static void
 mac_learn(uint64_t key, uint16_t port, uint64_t now, uint64_t aging_tsc)
 {
 	struct sw_mac_entry *b = mac_bucket(key), *victim = NULL;
+	rte_spinlock_t *lock = mac_lock(key);
 	unsigned int w;
+
+	rte_spinlock_lock(lock);
 
 	/* The entry of key, else a dead one, else the oldest (a full bucket). */
 	for (w = 0; w < SW_MAC_WAYS && victim == NULL; w++)
@@ -454,6 +485,7 @@ mac_learn(uint64_t key, uint16_t port, uint64_t now, uint64_t aging_tsc)
 	victim->port = port;
 	victim->session = __atomic_load_n(&ports[port].session, __ATOMIC_ACQUIRE);
 	victim->seen = now;
+	rte_spinlock_unlock(lock);
 }
 
 /* The port key was learned on, or -1. */
@@ -461,12 +493,20 @@ static int
 mac_lookup(uint64_t key, uint64_t now, uint64_t aging_tsc)
 {
 	struct sw_mac_entry *b = mac_bucket(key);
+	rte_spinlock_t *lock = mac_lock(key);
 	unsigned int w;
+	int port = -1;
 
-	for (w = 0; w < SW_MAC_WAYS; w++)
-		if (b[w].key == key)
-			return mac_entry_live(&b[w], now, aging_tsc) ? b[w].port : -1;
-	return -1;
+	rte_spinlock_lock(lock);
+	for (w = 0; w < SW_MAC_WAYS; w++) {
+		if (b[w].key == key) {
+			if (mac_entry_live(&b[w], now, aging_tsc))
+				port = b[w].port;
+			break;
+		}
+	}
+	rte_spinlock_unlock(lock);
+	return port;
 }
 
 /* ----- data path -------------------------------------------------------- */
@@ -503,8 +543,12 @@ egress_frame(const struct sw_port *p, struct rte_mbuf *m, uint16_t vlan,
 	return *tagged;
 }
 
+#define SW_COUNT(port, field, n) \
+	__atomic_fetch_add(&(port)->c.field, (n), __ATOMIC_RELAXED)
+
 static void
-switch_port(unsigned int in, const int *vids, uint64_t now, uint64_t aging_tsc)
+switch_port(struct sw_lcore *lc, unsigned int in, const int *vids, uint64_t now,
+	    uint64_t aging_tsc)
 {
 	struct sw_port *p = &ports[in];
 	struct rte_mbuf *pkts[SW_BURST], *copies[SW_BURST];
@@ -514,7 +558,7 @@ switch_port(unsigned int in, const int *vids, uint64_t now, uint64_t aging_tsc)
 	n = rte_vhost_dequeue_burst(vids[in], SW_VIRTIO_TXQ, pool, pkts, SW_BURST);
 	if (n == 0)
 		return;
-	p->c.rx += n;
+	SW_COUNT(p, rx, n);
 	for (i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i], *tagged = NULL;
 		const struct rte_ether_hdr *eth;
@@ -523,14 +567,14 @@ switch_port(unsigned int in, const int *vids, uint64_t now, uint64_t aging_tsc)
 		int out;
 
 		if (rte_pktmbuf_data_len(m) < sizeof(*eth)) {
-			p->c.drop++;
+			SW_COUNT(p, drop, 1);
 			continue;
 		}
 		eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
 		if (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN)) {
 			/* Tagged: a trunk's frame of that VLAN; no access port's. */
 			if (p->vlan != 0 || rte_vlan_strip(m) != 0) {
-				p->c.drop++;
+				SW_COUNT(p, drop, 1);
 				continue;
 			}
 			vlan = m->vlan_tci & 0xfff;
@@ -547,11 +591,11 @@ switch_port(unsigned int in, const int *vids, uint64_t now, uint64_t aging_tsc)
 		if (out >= 0 && vids[out] < 0)
 			out = -1; /* learned, but its front-end is not ready now */
 		if (out == (int)in) {
-			p->c.drop++; /* its destination is where it came from */
+			SW_COUNT(p, drop, 1); /* its destination is where it came from */
 			continue;
 		}
 		if (out < 0)
-			p->c.flood++;
+			SW_COUNT(p, flood, 1);
 		for (j = 0; j < nb_ports; j++) {
 			struct sw_port *q = &ports[j];
 			struct rte_mbuf *f;
@@ -562,28 +606,31 @@ switch_port(unsigned int in, const int *vids, uint64_t now, uint64_t aging_tsc)
 				continue;
 			f = egress_frame(q, m, vlan, &tagged);
 			if (f == NULL) {
-				q->c.drop++;
+				SW_COUNT(q, drop, 1);
 				continue;
 			}
-			q->txq[q->nb_tx++] = f;
+			lc->txq[j][lc->nb_tx[j]++] = f;
 			sent++;
 		}
 		if (tagged != NULL)
 			copies[nb_copies++] = tagged;
 		if (sent == 0)
-			p->c.drop++;
+			SW_COUNT(p, drop, 1);
 	}
 	/* Offer each destination its frames; the enqueue copies them. */
 	for (j = 0; j < nb_ports; j++) {
 		struct sw_port *q = &ports[j];
 		uint16_t taken;
 
-		if (q->nb_tx == 0)
+		if (lc->nb_tx[j] == 0)
 			continue;
-		taken = rte_vhost_enqueue_burst(vids[j], SW_VIRTIO_RXQ, q->txq, q->nb_tx);
-		q->c.tx += taken;
-		q->c.drop += q->nb_tx - taken;
-		q->nb_tx = 0;
+		rte_spinlock_lock(&q->tx_lock);
+		taken = rte_vhost_enqueue_burst(vids[j], SW_VIRTIO_RXQ, lc->txq[j],
+			lc->nb_tx[j]);
+		rte_spinlock_unlock(&q->tx_lock);
+		SW_COUNT(q, tx, taken);
+		SW_COUNT(q, drop, lc->nb_tx[j] - taken);
+		lc->nb_tx[j] = 0;
 	}
 	rte_pktmbuf_free_bulk(pkts, n);
 	rte_pktmbuf_free_bulk(copies, nb_copies);
@@ -599,44 +646,85 @@ print_stats(const char *when)
 		const struct sw_port *p = &ports[i];
 
 		printf("port %u: rx %" PRIu64 " tx %" PRIu64 " flood %" PRIu64
-			" drop %" PRIu64 " %s vlan %u path %s\n", i, p->c.rx, p->c.tx,
-			p->c.flood, p->c.drop,
+			" drop %" PRIu64 " %s vlan %u path %s\n", i,
+			__atomic_load_n(&p->c.rx, __ATOMIC_RELAXED),
+			__atomic_load_n(&p->c.tx, __ATOMIC_RELAXED),
+			__atomic_load_n(&p->c.flood, __ATOMIC_RELAXED),
+			__atomic_load_n(&p->c.drop, __ATOMIC_RELAXED),
 			__atomic_load_n(&p->vid, __ATOMIC_ACQUIRE) >= 0 ? "up" : "down",
 			p->vlan, p->path);
 	}
 	fflush(stdout);
 }
 
-static void
-switch_loop(void)
+/* One forwarding lcore's loop; the main lcore's also prints the counters. */
+static int
+switch_loop(void *arg)
 {
+	struct sw_lcore *lc = arg;
+	const bool is_main = lc->lcore_id == rte_get_main_lcore();
 	const uint64_t hz = rte_get_tsc_hz();
 	const uint64_t aging_tsc = (uint64_t)aging_s * hz;
 	uint64_t next_stats = rte_get_tsc_cycles() + (uint64_t)stats_s * hz;
 	int vids[SW_MAX_PORTS];
 	unsigned int i;
 
-	__atomic_store_n(&loop_running, 1, __ATOMIC_RELEASE);
 	while (!quit) {
 		uint64_t now = rte_get_tsc_cycles();
 		bool any = false;
 
-		for (i = 0; i < nb_ports; i++) {
-			vids[i] = __atomic_load_n(&ports[i].vid, __ATOMIC_SEQ_CST);
-			any |= vids[i] >= 0;
-		}
 		for (i = 0; i < nb_ports; i++)
-			if (vids[i] >= 0)
-				switch_port(i, vids, now, aging_tsc);
+			vids[i] = __atomic_load_n(&ports[i].vid, __ATOMIC_SEQ_CST);
+		for (i = 0; i < lc->nb_ports; i++) {
+			if (vids[lc->ports[i]] >= 0) {
+				switch_port(lc, lc->ports[i], vids, now, aging_tsc);
+				any = true;
+			}
+		}
 		/* This round's vids are no longer used (see destroy_device()). */
-		__atomic_add_fetch(&loop_epoch, 1, __ATOMIC_SEQ_CST);
-		if (stats_s != 0 && now >= next_stats) {
+		__atomic_add_fetch(&lc->epoch, 1, __ATOMIC_SEQ_CST);
+		if (is_main && stats_s != 0 && now >= next_stats) {
 			print_stats("periodic");
 			next_stats = now + (uint64_t)stats_s * hz;
 		}
 		if (!any)
 			rte_delay_us_sleep(1000); /* nothing to poll: do not spin */
 	}
+	return 0;
+}
+
+/* Spread the ports over the lcores, round-robin; at most one lcore per port. */
+static void
+lcores_assign(void)
+{
+	unsigned int lcore_id, i;
+
+	fwd_lcores[nb_fwd_lcores++].lcore_id = rte_get_main_lcore();
+	RTE_LCORE_FOREACH_WORKER(lcore_id) {
+		if (nb_fwd_lcores == nb_ports)
+			break;
+		fwd_lcores[nb_fwd_lcores++].lcore_id = lcore_id;
+	}
+	for (i = 0; i < nb_ports; i++) {
+		struct sw_lcore *lc = &fwd_lcores[i % nb_fwd_lcores];
+
+		lc->ports[lc->nb_ports++] = i;
+	}
+	for (i = 0; i < nb_fwd_lcores; i++)
+		printf("vhost-switch: lcore %u polls %u port(s)\n", fwd_lcores[i].lcore_id,
+			fwd_lcores[i].nb_ports);
+}
+
+static void
+switch_run(void)
+{
+	unsigned int i;
+
+	__atomic_store_n(&loop_running, 1, __ATOMIC_RELEASE);
+	for (i = 1; i < nb_fwd_lcores; i++)
+		rte_eal_remote_launch(switch_loop, &fwd_lcores[i], fwd_lcores[i].lcore_id);
+	switch_loop(&fwd_lcores[0]);
+	rte_eal_mp_wait_lcore();
 	__atomic_store_n(&loop_running, 0, __ATOMIC_RELEASE);
 }
 
@@ -686,9 +774,6 @@ main(int argc, char **argv)
 		fprintf(stderr, "vhost-switch: EAL init failed: %s\n", rte_strerror(rte_errno));
 		return EXIT_FAILURE;
 	}
-	if (rte_lcore_count() > 1)
-		printf("vhost-switch: %u lcores given; only the main lcore forwards\n",
-			rte_lcore_count());
 	pool = rte_pktmbuf_pool_create("vhost_switch_pool", SW_NB_MBUFS, SW_MBUF_CACHE, 0,
 		RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
 	if (pool == NULL) {
@@ -699,9 +784,9 @@ main(int argc, char **argv)
 	}
 	ret = EXIT_SUCCESS;
 	if (ports_start() == 0) {
-		printf("vhost-switch: %u ports, aging %u s, forwarding on lcore %u\n",
-			nb_ports, aging_s, rte_lcore_id());
-		switch_loop();
+		printf("vhost-switch: %u ports, aging %u s\n", nb_ports, aging_s);
+		lcores_assign();
+		switch_run();
 	} else {
 		ret = EXIT_FAILURE;
 	}
