@@ -28,6 +28,12 @@ from .proc import KILL_WAIT_S, Process, maps
 
 TESTPMD = os.environ.get("TESTPMD", "dpdk-testpmd")
 PROMPT = "testpmd> "
+# The library logs from its own threads onto the same stdout, so a whole
+# log line can land inside the prompt ("t" + "VHOST_CONFIG: ...\n" +
+# "estpmd> "). Match the prompt with such lines allowed between its
+# characters.
+_LOG_LINES = r"(?:VHOST_[A-Z]+:[^\n]*\n)*"
+PROMPT_RX = _LOG_LINES.join(re.escape(c) for c in PROMPT)
 BURST = 32  # testpmd's default packets per burst (--burst)
 DEBIAN_VHOST_LIB = "/usr/lib/x86_64-linux-gnu/librte_vhost.so.23"
 # DTS_BACKEND_PRELOAD: LD_PRELOAD of every testpmd that runs the library
@@ -118,7 +124,7 @@ class TestPmd(Process):
 
     def wait_ready(self, timeout=90):
         """Wait for the first prompt (EAL and ports initialised)."""
-        self.wait_for(re.escape(PROMPT), timeout, what="first prompt")
+        self.wait_for(PROMPT_RX, timeout, what="first prompt")
         return self
 
     def spawn(self):
@@ -260,7 +266,7 @@ class TestPmd(Process):
         start = pos
         if until is not None:
             start = self.wait_for(until, timeout, pos, what=f"answer to {cmd!r}").end()
-        end = self.wait_for(re.escape(PROMPT), timeout, start, what=f"prompt after {cmd!r}")
+        end = self.wait_for(PROMPT_RX, timeout, start, what=f"prompt after {cmd!r}")
         return self.output[pos:end.start()]
 
     def start_forwarding(self):
