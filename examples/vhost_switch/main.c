@@ -376,6 +376,11 @@ destroy_device(int vid)
 			waited_ms++;
 		}
 	}
+	if (waited_ms >= SW_QUIESCE_TIMEOUT_MS)
+		fprintf(stderr, "port %d (%s): a forwarding lcore did not finish its round "
+			"within %d ms\n", i, ports[i].path, SW_QUIESCE_TIMEOUT_MS);
+	/* A round that learned a MAC while we waited stored the new session. */
+	__atomic_add_fetch(&ports[i].session, 1, __ATOMIC_RELEASE);
 	printf("port %d (%s): down, vid %d\n", i, ports[i].path, vid);
 }
 
@@ -450,7 +455,8 @@ mac_entry_live(const struct sw_mac_entry *e, uint64_t now, uint64_t aging_tsc)
 		return false;
 	if (e->session != __atomic_load_n(&ports[e->port].session, __ATOMIC_ACQUIRE))
 		return false;
-	return aging_tsc == 0 || now - e->seen <= aging_tsc;
+	/* another lcore may have refreshed it after this round read the TSC */
+	return aging_tsc == 0 || e->seen >= now || now - e->seen <= aging_tsc;
 }
 
 static rte_spinlock_t *
@@ -573,7 +579,10 @@ switch_port(struct sw_lcore *lc, unsigned int in, const int *vids, uint64_t now,
 		eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
 		if (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN)) {
 			/* Tagged: a trunk's frame of that VLAN; no access port's. */
-			if (p->vlan != 0 || rte_vlan_strip(m) != 0) {
+			/* too short for its tag: rte_vlan_strip would read past it */
+			if (p->vlan != 0 ||
+			    rte_pktmbuf_data_len(m) < sizeof(*eth) + sizeof(struct rte_vlan_hdr) ||
+			    rte_vlan_strip(m) != 0) {
 				SW_COUNT(p, drop, 1);
 				continue;
 			}

@@ -545,7 +545,7 @@ struct vfio_user_server_ops {
 struct vfio_user_server_params {
 	uint32_t max_msg_fds;        /**< advertised; default 16, <= FDS_MAX */
 	uint32_t max_data_xfer_size; /**< advertised; default 1 MiB */
-	int timeout_ms;              /**< per message; default 5000 */
+	int timeout_ms;              /**< partial request, reply send; default 5000, > 0 */
 };
 
 struct vfio_user_server;

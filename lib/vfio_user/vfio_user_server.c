@@ -752,7 +752,7 @@ vfio_user_server_create(const char *path, const struct vfio_user_server_ops *ops
 	if (ops == NULL || ops->get_device_info == NULL || ops->get_region_info == NULL ||
 	    ops->get_irq_info == NULL ||
 	    (path != NULL && strlen(path) >= sizeof(sun.sun_path)) ||
-	    (params != NULL && (params->max_msg_fds > VFIO_USER_FDS_MAX ||
+	    (params != NULL && (params->max_msg_fds > VFIO_USER_FDS_MAX || params->timeout_ms < 0 ||
 				params->max_data_xfer_size > VFIO_USER_MAX_MAX_DATA_XFER_SIZE))) {
 		VFU_ERR("vfio_user_server_create: invalid arguments");
 		errno = EINVAL;

@@ -296,7 +296,10 @@ vhost_vring_set_fd(struct vhost_dev *dev, struct vhost_user_ctx *ctx, bool call)
 	 * The protocol says eventfd, but nothing makes it one: a pipe or a
 	 * socket the front-end never reads would block that write, the lcore
 	 * and, through the lock, the event loop that serves everyone. Never
-	 * blocking costs a real (non-blocking) eventfd nothing.
+	 * blocking costs a real (non-blocking) eventfd nothing. The flag is on
+	 * the open file, which the front-end shares: one that read()s its call
+	 * or err eventfd blocking would now see EAGAIN (QEMU's and DPDK's
+	 * front-ends poll them non-blocking already).
 	 */
 	if (fd >= 0) {
 		int fl = fcntl(fd, F_GETFL);
