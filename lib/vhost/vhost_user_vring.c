@@ -298,8 +298,9 @@ vhost_vring_set_fd(struct vhost_dev *dev, struct vhost_user_ctx *ctx, bool call)
 	 * and, through the lock, the event loop that serves everyone. Never
 	 * blocking costs a real (non-blocking) eventfd nothing. The flag is on
 	 * the open file, which the front-end shares: one that read()s its call
-	 * or err eventfd blocking would now see EAGAIN (QEMU's and DPDK's
-	 * front-ends poll them non-blocking already).
+	 * or err eventfd blocking while it is zero would now see EAGAIN
+	 * (QEMU's notifiers are non-blocking; DPDK's virtio_user reads one
+	 * only after epoll reports it readable).
 	 */
 	if (fd >= 0) {
 		int fl = fcntl(fd, F_GETFL);
