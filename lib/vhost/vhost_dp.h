@@ -54,6 +54,8 @@
 #define VHOST_PACKED_BATCH	4
 /* Size of one descriptor, split or packed (virtio 1.1 2.7.5, 2.8.13). */
 #define VHOST_DESC_SIZE		16
+/* Alignment of a descriptor's 64-bit address field, split and packed. */
+#define VHOST_DESC_ALIGN	8
 /* Dirty log granularity (vhost-user spec: one bit per 4 KiB page). */
 #define VHOST_LOG_PAGE		4096
 

@@ -155,10 +155,15 @@ vhost_indirect_table(struct vhost_dev *dev, struct vhost_vq *vq, uint64_t addr, 
 		return NULL;
 	}
 	vva = vhost_desc_to_vva(dev, vq, addr, &mlen, VHOST_USER_ACCESS_RO);
-	if (likely(vva != 0 && mlen == len))
+	if (likely(vva != 0 && mlen == len && (vva & (VHOST_DESC_ALIGN - 1)) == 0))
 		return (const void *)(uintptr_t)vva;
 
-	/* Spans regions: gather it into our own copy (CVE-2018-1059). */
+	/*
+	 * Spans regions: gather it into our own copy (CVE-2018-1059). A table
+	 * at an address its descriptors' 64-bit fields cannot be read from in
+	 * C (found by fuzz_desc_walk under UBSan) is copied too: no real
+	 * front-end puts one there, but any may, and it stays valid input.
+	 */
 	if (unlikely(dp->ind_copy == NULL || len > (uint64_t)dp->size * VHOST_DESC_SIZE))
 		return NULL;
 	while (off < len) {
