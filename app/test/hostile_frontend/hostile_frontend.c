@@ -62,7 +62,7 @@
 #include <linux/virtio_ring.h>
 
 #include "test_util.h"
-#include "vhost_user.h"
+#include "test_vhost_user.h"
 
 #define CONNECT_WAIT_MS	10000	/* the back-end's socket may not exist yet */
 #define REPLY_WAIT_MS	3000	/* a reply, or the back-end's hang-up */
@@ -158,15 +158,7 @@ static int
 fe_send(struct fe *fe, uint32_t req, const void *payload, uint32_t size, const int *fds,
 	int nfds)
 {
-	struct vhost_user_msg msg;
-
-	memset(&msg, 0, sizeof(msg));
-	msg.hdr.request = req;
-	msg.hdr.flags = VHOST_USER_VERSION;
-	msg.hdr.size = size;
-	if (size > 0)
-		memcpy(&msg.payload, payload, size);
-	if (test_send_fds(fe->sock, &msg, VHOST_USER_HDR_SIZE + size, fds, nfds) < 0) {
+	if (test_vu_send(fe->sock, req, payload, size, fds, nfds) < 0) {
 		say(fe, "request %u not sent: %s", req, strerror(errno));
 		return -1;
 	}

@@ -47,8 +47,8 @@
 #include "test.h"
 #include "test_eal.h"
 #include "test_util.h"
+#include "test_vhost_user.h"
 #include "vhost_transport.h"
-#include "vhost_user.h"
 
 #define CYCLES		1000
 #define WARM_CYCLES	10
@@ -152,15 +152,7 @@ static int
 fe_send(struct fe *fe, uint32_t req, const void *payload, uint32_t size, const int *fds,
 	int nfds)
 {
-	struct vhost_user_msg msg;
-
-	memset(&msg, 0, sizeof(msg));
-	msg.hdr.request = req;
-	msg.hdr.flags = VHOST_USER_VERSION;
-	msg.hdr.size = size;
-	if (size > 0)
-		memcpy(&msg.payload, payload, size);
-	return test_send_fds(fe->sock, &msg, VHOST_USER_HDR_SIZE + size, fds, nfds);
+	return test_vu_send(fe->sock, req, payload, size, fds, nfds);
 }
 
 #define FE_SEND(fe, req, p, size, fds, nfds) \

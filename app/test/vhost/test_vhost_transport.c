@@ -727,6 +727,33 @@ TEST_CASE(foreign_sigbus_reaches_the_application_handler)
 	close(mfd);
 }
 
+/* The front-end connects to path. */
+static void
+fe_connect(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	fe_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	TEST_ASSERT_EQ(connect(fe_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+}
+
+/* Then sets features (and REPLY_ACK), owns the device, shares guest memory. */
+static void
+fe_set_up_memory(uint64_t features)
+{
+	struct vhost_user_memory mem = { .nregions = 1 };
+
+	TEST_ASSERT_EQ(fe_u64(VHOST_USER_SET_FEATURES, features), 0);
+	TEST_ASSERT_EQ(fe_u64(VHOST_USER_SET_PROTOCOL_FEATURES,
+			      1ULL << VHOST_USER_PROTO_F_REPLY_ACK), 0);
+	TEST_ASSERT_EQ(fe_acked(VHOST_USER_SET_OWNER, NULL, 0), 0);
+	mem.regions[0].memory_size = GUEST_SIZE;
+	mem.regions[0].userspace_addr = GUEST_UADDR;
+	TEST_ASSERT_EQ(fe_send(VHOST_USER_SET_MEM_TABLE, 0, &mem,
+			       offsetof(struct vhost_user_memory, regions[1]), &guest_fd, 1), 0);
+}
+
 /*
  * A vhost-user-blk front-end with one request queue configures vring 0
  * only. Over AF_UNIX, on an endpoint whose application set its own (blk)
@@ -737,8 +764,6 @@ TEST_CASE(foreign_sigbus_reaches_the_application_handler)
 static void
 blk_single_vring(bool blk, int *new_device_calls)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct vhost_user_memory mem = { .nregions = 1 };
 	uint64_t blk_features = (1ULL << VIRTIO_F_VERSION_1) |
 		(1ULL << VHOST_USER_F_PROTOCOL_FEATURES) | (1ULL << 9) /* BLK_F_FLUSH */;
 	uint64_t features;
@@ -752,23 +777,14 @@ blk_single_vring(bool blk, int *new_device_calls)
 		TEST_ASSERT_EQ(rte_vhost_driver_set_features(path, blk_features), 0);
 	TEST_ASSERT_EQ(rte_vhost_driver_callback_register(path, &app_ops), 0);
 	TEST_ASSERT_EQ(rte_vhost_driver_start(path), 0);
-	fe_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	TEST_ASSERT_EQ(connect(fe_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	fe_connect(path);
 
 	features = fe_get_u64(VHOST_USER_GET_FEATURES);
 	if (blk)
 		TEST_ASSERT_EQ(features, blk_features);
 	features &= (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VHOST_USER_F_PROTOCOL_FEATURES) |
 		(1ULL << 9);
-	TEST_ASSERT_EQ(fe_u64(VHOST_USER_SET_FEATURES, features), 0);
-	TEST_ASSERT_EQ(fe_u64(VHOST_USER_SET_PROTOCOL_FEATURES,
-			      1ULL << VHOST_USER_PROTO_F_REPLY_ACK), 0);
-	TEST_ASSERT_EQ(fe_acked(VHOST_USER_SET_OWNER, NULL, 0), 0);
-	mem.regions[0].memory_size = GUEST_SIZE;
-	mem.regions[0].userspace_addr = GUEST_UADDR;
-	TEST_ASSERT_EQ(fe_send(VHOST_USER_SET_MEM_TABLE, 0, &mem,
-			       offsetof(struct vhost_user_memory, regions[1]), &guest_fd, 1), 0);
+	fe_set_up_memory(features);
 	fe_setup_vring(0, &kick, &call);
 	/* A last acked request: everything before it has been handled. */
 	TEST_ASSERT_EQ(fe_acked(VHOST_USER_SET_OWNER, NULL, 0), 0);
@@ -820,8 +836,6 @@ call_fd_caller(void *arg)
 
 TEST_CASE(blocking_call_fd_cannot_stall_the_data_path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct vhost_user_memory mem = { .nregions = 1 };
 	int kick[2], call[2], pfd[2], fds_before = test_fds_now(), q, fl;
 	uint64_t v = 0;
 	char path[96], junk[4096];
@@ -833,18 +847,8 @@ TEST_CASE(blocking_call_fd_cannot_stall_the_data_path)
 	TEST_ASSERT_EQ(rte_vhost_driver_register(path, 0), 0);
 	TEST_ASSERT_EQ(rte_vhost_driver_callback_register(path, &app_ops), 0);
 	TEST_ASSERT_EQ(rte_vhost_driver_start(path), 0);
-	fe_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	TEST_ASSERT_EQ(connect(fe_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	TEST_ASSERT_EQ(fe_u64(VHOST_USER_SET_FEATURES, (1ULL << VIRTIO_F_VERSION_1) |
-			      (1ULL << VHOST_USER_F_PROTOCOL_FEATURES)), 0);
-	TEST_ASSERT_EQ(fe_u64(VHOST_USER_SET_PROTOCOL_FEATURES,
-			      1ULL << VHOST_USER_PROTO_F_REPLY_ACK), 0);
-	TEST_ASSERT_EQ(fe_acked(VHOST_USER_SET_OWNER, NULL, 0), 0);
-	mem.regions[0].memory_size = GUEST_SIZE;
-	mem.regions[0].userspace_addr = GUEST_UADDR;
-	TEST_ASSERT_EQ(fe_send(VHOST_USER_SET_MEM_TABLE, 0, &mem,
-			       offsetof(struct vhost_user_memory, regions[1]), &guest_fd, 1), 0);
+	fe_connect(path);
+	fe_set_up_memory((1ULL << VIRTIO_F_VERSION_1) | (1ULL << VHOST_USER_F_PROTOCOL_FEATURES));
 	for (q = 0; q < 2; q++)
 		fe_setup_vring(q, &kick[q], &call[q]);
 	ring_avail(0)->flags = 0;	/* the guest wants interrupts */
