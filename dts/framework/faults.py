@@ -14,7 +14,7 @@ pool or memory table is far larger).
 listening path, accepted or still in the backlog, so a test knows a
 connection exists even when the server is SIGSTOPped and cannot say so.
 
-:func:`circulate` / :func:`drain` make packets go round between a
+:func:`circulate` (and ``traffic.drain``) make packets go round between a
 virtio_user front-end and the back-end (io forwarding on both sides) and
 empty the rings again before an exact count.
 """
@@ -169,22 +169,6 @@ def moves(fe, secs=0.5):
     a = fe.stats().rx_packets
     time.sleep(secs)
     return fe.stats().rx_packets > a
-
-
-def drain(fe, quiet_s=0.3, timeout=10):
-    """Stop circulating, back to rxonly, and receive what is still in flight
-    so that the next exact count starts from empty rings."""
-    fe.stop_forwarding()
-    fe.send("set fwd rxonly")
-    fe.send("start", until=r"forwarding packets/burst")
-    deadline = time.monotonic() + timeout
-    last, since = fe.stats().rx_packets, time.monotonic()
-    while time.monotonic() - since < quiet_s and time.monotonic() < deadline:
-        time.sleep(0.1)
-        now = fe.stats().rx_packets
-        if now != last:
-            last, since = now, time.monotonic()
-    fe.stop_forwarding()
 
 
 def unlink(path):

@@ -135,3 +135,19 @@ def send_and_count(frontend, backend, pkt_len, *, queues=1, bursts=4, rounds=8,
     time.sleep(SETTLE_S)
     return Counts(rounds * per_round, frontend.stats() - fe0, backend.stats() - be0,
                   queues, frontend.xstats() - fex0, backend.xstats() - bex0)
+
+
+def drain(fe, quiet_s=0.5, timeout=10):
+    """Stop circulating, back to rxonly, and receive what is still in flight
+    so that the next exact count starts from empty rings."""
+    fe.stop_forwarding()
+    fe.send("set fwd rxonly")
+    fe.send("start", until=r"forwarding packets/burst")
+    deadline = time.monotonic() + timeout
+    last, since = fe.stats().rx_packets, time.monotonic()
+    while time.monotonic() - since < quiet_s and time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = fe.stats().rx_packets
+        if now != last:
+            last, since = now, time.monotonic()
+    fe.stop_forwarding()

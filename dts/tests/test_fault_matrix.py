@@ -67,10 +67,10 @@ import time
 import pytest
 
 from framework import testpmd as tp
-from framework.faults import (STOP_S, assert_figures_back, circulate, drain, figures_of, freeze,
+from framework.faults import (STOP_S, assert_figures_back, circulate, figures_of, freeze,
                               moves, thaw, thaw_all, unix_connections, unlink, wait_connection)
 from framework.proc import go_away
-from framework.traffic import assert_exact, send_and_count
+from framework.traffic import assert_exact, drain, send_and_count
 from framework.vvu import BACKEND, DEVICE, FRONTEND
 
 LINK_TIMEOUT = 60
@@ -250,7 +250,7 @@ def stage_forwarding(topo, who, fault):
         topo.fe.stop_forwarding()
         circulate(topo.fe)
     assert moves(topo.fe), f"traffic did not resume after the {who} got {fault}"
-    drain(topo.fe)
+    drain(topo.fe, quiet_s=0.3)
     topo.count_exact()
     return watched, before
 

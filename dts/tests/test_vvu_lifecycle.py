@@ -52,7 +52,7 @@ from framework import testpmd as tp
 from framework.proc import (fd_count, fd_kinds, go_away, held_inodes, memory_inodes,
                             min_fd_count, wait_fd_count, wait_released)
 from framework.testpmd import wait_links
-from framework.traffic import assert_counts_exact
+from framework.traffic import assert_counts_exact, drain
 from framework.vvu import BACKEND, DEFAULT_ORDER, DEVICE, FRONTEND, connect
 
 # Every order of the three roles, as tuples ("device", "backend", "frontend").
@@ -65,22 +65,6 @@ def start_traffic(fe, pkt_len=64):
     fe.send(f"set txpkts {pkt_len}")
     fe.send("set fwd io")
     fe.send("start tx_first 4", until=r"forwarding packets/burst")
-
-
-def stop_traffic(fe, quiet_s=0.5, timeout=10):
-    """Stop circulating, back to rxonly, and drain what is still in flight so
-    that the next exact count starts from empty rings."""
-    fe.stop_forwarding()
-    fe.send("set fwd rxonly")
-    fe.send("start", until=r"forwarding packets/burst")
-    deadline = time.monotonic() + timeout
-    last, since = fe.stats().rx_packets, time.monotonic()
-    while time.monotonic() - since < quiet_s and time.monotonic() < deadline:
-        time.sleep(0.1)
-        now = fe.stats().rx_packets
-        if now != last:
-            last, since = now, time.monotonic()
-    fe.stop_forwarding()
 
 
 def traffic_moves(fe, secs=1.0):
@@ -158,7 +142,7 @@ def test_restart_while_traffic_runs(vvu, who, how):
         fe.stop_forwarding()
         start_traffic(fe)
     assert traffic_moves(fe), f"traffic did not resume after the {who} restart"
-    stop_traffic(fe)
+    drain(fe)
     assert_counts_exact(fe, be, (64, 1518))
     assert_fds_back(survivors, before, f"the {who} restart")
 
