@@ -15,7 +15,8 @@
 #                       unless --stand-in
 #   --stand-in          QEMU's "edu" device (1234:11e8) at 00:04.0 instead of the VVU
 #                       device: no dpdk-vvu-device, the rest is the same
-#   --build DIR         meson build dir (dpdk-vvu-device, our library) (default build/)
+#   --build DIR         meson build dir (dpdk-vvu-device, our library) (default build/;
+#                       installed: the installed ones)
 #   --image DIR         a guest image (default: usertools/vvu-guest-image.sh --build DIR,
 #                       which builds it or reuses its cache)
 #   --cmd CMD           the guest's command, @PCI@ = the bound function; "shell" = a
@@ -45,12 +46,20 @@
 set -euo pipefail
 export LC_ALL=C
 
-usage() { sed -n '13,36s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '13,37s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 say() { echo "vvu-appliance: $*" >&2; }
 die() { echo "vvu-appliance: error: $*" >&2; exit 1; }
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# In a checkout, REPO is the repository; installed (meson install), it is
+# <datadir>/dpdk-vvu, whose layout.sh says where the installed device is.
+REPO=$(cd "$(dirname "$(realpath "${BASH_SOURCE[0]}")")/.." && pwd)
 BUILD=$REPO/build
+INSTALLED=0
+if [ -f "$REPO/layout.sh" ]; then
+	. "$REPO/layout.sh"
+	INSTALLED=1
+	BUILD=
+fi
 IMAGE=
 STANDIN=0
 FE_SOCK=
@@ -99,8 +108,12 @@ done
 case $AFTER in poweroff | shell | reboot) ;; *) die "--after must be poweroff, shell or reboot" ;; esac
 [[ $CMD != *'"'* ]] || die "--cmd cannot contain a double quote (kernel command line)"
 [ $((HUGEPAGES * 2)) -lt "$MEM" ] || die "--hugepages $HUGEPAGES do not fit in --mem $MEM MiB"
-BUILD=$(realpath "$BUILD")
-DEVICE=$BUILD/app/vvu-device/dpdk-vvu-device
+if [ -n "$BUILD" ]; then
+	BUILD=$(realpath "$BUILD")
+	DEVICE=$BUILD/app/vvu-device/dpdk-vvu-device
+else
+	DEVICE=$VVU_BINDIR/dpdk-vvu-device # installed, no --build
+fi
 QEMU=qemu-system-x86_64
 # The guest sees the device here (the address doc/guides/vvu_driver.rst uses).
 SLOT=04.0
@@ -148,7 +161,8 @@ unset VVU_APPLIANCE_PAIR
 
 command -v "$QEMU" > /dev/null || die "$QEMU not installed (usertools/vvu-guest-image.sh installs it)"
 if [ -z "$IMAGE" ]; then
-	IMAGE=$(bash "$REPO/usertools/vvu-guest-image.sh" --build "$BUILD") || die "no guest image"
+	IMAGE=$(bash "$REPO/usertools/vvu-guest-image.sh" ${BUILD:+--build "$BUILD"}) ||
+		die "no guest image"
 fi
 for f in vmlinuz initramfs.cpio.gz; do [ -f "$IMAGE/$f" ] || die "no $IMAGE/$f"; done
 IMAGE=$(realpath "$IMAGE")

@@ -11,8 +11,10 @@
 #                                     [--no-smoke]
 #   --build DIR   the meson build dir whose lib/vhost/librte_vhost.so.23 goes into the
 #                 image (default: build/ of this repository; build it first)
-#   --lib DIR     take librte_vhost.so.23 from DIR instead (default: <build>/lib/vhost)
-#   --out DIR     the image directory (default: <build>/vvu-guest); it holds
+#   --lib DIR     take librte_vhost.so.23 from DIR instead (default: <build>/lib/vhost;
+#                 installed, without --build: the installed <libdir>/dpdk-vvu)
+#   --out DIR     the image directory (default: <build>/vvu-guest; installed, without
+#                 --build: /var/cache/dpdk-vvu/vvu-guest); it holds
 #                 vmlinuz, initramfs.cpio.gz, image.key, image.info and debs/
 #   --force       rebuild even if the cache key has not changed
 #   --no-smoke    skip the check that dpdk-testpmd starts in the image's root (chroot)
@@ -31,14 +33,23 @@
 set -euo pipefail
 export LC_ALL=C DEBIAN_FRONTEND=noninteractive
 
-usage() { sed -n '10,19s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '10,21s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 say() { echo "vvu-guest-image: $*" >&2; }
 die() { echo "vvu-guest-image: error: $*" >&2; exit 1; }
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# In a checkout, REPO is the repository; installed (meson install), it is
+# <datadir>/dpdk-vvu (usertools/vvu-guest is installed there), whose layout.sh
+# says where the installed library is.
+REPO=$(cd "$(dirname "$(realpath "${BASH_SOURCE[0]}")")/.." && pwd)
 SELF=$REPO/usertools/vvu-guest-image.sh
 GUEST_SRC=$REPO/usertools/vvu-guest
 BUILD=$REPO/build
+INSTALLED=0
+if [ -f "$REPO/layout.sh" ]; then
+	. "$REPO/layout.sh"
+	INSTALLED=1
+	BUILD=
+fi
 OUT=
 LIBDIR=
 FORCE=0
@@ -54,9 +65,14 @@ while [ $# -gt 0 ]; do
 	*) usage >&2; die "unknown argument '$1'" ;;
 	esac
 done
-BUILD=$(realpath "$BUILD")
-OUT=${OUT:-$BUILD/vvu-guest}
-LIBDIR=$(realpath "${LIBDIR:-$BUILD/lib/vhost}")
+if [ -n "$BUILD" ]; then
+	BUILD=$(realpath "$BUILD")
+	OUT=${OUT:-$BUILD/vvu-guest}
+	LIBDIR=$(realpath "${LIBDIR:-$BUILD/lib/vhost}")
+else # installed, no --build
+	OUT=${OUT:-/var/cache/dpdk-vvu/vvu-guest}
+	LIBDIR=$(realpath "${LIBDIR:-$VVU_VHOST_LIBDIR}")
+fi
 OURS=$LIBDIR/librte_vhost.so.23
 TESTPMD=/usr/bin/dpdk-testpmd
 PMD_DIR=/usr/lib/x86_64-linux-gnu/dpdk/pmds-23.0
@@ -65,7 +81,7 @@ PMDS=${VVU_GUEST_PMDS:-bus_pci bus_vdev mempool_ring net_vhost}
 MODULES=(vfio vfio_iommu_type1 vfio-pci)
 T0=$(date +%s.%N)
 
-[ -f "$OURS" ] || die "no $OURS: build first (meson setup $BUILD && ninja -C $BUILD)"
+[ -f "$OURS" ] || die "no $OURS: build first (meson setup build && ninja -C build)"
 for f in init vfio-probe.c; do [ -f "$GUEST_SRC/$f" ] || die "missing $GUEST_SRC/$f"; done
 mkdir -p "$OUT"
 OUT=$(realpath "$OUT")

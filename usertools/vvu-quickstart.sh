@@ -31,13 +31,22 @@
 # Environment: VVU_DEMO_TRANSPORT (same as --transport), VVU_DEMO_SECONDS (default 5),
 #   VVU_DEMO_PKT_LEN (default 64), VHOST_LIB_DIR (default build/lib/vhost; "debian" =
 #   Debian's own library, af_unix only), KEEP_LOGS=1 (keep the logs of a good run).
+# Installed (meson install: vvu-quickstart.sh in bindir), it builds nothing and runs the
+#   installed dpdk-vvu-device and library (VHOST_LIB_DIR default <libdir>/dpdk-vvu).
 set -euo pipefail
 export LC_ALL=C
 
-usage() { sed -n '22,33s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '22,35s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# In a checkout, REPO is the repository; installed, it is <datadir>/dpdk-vvu, whose
+# layout.sh (written by meson install) says where the binaries and the library are.
+cd "$(dirname "$(realpath "${BASH_SOURCE[0]}")")/.."
 REPO=$(pwd)
+INSTALLED=0
+if [ -f "$REPO/layout.sh" ]; then
+	. "$REPO/layout.sh"
+	INSTALLED=1
+fi
 # spawn, spawn_device, spawn_testpmd, wait_for, stop_all, ...: shared with the other
 # topology scripts.
 . "$REPO/usertools/vvu-proc.sh"
@@ -59,8 +68,13 @@ both | all) RUNS=(vvu af_unix) ;;
 esac
 SECONDS_RUN=${VVU_DEMO_SECONDS:-5}
 LEN=${VVU_DEMO_PKT_LEN:-64}
-LIBDIR=${VHOST_LIB_DIR:-$REPO/build/lib/vhost}
-DEVICE=$REPO/build/app/vvu-device/dpdk-vvu-device
+if [ "$INSTALLED" = 1 ]; then
+	LIBDIR=${VHOST_LIB_DIR:-$VVU_VHOST_LIBDIR}
+	DEVICE=$VVU_BINDIR/dpdk-vvu-device
+else
+	LIBDIR=${VHOST_LIB_DIR:-$REPO/build/lib/vhost}
+	DEVICE=$REPO/build/app/vvu-device/dpdk-vvu-device
+fi
 # Upper bound on any one process's life (timeout): start-up + traffic + shutdown.
 LIMIT=$((SECONDS_RUN + 150))
 export DEBIAN_FRONTEND=noninteractive
@@ -70,13 +84,20 @@ die() { echo "vvu-quickstart: error: $*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || die "run as root (hugepages, apt-get)"
 [[ $SECONDS_RUN =~ ^[1-9][0-9]*$ ]] || die "VVU_DEMO_SECONDS must be a positive integer"
+if [ "$INSTALLED" = 1 ] && [ "$APPLIANCE" = 1 ]; then
+	die "--appliance drives the guest with dts/'s framework: run it from a checkout"
+fi
 if [ "$LIBDIR" = debian ] && [[ " ${RUNS[*]} " == *" vvu "* ]]; then
 	die "VHOST_LIB_DIR=debian: Debian's library has no VVU transport (use --transport af_unix)"
 fi
 
-# 1. packages
-PKGS=(dpdk dpdk-dev libdpdk-dev meson ninja-build pkg-config gcc libc6-dev libnuma-dev
-	libjansson-dev python3 python3-pyelftools coreutils util-linux)
+# 1. packages (installed: only what the run needs)
+if [ "$INSTALLED" = 1 ]; then
+	PKGS=(dpdk python3 coreutils util-linux)
+else
+	PKGS=(dpdk dpdk-dev libdpdk-dev meson ninja-build pkg-config gcc libc6-dev libnuma-dev
+		libjansson-dev python3 python3-pyelftools coreutils util-linux)
+fi
 # The appliance demo drives the guest with the end-to-end suites' framework.
 [ "$APPLIANCE" = 0 ] || PKGS+=(python3-pytest)
 missing=()
@@ -90,8 +111,16 @@ if [ ${#missing[@]} -gt 0 ]; then
 	timeout 1800 apt-get install -y -q --no-install-recommends "${missing[@]}" > /dev/null
 fi
 
-# 2. build: what the demo runs (our library, the device), in the project's build/
-if [ "$LIBDIR" != debian ]; then
+# 2. build: what the demo runs (our library, the device), in the project's build/;
+# installed: check that they are there
+if [ "$INSTALLED" = 1 ]; then
+	if [ "$LIBDIR" != debian ]; then
+		LIBDIR=$(realpath "$LIBDIR")
+		[ -f "$LIBDIR/librte_vhost.so.23" ] || die "no $LIBDIR/librte_vhost.so.23 (installed?)"
+	fi
+	[ -x "$DEVICE" ] || [[ " ${RUNS[*]} " != *" vvu "* ]] || die "no $DEVICE (installed?)"
+	say "installed: $DEVICE, library $LIBDIR"
+elif [ "$LIBDIR" != debian ]; then
 	if [ ! -f build/build.ninja ]; then
 		say "configuring build/ (meson setup build)"
 		timeout 600 meson setup build > build-quickstart-setup.log 2>&1 ||
