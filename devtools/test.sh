@@ -13,6 +13,9 @@
 #    (with devtools/fuzz/<target>.dict as -dict= when it exists)
 # 7. end-to-end suites in dts/ with pytest (real testpmd peers)            -> dts/<test>
 # 8. a dts subset on build-asan, no sanitizer report in any process        -> asan-dts/<test>
+# 9. docs: sphinx-build -W of doc/guides, the API page covers rte_vhost_vvu.h -> docs/*
+# 10. install: meson install into a DESTDIR, the installed demo, pkg-config,
+#    the systemd unit (devtools/check-install.sh)                          -> install/*
 #
 # Every result is one line "PASS: name", "FAIL: name: why" or "SKIP: name: reason";
 # the last line is "N passed, N failed[, N skipped]"; the exit status is non-zero
@@ -20,7 +23,8 @@
 # targets yet) contributes nothing, or a SKIP with its reason; never a pass.
 #
 # Environment:
-#   VVU_TEST_STEPS   steps to run, default "build abi layering unit asan fuzz dts asan-dts"
+#   VVU_TEST_STEPS   steps to run, default "build abi layering unit asan fuzz dts asan-dts
+#                    docs install"
 #   VHOST_LIB_DIR    library the dts back-end uses (default build/lib/vhost;
 #                    "debian" = Debian's own, to validate the harness)
 #   FUZZ_SECONDS     per fuzz target (default 20)
@@ -30,7 +34,7 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REPO=$(pwd)
-STEPS=${VVU_TEST_STEPS:-build abi layering unit asan fuzz dts asan-dts}
+STEPS=${VVU_TEST_STEPS:-build abi layering unit asan fuzz dts asan-dts docs install}
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 LOGS=${VVU_TEST_LOGS:-$REPO/build-logs}
 PY=/usr/bin/python3 # Debian's, whatever PATH says (pytest comes from python3-pytest)
@@ -71,7 +75,7 @@ finish() {
 step "packages"
 PKGS=(dpdk dpdk-dev libdpdk-dev meson ninja-build pkg-config gcc libc6-dev binutils
 	libnuma-dev libjansson-dev clang libclang-rt-14-dev python3 python3-pytest
-	python3-pyelftools coreutils util-linux procps dpdk-doc)
+	python3-pyelftools coreutils util-linux procps dpdk-doc python3-sphinx)
 missing=()
 for p in "${PKGS[@]}"; do
 	# no "| grep -q" under pipefail: grep may exit before the writer is done
@@ -340,6 +344,29 @@ EOF
 	else
 		grep -E 'error|Error|ERROR' "$LOGS/build-asan.log" | head -30 || true
 		fail build/asan-dts "meson/ninja failed (see $LOGS/build-asan.log)"
+	fi
+fi
+
+# ---------------------------------------------------------------- docs
+if want docs; then
+	step "docs (sphinx-build -W, API page)"
+	bash devtools/check-docs.sh "$REPO/build-docs" > "$LOGS/docs.txt" 2>&1 || true
+	cat "$LOGS/docs.txt"
+	count "$LOGS/docs.txt"
+	grep -q '^\(PASS\|FAIL\): ' "$LOGS/docs.txt" || fail docs "check-docs.sh printed no result"
+fi
+
+# ---------------------------------------------------------------- install
+if want install; then
+	step "install (meson install into a DESTDIR, the installed demo)"
+	if [ "$built" = yes ]; then
+		bash devtools/check-install.sh build > "$LOGS/install.txt" 2>&1 || true
+		cat "$LOGS/install.txt"
+		count "$LOGS/install.txt"
+		grep -q '^\(PASS\|FAIL\): ' "$LOGS/install.txt" ||
+			fail install "check-install.sh printed no result"
+	else
+		skip install "no build"
 	fi
 fi
 
