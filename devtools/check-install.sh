@@ -70,7 +70,6 @@ BIN=$(abs "$(opt bindir)")
 LIB=$(abs "$(opt libdir)")
 INC=$(abs "$(opt includedir)")
 DATA=$(abs "$(opt datadir)")
-SYSCONF=$(abs "$(opt sysconfdir)")
 VLIB=$LIB/$(opt vhost_libsubdir)
 UNITDIR=$(opt systemdunitdir)
 if [ -z "$UNITDIR" ]; then
@@ -200,12 +199,14 @@ else
 		fail systemd_unit "systemd-analyze verify: $(head -5 <<<"$out" | tr '\n' ' ')"
 	else
 		bad=
+		# shellcheck disable=SC2013 # one name per word
 		for v in $(sed -n 's/^#\{0,1\}\(VVU_[A-Z_]*\)=.*/\1/p' "$conf" | sort -u); do
 			grep -q "^Environment=$v=" "$unit" || bad+=" $v"
 		done
 		help=$("$R$BIN/dpdk-vvu-device" --help 2>&1)
+		# shellcheck disable=SC2013 # one option per word
 		for o in $(grep -o -- ' --[a-z-]*' "$conf" | sort -u); do
-			grep -q -- "$o[ ,]" <<<"$help" || bad+=" $o"
+			grep -q -- "${o}[ ,]" <<<"$help" || bad+=" $o"
 		done
 		if [ -n "$bad" ]; then
 			fail systemd_unit "the example environment file names what the unit or the device lacks:$bad"

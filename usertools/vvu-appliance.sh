@@ -54,10 +54,9 @@ die() { echo "vvu-appliance: error: $*" >&2; exit 1; }
 # <datadir>/dpdk-vvu, whose layout.sh says where the installed device is.
 REPO=$(cd "$(dirname "$(realpath "${BASH_SOURCE[0]}")")/.." && pwd)
 BUILD=$REPO/build
-INSTALLED=0
 if [ -f "$REPO/layout.sh" ]; then
+	# shellcheck source=/dev/null # written by meson install
 	. "$REPO/layout.sh"
-	INSTALLED=1
 	BUILD=
 fi
 IMAGE=

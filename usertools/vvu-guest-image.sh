@@ -44,10 +44,9 @@ REPO=$(cd "$(dirname "$(realpath "${BASH_SOURCE[0]}")")/.." && pwd)
 SELF=$REPO/usertools/vvu-guest-image.sh
 GUEST_SRC=$REPO/usertools/vvu-guest
 BUILD=$REPO/build
-INSTALLED=0
 if [ -f "$REPO/layout.sh" ]; then
+	# shellcheck source=/dev/null # written by meson install
 	. "$REPO/layout.sh"
-	INSTALLED=1
 	BUILD=
 fi
 OUT=

@@ -44,6 +44,7 @@ cd "$(dirname "$(realpath "${BASH_SOURCE[0]}")")/.."
 REPO=$(pwd)
 INSTALLED=0
 if [ -f "$REPO/layout.sh" ]; then
+	# shellcheck source=/dev/null # written by meson install
 	. "$REPO/layout.sh"
 	INSTALLED=1
 fi
