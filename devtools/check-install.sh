@@ -21,7 +21,9 @@
 #   systemd_unit   systemd-analyze verify of dpdk-vvu-device@.service says nothing
 #                  (with ExecStart pointed into the DESTDIR); the example environment
 #                  file sets only variables the unit reads and names only options
-#                  dpdk-vvu-device --help lists
+#                  dpdk-vvu-device --help lists; the installed device, given the
+#                  unit's arguments and the example's VVU_DEVICE_ARGS, creates both
+#                  sockets and exits 0 on SIGTERM (not under systemd)
 #   appliance_dry_run  the installed vvu-appliance.sh --dry-run names the installed
 #                  dpdk-vvu-device
 #   quickstart     the installed vvu-quickstart.sh (root; run from /): the installed
@@ -181,6 +183,37 @@ else
 fi
 
 # ------------------------------------------------------------ systemd unit
+# run_as_unit CONF: the installed device with the unit's ExecStart arguments and
+# CONF's example VVU_DEVICE_ARGS (no systemd needed): it must create both sockets
+# and exit 0 on SIGTERM (KillSignal). Prints why not.
+run_as_unit() {
+	local args pid i rc=0
+	args=$(sed -n 's/^#\{0,1\}VVU_DEVICE_ARGS=//p' "$1" | tail -1)
+	mkdir -p "$D/run"
+	# shellcheck disable=SC2086 # $VVU_DEVICE_ARGS is split into words, as systemd does
+	"$R$BIN/dpdk-vvu-device" --vfio-user "$D/run/vfio-user.sock" \
+		--vhost-user "$D/run/vhost-user.sock" $args > "$D/run/device.log" 2>&1 &
+	pid=$!
+	for ((i = 0; i < 50; i++)); do
+		[ -S "$D/run/vfio-user.sock" ] && [ -S "$D/run/vhost-user.sock" ] && break
+		kill -0 "$pid" 2> /dev/null || break
+		sleep 0.1
+	done
+	if [ ! -S "$D/run/vfio-user.sock" ] || [ ! -S "$D/run/vhost-user.sock" ]; then
+		kill -KILL "$pid" 2> /dev/null
+		wait "$pid" 2> /dev/null
+		echo "dpdk-vvu-device $args made no sockets: $(tail -2 "$D/run/device.log" | tr '\n' ' ')"
+		return 1
+	fi
+	kill -TERM "$pid"
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$pid" 2> /dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2> /dev/null && echo "dpdk-vvu-device did not exit on SIGTERM" && return 1
+	wait "$pid" || rc=$?
+	[ "$rc" = 0 ] || { echo "dpdk-vvu-device exited $rc on SIGTERM"; return 1; }
+}
 unit=$R$UNITDIR/dpdk-vvu-device@.service
 conf=$R$DATA/doc/dpdk-vvu/examples/dpdk-vvu-device.conf
 if [ "$UNITDIR" = no ]; then
@@ -210,6 +243,8 @@ else
 		done
 		if [ -n "$bad" ]; then
 			fail systemd_unit "the example environment file names what the unit or the device lacks:$bad"
+		elif ! why=$(run_as_unit "$conf"); then
+			fail systemd_unit "$why"
 		else
 			pass systemd_unit
 		fi
