@@ -441,6 +441,7 @@ txq_message(struct vvu_device *dev, const struct vvu_dev_chain *c)
 	vvu_dev_log(dev, VVU_DEBUG, "txq -> reply %u (%u bytes)", u.msg.hdr.request, len);
 	if (vvu_dev_fe_send(dev, u.bytes, len) < 0) {
 		vvu_dev_log(dev, VVU_ERR, "front-end: send failed, disconnecting");
+		dev->stats.fe_replies_dropped++;
 		vvu_dev_frontend_gone(dev, true);
 	} else {
 		dev->stats.fe_replies++;
@@ -515,6 +516,8 @@ vvu_dev_fwd_drop_frontend_state(struct vvu_device *dev)
 		vvu_dev_raise(dev, VVU_DEV_EV_BAR2_CHANGED, 0);
 	}
 	/* stale messages die with the connection */
+	if (dev->fe.has_pending)
+		dev->stats.fe_msgs_dropped++;
 	dev->fe.has_pending = false;
 	close_fds(dev->fe.in.fds, VHOST_USER_MAX_FDS);
 	dev->fe.in.nr_fds = 0;

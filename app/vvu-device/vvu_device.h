@@ -502,13 +502,14 @@ struct vvu_dev_stats {
 	uint64_t fe_msgs;		/* requests accepted (checked, fds consumed) */
 	uint64_t fe_bytes;		/* their bytes, header included */
 	uint64_t fe_errors;		/* requests or framing that ended a session */
+	uint64_t fe_msgs_dropped;	/* accepted, died waiting for rxq with the session */
 	uint64_t requests[VHOST_USER_REQUEST_MAX];	/* fe_msgs by request */
 	uint64_t rxq_msgs;		/* messages put on rxq for the driver */
 	uint64_t rxq_bytes;
 	uint64_t txq_msgs;		/* messages the driver put on txq */
 	uint64_t txq_bytes;
 	uint64_t fe_replies;		/* txq replies sent to the front-end */
-	uint64_t fe_replies_dropped;	/* for a front-end already gone */
+	uint64_t fe_replies_dropped;	/* for a front-end gone, or that took none */
 	uint64_t backend_reqs_dropped;	/* back-end requests: phase 2 */
 	uint64_t kicks;			/* front-end kicks turned into driver interrupts */
 	uint64_t doorbells;		/* driver doorbells signalled to the front-end */

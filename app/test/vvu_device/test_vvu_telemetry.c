@@ -15,7 +15,8 @@
  * telemetry (as dpdk-vvu-device runs them), drives it as a driver and a
  * front-end (vvu_test_peer.h), and checks that /vvu/stats, /vvu/requests
  * and /vvu/info count exactly the messages, bytes, kicks, doorbells and
- * sessions the test made.
+ * sessions the test made, including a request that dies unrelayed with its
+ * session.
  */
 
 #include <dirent.h>
@@ -730,7 +731,9 @@ TEST_CASE(device_counts_exactly_what_passed)
 	STAT_EQ(r, "txq_msgs", 2);
 	STAT_EQ(r, "txq_bytes", 2 * 20);
 	STAT_EQ(r, "frontend_replies", 2);
+	STAT_EQ(r, "frontend_replies_dropped", 0);
 	STAT_EQ(r, "frontend_errors", 0);
+	STAT_EQ(r, "frontend_msgs_dropped", 0);
 	r = dev_ask(t, "/vvu/requests");
 	STAT_EQ(r, "GET_FEATURES", 1);
 	STAT_EQ(r, "SET_OWNER", 1);
@@ -766,6 +769,25 @@ TEST_CASE(device_counts_exactly_what_passed)
 	TEST_ASSERT(strstr(r, "\"state\":\"driver-ok\"") != NULL, "%s", r);
 	STAT_EQ(r, "frontend_connected", 0);
 	close(fe);
+
+	/*
+	 * A second session, with one rxq buffer left (8 posted, 7 used): of two
+	 * requests one reaches the driver, one waits; the front-end leaves and
+	 * the waiting one dies with its session, counted as dropped.
+	 */
+	peer_wr(&drv, BAR0, VVU_BAR0_DEVCFG, VVU_STATUS_BACKEND_UP, 4);
+	fe = peer_fe_connect(&pd);
+	wait_stat(t, "frontend_connects", 2);
+	peer_fe_send(fe, VHOST_USER_GET_FEATURES, NULL, 0, NULL, 0);
+	peer_fe_send(fe, VHOST_USER_GET_FEATURES, NULL, 0, NULL, 0);
+	TEST_ASSERT(peer_wait_used(&drv, true, 8, 2000), "request 8 not on rxq");
+	r = wait_stat(t, "frontend_msgs", 9);
+	STAT_EQ(r, "rxq_msgs", 8);
+	close(fe);
+	r = wait_stat(t, "frontend_disconnects", 2);
+	STAT_EQ(r, "frontend_msgs_dropped", 1);
+	STAT_EQ(r, "frontend_errors", 1);
+	STAT_EQ(dev_ask(t, "/vvu/requests"), "GET_FEATURES", 3);
 
 	/* the driver leaves */
 	peer_drv_down(&drv);
