@@ -11,6 +11,12 @@
  * live, stale and foreign files, and clean-up. RUNTIME_DIRECTORY points at a
  * private temporary directory for the whole binary.
  *
+ * The binary cases run dpdk-vvu-device (argv[1] or $VVU_DEVICE; skipped
+ * without): bad telemetry options exit 2; two devices on the default prefix
+ * take instances 0 and 1 and remove them on SIGTERM; --no-telemetry makes no
+ * directory; a named prefix that cannot come up exits 1, the default one
+ * failing leaves the device running.
+ *
  * The device case forks a device process with its vfio-user server and
  * telemetry (as dpdk-vvu-device runs them), drives it as a driver and a
  * front-end (vvu_test_peer.h), and checks that /vvu/stats, /vvu/requests
@@ -22,6 +28,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "test.h"
 #include "vvu_test_peer.h"
@@ -35,6 +42,8 @@ static struct vvu_dev_loop *loop;
 /* the device case's peers */
 static struct peer_dev pd = { .pid = -1 };
 static struct peer_drv drv;
+/* the binary cases' dpdk-vvu-device, or NULL */
+static const char *device_path;
 static unsigned int count_calls;
 
 /* ---- test commands ---- */
@@ -252,6 +261,9 @@ tel_setup(int argc, char **argv)
 		 VVU_DEV_TEL_MAX_OUTPUT);
 	signal(SIGPIPE, SIG_IGN);
 	peer_drv_init(&drv);
+	device_path = argc > 1 ? argv[1] : getenv("VVU_DEVICE");
+	if (device_path != NULL && access(device_path, X_OK) != 0)
+		device_path = NULL;
 	loop = vvu_dev_loop_create();
 	return loop == NULL ? -1 : 0;
 }
@@ -573,7 +585,7 @@ TEST_CASE(stop_ends_clients_and_removes_the_socket)
 
 /* ---- the device's commands ---- */
 
-static char dev_tel_path[160];
+static char dev_tel_path[180];
 
 /* The device process, as peer_run_device() plus telemetry as main.c starts it. */
 static int
@@ -802,6 +814,157 @@ TEST_CASE(device_counts_exactly_what_passed)
 	peer_dev_stop(&pd);
 }
 
+/* ---- the options of dpdk-vvu-device (the binary, argv[1]) ---- */
+
+#define ARG(s)		((char *)(uintptr_t)(s))
+#define EXIT_MS		3000
+
+struct bin_dev {
+	char dir[64];
+	char vfu[96];
+	char vu[96];
+	pid_t pid;
+};
+
+/* Start the binary with extra options (NULL-terminated, at most 4). */
+static void
+bin_start(struct bin_dev *b, char *const extra[])
+{
+	char *argv[12] = { ARG(device_path), ARG("--vfio-user"), b->vfu, ARG("--vhost-user"),
+			   b->vu, ARG("--shm-size"), ARG("16M") };
+	unsigned int i, n = 7;
+
+	if (device_path == NULL)
+		TEST_SKIP("no dpdk-vvu-device (argv[1] or VVU_DEVICE)");
+	snprintf(b->dir, sizeof(b->dir), "/tmp/vvu-tel-bin-XXXXXX");
+	TEST_ASSERT(mkdtemp(b->dir) != NULL);
+	snprintf(b->vfu, sizeof(b->vfu), "%s/vfu.sock", b->dir);
+	snprintf(b->vu, sizeof(b->vu), "%s/vu.sock", b->dir);
+	for (i = 0; extra != NULL && extra[i] != NULL && n < 11; i++)
+		argv[n++] = extra[i];
+	argv[n] = NULL;
+	b->pid = test_spawn_exec(argv, TEST_FD_NULL, test_quiet_fd());
+	TEST_ASSERT(b->pid > 0);
+	for (i = 0; i < 300 && access(b->vu, F_OK) < 0; i++)
+		test_sleep_ms(10);
+	TEST_ASSERT(access(b->vu, F_OK) == 0, "the device did not start");
+}
+
+/* SIGTERM: a clean exit 0. */
+static void
+bin_stop(struct bin_dev *b)
+{
+	int st = test_proc_stop(b->pid, SIGTERM, EXIT_MS);
+
+	b->pid = -1;
+	rmdir(b->dir);
+	TEST_ASSERT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x", st);
+}
+
+static bool
+wait_path(const char *path, bool exists)
+{
+	int i;
+
+	for (i = 0; i < 300 && (access(path, F_OK) == 0) != exists; i++)
+		test_sleep_ms(10);
+	return (access(path, F_OK) == 0) == exists;
+}
+
+TEST_CASE(bad_telemetry_options_exit_2)
+{
+	char *const bad_prefix[] = { ARG(device_path), ARG("--vfio-user"), ARG("/tmp/y"),
+				     ARG("--vhost-user"), ARG("/tmp/x"), ARG("--file-prefix"),
+				     ARG("a/b"), NULL };
+	char *const both[] = { ARG(device_path), ARG("--vfio-user"), ARG("/tmp/y"),
+			       ARG("--vhost-user"), ARG("/tmp/x"), ARG("--file-prefix"),
+			       ARG("p"), ARG("--no-telemetry"), NULL };
+	char *const *argvs[] = { bad_prefix, both };
+	unsigned int i;
+
+	if (device_path == NULL)
+		TEST_SKIP("no dpdk-vvu-device (argv[1] or VVU_DEVICE)");
+	for (i = 0; i < sizeof(argvs) / sizeof(argvs[0]); i++) {
+		pid_t pid = test_spawn_exec(argvs[i], TEST_FD_NULL, TEST_FD_NULL);
+		int st = test_proc_stop(pid, 0, EXIT_MS);
+
+		TEST_ASSERT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 2,
+			    "case %u: status %#x", i, st);
+	}
+}
+
+TEST_CASE(binary_default_prefix_instances_and_clean_exit)
+{
+	struct bin_dev a, b;
+	char v2[160], v2_1[170], dir[128];
+	const char *r;
+	int fd;
+
+	snprintf(dir, sizeof(dir), "%s/dpdk/%s", rundir, VVU_DEV_TEL_DEFAULT_PREFIX);
+	snprintf(v2, sizeof(v2), "%s/%s", dir, VVU_DEV_TEL_SOCKET);
+	snprintf(v2_1, sizeof(v2_1), "%s:1", v2);
+	bin_start(&a, NULL);
+	TEST_ASSERT(wait_path(v2, true), "no %s", v2);
+	/* a second device on the default prefix: the next instance */
+	bin_start(&b, NULL);
+	TEST_ASSERT(wait_path(v2_1, true), "no %s", v2_1);
+	snprintf(dev_tel_path, sizeof(dev_tel_path), "%s", v2_1);
+	fd = dev_client();
+	r = dev_ask(fd, "/vvu/info");
+	TEST_ASSERT(strstr(r, b.vu) != NULL, "instance 1 is not the second device: %s", r);
+	STAT_EQ(r, "pid", b.pid);
+	close(fd);
+	bin_stop(&b);
+	TEST_ASSERT(wait_path(v2_1, false), "%s left behind", v2_1);
+	bin_stop(&a);
+	TEST_ASSERT(access(dir, F_OK) < 0, "%s left behind", dir);
+}
+
+TEST_CASE(binary_no_telemetry_and_failed_starts)
+{
+	char *const off[] = { ARG("--no-telemetry"), NULL };
+	char *const named[] = { ARG("--file-prefix"), ARG("blocked"), NULL };
+	char dir[128], file[128];
+	struct bin_dev a;
+	pid_t pid;
+	int st, fd;
+
+	/* --no-telemetry: no directory at all */
+	snprintf(dir, sizeof(dir), "%s/dpdk/%s", rundir, VVU_DEV_TEL_DEFAULT_PREFIX);
+	bin_start(&a, off);
+	test_sleep_ms(100);
+	TEST_ASSERT(access(dir, F_OK) < 0, "%s made with --no-telemetry", dir);
+	bin_stop(&a);
+	/* a prefix asked for by name that cannot come up: exit 1 */
+	snprintf(file, sizeof(file), "%s/dpdk/blocked", rundir);
+	fd = open(file, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	TEST_ASSERT(fd >= 0);
+	close(fd);
+	if (device_path == NULL)
+		TEST_SKIP("no dpdk-vvu-device (argv[1] or VVU_DEVICE)");
+	{
+		char *const argv[] = { ARG(device_path), ARG("--vfio-user"), ARG("/tmp/vvu-tel-y"),
+				       ARG("--vhost-user"), ARG("/tmp/vvu-tel-x"), named[0],
+				       named[1], NULL };
+
+		pid = test_spawn_exec(argv, TEST_FD_NULL, TEST_FD_NULL);
+		st = test_proc_stop(pid, 0, EXIT_MS);
+	}
+	unlink(file);
+	unlink("/tmp/vvu-tel-y");
+	unlink("/tmp/vvu-tel-x");
+	TEST_ASSERT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1, "status %#x", st);
+	/* the default prefix failing: the device runs without telemetry */
+	fd = open(dir, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	TEST_ASSERT(fd >= 0);
+	close(fd);
+	bin_start(&a, NULL);
+	test_sleep_ms(100);
+	TEST_ASSERT(test_proc_alive(a.pid), "the device gave up without its default telemetry");
+	bin_stop(&a);
+	unlink(dir);
+}
+
 TEST_MAIN(tel_setup, tel_teardown,
 	TEST_ENTRY(prefix_rules_and_private_directory),
 	TEST_ENTRY(connect_message_and_standard_commands),
@@ -812,4 +975,7 @@ TEST_MAIN(tel_setup, tel_teardown,
 	TEST_ENTRY(every_instance_taken_is_eaddrinuse),
 	TEST_ENTRY(bad_command_tables_refused),
 	TEST_ENTRY(stop_ends_clients_and_removes_the_socket),
-	TEST_ENTRY(device_counts_exactly_what_passed))
+	TEST_ENTRY(device_counts_exactly_what_passed),
+	TEST_ENTRY(bad_telemetry_options_exit_2),
+	TEST_ENTRY(binary_default_prefix_instances_and_clean_exit),
+	TEST_ENTRY(binary_no_telemetry_and_failed_starts))
