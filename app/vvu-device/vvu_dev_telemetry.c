@@ -100,8 +100,13 @@ put_string(struct vvu_dev_tel_out *o, const char *s, size_t n)
 static void
 value_start(struct vvu_dev_tel_out *o, const char *key)
 {
-	/* a reply is one value: a second one at the top is a bug in a command */
-	if (o->depth == 0 && o->need_comma[0])
+	bool in_dict = o->depth > 0 && o->closer[o->depth] == '}';
+
+	/*
+	 * A bug in a command (a second value at the top, a key outside a dict
+	 * or none inside one) makes the reply null, never invalid JSON.
+	 */
+	if ((o->depth == 0 && o->need_comma[0]) || (key != NULL) != in_dict)
 		o->overflow = true;
 	if (o->need_comma[o->depth])
 		put(o, ",", 1);
@@ -456,8 +461,11 @@ handle_request(struct vvu_dev_tel *tel, int fd, char *req, size_t n, bool trunca
 	put_string(&o, req, cmd_len < VVU_DEV_TEL_MAX_CMD ? cmd_len : VVU_DEV_TEL_MAX_CMD);
 	put(&o, ":", 1);
 	mark = o.len;
+	/* the closing brace always fits: the whole reply is at most MAX_OUTPUT */
+	o.cap--;
 	if (c != NULL)
 		ret = c->fn(builtin ? (void *)tel : tel->p.ctx, req, params, &o);
+	o.cap++;
 	/* exactly one complete value, or null */
 	if (ret < 0 || o.overflow || o.depth != 0 || !o.need_comma[0]) {
 		if (c != NULL && ret >= 0)

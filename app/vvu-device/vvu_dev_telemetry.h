@@ -72,7 +72,8 @@ struct vvu_dev_tel;
 
 /*
  * A reply under construction: one JSON value, written in order. Keys are
- * given inside a dict and NULL inside an array or at the top. Past
+ * given inside a dict and NULL inside an array or at the top (else the
+ * reply becomes null). Past
  * VVU_DEV_TEL_MAX_OUTPUT the writer only records the overflow, and the
  * reply becomes null. Nesting is at most VVU_DEV_TEL_MAX_DEPTH deep.
  */

@@ -6,8 +6,8 @@
  * The server cases run it in this process on a device loop, with test
  * commands, and talk to it over real SEQPACKET sockets: the connect message
  * and the standard commands byte for byte, hostile requests (unknown, too
- * long, quotes and control bytes, fds, a command writing too much or too
- * deep), too many clients, a client that never reads, socket names taken by
+ * long, quotes and control bytes, fds, a command writing too much, too
+ * deep or malformed, a reply of exactly the limit), too many clients, a client that never reads, socket names taken by
  * live, stale and foreign files, and clean-up. RUNTIME_DIRECTORY points at a
  * private temporary directory for the whole binary.
  *
@@ -69,9 +69,11 @@ static int
 t_fill(void *ctx, const char *cmd, const char *params, struct vvu_dev_tel_out *o)
 {
 	static char s[VVU_DEV_TEL_MAX_OUTPUT];
-	/* "big": more than a reply may hold; else a reply just under the limit */
-	size_t n = params != NULL && strcmp(params, "big") == 0 ? sizeof(s) - 1 : 15000;
+	/* a string of params bytes (at most 16383), else 15000 */
+	size_t n = params != NULL ? strtoul(params, NULL, 10) : 15000;
 
+	if (n >= sizeof(s))
+		return -EINVAL;
 	memset(s, 'x', n);
 	s[n] = '\0';
 	vvu_dev_tel_str(o, NULL, s);
@@ -98,6 +100,17 @@ t_nest(void *ctx, const char *cmd, const char *params, struct vvu_dev_tel_out *o
 {
 	unsigned int i, depth = params != NULL ? (unsigned int)atoi(params) : 0;
 
+	if (params != NULL && strcmp(params, "keyless") == 0) {
+		vvu_dev_tel_dict_begin(o, NULL);
+		vvu_dev_tel_u64(o, NULL, 1);
+		vvu_dev_tel_end(o);
+		return 0;
+	}
+	if (params != NULL && strcmp(params, "keyed") == 0) {
+		vvu_dev_tel_array_begin(o, "k");
+		vvu_dev_tel_end(o);
+		return 0;
+	}
 	if (depth > 0) {
 		for (i = 0; i < depth; i++)
 			vvu_dev_tel_array_begin(o, NULL);
@@ -373,8 +386,16 @@ TEST_CASE(hostile_requests_answered_null_and_never_run)
 	/* a command that fails, writes two values, too much, or too deep: null */
 	ASK_EQ(fd, "/t/err", "{\"/t/err\":null}");
 	ASK_EQ(fd, "/t/two", "{\"/t/two\":null}");
-	ASK_EQ(fd, "/t/fill,big", "{\"/t/fill\":null}");
+	ASK_EQ(fd, "/t/fill,16383", "{\"/t/fill\":null}");
+	/* {"/t/fill":"x...x"}: 14 bytes around the string; 16384 in all fits */
+	got = ask(fd, "/t/fill,16370");
+	TEST_ASSERT_EQ(strlen(got), VVU_DEV_TEL_MAX_OUTPUT);
+	TEST_ASSERT(strcmp(got + VVU_DEV_TEL_MAX_OUTPUT - 3, "x\"}") == 0, "%s",
+		    got + VVU_DEV_TEL_MAX_OUTPUT - 3);
+	ASK_EQ(fd, "/t/fill,16371", "{\"/t/fill\":null}");
 	ASK_EQ(fd, "/t/nest,5", "{\"/t/nest\":null}");
+	ASK_EQ(fd, "/t/nest,keyless", "{\"/t/nest\":null}");
+	ASK_EQ(fd, "/t/nest,keyed", "{\"/t/nest\":null}");
 	got = ask(fd, "/t/fill");
 	TEST_ASSERT_EQ(strlen(got), 15000 + strlen("{\"/t/fill\":\"\"}"));
 	/* a request of MAX_REQUEST bytes runs; one byte more is answered null, not run */
