@@ -27,6 +27,7 @@
 #include "vvu_device.h"
 #include "vvu_dev_proxy.h"
 #include "vvu_dev_server.h"
+#include "vvu_dev_telemetry.h"
 
 #define EXIT_USAGE	2
 
@@ -54,6 +55,12 @@ static const char usage_text[] =
 	"  --id UUID          16-byte device id, UUID or 32 hex digits (default 0)\n"
 	"  --virtio-id N      virtio device id; PCI device id = 0x1040 + N\n"
 	"                     (default 43)\n"
+	"  --file-prefix NAME telemetry socket in RUNTIME/dpdk/NAME/ as DPDK's\n"
+	"                     dpdk-telemetry.py -f NAME expects it (default\n"
+	"                     vvu-device; a second device on one NAME takes\n"
+	"                     dpdk_telemetry.v2:1, -i 1, and so on). RUNTIME is\n"
+	"                     /var/run for root, else $XDG_RUNTIME_DIR or /tmp\n"
+	"  --no-telemetry     no telemetry socket\n"
 	"  -v, --verbose      more log lines (repeat for debug)\n"
 	"  -h, --help         this text\n";
 
@@ -66,6 +73,8 @@ enum {
 	OPT_QUEUES,
 	OPT_ID,
 	OPT_VIRTIO_ID,
+	OPT_FILE_PREFIX,
+	OPT_NO_TELEMETRY,
 };
 
 static const struct option long_opts[] = {
@@ -77,6 +86,8 @@ static const struct option long_opts[] = {
 	{ "queues", required_argument, NULL, OPT_QUEUES },
 	{ "id", required_argument, NULL, OPT_ID },
 	{ "virtio-id", required_argument, NULL, OPT_VIRTIO_ID },
+	{ "file-prefix", required_argument, NULL, OPT_FILE_PREFIX },
+	{ "no-telemetry", no_argument, NULL, OPT_NO_TELEMETRY },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -123,14 +134,22 @@ check_proxy_fd(int fd)
 	return 0;
 }
 
+/* Telemetry options: main() starts the server, the device knows nothing of it. */
+struct tel_options {
+	const char *prefix;	/* NULL: the default, and a failure is not fatal */
+	bool off;
+};
+
 static void
-parse_args(int argc, char **argv, struct vvu_dev_options *opt, int *proxy_fd)
+parse_args(int argc, char **argv, struct vvu_dev_options *opt, int *proxy_fd,
+	   struct tel_options *tel)
 {
 	const char *shm_arg = NULL;
 	uint32_t fd;
 	int c;
 
 	memset(opt, 0, sizeof(*opt));
+	memset(tel, 0, sizeof(*tel));
 	*proxy_fd = -1;
 	opt->shm_size = VVU_DEFAULT_SHM_SIZE;
 	opt->num_queues = VVU_DEFAULT_QUEUES;
@@ -166,6 +185,15 @@ parse_args(int argc, char **argv, struct vvu_dev_options *opt, int *proxy_fd)
 			if (vvu_dev_parse_id(optarg, opt->id) < 0)
 				bad_usage("--id %s: need a UUID or 32 hex digits", optarg);
 			break;
+		case OPT_FILE_PREFIX:
+			if (!vvu_dev_tel_prefix_ok(optarg))
+				bad_usage("--file-prefix %s: need 1..64 characters of "
+					  "A-Z a-z 0-9 _ . -", optarg);
+			tel->prefix = optarg;
+			break;
+		case OPT_NO_TELEMETRY:
+			tel->off = true;
+			break;
 		case OPT_VIRTIO_ID:
 			if (vvu_dev_parse_u32(optarg, 1, 0xffff - VVU_PCI_MODERN_ID_BASE,
 					  &opt->virtio_id) < 0)
@@ -187,6 +215,8 @@ parse_args(int argc, char **argv, struct vvu_dev_options *opt, int *proxy_fd)
 	}
 	if (optind < argc)
 		bad_usage("unexpected argument %s", argv[optind]);
+	if (tel->off && tel->prefix != NULL)
+		bad_usage("%s", "--file-prefix and --no-telemetry exclude each other");
 	if (opt->vfio_user_path != NULL && *proxy_fd >= 0)
 		bad_usage("%s", "--vfio-user and --qemu-proxy-fd exclude each other");
 	if (opt->vfio_user_path == NULL && *proxy_fd < 0)
@@ -202,6 +232,29 @@ parse_args(int argc, char **argv, struct vvu_dev_options *opt, int *proxy_fd)
 	if (opt->shm_size > VVU_PROXY_MAX_SHM_SIZE)
 		bad_usage("--shm-size %s: QEMU's proxy device takes 32-bit BARs only, "
 			  "so BAR2 is at most 1G with --qemu-proxy-fd", shm_arg);
+}
+
+/*
+ * The telemetry socket (vvu_dev_telemetry.h). Asked for by name, it must
+ * come up; the default one is a convenience, and the device runs without
+ * it when it cannot be had (a read-only runtime directory, say).
+ */
+static int
+start_telemetry(struct vvu_device *dev, const struct tel_options *t, struct vvu_dev_tel **tel)
+{
+	const char *prefix = t->prefix != NULL ? t->prefix : VVU_DEV_TEL_DEFAULT_PREFIX;
+	int err = 0;
+
+	if (t->off)
+		return 0;
+	*tel = vvu_dev_tel_start_device(dev, prefix, &err);
+	if (*tel == NULL) {
+		fprintf(stderr, "%s: telemetry (--file-prefix %s): %s%s\n", prog, prefix,
+			strerror(-err), t->prefix != NULL ? "" : "; running without it");
+		return t->prefix != NULL ? err : 0;
+	}
+	vvu_dev_log(dev, VVU_INFO, "telemetry on %s", vvu_dev_tel_path(*tel));
+	return 0;
 }
 
 struct sig_state {
@@ -225,13 +278,15 @@ main(int argc, char **argv)
 	static struct vvu_device dev;	/* large: keep it off the stack */
 	struct sig_state ss = { .fd = -1 };
 	struct vvu_dev_options opt;
+	struct tel_options tel_opt;
+	struct vvu_dev_tel *tel = NULL;
 	struct vvu_dev_loop *loop;
 	sigset_t mask;
 	int ret, proxy_fd, proxy_status = 0, status = EXIT_FAILURE;
 
 	if (argc > 0 && argv[0] != NULL)
 		prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
-	parse_args(argc, argv, &opt, &proxy_fd);
+	parse_args(argc, argv, &opt, &proxy_fd, &tel_opt);
 	if (proxy_fd >= 0) {
 		ret = check_proxy_fd(proxy_fd);
 		if (ret < 0) {
@@ -286,6 +341,9 @@ main(int argc, char **argv)
 			opt.vhost_user_client ? "client" : "server", opt.vhost_user_path,
 			(unsigned long long)opt.shm_size, opt.num_queues);
 	}
+	ret = start_telemetry(&dev, &tel_opt, &tel);
+	if (ret < 0)
+		goto out_carrier;
 	while (!ss.stop && !vvu_dev_proxy_done(&dev, &proxy_status)) {
 		ret = vvu_dev_loop_run_once(loop, -1);
 		if (ret < 0) {
@@ -300,6 +358,8 @@ main(int argc, char **argv)
 		/* QEMU closed the socket (0) or broke the protocol (1) */
 		status = proxy_status == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 	}
+	vvu_dev_tel_stop(tel);
+out_carrier:
 	vvu_dev_proxy_stop(&dev);
 	vvu_dev_server_stop(&dev);
 out_dev:

@@ -167,6 +167,7 @@ vvu_dev_fe_close(struct vvu_device *dev)
 	close(dev->fe.conn_fd);
 	dev->fe.conn_fd = -1;
 	dev->fe.reading = false;
+	dev->stats.fe_disconnects++;
 }
 
 int
@@ -210,9 +211,11 @@ take_fds(struct vvu_device *dev, struct msghdr *mh)
 			}
 		}
 	}
-	if (ret < 0)
+	if (ret < 0) {
 		vvu_dev_log(dev, VVU_ERR, "front-end: more than %d fds in one message",
 			VHOST_USER_MAX_FDS);
+		dev->stats.fe_errors++;
+	}
 	return ret;
 }
 
@@ -247,6 +250,7 @@ read_some(struct vvu_device *dev)
 		return -E2BIG;
 	if (mh.msg_flags & MSG_CTRUNC) {
 		vvu_dev_log(dev, VVU_ERR, "front-end: control message truncated");
+		dev->stats.fe_errors++;
 		return -EMSGSIZE;
 	}
 	if (n == 0) {
@@ -258,6 +262,7 @@ read_some(struct vvu_device *dev)
 		if (in->msg.hdr.size > VHOST_USER_PAYLOAD_MAX) {
 			vvu_dev_log(dev, VVU_ERR, "front-end: request %u with %u payload bytes",
 				in->msg.hdr.request, in->msg.hdr.size);
+			dev->stats.fe_errors++;
 			return -EMSGSIZE;
 		}
 		want = VHOST_USER_HDR_SIZE + in->msg.hdr.size;

@@ -142,6 +142,7 @@ kick_ready(void *arg, uint32_t events)
 	/* drain the counter: many kicks become one notification */
 	if (read(fd, &cnt, sizeof(cnt)) != sizeof(cnt))
 		return;
+	dev->stats.kicks++;
 	vvu_dev_interrupt(dev, dev->aux_vector[w->q], VVU_ISR_DRIVER_AUX);
 }
 
@@ -323,9 +324,14 @@ vvu_dev_fwd_frontend_msg(struct vvu_device *dev, struct vvu_dev_fe_msg *m)
 	/* whatever was not taken is closed: fds are never forwarded */
 	close_fds(m->fds, VHOST_USER_MAX_FDS);
 	m->nr_fds = 0;
-	if (ret < 0)
+	if (ret < 0) {
+		dev->stats.fe_errors++;
 		return ret;
-	dev->fe.msgs_in++;
+	}
+	dev->stats.fe_msgs++;
+	dev->stats.fe_bytes += m->len;
+	/* check_and_consume() found a row: the request is in range */
+	dev->stats.requests[m->msg.hdr.request]++;
 	if (dev->fe.has_pending) {
 		/* the reader stops while a message waits; cannot happen */
 		vvu_dev_log(dev, VVU_ERR, "front-end: message while one is pending");
@@ -378,7 +384,8 @@ vvu_dev_fwd_rxq(struct vvu_device *dev)
 	vvu_dev_log(dev, VVU_DEBUG, "rxq <- request %u (%u bytes)",
 		dev->fe.pending.msg.hdr.request, dev->fe.pending.len);
 	dev->fe.has_pending = false;
-	dev->fe.msgs_out++;
+	dev->stats.rxq_msgs++;
+	dev->stats.rxq_bytes += dev->fe.pending.len;
 	if (vvu_dev_vq_want_interrupt(&dev->dma, vq))
 		vvu_dev_queue_interrupt(dev, VVU_RXQ);
 	vvu_dev_fe_set_reading(dev, true);
@@ -406,6 +413,8 @@ txq_message(struct vvu_device *dev, const struct vvu_dev_chain *c)
 		return false;
 	}
 	len = (uint32_t)got;
+	dev->stats.txq_msgs++;
+	dev->stats.txq_bytes += len;
 	if (VHOST_USER_HDR_SIZE + (uint64_t)u.msg.hdr.size != len) {
 		vvu_dev_needs_reset(dev, "txq buffer length != 12 + hdr.size");
 		return false;
@@ -413,11 +422,13 @@ txq_message(struct vvu_device *dev, const struct vvu_dev_chain *c)
 	if (!(u.msg.hdr.flags & VHOST_USER_REPLY_MASK)) {
 		/* back-end requests need SET_BACKEND_REQ_FD (phase 2) */
 		vvu_dev_log(dev, VVU_INFO, "txq: back-end request %u dropped", u.msg.hdr.request);
+		dev->stats.backend_reqs_dropped++;
 		return true;
 	}
 	if (!vvu_dev_fe_connected(dev)) {
 		vvu_dev_log(dev, VVU_DEBUG, "txq: reply %u for a gone front-end dropped",
 			u.msg.hdr.request);
+		dev->stats.fe_replies_dropped++;
 		return true;
 	}
 	if (u.msg.hdr.request == VHOST_USER_GET_PROTOCOL_FEATURES) {
@@ -430,7 +441,10 @@ txq_message(struct vvu_device *dev, const struct vvu_dev_chain *c)
 	vvu_dev_log(dev, VVU_DEBUG, "txq -> reply %u (%u bytes)", u.msg.hdr.request, len);
 	if (vvu_dev_fe_send(dev, u.bytes, len) < 0) {
 		vvu_dev_log(dev, VVU_ERR, "front-end: send failed, disconnecting");
+		dev->stats.fe_replies_dropped++;
 		vvu_dev_frontend_gone(dev, true);
+	} else {
+		dev->stats.fe_replies++;
 	}
 	return true;
 }
@@ -477,8 +491,14 @@ vvu_dev_fwd_aux_notify(struct vvu_device *dev, uint32_t slot)
 	else if (slot < 2 * n)
 		fd = dev->fe.err_fds[slot - n];
 	/* slot 2N is the log doorbell: phase 2 */
-	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0)
+	if (fd < 0) {
+		dev->stats.doorbells_dropped++;
+		return;
+	}
+	/* an eventfd write fails only on counter overflow: the event is there */
+	if (write(fd, &one, sizeof(one)) < 0)
 		vvu_dev_log(dev, VVU_DEBUG, "aux notification %u: write failed", slot);
+	dev->stats.doorbells++;
 }
 
 void
@@ -496,6 +516,8 @@ vvu_dev_fwd_drop_frontend_state(struct vvu_device *dev)
 		vvu_dev_raise(dev, VVU_DEV_EV_BAR2_CHANGED, 0);
 	}
 	/* stale messages die with the connection */
+	if (dev->fe.has_pending)
+		dev->stats.fe_msgs_dropped++;
 	dev->fe.has_pending = false;
 	close_fds(dev->fe.in.fds, VHOST_USER_MAX_FDS);
 	dev->fe.in.nr_fds = 0;

@@ -153,6 +153,7 @@ end_session(struct vvu_proxy *p, int status, const char *fmt, ...)
 	vvu_dev_dma_unmap_all(&dev->dma);
 	p->done = true;
 	p->status = status;
+	dev->stats.driver_disconnects++;
 }
 
 static void
@@ -636,6 +637,8 @@ vvu_dev_proxy_start(struct vvu_device *dev, int fd)
 		return ret;
 	}
 	dev->proxy = p;
+	/* the guest's driver is behind this one session */
+	dev->stats.driver_connects++;
 	return 0;
 }
 

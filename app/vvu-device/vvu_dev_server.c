@@ -344,6 +344,7 @@ op_disconnected(void *arg)
 	struct vvu_server *s = arg;
 
 	vvu_dev_log(s->dev, VVU_INFO, "driver disconnected: resetting the device");
+	s->dev->stats.driver_disconnects++;
 	vvu_dev_pci_reset(s->dev);
 	vvu_dev_dma_unmap_all(&s->dev->dma);
 	vvu_dev_close_irq_fds(s->dev);
@@ -427,6 +428,8 @@ listen_ready(void *arg, uint32_t events)
 	fd = vfio_user_server_accept(s->srv);
 	if (fd < 0)
 		return;
+	/* counted now: a failure below disconnects it, which is counted too */
+	s->dev->stats.driver_connects++;
 	if (vvu_dev_loop_add(s->dev->loop, fd, EPOLLIN, conn_ready, s) < 0) {
 		vvu_dev_log(s->dev, VVU_ERR, "cannot watch the vfio-user connection");
 		vfio_user_server_disconnect(s->srv);

@@ -234,6 +234,7 @@ void
 vvu_dev_frontend_up(struct vvu_device *dev)
 {
 	vvu_dev_log(dev, VVU_INFO, "front-end connected");
+	dev->stats.fe_connects++;
 	dev->dev_status |= VVU_STATUS_FRONTEND_UP;
 	vvu_dev_config_changed(dev);
 }
@@ -280,6 +281,7 @@ vvu_dev_dma_fault(struct vvu_device *dev, const char *why)
 	/* why names the ring step that was running, not what went wrong */
 	vvu_dev_log(dev, VVU_ERR, "SIGBUS on the driver's DMA memory (it shrank a mapped "
 		"file); step: %s; dropping the driver", why);
+	dev->stats.dma_faults++;
 	/* stop every ring access first: the mappings are poisoned */
 	vvu_dev_needs_reset(dev, "SIGBUS on a DMA mapping");
 	vvu_dev_raise(dev, VVU_DEV_EV_DMA_FAULT, 0);

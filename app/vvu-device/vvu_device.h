@@ -400,8 +400,6 @@ struct vvu_dev_fe {
 	int *call_fds;
 	int *err_fds;
 	struct vvu_dev_kick_watch *kick_watch;	/* loop callback args, N entries */
-	uint64_t msgs_in;
-	uint64_t msgs_out;
 };
 
 int vvu_dev_fe_init(struct vvu_device *dev);
@@ -493,6 +491,34 @@ void vvu_dev_unsubscribe(struct vvu_device *dev, vvu_dev_event_cb cb, void *opaq
 /* Run the subscribers of ev, in the order they subscribed. */
 void vvu_dev_raise(struct vvu_device *dev, enum vvu_dev_event ev, uint32_t arg);
 
+/*
+ * What the device did since it started, never reset: read by the telemetry
+ * commands (vvu_dev_tel_cmds.c, listed in doc/guides/vvu_device.rst) in the
+ * same thread, so plain counters. "Session" is one front-end connection.
+ */
+struct vvu_dev_stats {
+	uint64_t fe_connects;		/* sessions started */
+	uint64_t fe_disconnects;	/* sessions ended, by either side */
+	uint64_t fe_msgs;		/* requests accepted (checked, fds consumed) */
+	uint64_t fe_bytes;		/* their bytes, header included */
+	uint64_t fe_errors;		/* requests or framing that ended a session */
+	uint64_t fe_msgs_dropped;	/* accepted, died waiting for rxq with the session */
+	uint64_t requests[VHOST_USER_REQUEST_MAX];	/* fe_msgs by request */
+	uint64_t rxq_msgs;		/* messages put on rxq for the driver */
+	uint64_t rxq_bytes;
+	uint64_t txq_msgs;		/* messages the driver put on txq */
+	uint64_t txq_bytes;
+	uint64_t fe_replies;		/* txq replies sent to the front-end */
+	uint64_t fe_replies_dropped;	/* for a front-end gone, or that took none */
+	uint64_t backend_reqs_dropped;	/* back-end requests: phase 2 */
+	uint64_t kicks;			/* front-end kicks turned into driver interrupts */
+	uint64_t doorbells;		/* driver doorbells signalled to the front-end */
+	uint64_t doorbells_dropped;	/* doorbells with no eventfd behind them */
+	uint64_t driver_connects;	/* vfio-user clients, or the QEMU proxy session */
+	uint64_t driver_disconnects;
+	uint64_t dma_faults;		/* SIGBUS on the driver's memory */
+};
+
 /* ---- the device ---- */
 struct vvu_device {
 	struct vvu_dev_options opt;
@@ -535,9 +561,10 @@ struct vvu_device {
 	void *server;
 	/* QEMU proxy front state (vvu_dev_proxy.c) */
 	void *proxy;
-	/* counters for tests and the debug log */
+	/* counters for tests, the debug log and telemetry */
 	uint64_t interrupts;
 	uint64_t needs_reset_events;
+	struct vvu_dev_stats stats;
 };
 
 /*

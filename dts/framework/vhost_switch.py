@@ -13,6 +13,7 @@ import re
 import subprocess
 import time
 
+from . import telemetry
 from . import testpmd as tp
 from .proc import Process
 
@@ -115,10 +116,19 @@ class VhostSwitch(Process):
     def final_counters(self):
         return parse_counters(self.output, "exit")
 
+    def telemetry(self, *commands):
+        """The values of telemetry commands (Debian's dpdk-telemetry.py on
+        EAL's socket of this switch's --file-prefix)."""
+        return telemetry.query(self.prefix, list(commands))
+
     def _reap(self):
         if self._log and not self._log.closed:
             self._log.close()
-        return super()._reap()
+        code = super()._reap()
+        if code is not None:
+            # EAL leaves its runtime directory (and after SIGKILL the socket)
+            telemetry.remove_runtime_dir(self.prefix)
+        return code
 
 
 def switch_frontend(log_dir, sock, mac, name, *, server=False):

@@ -26,6 +26,7 @@ import time
 
 import pytest
 
+from . import telemetry
 from . import testpmd as tp
 from .proc import Process, call_failed, finish_all
 
@@ -48,7 +49,9 @@ class VvuError(Exception):
 
 
 class VvuDevice(Process):
-    """One dpdk-vvu-device process."""
+    """One dpdk-vvu-device process. Its telemetry socket has a prefix of its
+    own (``self.prefix``, for framework.telemetry.query), removed when it is
+    reaped, also after a SIGKILL."""
 
     def __init__(self, log_dir, vfu_sock, fe_sock, *, name="device", client=False,
                  shm_size=None, queues=None, virtio_id=None, extra=()):
@@ -56,7 +59,9 @@ class VvuDevice(Process):
         self.vfu_sock = vfu_sock
         self.fe_sock = fe_sock
         self.client = client
-        self.argv = [DEVICE_BIN, "--vfio-user", vfu_sock, "--vhost-user", fe_sock, "-v"]
+        self.prefix = f"vvu{os.getpid()}{name}{int(time.time() * 1000) % 100000}"
+        self.argv = [DEVICE_BIN, "--vfio-user", vfu_sock, "--vhost-user", fe_sock, "-v",
+                     "--file-prefix", self.prefix]
         if client:
             self.argv.append("--client")
         if shm_size is not None:
@@ -112,7 +117,14 @@ class VvuDevice(Process):
     def _reap(self):
         if self._log and not self._log.closed:
             self._log.close()
-        return super()._reap()
+        code = super()._reap()
+        if code is not None:
+            telemetry.remove_runtime_dir(self.prefix)
+        return code
+
+    def telemetry(self, *commands):
+        """The values of telemetry commands (Debian's dpdk-telemetry.py)."""
+        return telemetry.query(self.prefix, list(commands))
 
     def wait_log(self, pattern, timeout=10, since=0):
         """Wait until regex pattern appears in the log after offset since."""

@@ -15,10 +15,14 @@ Test plan
   1. test_unicast_only_to_its_port_broadcast_to_all_others: each front-end
      broadcasts one burst (the switch learns its MAC): the two others receive
      exactly 32 each, the sender none. Then unicast A->B, B->C, C->A (128
-     each): only the destination receives, exactly 128; no flooding. On
-     SIGTERM the switch exits 0 and its counters are exactly what was sent:
-     per port rx 160, tx 192, flood 32, drop 0. With one lcore, and with two
-     (ports spread over both).
+     each): only the destination receives, exactly 128; no flooding. Debian's
+     dpdk-telemetry.py on the switch's EAL socket, while it runs: ports
+     [0, 1, 2]; /vhost_switch/stats per port rx 160, tx 192, flood 32,
+     drop 0; /vhost_switch/port,1 is B's (path, up, trunk, one MAC, the same
+     counters); /vhost_switch/macs is exactly A, B, C on ports 0, 1, 2 in
+     VLAN 0, each seen within the test. On SIGTERM the switch exits 0 and its
+     counters are exactly those. With one lcore, and with two (ports spread
+     over both).
   2. test_frontend_restart_while_forwarding: A sends to B continuously; C is
      SIGKILLed mid-traffic; B keeps receiving; then A->B exact, A's broadcast
      reaches B only. A new front-end C2 (another MAC) on C's port: A's frames
@@ -33,15 +37,23 @@ Test plan
      A's and B's broadcasts reach only C, tagged (bytes: 32 x (64 + 4)); C's
      untagged broadcast (VLAN 0) reaches nobody; C echoes (io forwarding)
      what it receives: A's broadcast comes back tagged 10 and is flooded in
-     VLAN 10 only, to A, untagged (32 x 64 bytes), never to B.
+     VLAN 10 only, to A, untagged (32 x 64 bytes), never to B. Telemetry:
+     the MAC table holds (A, VLAN 10) on C's port (it came back from C last),
+     (B, VLAN 20) on port 1, (C, VLAN 0) on port 2; ports 0 and 1 are access
+     ports of VLANs 10 and 20.
   5. test_learned_mac_ages_out: --aging 3: a MAC used within the ageing time
-     is known (unicast to B only); after 5 s of silence from B it is flooded
-     again; --stats 1 prints a periodic block for every port; the exit block
-     counts A's frames (rx 64, flood 32).
+     is known (unicast to B only), and listed by /vhost_switch/macs,1 with an
+     age under 3 s; after 5 s of silence from B it is flooded again and
+     listed no more (A, which just sent, is); --stats 1 prints a periodic
+     block for every port; the exit block counts A's frames (rx 64, flood 32).
   6. test_bad_argument_one_line_nonzero_exit: each bad argument gives exactly
      one line on stderr and exit code 1, before EAL starts.
   7. test_help_explains_every_option: -h exits 0 and names every option,
-     the port kinds and the counters.
+     the port kinds, the counters and the telemetry commands.
+  8. test_telemetry_bad_parameters_answered_null: a port number that is
+     not one (out of range, negative, not decimal, trailing bytes) and
+     parameters to commands that take none are answered null; the switch
+     keeps answering.
 """
 
 import os
@@ -51,6 +63,7 @@ import time
 
 import pytest
 
+from framework import telemetry
 from framework.proc import call_failed, finish_all
 from framework.testpmd import BURST
 from framework.vhost_switch import SWITCH_BIN, VhostSwitch, parse_counters, switch_frontend
@@ -135,6 +148,14 @@ def send(sender, dst_mac, fes, expect, bursts=1):
     return delta
 
 
+def assert_macs(macs, want, max_age_ms=WAIT_S * 1000 * 4):
+    """/vhost_switch/macs lists exactly want, a set of (mac, port, vlan),
+    every one seen less than max_age_ms ago."""
+    got = set(zip(macs["mac"], macs["port"], macs["vlan"]))
+    assert got == want and macs["total"] == macs["shown"] == len(want), macs
+    assert all(0 <= age < max_age_ms for age in macs["age_ms"]), macs
+
+
 def learn(fes):
     """Each front-end broadcasts one burst: the others receive it exactly."""
     for fe in fes:
@@ -154,9 +175,24 @@ def test_unicast_only_to_its_port_broadcast_to_all_others(sw, lcores):
     send(b, MACS["C"], fes, {c: uni}, bursts=4)
     send(c, MACS["A"], fes, {a: uni}, bursts=4)
 
+    want = {"rx": BURST + uni, "tx": 2 * BURST + uni, "flood": BURST, "drop": 0}
+    telemetry.require()
+    ports, stats, b_port, macs = switch.telemetry(
+        "/vhost_switch/ports", "/vhost_switch/stats", "/vhost_switch/port,1",
+        "/vhost_switch/macs")
+    assert ports == [0, 1, 2], ports
+    assert stats["ports"] == 3, stats
+    for port in range(3):
+        got = {k: stats[k][port] for k in want}
+        assert got == want, f"telemetry: port {port} counters {got}, expected {want}"
+    assert {k: b_port[k] for k in ("id", "path", "state", "mode", "vlan", "macs")} == {
+        "id": 1, "path": sw.sock("B"), "state": "up", "mode": "trunk", "vlan": 0,
+        "macs": 1}, b_port
+    assert {k: b_port[k] for k in want} == want, b_port
+    assert_macs(macs, {(MACS["A"], 0, 0), (MACS["B"], 1, 0), (MACS["C"], 2, 0)})
+
     assert switch.stop() == 0, f"switch exit code {switch.exit_code}:\n{switch.tail()}"
     counters = switch.final_counters()
-    want = {"rx": BURST + uni, "tx": 2 * BURST + uni, "flood": BURST, "drop": 0}
     for port in range(3):
         got = {k: counters[port][k] for k in want}
         assert got == want, f"switch port {port} counters {got}, expected {want}"
@@ -243,6 +279,11 @@ def test_vlan_access_and_trunk_ports(sw):
     assert d[c].rx_bytes == BURST * (PKT_LEN + VLAN_TAG_LEN), d[c]
     assert d[c].tx_bytes == BURST * (PKT_LEN + VLAN_TAG_LEN), d[c]
     assert d[a].rx_bytes == BURST * PKT_LEN, d[a]
+    telemetry.require()
+    macs, p0, p1 = switch.telemetry("/vhost_switch/macs", "/vhost_switch/port,0",
+                                    "/vhost_switch/port,1")
+    assert_macs(macs, {(MACS["A"], 2, 10), (MACS["B"], 1, 20), (MACS["C"], 2, 0)})
+    assert (p0["mode"], p0["vlan"], p1["mode"], p1["vlan"]) == ("access", 10, "access", 20)
     assert switch.stop() == 0, f"switch exit code {switch.exit_code}:\n{switch.tail()}"
 
 
@@ -254,9 +295,14 @@ def test_learned_mac_ages_out(sw):
     # B's broadcast teaches its MAC; used within --aging it is known.
     send(b, BCAST, fes, {a: BURST, c: BURST})
     send(a, MACS["B"], fes, {b: BURST})
+    telemetry.require()
+    assert_macs(switch.telemetry("/vhost_switch/macs,1")[0], {(MACS["B"], 1, 0)},
+                max_age_ms=AGING_S * 1000)
     # B stays silent for longer than --aging: its MAC is unknown again.
     time.sleep(AGING_WAIT_S)
     send(a, MACS["B"], fes, {b: BURST, c: BURST})
+    assert_macs(switch.telemetry("/vhost_switch/macs")[0], {(MACS["A"], 0, 0)},
+                max_age_ms=AGING_S * 1000)
     mark = switch.mark()
     periodic = parse_counters(switch.wait_log(r"(?s)--- vhost-switch stats \(periodic\) ---"
                                               r".*?path .*C\.sock\n", WAIT_S, since=mark)
@@ -293,5 +339,20 @@ def test_help_explains_every_option():
                        timeout=10, check=False)
     assert r.returncode == 0, (r.returncode, r.stderr)
     for opt in ("--port PATH", "vfio-user:", "PCI address", "--client", "--aging SEC",
-                "--vlan PORT:VID", "--stats N", "flood", "drop"):
+                "--vlan PORT:VID", "--stats N", "flood", "drop", "dpdk-telemetry.py",
+                "/vhost_switch/ports", "/vhost_switch/port,N", "/vhost_switch/stats",
+                "/vhost_switch/macs"):
         assert opt in r.stdout, f"-h does not mention {opt!r}:\n{r.stdout}"
+
+
+def test_telemetry_bad_parameters_answered_null(sw):
+    telemetry.require()
+    switch = sw.switch([sw.sock("A"), sw.sock("B")]).start()
+    bad = ["/vhost_switch/port", "/vhost_switch/port,2", "/vhost_switch/port,-1",
+           "/vhost_switch/port,1x", "/vhost_switch/port, 1", "/vhost_switch/port,0x1",
+           "/vhost_switch/port,99999999999999999999", "/vhost_switch/macs,2",
+           "/vhost_switch/macs,a", "/vhost_switch/ports,0", "/vhost_switch/stats,0"]
+    got = switch.telemetry(*bad, "/vhost_switch/port,1")
+    assert got[:-1] == [None] * len(bad), dict(zip(bad, got))
+    assert got[-1]["path"] == sw.sock("B") and got[-1]["state"] == "down", got[-1]
+    assert switch.stop() == 0, f"switch exit code {switch.exit_code}:\n{switch.tail()}"

@@ -17,6 +17,10 @@
  *    ports, and advances its epoch at the end of the round. The MAC table is
  *    shared: a spinlock per bucket. A port's RX ring may be fed by any lcore:
  *    a spinlock per port serialises the enqueues. Counters are atomic adds.
+ *  - the telemetry thread (EAL's) runs the /vhost_switch/... commands: it
+ *    reads counters and vids with atomic loads, and a MAC bucket under the
+ *    bucket's sequence count, never its lock (a telemetry client must not
+ *    slow the data path down).
  * destroy_device() withdraws the vid and then waits until every lcore's
  * epoch has moved on: from then on no round uses the old vid, so the library
  * may tear the rings down. MAC entries carry the session of the port they
@@ -53,7 +57,9 @@
 #include <rte_mbuf.h>
 #include <rte_launch.h>
 #include <rte_pause.h>
+#include <rte_seqcount.h>
 #include <rte_spinlock.h>
+#include <rte_telemetry.h>
 #include <rte_vhost.h>
 
 #define SW_MAX_PORTS	32
@@ -108,6 +114,12 @@ struct sw_lcore {
 	uint16_t nb_tx[SW_MAX_PORTS];
 };
 
+/*
+ * Written by the data path under its bucket's lock, with atomic stores so
+ * that telemetry can read them without it: key, port and session change
+ * together inside the bucket's sequence count; seen alone is refreshed
+ * outside it (any value it had is right for the entry).
+ */
 struct sw_mac_entry {
 	uint64_t key;		/* SW_MAC_VALID | MAC << 12 | VID; 0 = empty */
 	uint64_t seen;		/* TSC of the last frame from it */
@@ -115,6 +127,12 @@ struct sw_mac_entry {
 	uint16_t port;
 };
 #define SW_MAC_VALID	(1ULL << 63)
+#define SW_MAC_VID_MASK	0xfffULL
+
+struct sw_mac_sync {
+	rte_spinlock_t lock;	/* the data path: one lcore in the bucket at a time */
+	rte_seqcount_t seq;	/* telemetry: a consistent copy without the lock */
+};
 
 static struct sw_port ports[SW_MAX_PORTS];
 static unsigned int nb_ports;
@@ -123,7 +141,7 @@ static unsigned int aging_s = SW_AGING_DEFAULT;
 static unsigned int stats_s;
 static struct rte_mempool *pool;
 static struct sw_mac_entry mac_table[1u << SW_MAC_BUCKET_BITS][SW_MAC_WAYS];
-static rte_spinlock_t mac_locks[1u << SW_MAC_BUCKET_BITS];
+static struct sw_mac_sync mac_sync[1u << SW_MAC_BUCKET_BITS];
 static struct sw_lcore fwd_lcores[SW_MAX_PORTS];
 static unsigned int nb_fwd_lcores;
 static volatile sig_atomic_t quit;
@@ -167,7 +185,11 @@ usage(const char *prog)
 		"delivered to it), flood (received frames that were flooded), drop\n"
 		"(received frames delivered nowhere, and frames for it its ring had no\n"
 		"room for). Printed every --stats N seconds and on SIGINT/SIGTERM, which\n"
-		"end the switch cleanly.\n",
+		"end the switch cleanly.\n"
+		"\n"
+		"Telemetry (unless EAL's --no-telemetry): dpdk-telemetry.py -f PREFIX\n"
+		"(EAL's --file-prefix) answers /vhost_switch/ports, /vhost_switch/port,N,\n"
+		"/vhost_switch/stats and /vhost_switch/macs[,N] (learned MACs).\n",
 		prog, SW_MAX_PORTS, SW_AGING_DEFAULT, SW_AGING_MAX, SW_VLAN_MAX,
 		SW_STATS_MAX);
 }
@@ -441,11 +463,17 @@ mac_key(const struct rte_ether_addr *mac, uint16_t vlan)
 	return SW_MAC_VALID | m << 12 | vlan;
 }
 
+static unsigned int
+mac_hash(uint64_t key)
+{
+	/* Fibonacci hashing: the top bits of key * 2^64/phi. */
+	return (unsigned int)((key * 0x9E3779B97F4A7C15ULL) >> (64 - SW_MAC_BUCKET_BITS));
+}
+
 static struct sw_mac_entry *
 mac_bucket(uint64_t key)
 {
-	/* Fibonacci hashing: the top bits of key * 2^64/phi. */
-	return mac_table[(key * 0x9E3779B97F4A7C15ULL) >> (64 - SW_MAC_BUCKET_BITS)];
+	return mac_table[mac_hash(key)];
 }
 
 static bool
@@ -462,17 +490,18 @@ mac_entry_live(const struct sw_mac_entry *e, uint64_t now, uint64_t aging_tsc)
 static rte_spinlock_t *
 mac_lock(uint64_t key)
 {
-	return &mac_locks[(key * 0x9E3779B97F4A7C15ULL) >> (64 - SW_MAC_BUCKET_BITS)];
+	return &mac_sync[mac_hash(key)].lock;
 }
 
 static void
 mac_learn(uint64_t key, uint16_t port, uint64_t now, uint64_t aging_tsc)
 {
 	struct sw_mac_entry *b = mac_bucket(key), *victim = NULL;
-	rte_spinlock_t *lock = mac_lock(key);
+	struct sw_mac_sync *sync = &mac_sync[mac_hash(key)];
+	uint32_t session = __atomic_load_n(&ports[port].session, __ATOMIC_ACQUIRE);
 	unsigned int w;
 
-	rte_spinlock_lock(lock);
+	rte_spinlock_lock(&sync->lock);
 
 	/* The entry of key, else a dead one, else the oldest (a full bucket). */
 	for (w = 0; w < SW_MAC_WAYS && victim == NULL; w++)
@@ -487,11 +516,18 @@ mac_learn(uint64_t key, uint16_t port, uint64_t now, uint64_t aging_tsc)
 			if (b[w].seen < victim->seen)
 				victim = &b[w];
 	}
-	victim->key = key;
-	victim->port = port;
-	victim->session = __atomic_load_n(&ports[port].session, __ATOMIC_ACQUIRE);
-	victim->seen = now;
-	rte_spinlock_unlock(lock);
+	if (victim->key == key && victim->port == port && victim->session == session) {
+		/* the usual case, once per frame: only its time changes */
+		__atomic_store_n(&victim->seen, now, __ATOMIC_RELAXED);
+	} else {
+		rte_seqcount_write_begin(&sync->seq);
+		__atomic_store_n(&victim->key, key, __ATOMIC_RELAXED);
+		__atomic_store_n(&victim->port, port, __ATOMIC_RELAXED);
+		__atomic_store_n(&victim->session, session, __ATOMIC_RELAXED);
+		__atomic_store_n(&victim->seen, now, __ATOMIC_RELAXED);
+		rte_seqcount_write_end(&sync->seq);
+	}
+	rte_spinlock_unlock(&sync->lock);
 }
 
 /* The port key was learned on, or -1. */
@@ -666,6 +702,255 @@ print_stats(const char *when)
 	fflush(stdout);
 }
 
+/* ----- telemetry (EAL's telemetry thread) ------------------------------ */
+
+/* At most this many MACs in one /vhost_switch/macs reply (its 16 KiB). */
+#define SW_TEL_MAX_MACS	256
+
+/* A consistent copy of bucket b, read without its lock (see sw_mac_entry). */
+static void
+mac_bucket_copy(unsigned int b, struct sw_mac_entry out[SW_MAC_WAYS])
+{
+	uint32_t sn;
+	unsigned int w;
+
+	do {
+		sn = rte_seqcount_read_begin(&mac_sync[b].seq);
+		for (w = 0; w < SW_MAC_WAYS; w++) {
+			const struct sw_mac_entry *e = &mac_table[b][w];
+
+			out[w].key = __atomic_load_n(&e->key, __ATOMIC_RELAXED);
+			out[w].port = __atomic_load_n(&e->port, __ATOMIC_RELAXED);
+			out[w].session = __atomic_load_n(&e->session, __ATOMIC_RELAXED);
+			out[w].seen = __atomic_load_n(&e->seen, __ATOMIC_RELAXED);
+		}
+	} while (rte_seqcount_read_retry(&mac_sync[b].seq, sn));
+}
+
+/* A port number: decimal digits only, below nb_ports; -1 otherwise. */
+static int
+tel_port_param(const char *params)
+{
+	unsigned long v;
+
+	if (params == NULL || !parse_uint(params, nb_ports - 1, &v))
+		return -1;
+	return (int)v;
+}
+
+/*
+ * Call fn(e, age_ms, arg) for every live MAC (port >= 0: on that port only),
+ * as the data path would see it now.
+ */
+static void
+mac_walk(int port, void (*fn)(const struct sw_mac_entry *e, uint64_t age_ms, void *arg),
+	 void *arg)
+{
+	const uint64_t hz = rte_get_tsc_hz();
+	const uint64_t aging_tsc = (uint64_t)aging_s * hz;
+	const uint64_t now = rte_get_tsc_cycles();
+	struct sw_mac_entry copy[SW_MAC_WAYS];
+	unsigned int b, w;
+
+	for (b = 0; b < RTE_DIM(mac_table); b++) {
+		mac_bucket_copy(b, copy);
+		for (w = 0; w < SW_MAC_WAYS; w++) {
+			const struct sw_mac_entry *e = &copy[w];
+
+			if (e->key == 0 || e->port >= nb_ports || (port >= 0 && e->port != port) ||
+			    !mac_entry_live(e, now, aging_tsc))
+				continue;
+			fn(e, e->seen >= now ? 0 : (now - e->seen) * 1000 / hz, arg);
+		}
+	}
+}
+
+static void
+mac_count_one(const struct sw_mac_entry *e, uint64_t age_ms, void *arg)
+{
+	(*(uint64_t *)arg)++;
+}
+
+static int
+tel_ports(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	unsigned int i;
+
+	if (params != NULL)
+		return -EINVAL;
+	rte_tel_data_start_array(d, RTE_TEL_U64_VAL);
+	for (i = 0; i < nb_ports; i++)
+		rte_tel_data_add_array_u64(d, i);
+	return 0;
+}
+
+static int
+tel_port(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	int id = tel_port_param(params);
+	const struct sw_port *p;
+	uint64_t macs = 0;
+	int vid;
+
+	if (id < 0)
+		return -EINVAL;
+	p = &ports[id];
+	vid = __atomic_load_n(&p->vid, __ATOMIC_ACQUIRE);
+	mac_walk(id, mac_count_one, &macs);
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_u64(d, "id", id);
+	/* a path of 128 bytes or more is cut (RTE_TEL_MAX_STRING_LEN) */
+	rte_tel_data_add_dict_string(d, "path", p->path);
+	rte_tel_data_add_dict_string(d, "state", vid >= 0 ? "up" : "down");
+	rte_tel_data_add_dict_int(d, "vid", vid);
+	rte_tel_data_add_dict_string(d, "mode", p->vlan ? "access" : "trunk");
+	rte_tel_data_add_dict_u64(d, "vlan", p->vlan);
+	rte_tel_data_add_dict_u64(d, "rx", __atomic_load_n(&p->c.rx, __ATOMIC_RELAXED));
+	rte_tel_data_add_dict_u64(d, "tx", __atomic_load_n(&p->c.tx, __ATOMIC_RELAXED));
+	rte_tel_data_add_dict_u64(d, "flood", __atomic_load_n(&p->c.flood, __ATOMIC_RELAXED));
+	rte_tel_data_add_dict_u64(d, "drop", __atomic_load_n(&p->c.drop, __ATOMIC_RELAXED));
+	rte_tel_data_add_dict_u64(d, "macs", macs);
+	return 0;
+}
+
+/* One array of a counter, indexed by port; NULL if no memory. */
+static struct rte_tel_data *
+tel_counter_array(size_t offset)
+{
+	struct rte_tel_data *a = rte_tel_data_alloc();
+	unsigned int i;
+
+	if (a == NULL)
+		return NULL;
+	rte_tel_data_start_array(a, RTE_TEL_U64_VAL);
+	for (i = 0; i < nb_ports; i++) {
+		const uint64_t *c = (const uint64_t *)((const char *)&ports[i].c + offset);
+
+		rte_tel_data_add_array_u64(a, __atomic_load_n(c, __ATOMIC_RELAXED));
+	}
+	return a;
+}
+
+static int
+tel_stats(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	static const struct {
+		const char *name;
+		size_t offset;
+	} counters[] = {
+		{ "rx", offsetof(struct sw_counters, rx) },
+		{ "tx", offsetof(struct sw_counters, tx) },
+		{ "flood", offsetof(struct sw_counters, flood) },
+		{ "drop", offsetof(struct sw_counters, drop) },
+	};
+	unsigned int i;
+
+	if (params != NULL)
+		return -EINVAL;
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_u64(d, "ports", nb_ports);
+	for (i = 0; i < RTE_DIM(counters); i++) {
+		struct rte_tel_data *a = tel_counter_array(counters[i].offset);
+
+		if (a == NULL || rte_tel_data_add_dict_container(d, counters[i].name, a, 0) != 0) {
+			rte_tel_data_free(a);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+struct tel_macs {
+	uint64_t total;
+	struct rte_tel_data *mac, *port, *vlan, *age;
+};
+
+static void
+mac_add_one(const struct sw_mac_entry *e, uint64_t age_ms, void *arg)
+{
+	struct tel_macs *t = arg;
+	uint64_t m = (e->key & ~SW_MAC_VALID) >> 12;
+	char s[RTE_ETHER_ADDR_FMT_SIZE];
+
+	if (t->total++ >= SW_TEL_MAX_MACS)
+		return;
+	snprintf(s, sizeof(s), "%02x:%02x:%02x:%02x:%02x:%02x", (unsigned int)(m >> 40) & 0xff,
+		 (unsigned int)(m >> 32) & 0xff, (unsigned int)(m >> 24) & 0xff,
+		 (unsigned int)(m >> 16) & 0xff, (unsigned int)(m >> 8) & 0xff,
+		 (unsigned int)m & 0xff);
+	rte_tel_data_add_array_string(t->mac, s);
+	rte_tel_data_add_array_u64(t->port, e->port);
+	rte_tel_data_add_array_u64(t->vlan, e->key & SW_MAC_VID_MASK);
+	rte_tel_data_add_array_u64(t->age, age_ms);
+}
+
+/* The learned MACs (all, or one port's): parallel arrays, one entry per MAC. */
+static int
+tel_macs(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	struct tel_macs t = { 0 };
+	int port = -1;
+
+	if (params != NULL) {
+		port = tel_port_param(params);
+		if (port < 0)
+			return -EINVAL;
+	}
+	t.mac = rte_tel_data_alloc();
+	t.port = rte_tel_data_alloc();
+	t.vlan = rte_tel_data_alloc();
+	t.age = rte_tel_data_alloc();
+	if (t.mac == NULL || t.port == NULL || t.vlan == NULL || t.age == NULL) {
+		rte_tel_data_free(t.mac);
+		rte_tel_data_free(t.port);
+		rte_tel_data_free(t.vlan);
+		rte_tel_data_free(t.age);
+		return -ENOMEM;
+	}
+	rte_tel_data_start_array(t.mac, RTE_TEL_STRING_VAL);
+	rte_tel_data_start_array(t.port, RTE_TEL_U64_VAL);
+	rte_tel_data_start_array(t.vlan, RTE_TEL_U64_VAL);
+	rte_tel_data_start_array(t.age, RTE_TEL_U64_VAL);
+	mac_walk(port, mac_add_one, &t);
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_u64(d, "total", t.total);
+	rte_tel_data_add_dict_u64(d, "shown", RTE_MIN(t.total, (uint64_t)SW_TEL_MAX_MACS));
+	rte_tel_data_add_dict_u64(d, "aging_s", aging_s);
+	/* the dict frees them (keep = 0) */
+	rte_tel_data_add_dict_container(d, "mac", t.mac, 0);
+	rte_tel_data_add_dict_container(d, "port", t.port, 0);
+	rte_tel_data_add_dict_container(d, "vlan", t.vlan, 0);
+	rte_tel_data_add_dict_container(d, "age_ms", t.age, 0);
+	return 0;
+}
+
+/* After ports_start(): the commands read ports[] as the data path left it. */
+static void
+telemetry_register(void)
+{
+	static const struct {
+		const char *cmd;
+		telemetry_cb fn;
+		const char *help;
+	} cmds[] = {
+		{ "/vhost_switch/ports", tel_ports, "Returns the port numbers. Takes no "
+		  "parameters" },
+		{ "/vhost_switch/port", tel_port, "Returns one port: path, state, vid, mode, "
+		  "vlan, rx, tx, flood, drop, macs. Parameter: the port number" },
+		{ "/vhost_switch/stats", tel_stats, "Returns rx, tx, flood and drop, each an "
+		  "array indexed by port number. Takes no parameters" },
+		{ "/vhost_switch/macs", tel_macs, "Returns the learned MACs as arrays mac, "
+		  "port, vlan, age_ms (at most 256; total counts all). Parameter (optional): "
+		  "a port number" },
+	};
+	unsigned int i;
+
+	for (i = 0; i < RTE_DIM(cmds); i++)
+		if (rte_telemetry_register_cmd(cmds[i].cmd, cmds[i].fn, cmds[i].help) != 0)
+			fprintf(stderr, "vhost-switch: telemetry command %s not registered\n",
+				cmds[i].cmd);
+}
+
 /* One forwarding lcore's loop; the main lcore's also prints the counters. */
 static int
 switch_loop(void *arg)
@@ -793,6 +1078,7 @@ main(int argc, char **argv)
 	}
 	ret = EXIT_SUCCESS;
 	if (ports_start() == 0) {
+		telemetry_register();
 		printf("vhost-switch: %u ports, aging %u s\n", nb_ports, aging_s);
 		lcores_assign();
 		switch_run();
