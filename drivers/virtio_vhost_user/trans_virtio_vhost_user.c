@@ -869,7 +869,7 @@ vvu_endpoint_init(struct vhost_endpoint *ep)
 	e = calloc(1, sizeof(*e));
 	if (e == NULL)
 		return -ENOMEM;
-	ret = vvu_drv_parse_path(ep->path, ep->flags, &ops, e->hw.addr, sizeof(e->hw.addr));
+	ret = vvu_drv_parse_path(ep->trans_path, ep->flags, &ops, e->hw.addr, sizeof(e->hw.addr));
 	if (ret < 0) {
 		VVU_LOG(ep->path, ERR, "not a PCI address or a vfio-user socket path\n");
 		free(e);
@@ -883,7 +883,7 @@ vvu_endpoint_init(struct vhost_endpoint *ep)
 	}
 	e->ep = ep;
 	e->hw.ops = ops;
-	snprintf(e->hw.name, sizeof(e->hw.name), "%s", ep->path);
+	snprintf(e->hw.name, sizeof(e->hw.name), "%s", ep->trans_path);
 	e->irq_fd = -1;
 	e->watch_fd = -1;
 	for (i = 0; i < RTE_DIM(e->kick_fds); i++)

@@ -114,6 +114,7 @@ int
 rte_vhost_driver_register(const char *path, uint64_t flags)
 {
 	const struct vhost_transport_ops *trans;
+	char trans_path[VHOST_IFNAME_MAX];
 	struct vhost_socket *vs;
 	struct vhost_endpoint *ep;
 	int ret;
@@ -129,9 +130,11 @@ rte_vhost_driver_register(const char *path, uint64_t flags)
 		VHOST_LOG_CONFIG(path, ERR, "async copy is not supported by this library\n");
 		return -ENOTSUP;
 	}
-	trans = vhost_transport_find(path, flags);
+	if (vhost_path_map(path, trans_path, sizeof(trans_path)) < 0)
+		return -1;
+	trans = vhost_transport_find(trans_path, flags);
 	if (trans == NULL) {
-		VHOST_LOG_CONFIG(path, ERR, "no transport serves this path\n");
+		VHOST_LOG_CONFIG(path, ERR, "no transport serves %s\n", trans_path);
 		return -1;
 	}
 
@@ -140,6 +143,7 @@ rte_vhost_driver_register(const char *path, uint64_t flags)
 		return -1;
 	ep = &vs->ep;
 	snprintf(ep->path, sizeof(ep->path), "%s", path);
+	snprintf(ep->trans_path, sizeof(ep->trans_path), "%s", trans_path);
 	ep->flags = flags;
 	ep->features = vhost_default_features(flags);
 	vs->supported_features = ep->features;

@@ -1014,7 +1014,7 @@ af_unix_remove_stale(struct af_unix_ep *uep)
 static int
 af_unix_listen(struct af_unix_ep *uep)
 {
-	const char *path = uep->ep->path;
+	const char *path = uep->addr.sun_path;
 	int fd, ret;
 
 	ret = af_unix_remove_stale(uep);
@@ -1056,7 +1056,7 @@ static int
 af_unix_endpoint_init(struct vhost_endpoint *ep)
 {
 	struct af_unix_ep *uep;
-	size_t len = strlen(ep->path);
+	size_t len = strlen(ep->trans_path);
 
 	if (len == 0 || len >= sizeof(uep->addr.sun_path)) {
 		VHOST_LOG_CONFIG(ep->path, ERR, "socket path must have 1 to %zu bytes\n",
@@ -1071,7 +1071,7 @@ af_unix_endpoint_init(struct vhost_endpoint *ep)
 	pthread_cond_init(&uep->closed, NULL);
 	TAILQ_INIT(&uep->conns);
 	uep->addr.sun_family = AF_UNIX;
-	memcpy(uep->addr.sun_path, ep->path, len + 1);
+	memcpy(uep->addr.sun_path, ep->trans_path, len + 1);
 	uep->listen_fd = -1;
 	uep->client = !!(ep->flags & RTE_VHOST_USER_CLIENT);
 	uep->reconnect = !(ep->flags & RTE_VHOST_USER_NO_RECONNECT);

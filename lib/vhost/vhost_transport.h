@@ -49,7 +49,13 @@
  */
 struct vhost_endpoint {
 	TAILQ_ENTRY(vhost_endpoint) next;
-	char path[VHOST_IFNAME_MAX];
+	char path[VHOST_IFNAME_MAX];	/* as registered: the application's name for it */
+	/*
+	 * What the transport serves: path, or where VHOST_VVU_PATH_MAP maps it
+	 * (vhost_path_map). Transports take their address from here and use
+	 * path only to name the endpoint in logs.
+	 */
+	char trans_path[VHOST_IFNAME_MAX];
 	uint64_t flags;			/* RTE_VHOST_USER_* as registered */
 	uint64_t features;		/* virtio features offered */
 	uint64_t protocol_features;	/* protocol features the application allows */
@@ -263,6 +269,23 @@ int vhost_transport_check(const struct vhost_transport_ops *ops);
  * ascending order, then by name; the first whose match() is true wins.
  */
 const struct vhost_transport_ops *vhost_transport_find(const char *path, uint64_t flags);
+
+/* The environment variable of vhost_path_map.c (its header says why). */
+#define VHOST_PATH_MAP_ENV	"VHOST_VVU_PATH_MAP"
+/*
+ * Where path is served: copy the path VHOST_VVU_PATH_MAP maps it to, or path
+ * itself, into out (out_len bytes). Returns 1 if mapped (logged), 0 if not,
+ * a negative errno if the variable is malformed (logged) or out too short.
+ */
+int vhost_path_map(const char *path, char *out, size_t out_len);
+/*
+ * The parser behind it, on a given map string: 1 and out filled if path is
+ * mapped, 0 if not, -EINVAL with *why set if map is malformed anywhere
+ * (comma-separated FROM=TO entries, both sides 1 to VHOST_IFNAME_MAX - 1
+ * bytes, each FROM once).
+ */
+int vhost_path_map_lookup(const char *map, const char *path, char *out, size_t out_len,
+			  const char **why);
 
 /*
  * The library ends a connection: mark it broken and ask its transport to

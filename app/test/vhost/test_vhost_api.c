@@ -337,6 +337,106 @@ TEST_CASE(transport_selection)
 	TEST_ASSERT(t != NULL && strcmp(t->name, "af_unix") == 0);
 }
 
+/*
+ * VHOST_VVU_PATH_MAP's parser on hostile strings: the whole map is checked
+ * whatever the path looked up, and FROM matches only as a whole string.
+ */
+TEST_CASE(path_map_parser)
+{
+	static const char *const bad[] = {
+		"", ",", "/a", "=/b", "/a=", "/a=/b,", ",/a=/b", "/a=/b,,/c=/d",
+		"/a=/b,/c", "/a=/b,/a=/c", "/c=/d,/a=/b,/a=/b",
+	};
+	char out[VHOST_IFNAME_MAX], longmap[2 * VHOST_IFNAME_MAX + 8];
+	const char *why;
+	unsigned int i;
+
+	TEST_ASSERT_EQ(vhost_path_map_lookup("/a=vfio-user:/r", "/a", out, sizeof(out), &why), 1);
+	TEST_ASSERT(strcmp(out, "vfio-user:/r") == 0, "mapped to '%s'", out);
+	TEST_ASSERT_EQ(vhost_path_map_lookup("/x=/y,/a=/b", "/a", out, sizeof(out), &why), 1);
+	TEST_ASSERT(strcmp(out, "/b") == 0, "mapped to '%s'", out);
+	/* TO may hold '=': only the first one splits. */
+	TEST_ASSERT_EQ(vhost_path_map_lookup("/a=/b=c", "/a", out, sizeof(out), &why), 1);
+	TEST_ASSERT(strcmp(out, "/b=c") == 0, "mapped to '%s'", out);
+	/* Prefixes and extensions of FROM are other paths. */
+	TEST_ASSERT_EQ(vhost_path_map_lookup("/a=/b", "/a.sock", out, sizeof(out), &why), 0);
+	TEST_ASSERT_EQ(vhost_path_map_lookup("/a.sock=/b", "/a", out, sizeof(out), &why), 0);
+	TEST_ASSERT_EQ(vhost_path_map_lookup("/a=/b", "", out, sizeof(out), &why), 0);
+	for (i = 0; i < RTE_DIM(bad); i++) {
+		why = NULL;
+		TEST_ASSERT_EQ(vhost_path_map_lookup(bad[i], "/a", out, sizeof(out), &why), -EINVAL);
+		TEST_ASSERT(why != NULL, "no reason for '%s'", bad[i]);
+		/* Malformed anywhere is malformed for every path. */
+		TEST_ASSERT_EQ(vhost_path_map_lookup(bad[i], "/zz", out, sizeof(out), &why), -EINVAL);
+	}
+	/* A side of VHOST_IFNAME_MAX bytes, on either side, matching or not. */
+	memset(longmap, 0, sizeof(longmap));
+	longmap[0] = '/';
+	memset(longmap + 1, 'f', VHOST_IFNAME_MAX - 1);
+	strcat(longmap, "=/b");
+	TEST_ASSERT_EQ(vhost_path_map_lookup(longmap, "/a", out, sizeof(out), &why), -EINVAL);
+	memset(longmap, 0, sizeof(longmap));
+	strcpy(longmap, "/a=/");
+	memset(longmap + 4, 't', VHOST_IFNAME_MAX - 1);
+	TEST_ASSERT_EQ(vhost_path_map_lookup(longmap, "/zz", out, sizeof(out), &why), -EINVAL);
+	/* The longest allowed TO fits; a short out buffer is refused, not overrun. */
+	longmap[3 + VHOST_IFNAME_MAX - 1] = '\0';
+	TEST_ASSERT_EQ(vhost_path_map_lookup(longmap, "/a", out, sizeof(out), &why), 1);
+	TEST_ASSERT_EQ(strlen(out), VHOST_IFNAME_MAX - 1);
+	TEST_ASSERT_EQ(vhost_path_map_lookup("/a=/bcd", "/a", out, 4, &why), -EINVAL);
+	TEST_ASSERT_EQ(vhost_path_map_lookup("/a=/bc", "/a", out, 4, &why), 1);
+}
+
+/*
+ * An application registers one path; VHOST_VVU_PATH_MAP has the transport
+ * serve another. Every API call keeps using the registered path, the
+ * socket exists only at the mapped one, and a malformed map refuses the
+ * registration instead of serving the unmapped path.
+ */
+TEST_CASE(path_map_register)
+{
+	char reg[128], served[128], map[300], name[128];
+	int base = test_count_fds(), fd, idx;
+	uint64_t f;
+
+	rec_reset();
+	make_path(reg, sizeof(reg), "as-registered.sock");
+	make_path(served, sizeof(served), "as-served.sock");
+	snprintf(map, sizeof(map), "/elsewhere=/x,%s=%s", reg, served);
+	TEST_ASSERT_EQ(setenv(VHOST_PATH_MAP_ENV, map, 1), 0);
+	start_server(reg, 0);
+	TEST_ASSERT_EQ(rte_vhost_driver_get_features(reg, &f), 0);
+	TEST_ASSERT_EQ(rte_vhost_driver_get_features(served, &f), -1);
+	TEST_ASSERT(access(reg, F_OK) < 0 && errno == ENOENT, "socket at the registered path");
+	fd = connect_to(served);
+	TEST_ASSERT(fd >= 0, "nothing listens at the mapped path");
+	TEST_ASSERT(get_features_over(fd) & (1ULL << VIRTIO_F_VERSION_1));
+	TEST_ASSERT(WAIT_FOR(rec_count(CB_NEW_CONN) == 1));
+	idx = rec_first(CB_NEW_CONN);
+	TEST_ASSERT_EQ(rte_vhost_get_ifname(rec_vid(idx), name, sizeof(name)), 0);
+	TEST_ASSERT(strcmp(name, reg) == 0, "ifname '%s'", name);
+	close(fd);
+	TEST_ASSERT(WAIT_FOR(rec_count(CB_DESTROY_CONN) == 1));
+	TEST_ASSERT_EQ(rte_vhost_driver_unregister(reg), 0);
+	TEST_ASSERT(access(served, F_OK) < 0 && errno == ENOENT, "mapped socket left behind");
+
+	/* Malformed: refused, nothing registered, nothing created. */
+	snprintf(map, sizeof(map), "%s=%s,%s", reg, served, "/no-equals-sign");
+	TEST_ASSERT_EQ(setenv(VHOST_PATH_MAP_ENV, map, 1), 0);
+	TEST_ASSERT_EQ(rte_vhost_driver_register(reg, 0), -1);
+	TEST_ASSERT_EQ(rte_vhost_driver_get_features(reg, &f), -1);
+	/* A path the map does not name is unaffected by a valid map. */
+	snprintf(map, sizeof(map), "/elsewhere=%s", served);
+	TEST_ASSERT_EQ(setenv(VHOST_PATH_MAP_ENV, map, 1), 0);
+	start_server(reg, 0);
+	fd = connect_to(reg);
+	TEST_ASSERT(fd >= 0, "nothing listens at the registered path");
+	close(fd);
+	TEST_ASSERT_EQ(rte_vhost_driver_unregister(reg), 0);
+	TEST_ASSERT_EQ(unsetenv(VHOST_PATH_MAP_ENV), 0);
+	TEST_ASSERT_EQ(test_fds_settle(0, base, WAIT_MS), base);
+}
+
 TEST_CASE(driver_api_errors)
 {
 	char path[128], longpath[200];
@@ -1069,6 +1169,8 @@ TEST_CASE(connections_beyond_the_cap_are_refused)
 
 TEST_MAIN(api_setup, api_teardown,
 	TEST_ENTRY(transport_selection),
+	TEST_ENTRY(path_map_parser),
+	TEST_ENTRY(path_map_register),
 	TEST_ENTRY(driver_api_errors),
 	TEST_ENTRY(feature_defaults_by_flags),
 	TEST_ENTRY(device_getters_bad_vid),
