@@ -141,10 +141,11 @@ def build_vhost_blk(out_dir):
 class VhostBlk(LoggedProcess):
     """examples/vhost_blk on the library under test, serving cwd/vhost.socket."""
 
-    def __init__(self, exe, log_dir, sock_dir, lib_dir, *, name="vhost_blk"):
+    def __init__(self, exe, log_dir, sock_dir, lib_dir, *, name="vhost_blk", env_extra=None):
         self.prefix = f"vvu{os.getpid()}{name}{int(time.time() * 1000) % 100000}"
         env = dict(os.environ)
         env.pop("LD_PRELOAD", None)
+        env.update(env_extra or {})
         if lib_dir:
             env["LD_LIBRARY_PATH"] = lib_dir
         else:
@@ -157,9 +158,14 @@ class VhostBlk(LoggedProcess):
                          cwd=sock_dir)
         self.sock = os.path.join(sock_dir, VHOST_BLK_SOCKET)
 
-    def start(self, timeout=60):
-        """Spawn it and wait for its socket."""
+    def start(self, timeout=60, ready=None):
+        """Spawn it and wait for its socket, or, if ready (a regex) is given,
+        for that line in its log instead (a path served over another
+        transport creates no socket file)."""
         super().start()
+        if ready is not None:
+            self.wait_log(ready, timeout)
+            return self
         deadline = time.monotonic() + timeout
         while not os.path.exists(self.sock):
             if not self.alive():

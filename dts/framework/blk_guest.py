@@ -1,0 +1,130 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""A QEMU guest whose virtio-blk disk is a vhost-user-blk back-end, for test_vhost_blk.py.
+
+:func:`build_image` builds (or reuses) the guest of ``usertools/vvu-blk-guest-image.sh``:
+a Debian cloud kernel and a busybox initramfs whose ``/init``
+(``usertools/vvu-blk-guest/init``) writes a random pattern to ``/dev/vda`` or
+reads it back, with O_DIRECT, prints ``BLK-GUEST:`` lines and powers off.
+
+:class:`BlkGuest` is one boot of it: ``qemu-system-x86_64`` under TCG, q35,
+qboot firmware (SeaBIOS would probe the disk itself and cost tens of seconds
+under TCG), guest RAM a shared memfd (vhost-user needs its fd), and
+``-device vhost-user-blk-pci`` on a vhost-user socket; the serial console goes
+to its log. :meth:`BlkGuest.run` waits for the guest to power off and returns
+what it reported.
+"""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+
+from .hostile import LoggedProcess
+from .proc import KILL_WAIT_S
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD_DIR = os.path.abspath(os.environ.get("VVU_BUILD_DIR", os.path.join(REPO, "build")))
+IMAGE_SCRIPT = os.path.join(REPO, "usertools", "vvu-blk-guest-image.sh")
+QEMU = "qemu-system-x86_64"
+QBOOT = "/usr/share/qemu/qboot.rom"
+GUEST_MEM_MB = 256
+# One boot, write or read, takes about 5 to 10 s on an idle 2-CPU machine
+# (TCG); the bound is for a loaded one.
+BOOT_TIMEOUT_S = int(os.environ.get("DTS_BLK_BOOT_TIMEOUT", "90"))
+
+_DIGEST = r"([0-9a-f]{64})"
+
+
+class BlkGuestError(Exception):
+    """The guest did not report what was expected, or QEMU failed."""
+
+
+def missing():
+    """Why the guest cannot run here, or None."""
+    if shutil.which(QEMU) is None:
+        return f"{QEMU} not installed (apt-get install qemu-system-x86)"
+    if not os.path.isfile(QBOOT):
+        return f"no {QBOOT} (qemu-system-data)"
+    return None
+
+
+def build_image(out_dir=None):
+    """Run the image script; return the image directory. Raises BlkGuestError."""
+    argv = ["nice", "-n", "19", "bash", IMAGE_SCRIPT]
+    if out_dir:
+        argv += ["--out", out_dir]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=900, check=False)
+    if r.returncode != 0:
+        raise BlkGuestError(f"{IMAGE_SCRIPT} failed:\n{r.stderr[-3000:]}")
+    return r.stdout.strip().splitlines()[-1]
+
+
+class BlkReport:
+    """What one boot printed: disk size, digests written/read, the verdict."""
+
+    def __init__(self, console):
+        text = console.replace("\r", "")
+        self.console = text
+        m = re.search(r"^BLK-GUEST: disk vda (\d+) sectors of (\d+) bytes", text, re.M)
+        self.sectors = int(m.group(1)) if m else None
+        self.sector_size = int(m.group(2)) if m else None
+        m = re.search(r"^BLK-GUEST: wrote .* sha256 " + _DIGEST, text, re.M)
+        self.written = m.group(1) if m else None
+        m = re.search(r"^BLK-GUEST: read .* sha256 " + _DIGEST, text, re.M)
+        self.read = m.group(1) if m else None
+        m = re.search(r"^BLK-GUEST: (PASS|FAIL)\b(.*)$", text, re.M)
+        self.verdict = m.group(1) if m else None
+        self.detail = m.group(2).strip() if m else None
+
+    def lines(self):
+        return "\n".join(l for l in self.console.splitlines() if l.startswith("BLK-GUEST:"))
+
+
+class BlkGuest(LoggedProcess):
+    """One boot of the blk test guest against the vhost-user socket sock.
+
+    mode "write" (a fresh random pattern, written and read back) or "read"
+    (expects the sha256 digest a write boot printed)."""
+
+    def __init__(self, image, log_dir, sock, mode, *, digest=None, name="guest",
+                 packed=False):
+        append = ["console=ttyS0", "panic=-1", "loglevel=4", "no_timer_check",
+                  f"blk_mode={mode}"]
+        if digest is not None:
+            append.append(f"blk_sum={digest}")
+        argv = [
+            "nice", "-n", "19", QEMU, "-name", name,
+            "-machine", "q35,accel=tcg,memory-backend=mem", "-bios", QBOOT,
+            "-object", f"memory-backend-memfd,id=mem,size={GUEST_MEM_MB}M,share=on",
+            "-m", f"{GUEST_MEM_MB}M", "-cpu", "max", "-smp", "1",
+            "-nodefaults", "-display", "none", "-nic", "none", "-no-reboot",
+            "-chardev", f"socket,id=blk0,path={sock}",
+            "-device", "vhost-user-blk-pci,chardev=blk0,num-queues=1"
+            + (",packed=on" if packed else ""),
+            "-kernel", os.path.join(image, "vmlinuz"),
+            "-initrd", os.path.join(image, "initramfs.cpio.gz"),
+            "-append", " ".join(append),
+            "-serial", "stdio"]
+        super().__init__(name, os.path.join(log_dir, f"{name}.log"), argv)
+        # As QEMU runs under a VMM: a dead back-end is an error, not a signal.
+        self.ignore_sigpipe = True
+
+    def run(self, timeout=BOOT_TIMEOUT_S):
+        """Boot, wait for the guest to power off; return its BlkReport.
+        Raises BlkGuestError if QEMU fails or the guest does not finish."""
+        self.start()
+        rc = self.wait_exit(timeout)
+        if rc is None:
+            self.kill()
+            raise BlkGuestError(f"{self.name}: guest not done within {timeout}s:\n"
+                                f"{self.tail(30)}")
+        self._reap()
+        report = BlkReport(self.output)
+        if rc != 0 or "BLK-GUEST: done" not in report.console:
+            raise BlkGuestError(f"{self.name}: QEMU exited {rc} before the guest was done:\n"
+                                f"{self.tail(30)}")
+        return report
+
+    def stop(self, timeout=5):
+        return self.escalate(((signal.SIGTERM, timeout), (signal.SIGKILL, KILL_WAIT_S)))
