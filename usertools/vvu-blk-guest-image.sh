@@ -41,7 +41,22 @@ done
 # come from the .ko files); built-in ones are skipped.
 MODULES=(virtio virtio_ring virtio_pci virtio_blk)
 [ -f "$INIT" ] || die "missing $INIT"
-[ -x /bin/busybox ] || die "no /bin/busybox (apt-get install busybox-static)"
+# What this script runs (objcopy, cpio via busybox, apt-get download) and what the
+# guest is made of; installed when missing (root), as vvu-guest-image.sh does.
+PKGS=(busybox-static binutils)
+missing=()
+for p in "${PKGS[@]}"; do
+	[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" = 'install ok installed' ] ||
+		missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	[ "$(id -u)" -eq 0 ] || die "missing packages ${missing[*]} (run as root to install them)"
+	say "apt-get install ${missing[*]}"
+	{ timeout 900 apt-get -o DPkg::Lock::Timeout=600 update -q &&
+		timeout 1800 apt-get -o DPkg::Lock::Timeout=600 install -y -q \
+			--no-install-recommends "${missing[@]}"; } >&2 ||
+		die "apt-get install ${missing[*]} failed"
+fi
 mkdir -p "$OUT"
 OUT=$(realpath "$OUT")
 exec 9> "$OUT/.lock"
@@ -138,7 +153,8 @@ for f in "${ORDER[@]}"; do
 	basename "$f" .ko >> "$ROOT/etc/blk-guest/modules"
 done
 (cd "$ROOT" && find . | sort | busybox cpio -o -H newc 2>/dev/null) | gzip -6 > "$WORK/initramfs"
-cp "$WORK/kernel/boot/vmlinuz-$KVER" "$OUT/vmlinuz"
+cp "$WORK/kernel/boot/vmlinuz-$KVER" "$WORK/vmlinuz"
+mv "$WORK/vmlinuz" "$OUT/vmlinuz"
 mv "$WORK/initramfs" "$OUT/initramfs.cpio.gz"
 echo "$KEY_TEXT" > "$OUT/image.key"
 say "built: kernel $KVER, modules $(tr '\n' ' ' < "$ROOT/etc/blk-guest/modules")"
