@@ -20,6 +20,7 @@ import shutil
 import signal
 import subprocess
 
+from . import hostile
 from .hostile import LoggedProcess
 from .proc import KILL_WAIT_S
 
@@ -58,6 +59,32 @@ def build_image(out_dir=None):
     if r.returncode != 0:
         raise BlkGuestError(f"{IMAGE_SCRIPT} failed:\n{r.stderr[-3000:]}")
     return r.stdout.strip().splitlines()[-1]
+
+
+# The one line of examples/vhost_blk's new_device() that tests the inflight
+# protocol feature in the virtio features; and the same test on the protocol
+# features it has just read. With the original, the example never believes
+# inflight tracking is on, so it never sets its packed-ring wrap counters
+# (they stay 0; a fresh ring's are 1) and serves no packed request.
+INFLIGHT_CHECK = "inflight_shmfd = !!(features &"
+INFLIGHT_CHECK_FIXED = "inflight_shmfd = !!(protocol_features &"
+
+
+def build_vhost_blk_inflight_fixed(out_dir):
+    """examples/vhost_blk with only INFLIGHT_CHECK replaced, built into
+    out_dir/vhost-blk-inflight-fixed; return its path, or None if the
+    sources do not hold that line exactly once (another DPDK version)."""
+    src = os.path.join(out_dir, "src-inflight-fixed")
+    shutil.rmtree(src, ignore_errors=True)
+    shutil.copytree(hostile.VHOST_BLK_SRC, src)
+    path = os.path.join(src, "vhost_blk.c")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    if text.count(INFLIGHT_CHECK) != 1:
+        return None
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text.replace(INFLIGHT_CHECK, INFLIGHT_CHECK_FIXED))
+    return hostile.build_vhost_blk(out_dir, src, "vhost-blk-inflight-fixed")
 
 
 class BlkReport:

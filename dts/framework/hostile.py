@@ -114,12 +114,12 @@ class Hostile(LoggedProcess):
         return self.escalate(((signal.SIGTERM, timeout), (signal.SIGKILL, KILL_WAIT_S)))
 
 
-def build_vhost_blk(out_dir):
-    """Compile examples/vhost_blk into out_dir/vhost-blk (again only if a
-    source is newer); return its path. Raises HostileError if it fails; the
-    caller skips if the sources are not installed."""
-    exe = os.path.join(out_dir, "vhost-blk")
-    srcs = [os.path.join(VHOST_BLK_SRC, f) for f in VHOST_BLK_SOURCES]
+def build_vhost_blk(out_dir, src_dir=VHOST_BLK_SRC, exe_name="vhost-blk"):
+    """Compile examples/vhost_blk (from src_dir) into out_dir/exe_name (again
+    only if a source is newer); return its path. Raises HostileError if it
+    fails; the caller skips if the sources are not installed."""
+    exe = os.path.join(out_dir, exe_name)
+    srcs = [os.path.join(src_dir, f) for f in VHOST_BLK_SOURCES]
     if os.path.isfile(exe) and all(os.path.getmtime(s) <= os.path.getmtime(exe)
                                    for s in srcs):
         return exe
