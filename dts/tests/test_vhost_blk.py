@@ -46,10 +46,11 @@ test_af_unix_packed_ring_with_the_examples_inflight_check_fixed
     area.
 
 Not tested: packed rings over VVU (no inflight there, so even the fixed copy
-would never set its wrap counters); more than one queue (vhost_blk serves one); inflight
-resubmission after a back-end restart. Over AF_UNIX QEMU sets up inflight tracking (GET/SET_INFLIGHT_FD
-reach the library); over VVU the device masks INFLIGHT_SHMFD, so QEMU runs
-without it. About 50 s to a minute in all on an idle 2-CPU machine (six boots).
+would never set its wrap counters); more than one queue (vhost_blk serves
+one); inflight resubmission after a back-end restart. Over AF_UNIX QEMU sets
+up inflight tracking (GET/SET_INFLIGHT_FD reach the library); over VVU the
+device masks INFLIGHT_SHMFD, so QEMU runs without it. About 50 s to a minute
+in all on an idle 2-CPU machine (six boots).
 """
 
 import os
