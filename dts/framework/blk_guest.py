@@ -14,6 +14,7 @@ to its log. :meth:`BlkGuest.run` waits for the guest to power off and returns
 what it reported.
 """
 
+import hashlib
 import os
 import re
 import shutil
@@ -96,8 +97,11 @@ class BlkReport:
         m = re.search(r"^BLK-GUEST: disk vda (\d+) sectors of (\d+) bytes", text, re.M)
         self.sectors = int(m.group(1)) if m else None
         self.sector_size = int(m.group(2)) if m else None
-        m = re.search(r"^BLK-GUEST: wrote .* sha256 " + _DIGEST, text, re.M)
-        self.written = m.group(1) if m else None
+        m = re.search(r"^BLK-GUEST: wrote (\d+) KiB .* sha256 " + _DIGEST, text, re.M)
+        self.written = m.group(2) if m else None
+        self.length = int(m.group(1)) * 1024 if m else None
+        m = re.search(r"^BLK-GUEST: pattern starts ([0-9a-f]{64})$", text, re.M)
+        self.head = bytes.fromhex(m.group(1)) if m else None
         m = re.search(r"^BLK-GUEST: read .* sha256 " + _DIGEST, text, re.M)
         self.read = m.group(1) if m else None
         m = re.search(r"^BLK-GUEST: (PASS|FAIL)\b(.*)$", text, re.M)
@@ -106,6 +110,52 @@ class BlkReport:
 
     def lines(self):
         return "\n".join(l for l in self.console.splitlines() if l.startswith("BLK-GUEST:"))
+
+
+def hugepage_ranges(pid):
+    """The readable hugetlb mappings of pid (EAL's memory; a QEMU guest's
+    memfd, which a back-end maps too, has 4 KiB pages), adjacent ones merged:
+    a list of (start, end)."""
+    ranges, cur = [], None
+    with open(f"/proc/{pid}/smaps", encoding="ascii", errors="replace") as f:
+        for line in f:
+            m = re.match(r"^([0-9a-f]+)-([0-9a-f]+) (\S+) ", line)
+            if m:
+                cur = (int(m.group(1), 16), int(m.group(2), 16), m.group(3).startswith("r"))
+                continue
+            m = re.match(r"^KernelPageSize:\s+(\d+) kB", line)
+            if m and cur is not None and cur[2] and int(m.group(1)) > 4:
+                if ranges and ranges[-1][1] == cur[0]:
+                    ranges[-1] = (ranges[-1][0], cur[1])
+                else:
+                    ranges.append((cur[0], cur[1]))
+    return ranges
+
+
+def find_in_hugepages(pid, head, length, digest, chunk=16 << 20):
+    """Addresses in pid's hugepage memory where a run of length bytes starts
+    with head and has this sha256 digest (read through /proc/pid/mem)."""
+    found = []
+    fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY)
+    try:
+        for start, end in hugepage_ranges(pid):
+            pos = start
+            while pos < end:
+                # Overlap chunks by len(head) - 1 so that no match is split.
+                n = min(chunk + len(head) - 1, end - pos)
+                buf = os.pread(fd, n, pos)
+                i = buf.find(head)
+                while i >= 0:
+                    addr = pos + i
+                    if addr + length <= end:
+                        run = os.pread(fd, length, addr)
+                        if hashlib.sha256(run).hexdigest() == digest:
+                            found.append(addr)
+                    i = buf.find(head, i + 1)
+                pos += chunk
+    finally:
+        os.close(fd)
+    return found
 
 
 class BlkGuest(LoggedProcess):

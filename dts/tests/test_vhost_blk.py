@@ -20,13 +20,18 @@ cache, reads it back with O_DIRECT and compares sha256 digests; then the
 guest powers off and a second boot (a new QEMU, a new guest: nothing of the
 first one's memory is left) reads the range with O_DIRECT and must find the
 digest the first boot printed. So the data went to the back-end's memory and
-came back from it. The disk the guest sees must have vhost_blk's size
+came back from it. After the write boot the harness also finds the pattern
+(its first 32 bytes, then the whole run's sha256) exactly once in
+vhost_blk's hugepage memory, read through /proc/<pid>/mem: its RAM disk (the
+guest's memory, which vhost_blk maps too, has 4 KiB pages and is not
+searched). The disk the guest sees must have vhost_blk's size
 (262144 sectors), which only its GET_CONFIG hook tells.
 
 test_af_unix_guest_data_survives_reboot
     QEMU connects to vhost_blk's socket. Then, as the negative control that
     shows the check can fail, vhost_blk is restarted (a fresh, zeroed disk)
-    and a read boot must report FAIL.
+    and a read boot must report FAIL; the pattern is not in the fresh
+    vhost_blk's memory.
 test_vvu_guest_data_survives_reboot
     QEMU connects to dpdk-vvu-device's vhost-user socket; vhost_blk, still
     unmodified, reaches the device over vfio-user: VHOST_VVU_PATH_MAP maps
@@ -125,6 +130,17 @@ def check_written(report):
         f"write boot:\n{report.lines()}")
 
 
+def check_in_backend(blk, report):
+    """The pattern the guest wrote is in vhost_blk's own (hugepage) memory,
+    once: its RAM disk. The guest's memory, which vhost_blk maps too, is not
+    searched."""
+    assert report.head is not None and report.length, f"write boot:\n{report.lines()}"
+    found = blk_guest.find_in_hugepages(blk.pid, report.head, report.length, report.written)
+    assert len(found) == 1, (
+        f"the {report.length}-byte pattern (sha256 {report.written}) is "
+        f"{len(found)} times in vhost_blk's hugepage memory, expected once (its RAM disk)")
+
+
 def check_read(report, digest):
     assert report.verdict == "PASS" and report.read == digest, (
         f"read boot (expected {digest}):\n{report.lines()}")
@@ -145,6 +161,7 @@ def test_af_unix_guest_data_survives_reboot(topo, procs, hugepages, vhost_blk_ex
 
     first = boot(procs, blk_image, topo, blk.sock, "write", "guest-write")
     check_written(first)
+    check_in_backend(blk, first)
     second = boot(procs, blk_image, topo, blk.sock, "read", "guest-read", first.written)
     check_read(second, first.written)
     assert blk.alive() and "New Device" in blk.output, blk.tail()
@@ -159,6 +176,9 @@ def test_af_unix_guest_data_survives_reboot(topo, procs, hugepages, vhost_blk_ex
     control = boot(procs, blk_image, topo, fresh.sock, "read", "guest-control", first.written)
     assert control.verdict == "FAIL" and control.read not in (None, first.written), (
         f"a fresh vhost_blk returned the earlier data:\n{control.lines()}")
+    assert not blk_guest.find_in_hugepages(fresh.pid, first.head, first.length,
+                                           first.written), (
+        "the earlier pattern is in a fresh vhost_blk's memory")
 
 
 def test_af_unix_packed_ring_with_the_examples_inflight_check_fixed(topo, procs, hugepages,
@@ -170,6 +190,7 @@ def test_af_unix_packed_ring_with_the_examples_inflight_check_fixed(topo, procs,
     report = procs.add(BlkGuest(blk_image, topo.logs, blk.sock, "write", name="guest-packed",
                                 packed=True)).run()
     check_written(report)
+    check_in_backend(blk, report)
     assert blk.alive(), blk.tail()
     # Inflight tracking set up, and the example read its packed vring state
     # through rte_vhost_get_vhost_ring_inflight() and
@@ -200,6 +221,7 @@ def test_vvu_guest_data_survives_reboot(topo, procs, hugepages, vhost_blk_exe, b
 
     first = boot(procs, blk_image, topo, fe_sock, "write", "guest-write")
     check_written(first)
+    check_in_backend(blk, first)
     second = boot(procs, blk_image, topo, fe_sock, "read", "guest-read", first.written)
     check_read(second, first.written)
     assert blk.alive() and "New Device" in blk.output, blk.tail()
