@@ -51,11 +51,9 @@ def missing():
     return None
 
 
-def build_image(out_dir=None):
+def build_image(out_dir=os.path.join(BUILD_DIR, "vvu-blk-guest")):
     """Run the image script; return the image directory. Raises BlkGuestError."""
-    argv = ["nice", "-n", "19", "bash", IMAGE_SCRIPT]
-    if out_dir:
-        argv += ["--out", out_dir]
+    argv = ["nice", "-n", "19", "bash", IMAGE_SCRIPT, "--out", out_dir]
     r = subprocess.run(argv, capture_output=True, text=True, timeout=900, check=False)
     if r.returncode != 0:
         raise BlkGuestError(f"{IMAGE_SCRIPT} failed:\n{r.stderr[-3000:]}")
@@ -75,16 +73,27 @@ def build_vhost_blk_inflight_fixed(out_dir):
     """examples/vhost_blk with only INFLIGHT_CHECK replaced, built into
     out_dir/vhost-blk-inflight-fixed; return its path, or None if the
     sources do not hold that line exactly once (another DPDK version)."""
-    src = os.path.join(out_dir, "src-inflight-fixed")
-    shutil.rmtree(src, ignore_errors=True)
-    shutil.copytree(hostile.VHOST_BLK_SRC, src)
-    path = os.path.join(src, "vhost_blk.c")
-    with open(path, encoding="utf-8") as f:
+    with open(os.path.join(hostile.VHOST_BLK_SRC, "vhost_blk.c"), encoding="utf-8") as f:
         text = f.read()
     if text.count(INFLIGHT_CHECK) != 1:
         return None
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text.replace(INFLIGHT_CHECK, INFLIGHT_CHECK_FIXED))
+    fixed = text.replace(INFLIGHT_CHECK, INFLIGHT_CHECK_FIXED)
+    src = os.path.join(out_dir, "src-inflight-fixed")
+    path = os.path.join(src, "vhost_blk.c")
+    try:
+        with open(path, encoding="utf-8") as f:
+            current = f.read()
+    except OSError:
+        current = None
+    # A fresh copy only when the sources changed (copy2 keeps their times),
+    # so that the build is not redone every run.
+    if current != fixed or any(
+            os.path.getmtime(os.path.join(hostile.VHOST_BLK_SRC, n))
+            > os.path.getmtime(os.path.join(src, n)) for n in hostile.VHOST_BLK_SOURCES):
+        shutil.rmtree(src, ignore_errors=True)
+        shutil.copytree(hostile.VHOST_BLK_SRC, src)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(fixed)
     return hostile.build_vhost_blk(out_dir, src, "vhost-blk-inflight-fixed")
 
 
