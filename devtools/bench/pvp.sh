@@ -178,6 +178,11 @@ TESTPMD=${TESTPMD:-dpdk-testpmd}
 DEBIAN_LIB=/usr/lib/x86_64-linux-gnu/librte_vhost.so.23
 read -r -a CFGS <<< "$CONFIGS"
 read -r -a DIRS <<< "$DIRECTIONS"
+for v in "${DIRS[@]}"; do
+	[[ $v =~ ^(enqueue|dequeue)$ ]] ||
+		{ echo "unknown direction '$v' (enqueue, dequeue)" >&2; exit 2; }
+done
+# the loop measures both directions at once
 [ "$TOPOLOGY" = txrx ] || DIRS=(loop)
 for v in REPEATS DURATION WARMUP BURSTS LINK_REPEATS; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "PVP_$v must be a positive integer" >&2; exit 2; }
@@ -187,10 +192,6 @@ for v in $SIZES; do
 		echo "packet size '$v': 64 to 1518" >&2
 		exit 2
 	fi
-done
-for v in "${DIRS[@]}"; do
-	[[ $v =~ ^(enqueue|dequeue|loop)$ ]] ||
-		{ echo "unknown direction '$v' (enqueue, dequeue)" >&2; exit 2; }
 done
 if [ ${#CFGS[@]} -eq 0 ] || [ ${#DIRS[@]} -eq 0 ] || [ -z "${SIZES// /}" ]; then
 	echo "nothing to measure (no configuration, size or direction)" >&2
@@ -273,6 +274,7 @@ wait_prompt() {
 	else
 		echo "$3 (pid $2) exited before its prompt; the end of $1:" >&2
 	fi
+	sleep 0.5 # the time stamper writes a last partial line after 0.2 s
 	tail -n 15 "$1" | sed 's/^/    /' >&2
 	return 1
 }
@@ -777,3 +779,4 @@ END {
 		print line
 	}
 }' "$RESULTS" | tee "$OUT/table.txt"
+echo "CSV: $CSV"
