@@ -351,7 +351,8 @@ start_pair() {
 		spawn_testpmd "${FE_LOG[$cfg]}" "$D/fe.in" "" 1 "pvp$$fe$cfg" \
 			"net_virtio_user0,path=$CFG_FE_SOCK,queues=1" --txpkts="$len" || return 1
 		FE_PID[$cfg]=$SPAWNED
-		wait_prompt "${FE_LOG[$cfg]}" "$SPAWNED" "the front-end testpmd of '$cfg'" || return 1
+		wait_prompt "${FE_LOG[$cfg]}" "$SPAWNED" "the front-end testpmd of '$cfg'" ||
+			return 1
 		t0='' t1=
 		for ((i = 0; i < 300; i++)); do
 			t0=$(stamp_after "$t0_log" "${CFG_T0#*:}" "$start")
@@ -524,11 +525,12 @@ dry_run() {
 			D=$RUN/$cfg
 			"config_$cfg"
 			echo "${len}B $cfg:"
-			[ "$CFG_DEVICE" = 1 ] && printf '  device:\n    %s\n' \
-				"$CFG_DEVICE_BIN --vfio-user $D/vfu.sock --vhost-user $D/fe.sock -v"
+			[ "$CFG_DEVICE" = 1 ] && printf '  device:\n    %s %s\n' \
+				"$CFG_DEVICE_BIN" \
+				"--vfio-user $D/vfu.sock --vhost-user $D/fe.sock -v"
 			echo "  back-end:"
-			spawn_testpmd /dev/null /dev/null "$CFG_LIBDIR" 0 "pvp$$be$cfg" "$CFG_BE_VDEV" \
-				--record-core-cycles "${BE_ARGS[@]}"
+			spawn_testpmd /dev/null /dev/null "$CFG_LIBDIR" 0 "pvp$$be$cfg" \
+				"$CFG_BE_VDEV" --record-core-cycles "${BE_ARGS[@]}"
 			echo "  front-end:"
 			spawn_testpmd /dev/null /dev/null "" 1 "pvp$$fe$cfg" \
 				"net_virtio_user0,path=$CFG_FE_SOCK,queues=1" --txpkts="$len"
@@ -541,11 +543,13 @@ dry_run() {
 			"front-end: show port stats 0; ${DURATION} s; show port stats 0 (Tx-pps:" \
 			"dequeue, Rx-pps: enqueue); front-end: stop; back-end: stop" ;;
 		enqueue) echo "  enqueue: back-end: set fwd txonly, front-end: set fwd rxonly;" \
-			"front-end: start; back-end: start; ${WARMUP} s; front-end: show port stats 0;" \
-			"${DURATION} s; show port stats 0 (Rx-pps); back-end: stop; front-end: stop" ;;
+			"front-end: start; back-end: start; ${WARMUP} s;" \
+			"front-end: show port stats 0; ${DURATION} s; show port stats 0" \
+			"(Rx-pps); back-end: stop; front-end: stop" ;;
 		dequeue) echo "  dequeue: front-end: set fwd txonly, back-end: set fwd rxonly;" \
-			"back-end: start; front-end: start; ${WARMUP} s; back-end: show port stats 0;" \
-			"${DURATION} s; show port stats 0 (Rx-pps); front-end: stop; back-end: stop" ;;
+			"back-end: start; front-end: start; ${WARMUP} s;" \
+			"back-end: show port stats 0; ${DURATION} s; show port stats 0" \
+			"(Rx-pps); front-end: stop; back-end: stop" ;;
 		esac
 	done
 	echo "CSV: $CSV"
@@ -611,13 +615,15 @@ for len in $SIZES; do
 done
 
 # ---- the table -------------------------------------------------------------
-echo
-if [ "$TOPOLOGY" = txrx ]; then
-	awk -v configs="$CONFIGS" -v ratios="$RATIOS" -v sizes="$SIZES" -v dirs="${DIRS[*]}" \
-		-v repeats="$REPEATS" '
+# awk functions of both tables: sort(s, a) sorts the numbers of the list s into a[1..n]
+# and returns n; median(s): the median, the mean of the two middle values for an
+# even count
+AWK_STATS='
 function sort(s, a,   n, i, j, t) {
 	n = split(s, a, " ")
-	for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+	for (i = 1; i <= n; i++)
+		for (j = i + 1; j <= n; j++)
+			if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
 	return n
 }
 function median(s,   a, n) {
@@ -625,6 +631,11 @@ function median(s,   a, n) {
 	if (n == 0) return 0
 	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 }
+'
+echo
+if [ "$TOPOLOGY" = txrx ]; then
+	awk -v configs="$CONFIGS" -v ratios="$RATIOS" -v sizes="$SIZES" -v dirs="${DIRS[*]}" \
+		-v repeats="$REPEATS" "$AWK_STATS"'
 # results.txt: "txrx config size direction round rx_pps cycles_per_pkt"
 $1 == "txrx" {
 	r[$2, $3, $4] = r[$2, $3, $4] " " $6; one[$2, $3, $4, $5] = $6
@@ -637,11 +648,14 @@ END {
 	n = split(ratios, rr, " ")
 	for (i = 1; i <= n; i++) {
 		split(rr[i], ab, "/")
-		if ((ab[1] in idx) && (ab[2] in idx)) { nr++; ra[nr] = ab[1]; rb[nr] = ab[2]; rn[nr] = rr[i] }
+		if (!(ab[1] in idx) || !(ab[2] in idx)) continue
+		nr++; ra[nr] = ab[1]; rb[nr] = ab[2]; rn[nr] = rr[i]
 	}
-	printf "Mpps as the receiving side counts it, median over %d round(s); ratios A/B: median of\n", repeats
-	print "the per-round ratios (min-max); debian/ours = AF_UNIX, vvu = ours over dpdk-vvu-device"
-	print "enqueue = back-end txonly -> front-end rxonly, dequeue = front-end txonly -> back-end rxonly"
+	printf "Mpps as the receiving side counts it, median over %d round(s);\n", repeats
+	print "ratios A/B: median of the per-round ratios (min-max);"
+	print "debian, ours: AF_UNIX; vvu: ours over dpdk-vvu-device;"
+	print "enqueue: back-end txonly -> front-end rxonly;"
+	print "dequeue: front-end txonly -> back-end rxonly"
 	hdr = sprintf("%-6s %-8s", "pkt", "dir")
 	for (i = 1; i <= nc; i++) hdr = hdr sprintf(" %8s", c[i])
 	for (i = 1; i <= nr; i++) hdr = hdr sprintf(" %-20s", rn[i])
@@ -659,7 +673,8 @@ END {
 				if (a > 0 && b > 0) pl = pl " " a / b
 			}
 			q = sort(pl, v)
-			line = line sprintf(" %-20s", q ? sprintf("%.2f (%.2f-%.2f)", median(pl), v[1], v[q]) : "n/a")
+			m = q ? sprintf("%.2f (%.2f-%.2f)", median(pl), v[1], v[q]) : "n/a"
+			line = line sprintf(" %-20s", m)
 		}
 		print line
 	}
@@ -677,25 +692,16 @@ END {
 	print "samples (Mpps, in round order):"
 	for (s = 1; s <= ns; s++) for (k = 1; k <= nd; k++) for (i = 1; i <= nc; i++) {
 		line = sprintf("  %-6s %-8s %-8s", sz[s] "B", d[k], c[i])
-		for (j = 1; j <= repeats; j++) line = line sprintf(" %.1f", one[c[i], sz[s], d[k], j] / 1e6)
+		for (j = 1; j <= repeats; j++)
+			line = line sprintf(" %.1f", one[c[i], sz[s], d[k], j] / 1e6)
 		print line
 	}
 }' "$RESULTS" | tee "$OUT/table.txt"
 	echo "CSV: $CSV"
 	exit 0
 fi
-awk -v configs="$CONFIGS" -v ratios="$RATIOS" -v sizes="$SIZES" -v repeats="$REPEATS" '
-function sort(s, a,   n, i, j, t) {
-	n = split(s, a, " ")
-	for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
-	return n
-}
-# the median; the mean of the two middle values for an even count
-function median(s,   a, n) {
-	n = sort(s, a)
-	if (n == 0) return 0
-	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-}
+awk -v configs="$CONFIGS" -v ratios="$RATIOS" -v sizes="$SIZES" -v repeats="$REPEATS" \
+	"$AWK_STATS"'
 # row LABEL FMT INV: LABEL, v[1..nc] in FMT, then the ratio columns A/B (B/A if INV)
 function row(label, f, inv,   i, line, a, b) {
 	line = label

@@ -36,9 +36,9 @@ else
 	elif [[ $fe_ours != *net_virtio_user0* || $fe_ours == *LD_LIBRARY_PATH* ||
 		$fe_ours != *--txpkts=1518* ]]; then
 		fail txrx_front_end "front-end: '$fe_ours'"
-	elif ! grep -q '^  enqueue: back-end: set fwd txonly, front-end: set fwd rxonly' <<< "$out" ||
-		! grep -q '^  dequeue: front-end: set fwd txonly, back-end: set fwd rxonly' <<< "$out"
-	then
+	elif ! grep -q '^  enqueue: back-end: set fwd txonly, front-end: set fwd rxonly' \
+		<<< "$out" || ! grep -q \
+		'^  dequeue: front-end: set fwd txonly, back-end: set fwd rxonly' <<< "$out"; then
 		fail txrx_directions "no enqueue/dequeue sample plan: $out"
 	else
 		pass txrx_dry_run
