@@ -29,6 +29,11 @@
  *   restart_traffic_ms    close() of the previous round's connection to
  *                         this round's packet dequeued (restart -> traffic
  *                         flowing again).
+ *   wakeups_per_round     voluntary context switches per round of this
+ *                         process's threads and of the device: the hops a
+ *                         round takes between threads and processes, which
+ *                         the machine's load does not change (each one
+ *                         costs a scheduling delay when CPUs are busy).
  * The front-end checks the packet's bytes; a round that fails (no link, no
  * packet, no destroy within STARTUP_WAIT_MS) ends the run with exit status 1.
  */
@@ -37,6 +42,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -47,6 +53,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -88,6 +95,13 @@ static bool stop;
 static uint64_t t_up_ns, t_pkt_ns, t_down_ns;
 static uint32_t pkt_len_seen;
 static int pkt_bad;
+/*
+ * Eventfds, so that no thread of ours spins or naps while the library and
+ * the device work (on a small machine that would take the CPU they need):
+ * ev_up wakes the poller and the front-end at new_device, ev_pkt and
+ * ev_down the front-end.
+ */
+static int ev_up_poller = -1, ev_up = -1, ev_pkt = -1, ev_down = -1;
 
 static void
 cleanup(void)
@@ -138,8 +152,10 @@ cb_new_device(int vid)
 
 	for (i = 0; i < rte_vhost_get_vring_num(vid); i++)
 		rte_vhost_enable_guest_notification(vid, i, 0);
-	__atomic_store_n(&t_up_ns, now_ns(), __ATOMIC_RELAXED);
+	__atomic_store_n(&t_up_ns, now_ns(), __ATOMIC_RELEASE);
 	__atomic_store_n(&cur_vid, vid, __ATOMIC_SEQ_CST);
+	eventfd_write(ev_up_poller, 1);
+	eventfd_write(ev_up, 1);
 	return 0;
 }
 
@@ -152,6 +168,7 @@ cb_destroy_device(int vid)
 	while (__atomic_load_n(&poller_busy, __ATOMIC_SEQ_CST))
 		;
 	__atomic_store_n(&t_down_ns, now_ns(), __ATOMIC_RELEASE);
+	eventfd_write(ev_down, 1);
 }
 
 static const struct rte_vhost_device_ops ops = {
@@ -179,10 +196,17 @@ poller(void *arg)
 				if (rte_pktmbuf_mtod(pkts[0], uint8_t *)[i] != (uint8_t)(i * 7 + 1))
 					__atomic_store_n(&pkt_bad, 1, __ATOMIC_RELAXED);
 			__atomic_store_n(&t_pkt_ns, now_ns(), __ATOMIC_RELEASE);
+			eventfd_write(ev_pkt, 1);
 		}
 		rte_pktmbuf_free_bulk(pkts, n);
-		if (vid < 0)
-			usleep(10);
+		if (vid < 0) {
+			/* No device: sleep until new_device (a PMD would spin). */
+			struct pollfd p = { .fd = ev_up_poller, .events = POLLIN };
+			eventfd_t v;
+
+			if (poll(&p, 1, 100) == 1)
+				eventfd_read(ev_up_poller, &v);
+		}
 	}
 	return NULL;
 }
@@ -264,16 +288,19 @@ fe_send_packet(struct fe *f)
 		die("kick: %s", strerror(errno));
 }
 
-/* Waits for *t != 0; dies after STARTUP_WAIT_MS. */
+/* Waits for *t != 0, signalled on efd; dies after STARTUP_WAIT_MS. */
 static uint64_t
-wait_stamp(uint64_t *t, const char *what)
+wait_stamp(uint64_t *t, int efd, const char *what)
 {
 	uint64_t limit = now_ns() + STARTUP_WAIT_MS * 1000000ULL, v;
+	struct pollfd p = { .fd = efd, .events = POLLIN };
+	eventfd_t n;
 
 	while ((v = __atomic_load_n(t, __ATOMIC_ACQUIRE)) == 0) {
 		if (now_ns() > limit)
 			die("no %s within %d ms", what, STARTUP_WAIT_MS);
-		usleep(20);
+		if (poll(&p, 1, 10) == 1)
+			eventfd_read(efd, &n);
 	}
 	return v;
 }
@@ -308,6 +335,31 @@ device_start(const char *bin)
 	die("%s did not create its sockets", bin);
 }
 
+/* Voluntary context switches of this process and of the device so far. */
+static uint64_t
+wakeups(void)
+{
+	struct rusage ru;
+	uint64_t n = 0;
+
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		n = (uint64_t)ru.ru_nvcsw;
+	if (device_pid > 0) {
+		char path[64], line[128];
+		unsigned long long v;
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%d/status", (int)device_pid);
+		f = fopen(path, "r");
+		while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+			if (sscanf(line, "voluntary_ctxt_switches: %llu", &v) == 1)
+				n += v;
+		if (f != NULL)
+			fclose(f);
+	}
+	return n;
+}
+
 static int
 cmp_u64(const void *a, const void *b)
 {
@@ -339,7 +391,7 @@ main(int argc, char **argv)
 	const char *transport = NULL, *device = NULL;
 	unsigned int rounds = 20, r;
 	struct rte_mempool *pool;
-	uint64_t t_close = 0, t_conn;
+	uint64_t t_close = 0, t_conn, w0 = 0, w1;
 	pthread_t th;
 	Dl_info dl;
 	struct fe f;
@@ -364,6 +416,12 @@ main(int argc, char **argv)
 	    (strcmp(transport, "vvu") == 0 && device == NULL) ||
 	    (strcmp(transport, "vvu") != 0 && strcmp(transport, "af_unix") != 0))
 		usage(argv[0]);
+	ev_up_poller = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ev_up = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ev_pkt = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ev_down = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (ev_up_poller < 0 || ev_up < 0 || ev_pkt < 0 || ev_down < 0)
+		die("eventfd: %s", strerror(errno));
 	if (test_eal_init(argv[0], 128, "--log-level=lib.vhost.*:error", "-l", "0") < 0)
 		die("EAL init: %s", rte_strerror(rte_errno));
 	if (dladdr((void *)(uintptr_t)rte_vhost_driver_register, &dl) == 0 ||
@@ -394,6 +452,8 @@ main(int argc, char **argv)
 		__atomic_store_n(&t_up_ns, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&t_pkt_ns, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&t_down_ns, 0, __ATOMIC_RELAXED);
+		if (r == 1)
+			w0 = wakeups();
 		t_conn = now_ns();
 		if (r == 0) {
 			uint64_t limit = t_conn + STARTUP_WAIT_MS * 1000000ULL;
@@ -401,9 +461,9 @@ main(int argc, char **argv)
 			/* The device listens once the driver is ready. */
 			for (;;) {
 				sock = fe_connect(&f, fe_path);
-				for (int i = 0; i < 500 && !__atomic_load_n(&t_up_ns,
+				for (int i = 0; i < 50 && !__atomic_load_n(&t_up_ns,
 						__ATOMIC_ACQUIRE); i++)
-					usleep(1000);
+					usleep(10000);
 				if (__atomic_load_n(&t_up_ns, __ATOMIC_ACQUIRE) != 0 ||
 				    now_ns() > limit)
 					break;
@@ -412,9 +472,9 @@ main(int argc, char **argv)
 		} else {
 			sock = fe_connect(&f, fe_path);
 		}
-		up[r] = wait_stamp(&t_up_ns, "new_device") - t_conn;
+		up[r] = wait_stamp(&t_up_ns, ev_up, "new_device") - t_conn;
 		fe_send_packet(&f);
-		traffic[r] = wait_stamp(&t_pkt_ns, "packet") - t_up_ns;
+		traffic[r] = wait_stamp(&t_pkt_ns, ev_pkt, "packet") - t_up_ns;
 		if (__atomic_load_n(&pkt_len_seen, __ATOMIC_RELAXED) != STARTUP_PKT_LEN ||
 		    __atomic_load_n(&pkt_bad, __ATOMIC_RELAXED))
 			die("round %u: the packet came out wrong", r);
@@ -422,8 +482,9 @@ main(int argc, char **argv)
 			restart[r] = t_pkt_ns - t_close;
 		t_close = now_ns();
 		close(sock);
-		down[r] = wait_stamp(&t_down_ns, "destroy_device") - t_close;
+		down[r] = wait_stamp(&t_down_ns, ev_down, "destroy_device") - t_close;
 	}
+	w1 = wakeups();
 	__atomic_store_n(&stop, true, __ATOMIC_RELAXED);
 	pthread_join(th, NULL);
 	printf("library: %s\ntransport: %s\nrounds: %u\n", dl.dli_fname, transport, rounds);
@@ -431,6 +492,7 @@ main(int argc, char **argv)
 	report("linkup_traffic_ms", traffic + 1, rounds);
 	report("close_down_ms", down + 1, rounds);
 	report("restart_traffic_ms", restart + 1, rounds);
+	printf("wakeups_per_round: %.1f\n", (double)(w1 - w0) / rounds);
 	rte_vhost_driver_unregister(reg_path);
 	cleanup();
 	rte_mempool_free(pool);
