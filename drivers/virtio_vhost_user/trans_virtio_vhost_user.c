@@ -94,6 +94,13 @@
 #define VVU_QUEUE_VECTOR	1
 #define VVU_KICK_VECTOR(idx)	(2 + (idx))
 #define VVU_MAX_VECTORS		(2 + VVU_MAX_VHOST_QUEUES)
+/*
+ * Kick vectors routed at attach, and later eight queues at a time. Routing
+ * re-enables MSI-X with more vectors: over vfio-user some twenty register
+ * accesses, each a round trip, which in a front-end's handshake (its first
+ * SET_VRING_KICK) took longer than all its messages.
+ */
+#define VVU_KICK_ROUTE_STEP	8
 #define VVU_CALL_WORDS		(VHOST_MAX_VRING / 64)
 /*
  * A device without usable interrupts (no MSI-X, as behind QEMU's proxy
@@ -357,7 +364,8 @@ vvu_vring_kickfd(struct vhost_dev *dev, struct vhost_vq *vq)
 		}
 		e->kick_fds[idx] = efd;
 		/* Grow by eight queues at a time: fewer re-routes for multiqueue. */
-		want = RTE_MAX(e->nr_vectors, VVU_KICK_VECTOR(RTE_ALIGN_CEIL(idx + 1, 8)));
+		want = RTE_MAX(e->nr_vectors,
+			       VVU_KICK_VECTOR(RTE_ALIGN_CEIL(idx + 1, VVU_KICK_ROUTE_STEP)));
 		want = RTE_MIN(want, RTE_MIN(VVU_KICK_VECTOR(e->pci.max_vhost_queues),
 					     (uint32_t)e->pci.caps.msix_table_size));
 		ret = vvu_route_vectors(e, RTE_MAX(want, VVU_KICK_VECTOR(idx) + 1));
@@ -617,6 +625,28 @@ vvu_detach(struct vvu_drv_ep *e, bool device_ok)
 	memset(e->calls, 0, sizeof(e->calls));
 }
 
+/*
+ * Kick eventfds for the first VVU_KICK_ROUTE_STEP queues (as many as the
+ * device has and its MSI-X table can route), routed with the first
+ * vectors: a front-end's SET_VRING_KICK then costs one vector write.
+ * Returns how many vectors to route.
+ */
+static uint32_t
+vvu_prepare_kick_fds(struct vvu_drv_ep *e)
+{
+	uint32_t k = RTE_MIN((uint32_t)VVU_KICK_ROUTE_STEP, e->pci.max_vhost_queues), i;
+
+	if (e->pci.caps.msix_table_size < VVU_KICK_VECTOR(0))
+		return VVU_QUEUE_VECTOR + 1;
+	k = RTE_MIN(k, (uint32_t)e->pci.caps.msix_table_size - VVU_KICK_VECTOR(0));
+	for (i = 0; i < k; i++) {
+		e->kick_fds[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (e->kick_fds[i] < 0)
+			break;	/* routed later, when a front-end asks */
+	}
+	return VVU_KICK_VECTOR(i);
+}
+
 static int
 vvu_setup_queues(struct vvu_drv_ep *e)
 {
@@ -652,7 +682,14 @@ vvu_setup_queues(struct vvu_drv_ep *e)
 			return -errno;
 	}
 	if (!e->polling) {
-		ret = vvu_route_vectors(e, e->q_irq_fd >= 0 ? VVU_QUEUE_VECTOR + 1 : 1);
+		uint32_t n = e->q_irq_fd >= 0 ? vvu_prepare_kick_fds(e) : 1;
+
+		ret = vvu_route_vectors(e, n);
+		if (ret < 0 && n > VVU_QUEUE_VECTOR + 1) {
+			/* Kicks routed later, when a front-end asks (vring_kickfd). */
+			vvu_close_kick_fds(e);
+			ret = vvu_route_vectors(e, VVU_QUEUE_VECTOR + 1);
+		}
 		if (ret < 0) {
 			VVU_LOG(e->ep->path, DEBUG, "MSI-X routing failed: %s\n", strerror(-ret));
 			e->polling = true;
