@@ -5,7 +5,9 @@
 # close -> destroy_device, and front-end restart -> traffic flowing again,
 # over AF_UNIX and through dpdk-vvu-device (VVU), taking turns; each figure
 # is the median over the runs of each run's median (and the largest max),
-# and the VVU / AF_UNIX ratio.
+# and the VVU / AF_UNIX ratio. first_connect_linkup_ms (one per run) and
+# wakeups_per_round (context switches per round, the load-independent
+# figure): median and max over the runs.
 #
 # usage: devtools/bench/startup.sh [--runs N] [--rounds N] [--lib DIR]
 #            [--device PATH] [--bin PATH]
@@ -50,12 +52,14 @@ while [ "$r" -le "$runs" ]; do
 	r=$((r + 1))
 done
 
-figures="connect_linkup_ms linkup_traffic_ms close_down_ms restart_traffic_ms"
+figures="first_connect_linkup_ms connect_linkup_ms linkup_traffic_ms close_down_ms
+restart_traffic_ms wakeups_per_round"
 median() {
 	sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
 }
-pick() {	# TRANSPORT KEY STAT(median|max)
-	cat "$tmp/$1".[0-9]* 2>/dev/null | awk -v k="$2_$3:" '$1 == k { print $2 }' |
+pick() {	# TRANSPORT KEY STAT(median|max); a single-valued KEY: over the runs
+	cat "$tmp/$1".[0-9]* 2>/dev/null |
+		awk -v k="$2_$3:" -v k1="$2:" '$1 == k || $1 == k1 { print $2 }' |
 		if [ "$3" = max ]; then sort -g | tail -1; else median; fi
 }
 echo "startup: $(readlink -f "$lib/librte_vhost.so.23"), $runs runs of $rounds rounds"
