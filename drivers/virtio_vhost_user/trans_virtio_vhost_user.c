@@ -121,6 +121,8 @@ struct vvu_drv_ep {
 	int q_irq_fd;			/* vector 1: rxq and txq, -1 if on vector 0 */
 	/* Per vhost queue kick eventfds (MSI-X vector 1 + i), -1 if not routed. */
 	int kick_fds[VVU_MAX_VHOST_QUEUES];
+	/* Kick vector programmed in the device: kept until its reset (detach). */
+	bool kick_vec_set[VVU_MAX_VHOST_QUEUES];
 	uint32_t nr_vectors;		/* vectors routed: 2 + highest kick + 1 */
 	bool polling;			/* no usable interrupts: vvu_poll_cb serves it */
 	bool poll_armed;		/* a vvu_poll_cb timer is pending */
@@ -326,6 +328,7 @@ vvu_close_kick_fds(struct vvu_drv_ep *e)
 		if (e->kick_fds[i] >= 0)
 			close(e->kick_fds[i]);
 		e->kick_fds[i] = -1;
+		e->kick_vec_set[i] = false;
 	}
 	e->nr_vectors = 0;
 }
@@ -378,9 +381,13 @@ vvu_vring_kickfd(struct vhost_dev *dev, struct vhost_vq *vq)
 	/* Kicks of an earlier connection are not this one's. */
 	while (eventfd_read(e->kick_fds[idx], &stale) == 0)
 		;
-	ret = vvu_drv_pci_set_kick_vector(&e->pci, (uint16_t)idx,
-					  (uint16_t)VVU_KICK_VECTOR(idx));
+	/* Each front-end's SET_VRING_KICK: program the vector once per attach. */
+	ret = 0;
+	if (!e->kick_vec_set[idx])
+		ret = vvu_drv_pci_set_kick_vector(&e->pci, (uint16_t)idx,
+						  (uint16_t)VVU_KICK_VECTOR(idx));
 	if (ret == 0) {
+		e->kick_vec_set[idx] = true;
 		ret = fcntl(e->kick_fds[idx], F_DUPFD_CLOEXEC, 0);
 		if (ret < 0)
 			ret = -errno;
