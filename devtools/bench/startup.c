@@ -196,9 +196,11 @@ poller(void *arg)
 						       RTE_DIM(pkts)) : 0;
 		__atomic_store_n(&poller_busy, false, __ATOMIC_SEQ_CST);
 		if (n > 0 && __atomic_load_n(&t_pkt_ns, __ATOMIC_RELAXED) == 0) {
+			const uint8_t *d = rte_pktmbuf_mtod(pkts[0], const uint8_t *);
+
 			__atomic_store_n(&pkt_len_seen, pkts[0]->pkt_len, __ATOMIC_RELAXED);
 			for (i = 0; i < pkts[0]->data_len; i++)
-				if (rte_pktmbuf_mtod(pkts[0], uint8_t *)[i] != (uint8_t)(i * 7 + 1))
+				if (d[i] != (uint8_t)(i * 7 + 1))
 					__atomic_store_n(&pkt_bad, 1, __ATOMIC_RELAXED);
 			__atomic_store_n(&t_pkt_ns, now_ns(), __ATOMIC_RELEASE);
 			eventfd_write(ev_pkt, 1);
