@@ -361,9 +361,23 @@ vvu_dev_fwd_rxq(struct vvu_device *dev)
 
 	if (!dev->fe.has_pending || !rings_live(dev))
 		return;
+	/*
+	 * rxq doorbells only when out of buffers: with buffers at hand a
+	 * doorbell per message consumed would cost the driver a register
+	 * write (a round trip to us over vfio-user) for nothing.
+	 */
 	ret = vvu_dev_vq_pop(&dev->dma, vq, &c);
-	if (ret == 0)
-		return;		/* wait for the driver to post a buffer */
+	if (ret == 0) {
+		ret = vvu_dev_vq_set_notify(&dev->dma, vq, true);
+		if (ret == 0)
+			ret = vvu_dev_vq_pop(&dev->dma, vq, &c);
+		if (ret == 0)
+			return;		/* wait for the driver's doorbell */
+	} else if (ret > 0) {
+		ret = vvu_dev_vq_set_notify(&dev->dma, vq, false);
+		if (ret == 0)
+			ret = 1;
+	}
 	if (ret < 0) {
 		vvu_dev_ring_error(dev, ret, "malformed rxq ring");
 		return;

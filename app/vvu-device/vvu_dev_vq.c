@@ -148,6 +148,19 @@ vq_want_interrupt(const struct vvu_dev_dma *dma, const struct vvu_dev_vq *vq)
 }
 
 static int
+vq_set_notify(const struct vvu_dev_dma *dma, const struct vvu_dev_vq *vq, bool want)
+{
+	uint16_t *flags = vvu_dev_dma_translate(dma, vq->used, VVU_USED_HDR, VVU_DMA_WRITE);
+
+	if (flags == NULL)
+		return -EFAULT;
+	__atomic_store_n(flags, want ? 0 : VRING_USED_F_NO_NOTIFY, __ATOMIC_RELAXED);
+	/* pairs with the driver's fence between its avail index and this flag */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return 0;
+}
+
+static int
 chain_write(const struct vvu_dev_dma *dma, const struct vvu_dev_chain *c, const void *buf,
 	    uint32_t len)
 {
@@ -264,6 +277,22 @@ vvu_dev_vq_want_interrupt(const struct vvu_dev_dma *dma, const struct vvu_dev_vq
 	/* a fault here means "interrupt": a spurious one is harmless, and
 	 * the next pop or push reports the fault */
 	return vvu_dev_dma_guarded(dma, want_cb, &k) != 0;
+}
+
+static int
+notify_cb(void *arg)
+{
+	struct vq_call *k = arg;
+
+	return vq_set_notify(k->dma, k->cvq, k->len != 0);
+}
+
+int
+vvu_dev_vq_set_notify(const struct vvu_dev_dma *dma, const struct vvu_dev_vq *vq, bool want)
+{
+	struct vq_call k = { .dma = dma, .cvq = vq, .len = want };
+
+	return vvu_dev_dma_guarded(dma, notify_cb, &k);
 }
 
 static int

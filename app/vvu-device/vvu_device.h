@@ -250,6 +250,12 @@ int vvu_dev_vq_push(const struct vvu_dev_dma *dma, struct vvu_dev_vq *vq, uint16
 		uint32_t len);
 /* Whether the driver asked for no interrupt (VRING_AVAIL_F_NO_INTERRUPT). */
 bool vvu_dev_vq_want_interrupt(const struct vvu_dev_dma *dma, const struct vvu_dev_vq *vq);
+/*
+ * Ask the driver for doorbells on vq (want) or not (VRING_USED_F_NO_NOTIFY),
+ * then a full fence: a pop after it sees every buffer posted before the
+ * driver read the flag. 0, or -EFAULT/-EIO (the used ring unmapped, cut).
+ */
+int vvu_dev_vq_set_notify(const struct vvu_dev_dma *dma, const struct vvu_dev_vq *vq, bool want);
 /* Copy buf into the writable segments of c; 0 or -ENOSPC / -EFAULT. */
 int vvu_dev_chain_write(const struct vvu_dev_dma *dma, const struct vvu_dev_chain *c,
 		    const void *buf, uint32_t len);

@@ -73,64 +73,6 @@
 
 #include "test_eal.h"
 
-/* ---- vhost-user protocol (the front-end's side of it) ---- */
-
-enum {
-	VU_GET_FEATURES = 1,
-	VU_SET_FEATURES = 2,
-	VU_SET_OWNER = 3,
-	VU_SET_MEM_TABLE = 5,
-	VU_SET_VRING_NUM = 8,
-	VU_SET_VRING_ADDR = 9,
-	VU_SET_VRING_BASE = 10,
-	VU_SET_VRING_KICK = 12,
-	VU_SET_VRING_CALL = 13,
-	VU_GET_PROTOCOL_FEATURES = 15,
-	VU_SET_PROTOCOL_FEATURES = 16,
-	VU_SET_VRING_ENABLE = 18,
-};
-
-#define VU_VERSION		0x1u
-#define VU_REPLY		0x4u
-#define VU_F_PROTOCOL_FEATURES	30	/* feature bit: protocol features exist */
-#define VU_PROTOCOL_F_MQ	0
-#define VU_PACKED_WRAP		(1u << 15) /* SET_VRING_BASE: avail wrap counter */
-
-struct vu_region {
-	uint64_t gpa;
-	uint64_t size;
-	uint64_t uaddr;
-	uint64_t mmap_offset;
-};
-
-struct vu_msg {
-	uint32_t request;
-	uint32_t flags;
-	uint32_t size;
-	union {
-		uint64_t u64;
-		struct {
-			uint32_t index;
-			uint32_t num;
-		} state;
-		struct {
-			uint32_t index;
-			uint32_t flags;
-			uint64_t desc;
-			uint64_t used;
-			uint64_t avail;
-			uint64_t log;
-		} addr;
-		struct {
-			uint32_t nregions;
-			uint32_t padding;
-			struct vu_region region[1];
-		} mem;
-	} payload;
-} __attribute__((packed));
-
-#define VU_HDR_SIZE offsetof(struct vu_msg, payload)
-
 /* ---- geometry ---- */
 
 #define IR_RING		256		/* descriptors per ring */
@@ -347,77 +289,13 @@ die(const char *fmt, ...)
 	exit(1);
 }
 
+/* The front-end's vhost-user messages (they call die() on error). */
+#include "vhost_fe.h"
+
 static bool
 has(unsigned int bit)
 {
 	return (features & (1ULL << bit)) != 0;
-}
-
-/* ---- vhost-user messages ---- */
-
-static void
-vu_send(int sock, uint32_t req, const void *payload, uint32_t size, const int *fds, int nfds)
-{
-	struct vu_msg m = { .request = req, .flags = VU_VERSION, .size = size };
-	char ctl[CMSG_SPACE(sizeof(int) * 8)];
-	struct iovec iov;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	ssize_t n;
-
-	if (size > sizeof(m.payload))
-		die("message %u too large", req);
-	if (size != 0)
-		memcpy(&m.payload, payload, size);
-	iov.iov_base = &m;
-	iov.iov_len = VU_HDR_SIZE + size;
-	if (nfds > 0) {
-		struct cmsghdr *cm;
-
-		memset(ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
-	}
-	n = sendmsg(sock, &mh, MSG_NOSIGNAL);
-	if (n != (ssize_t)iov.iov_len)
-		die("sending request %u: %s", req, n < 0 ? strerror(errno) : "short write");
-}
-
-static uint64_t
-vu_get_u64(int sock, uint32_t req)
-{
-	struct vu_msg m;
-	struct pollfd p = { .fd = sock, .events = POLLIN };
-	ssize_t n;
-
-	vu_send(sock, req, NULL, 0, NULL, 0);
-	if (poll(&p, 1, IR_WAIT_MS) != 1)
-		die("no reply to request %u", req);
-	n = recv(sock, &m, VU_HDR_SIZE + sizeof(uint64_t), MSG_WAITALL);
-	if (n != (ssize_t)(VU_HDR_SIZE + sizeof(uint64_t)) || m.request != req ||
-	    (m.flags & VU_REPLY) == 0 || m.size != sizeof(uint64_t))
-		die("bad reply to request %u", req);
-	return m.payload.u64;
-}
-
-static void
-vu_send_u64(int sock, uint32_t req, uint64_t v, int fd)
-{
-	vu_send(sock, req, &v, sizeof(v), &fd, fd >= 0 ? 1 : 0);
-}
-
-static void
-vu_send_state(int sock, uint32_t req, uint32_t index, uint32_t num)
-{
-	struct vu_msg m;
-
-	m.payload.state.index = index;
-	m.payload.state.num = num;
-	vu_send(sock, req, &m.payload.state, sizeof(m.payload.state), NULL, 0);
 }
 
 /* ---- guest memory ---- */
@@ -488,36 +366,11 @@ vrings_reset(void)
 
 /* ---- handshake ---- */
 
-static int
-fe_connect(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (s < 0)
-		die("socket: %s", strerror(errno));
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) != 0)
-		die("connect %s: %s", path, strerror(errno));
-	return s;
-}
-
 static void
 fe_setup_vring(int sock, struct fe_vring *v)
 {
-	struct vu_msg m;
-
-	vu_send_u64(sock, VU_SET_VRING_CALL, v->index, v->callfd);
-	vu_send_state(sock, VU_SET_VRING_NUM, v->index, IR_RING);
-	vu_send_state(sock, VU_SET_VRING_BASE, v->index, cur->packed ? VU_PACKED_WRAP : 0);
-	memset(&m.payload.addr, 0, sizeof(m.payload.addr));
-	m.payload.addr.index = v->index;
-	m.payload.addr.desc = (uintptr_t)(v->base + IR_DESC_OFF);
-	m.payload.addr.avail = (uintptr_t)(v->base + IR_DRV_OFF);
-	m.payload.addr.used = (uintptr_t)(v->base + IR_DEV_OFF);
-	vu_send(sock, VU_SET_VRING_ADDR, &m.payload.addr, sizeof(m.payload.addr), NULL, 0);
-	vu_send_u64(sock, VU_SET_VRING_KICK, v->index, v->kickfd);
-	vu_send_state(sock, VU_SET_VRING_ENABLE, v->index, 1);
+	vu_setup_vring(sock, v->index, IR_RING, cur->packed, v->base + IR_DESC_OFF,
+		       v->base + IR_DRV_OFF, v->base + IR_DEV_OFF, v->kickfd, v->callfd);
 	/* A polling driver: no interrupts, please. */
 	if (cur->packed)
 		v->drv_event->flags = VRING_PACKED_EVENT_FLAG_DISABLE;
@@ -530,8 +383,7 @@ fe_handshake(const char *path)
 {
 	uint64_t want = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VU_F_PROTOCOL_FEATURES);
 	uint64_t offered, proto;
-	struct vu_msg m;
-	int sock = fe_connect(path);
+	int sock = vu_connect(path);
 	unsigned int i;
 
 	if (cur->mrg)
@@ -554,12 +406,7 @@ fe_handshake(const char *path)
 	vu_send_u64(sock, VU_SET_PROTOCOL_FEATURES, proto & (1ULL << VU_PROTOCOL_F_MQ), -1);
 	vu_send(sock, VU_SET_OWNER, NULL, 0, NULL, 0);
 	vu_send_u64(sock, VU_SET_FEATURES, features, -1);
-	memset(&m.payload.mem, 0, sizeof(m.payload.mem));
-	m.payload.mem.nregions = 1;
-	m.payload.mem.region[0] = (struct vu_region){
-		.gpa = IR_GPA_BASE, .size = IR_MEM_SIZE, .uaddr = (uintptr_t)guest,
-	};
-	vu_send(sock, VU_SET_MEM_TABLE, &m.payload.mem, sizeof(m.payload.mem), &guest_fd, 1);
+	vu_send_mem_table1(sock, IR_GPA_BASE, IR_MEM_SIZE, guest, guest_fd);
 	for (i = 0; i < 2u * cur->nb_qp; i++)
 		fe_setup_vring(sock, &vrings[i]);
 	/* A request with a reply: the library has handled everything before it. */

@@ -80,14 +80,27 @@
 #define VVU_TX_WAIT_US		(1000 * 1000)
 #define VVU_TX_POLL_US		50
 /*
- * MSI-X plan (vvu_device_spec.rst §L.7): config, rxq and txq on vector 0;
- * the kick of vhost queue i on vector 1 + i, routed only once the
- * application can wait on it (vring_kickfd), so a polling data path costs
- * the device no interrupt.
+ * MSI-X plan (vvu_device_spec.rst §L.7): configuration changes on vector 0,
+ * rxq and txq on vector 1; the kick of vhost queue i on vector 2 + i,
+ * routed only once the application can wait on it (vring_kickfd), so a
+ * polling data path costs the device no interrupt. Queue interrupts on
+ * their own vector need no register read to tell what happened: each
+ * read is a round trip to the device (a vfio-user message, or a trapped
+ * BAR access in a VM), and with one shared vector the two status reads
+ * per interrupt were most of the time a front-end's handshake took.
+ * A device with a one-entry MSI-X table gets everything on vector 0.
  */
 #define VVU_VECTOR		0
-#define VVU_KICK_VECTOR(idx)	(1 + (idx))
-#define VVU_MAX_VECTORS		(1 + VVU_MAX_VHOST_QUEUES)
+#define VVU_QUEUE_VECTOR	1
+#define VVU_KICK_VECTOR(idx)	(2 + (idx))
+#define VVU_MAX_VECTORS		(2 + VVU_MAX_VHOST_QUEUES)
+/*
+ * Kick vectors routed at attach, and later eight queues at a time. Routing
+ * re-enables MSI-X with more vectors: over vfio-user some twenty register
+ * accesses, each a round trip, which in a front-end's handshake (its first
+ * SET_VRING_KICK) took longer than all its messages.
+ */
+#define VVU_KICK_ROUTE_STEP	8
 #define VVU_CALL_WORDS		(VHOST_MAX_VRING / 64)
 /*
  * A device without usable interrupts (no MSI-X, as behind QEMU's proxy
@@ -104,10 +117,13 @@ struct vvu_drv_ep {
 	bool started;
 	bool attached;			/* device initialised, fds in the loop */
 	bool ctl_watched;
-	int irq_fd;			/* MSI-X vector 0 */
+	int irq_fd;			/* MSI-X vector 0: configuration changes */
+	int q_irq_fd;			/* vector 1: rxq and txq, -1 if on vector 0 */
 	/* Per vhost queue kick eventfds (MSI-X vector 1 + i), -1 if not routed. */
 	int kick_fds[VVU_MAX_VHOST_QUEUES];
-	uint32_t nr_vectors;		/* vectors routed: 1 + highest kick + 1 */
+	/* Kick vector programmed in the device: kept until its reset (detach). */
+	bool kick_vec_set[VVU_MAX_VHOST_QUEUES];
+	uint32_t nr_vectors;		/* vectors routed: 2 + highest kick + 1 */
 	bool polling;			/* no usable interrupts: vvu_poll_cb serves it */
 	bool poll_armed;		/* a vvu_poll_cb timer is pending */
 	int ctl_fd;			/* deferred doorbells, disconnect requests */
@@ -129,6 +145,7 @@ static const struct vhost_transport_ops vvu_transport_ops;
 static void vvu_reconnect_cb(void *arg);
 static void vvu_poll_arm(struct vvu_drv_ep *e);
 static void vvu_irq_cb(int fd, uint32_t events, void *arg);
+static void vvu_queue_irq_cb(int fd, uint32_t events, void *arg);
 static void vvu_watch_cb(int fd, uint32_t events, void *arg);
 
 /* ---- Path parsing ---- */
@@ -266,11 +283,12 @@ vvu_wake(struct vvu_drv_ep *e)
 }
 
 /*
- * Route MSI-X vectors 0 .. n-1: vector 0 to irq_fd, vector 1 + i to kick
- * eventfd i (-1: nothing). A VFIO device's MSI-X set cannot grow while
- * enabled (Linux before 6.5), so a larger set is routed by disabling and
- * enabling again; an interrupt raised in between may be lost, so irq_fd is
- * signalled afterwards and the loop re-reads the device's state.
+ * Route MSI-X vectors 0 .. n-1: vector 0 to irq_fd, 1 to q_irq_fd, 2 + i
+ * to kick eventfd i (-1: nothing). A VFIO device's MSI-X set cannot grow
+ * while enabled (Linux before 6.5), so a larger set is routed by disabling
+ * and enabling again; an interrupt raised in between may be lost, so irq_fd
+ * and q_irq_fd are signalled afterwards and the loop re-reads the device's
+ * state.
  */
 static int
 vvu_route_vectors(struct vvu_drv_ep *e, uint32_t n)
@@ -280,8 +298,10 @@ vvu_route_vectors(struct vvu_drv_ep *e, uint32_t n)
 	int ret;
 
 	fds[VVU_VECTOR] = e->irq_fd;
-	for (i = 1; i < n; i++)
-		fds[i] = e->kick_fds[i - 1];
+	if (n > VVU_QUEUE_VECTOR)
+		fds[VVU_QUEUE_VECTOR] = e->q_irq_fd;
+	for (i = VVU_KICK_VECTOR(0); i < n; i++)
+		fds[i] = e->kick_fds[i - VVU_KICK_VECTOR(0)];
 	if (e->nr_vectors > 0 && n != e->nr_vectors) {
 		ret = e->hw.ops->set_irqs(&e->hw, 0, NULL);
 		if (ret < 0)
@@ -290,8 +310,11 @@ vvu_route_vectors(struct vvu_drv_ep *e, uint32_t n)
 	ret = e->hw.ops->set_irqs(&e->hw, n, fds);
 	if (ret < 0)
 		return ret;
-	if (e->nr_vectors > 0 && n != e->nr_vectors)
+	if (e->nr_vectors > 0 && n != e->nr_vectors) {
 		eventfd_write(e->irq_fd, 1);
+		if (e->q_irq_fd >= 0)
+			eventfd_write(e->q_irq_fd, 1);
+	}
 	e->nr_vectors = n;
 	return 0;
 }
@@ -305,6 +328,7 @@ vvu_close_kick_fds(struct vvu_drv_ep *e)
 		if (e->kick_fds[i] >= 0)
 			close(e->kick_fds[i]);
 		e->kick_fds[i] = -1;
+		e->kick_vec_set[i] = false;
 	}
 	e->nr_vectors = 0;
 }
@@ -330,7 +354,8 @@ vvu_vring_kickfd(struct vhost_dev *dev, struct vhost_vq *vq)
 		ret = -ENOTSUP;	/* no interrupts to route a kick to */
 		goto out;
 	}
-	if (idx >= e->pci.max_vhost_queues || VVU_KICK_VECTOR(idx) >= e->pci.caps.msix_table_size) {
+	if (idx >= e->pci.max_vhost_queues || e->q_irq_fd < 0 ||
+	    VVU_KICK_VECTOR(idx) >= e->pci.caps.msix_table_size) {
 		ret = -ERANGE;
 		goto out;
 	}
@@ -342,8 +367,9 @@ vvu_vring_kickfd(struct vhost_dev *dev, struct vhost_vq *vq)
 		}
 		e->kick_fds[idx] = efd;
 		/* Grow by eight queues at a time: fewer re-routes for multiqueue. */
-		want = RTE_MAX(e->nr_vectors, 1 + RTE_ALIGN_CEIL(idx + 1, 8));
-		want = RTE_MIN(want, RTE_MIN(1 + e->pci.max_vhost_queues,
+		want = RTE_MAX(e->nr_vectors,
+			       VVU_KICK_VECTOR(RTE_ALIGN_CEIL(idx + 1, VVU_KICK_ROUTE_STEP)));
+		want = RTE_MIN(want, RTE_MIN(VVU_KICK_VECTOR(e->pci.max_vhost_queues),
 					     (uint32_t)e->pci.caps.msix_table_size));
 		ret = vvu_route_vectors(e, RTE_MAX(want, VVU_KICK_VECTOR(idx) + 1));
 		if (ret < 0) {
@@ -355,9 +381,13 @@ vvu_vring_kickfd(struct vhost_dev *dev, struct vhost_vq *vq)
 	/* Kicks of an earlier connection are not this one's. */
 	while (eventfd_read(e->kick_fds[idx], &stale) == 0)
 		;
-	ret = vvu_drv_pci_set_kick_vector(&e->pci, (uint16_t)idx,
-					  (uint16_t)VVU_KICK_VECTOR(idx));
+	/* Each front-end's SET_VRING_KICK: program the vector once per attach. */
+	ret = 0;
+	if (!e->kick_vec_set[idx])
+		ret = vvu_drv_pci_set_kick_vector(&e->pci, (uint16_t)idx,
+						  (uint16_t)VVU_KICK_VECTOR(idx));
 	if (ret == 0) {
+		e->kick_vec_set[idx] = true;
 		ret = fcntl(e->kick_fds[idx], F_DUPFD_CLOEXEC, 0);
 		if (ret < 0)
 			ret = -errno;
@@ -577,6 +607,8 @@ vvu_detach(struct vvu_drv_ep *e, bool device_ok)
 	vvu_conn_free(e);
 	if (e->attached) {
 		vhost_event_del(e->irq_fd);
+		if (e->q_irq_fd >= 0)
+			vhost_event_del(e->q_irq_fd);
 		if (e->watch_fd >= 0)
 			vhost_event_del(e->watch_fd);
 	}
@@ -593,8 +625,33 @@ vvu_detach(struct vvu_drv_ep *e, bool device_ok)
 	if (e->irq_fd >= 0)
 		close(e->irq_fd);
 	e->irq_fd = -1;
+	if (e->q_irq_fd >= 0)
+		close(e->q_irq_fd);
+	e->q_irq_fd = -1;
 	vvu_close_kick_fds(e);
 	memset(e->calls, 0, sizeof(e->calls));
+}
+
+/*
+ * Kick eventfds for the first VVU_KICK_ROUTE_STEP queues (as many as the
+ * device has and its MSI-X table can route), routed with the first
+ * vectors: a front-end's SET_VRING_KICK then costs one vector write.
+ * Returns how many vectors to route.
+ */
+static uint32_t
+vvu_prepare_kick_fds(struct vvu_drv_ep *e)
+{
+	uint32_t k = RTE_MIN((uint32_t)VVU_KICK_ROUTE_STEP, e->pci.max_vhost_queues), i;
+
+	if (e->pci.caps.msix_table_size < VVU_KICK_VECTOR(0))
+		return VVU_QUEUE_VECTOR + 1;
+	k = RTE_MIN(k, (uint32_t)e->pci.caps.msix_table_size - VVU_KICK_VECTOR(0));
+	for (i = 0; i < k; i++) {
+		e->kick_fds[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (e->kick_fds[i] < 0)
+			break;	/* routed later, when a front-end asks */
+	}
+	return VVU_KICK_VECTOR(i);
 }
 
 static int
@@ -626,8 +683,20 @@ vvu_setup_queues(struct vvu_drv_ep *e)
 		return -errno;
 	e->nr_vectors = 0;
 	e->polling = !e->pci.caps.msix;
+	if (!e->polling && e->pci.caps.msix_table_size > VVU_QUEUE_VECTOR) {
+		e->q_irq_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (e->q_irq_fd < 0)
+			return -errno;
+	}
 	if (!e->polling) {
-		ret = vvu_route_vectors(e, 1);
+		uint32_t n = e->q_irq_fd >= 0 ? vvu_prepare_kick_fds(e) : 1;
+
+		ret = vvu_route_vectors(e, n);
+		if (ret < 0 && n > VVU_QUEUE_VECTOR + 1) {
+			/* Kicks routed later, when a front-end asks (vring_kickfd). */
+			vvu_close_kick_fds(e);
+			ret = vvu_route_vectors(e, VVU_QUEUE_VECTOR + 1);
+		}
 		if (ret < 0) {
 			VVU_LOG(e->ep->path, DEBUG, "MSI-X routing failed: %s\n", strerror(-ret));
 			e->polling = true;
@@ -638,6 +707,8 @@ vvu_setup_queues(struct vvu_drv_ep *e)
 			" %d ms; applications cannot sleep on kicks\n", VVU_POLL_MS);
 	vector = e->polling ? VIRTIO_MSI_NO_VECTOR : VVU_VECTOR;
 	ret = vvu_drv_pci_set_config_vector(&e->pci, vector);
+	if (!e->polling && e->q_irq_fd >= 0)
+		vector = VVU_QUEUE_VECTOR;
 	if (ret == 0)
 		ret = vvu_drv_pci_queue_setup(&e->pci, VVU_RXQ, e->rxq.desc_iova, e->rxq.avail_iova,
 					  e->rxq.used_iova, vector);
@@ -662,6 +733,7 @@ vvu_attach(struct vvu_drv_ep *e)
 			return -ENOENT;	/* the device is not started yet */
 	}
 	e->irq_fd = -1;
+	e->q_irq_fd = -1;
 	e->watch_fd = -1;
 	ret = hw->ops->open(hw);
 	if (ret < 0)
@@ -684,7 +756,14 @@ vvu_attach(struct vvu_drv_ep *e)
 	ret = vhost_event_add(e->irq_fd, vvu_irq_cb, e);
 	if (ret < 0)
 		goto fail;
-	e->attached = true;	/* from here on, detach removes irq_fd */
+	if (e->q_irq_fd >= 0) {
+		ret = vhost_event_add(e->q_irq_fd, vvu_queue_irq_cb, e);
+		if (ret < 0) {
+			vhost_event_del(e->irq_fd);
+			goto fail;
+		}
+	}
+	e->attached = true;	/* from here on, detach removes irq_fd and q_irq_fd */
 	e->watch_fd = hw->ops->watch_fd(hw);
 	if (e->watch_fd >= 0 && vhost_event_add(e->watch_fd, vvu_watch_cb, e) < 0) {
 		e->watch_fd = -1;
@@ -777,6 +856,45 @@ vvu_irq_cb(int fd, uint32_t events, void *arg)
 	if (eventfd_read(fd, &v) < 0 && errno != EAGAIN)
 		VVU_LOG(e->ep->path, DEBUG, "interrupt eventfd: %s\n", strerror(errno));
 	ret = vvu_service(e);
+	if (ret < 0)
+		vvu_device_lost(e, ret);
+out:
+	pthread_mutex_unlock(&e->lock);
+}
+
+/*
+ * rxq and txq only (vector 1): reclaim replies the device took and handle
+ * the messages it brought, without reading a register. The status bits
+ * need no look: the device raises a configuration change (vector 0, above)
+ * whenever they change, and accepts the next front-end only after the
+ * driver has seen the last one go (BACKEND_UP set again), so what rxq holds
+ * while a connection is open belongs to it. Without one (the
+ * configuration-change interrupt not served yet), the full service opens it.
+ */
+static void
+vvu_queue_irq_cb(int fd, uint32_t events, void *arg)
+{
+	struct vvu_drv_ep *e = arg;
+	eventfd_t v;
+	int ret;
+
+	RTE_SET_USED(events);
+	pthread_mutex_lock(&e->lock);
+	if (e->closing || !e->attached || fd != e->q_irq_fd)
+		goto out;
+	if (eventfd_read(fd, &v) < 0 && errno != EAGAIN)
+		VVU_LOG(e->ep->path, DEBUG, "queue interrupt eventfd: %s\n", strerror(errno));
+	if (e->dev == NULL) {
+		ret = vvu_service(e);
+	} else {
+		ret = vvu_drv_vq_tx_reclaim(&e->txq);
+		if (ret < 0)
+			VVU_LOG(e->ep->path, ERR, "device broke the txq ring rules\n");
+		if (ret == 0)
+			ret = vvu_process_rxq(e);
+		if (ret == 0 && e->conn_broken)
+			ret = vvu_conn_drop(e);
+	}
 	if (ret < 0)
 		vvu_device_lost(e, ret);
 out:
@@ -885,6 +1003,7 @@ vvu_endpoint_init(struct vhost_endpoint *ep)
 	e->hw.ops = ops;
 	snprintf(e->hw.name, sizeof(e->hw.name), "%s", ep->trans_path);
 	e->irq_fd = -1;
+	e->q_irq_fd = -1;
 	e->watch_fd = -1;
 	for (i = 0; i < RTE_DIM(e->kick_fds); i++)
 		e->kick_fds[i] = -1;
@@ -927,7 +1046,7 @@ static void
 vvu_endpoint_cleanup(struct vhost_endpoint *ep)
 {
 	struct vvu_drv_ep *e = ep->trans_priv;
-	int irq_fd = -1, watch_fd = -1;
+	int irq_fd = -1, q_irq_fd = -1, watch_fd = -1;
 	bool ctl, was_attached;
 
 	if (e == NULL)
@@ -936,6 +1055,7 @@ vvu_endpoint_cleanup(struct vhost_endpoint *ep)
 	e->closing = true;
 	if (e->attached) {
 		irq_fd = e->irq_fd;
+		q_irq_fd = e->q_irq_fd;
 		watch_fd = e->watch_fd;
 	}
 	ctl = e->ctl_watched;
@@ -948,6 +1068,8 @@ vvu_endpoint_cleanup(struct vhost_endpoint *ep)
 		vhost_event_del(e->ctl_fd);
 	if (irq_fd >= 0)
 		vhost_event_del(irq_fd);
+	if (q_irq_fd >= 0)
+		vhost_event_del(q_irq_fd);
 	if (watch_fd >= 0)
 		vhost_event_del(watch_fd);
 

@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -932,6 +933,178 @@ toy_teardown(void)
 	test_eal_cleanup();
 }
 
+/* ---- The event loop with many fds ---- */
+
+#define EV_MANY		300	/* the fd table grows several times */
+
+struct ev_watch {
+	int fd;
+	int hits;		/* callbacks run (atomic) */
+	int wrong_fd;		/* callbacks that got another fd (atomic) */
+};
+
+static void
+ev_count_cb(int fd, uint32_t events, void *arg)
+{
+	struct ev_watch *w = arg;
+	eventfd_t v;
+
+	RTE_SET_USED(events);
+	if (fd != w->fd)
+		__atomic_fetch_add(&w->wrong_fd, 1, __ATOMIC_RELAXED);
+	/* Counted even with nothing to read: a call for nothing is a wrong call. */
+	if (eventfd_read(fd, &v) < 0)
+		v = 0;
+	__atomic_fetch_add(&w->hits, 1, __ATOMIC_RELEASE);
+}
+
+/* Waits until every stride-th watch in w[0..n) has hits == want; false after WAIT_MS. */
+static bool
+ev_wait_hits_every(struct ev_watch *w, unsigned int n, unsigned int stride, int want)
+{
+	unsigned int i;
+	int ms;
+
+	for (ms = 0; ms < WAIT_MS; ms++) {
+		for (i = 0; i < n && __atomic_load_n(&w[i].hits, __ATOMIC_ACQUIRE) == want;
+		     i += stride)
+			;
+		if (i >= n)
+			return true;
+		test_sleep_ms(1);
+	}
+	return false;
+}
+
+#define ev_wait_hits(w, n, want) ev_wait_hits_every(w, n, 1, want)
+
+TEST_CASE(event_loop_dispatches_each_of_many_fds_to_its_owner)
+{
+	static struct ev_watch w[EV_MANY], again[EV_MANY / 2];
+	unsigned int i;
+
+	for (i = 0; i < EV_MANY; i++) {
+		w[i] = (struct ev_watch){ .fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC) };
+		TEST_ASSERT(w[i].fd >= 0);
+		TEST_ASSERT_EQ(vhost_event_add(w[i].fd, ev_count_cb, &w[i]), 0);
+	}
+	TEST_ASSERT_EQ(vhost_event_add(w[0].fd, ev_count_cb, &w[0]), -EEXIST);
+	for (i = 0; i < EV_MANY; i++)
+		TEST_ASSERT_EQ(eventfd_write(w[i].fd, 1), 0);
+	TEST_ASSERT(ev_wait_hits(w, EV_MANY, 1), "not every fd's callback ran once");
+	/* Every other one goes; new fds take their numbers, with new owners. */
+	for (i = 0; i < EV_MANY; i += 2) {
+		TEST_ASSERT_EQ(vhost_event_del(w[i].fd), 0);
+		TEST_ASSERT_EQ(vhost_event_del(w[i].fd), -ENOENT);
+		TEST_ASSERT_EQ(vhost_event_set(w[i].fd, EPOLLIN), -ENOENT);
+		close(w[i].fd);
+	}
+	for (i = 0; i < EV_MANY / 2; i++) {
+		again[i] = (struct ev_watch){ .fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC) };
+		TEST_ASSERT(again[i].fd >= 0);
+		TEST_ASSERT_EQ(vhost_event_add(again[i].fd, ev_count_cb, &again[i]), 0);
+	}
+	for (i = 0; i < EV_MANY / 2; i++) {
+		TEST_ASSERT_EQ(eventfd_write(again[i].fd, 1), 0);
+		TEST_ASSERT_EQ(eventfd_write(w[2 * i + 1].fd, 1), 0);
+	}
+	TEST_ASSERT(ev_wait_hits(again, EV_MANY / 2, 1), "a new owner missed its event");
+	TEST_ASSERT(ev_wait_hits_every(w + 1, EV_MANY - 1, 2, 2), "a kept fd missed its event");
+	test_sleep_ms(20);
+	for (i = 0; i < EV_MANY; i++) {
+		/* The removed ones were not called again under their old owner. */
+		TEST_ASSERT_EQ(w[i].hits, i % 2 == 0 ? 1 : 2);
+		TEST_ASSERT_EQ(w[i].wrong_fd, 0);
+		if (i % 2 == 0)
+			continue;
+		TEST_ASSERT_EQ(vhost_event_del(w[i].fd), 0);
+		close(w[i].fd);
+	}
+	for (i = 0; i < EV_MANY / 2; i++) {
+		TEST_ASSERT_EQ(again[i].hits, 1);
+		TEST_ASSERT_EQ(again[i].wrong_fd, 0);
+		TEST_ASSERT_EQ(vhost_event_del(again[i].fd), 0);
+		close(again[i].fd);
+	}
+}
+
+/*
+ * An event reported in the same epoll batch as the callback that removed
+ * its fd, which then went to a new owner under the same number, must reach
+ * nobody: not the old owner (freed), not the new one (nothing happened to
+ * it). The batch is made by holding the loop in a "gate" callback while
+ * the two fds become ready.
+ */
+static struct {
+	struct ev_watch gate, a, b, c;
+	int gate_in, gate_open;	/* atomics */
+	int c_fd_reused;
+} ev_batch;
+
+static void
+ev_gate_cb(int fd, uint32_t events, void *arg)
+{
+	eventfd_t v;
+
+	RTE_SET_USED(events);
+	RTE_SET_USED(arg);
+	if (eventfd_read(fd, &v) < 0)
+		return;
+	__atomic_store_n(&ev_batch.gate_in, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&ev_batch.gate_open, __ATOMIC_ACQUIRE))
+		test_sleep_ms(1);
+}
+
+static void
+ev_a_cb(int fd, uint32_t events, void *arg)
+{
+	int old = ev_batch.b.fd;
+
+	ev_count_cb(fd, events, arg);
+	/* On the loop thread: immediate. B's event may be later in this batch. */
+	vhost_event_del(old);
+	close(old);
+	ev_batch.c.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ev_batch.c_fd_reused = ev_batch.c.fd == old;
+	if (ev_batch.c.fd >= 0)
+		vhost_event_add(ev_batch.c.fd, ev_count_cb, &ev_batch.c);
+}
+
+TEST_CASE(event_loop_drops_an_event_of_a_fd_removed_in_its_batch)
+{
+	memset(&ev_batch, 0, sizeof(ev_batch));
+	ev_batch.gate.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ev_batch.a.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ev_batch.b.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ev_batch.c.fd = -1;
+	TEST_ASSERT(ev_batch.gate.fd >= 0 && ev_batch.a.fd >= 0 && ev_batch.b.fd >= 0);
+	TEST_ASSERT_EQ(vhost_event_add(ev_batch.gate.fd, ev_gate_cb, NULL), 0);
+	TEST_ASSERT_EQ(vhost_event_add(ev_batch.a.fd, ev_a_cb, &ev_batch.a), 0);
+	TEST_ASSERT_EQ(vhost_event_add(ev_batch.b.fd, ev_count_cb, &ev_batch.b), 0);
+	TEST_ASSERT_EQ(eventfd_write(ev_batch.gate.fd, 1), 0);
+	while (!__atomic_load_n(&ev_batch.gate_in, __ATOMIC_ACQUIRE))
+		test_sleep_ms(1);
+	/* The loop is in the gate callback: A then B become ready, one batch. */
+	TEST_ASSERT_EQ(eventfd_write(ev_batch.a.fd, 1), 0);
+	TEST_ASSERT_EQ(eventfd_write(ev_batch.b.fd, 1), 0);
+	__atomic_store_n(&ev_batch.gate_open, 1, __ATOMIC_RELEASE);
+	TEST_ASSERT(ev_wait_hits(&ev_batch.a, 1, 1), "A's callback did not run");
+	test_sleep_ms(50);
+	vhost_event_del(ev_batch.gate.fd);
+	vhost_event_del(ev_batch.a.fd);
+	close(ev_batch.gate.fd);
+	close(ev_batch.a.fd);
+	if (ev_batch.c.fd >= 0) {
+		vhost_event_del(ev_batch.c.fd);
+		close(ev_batch.c.fd);
+	}
+	TEST_ASSERT_EQ(ev_batch.b.hits, 0);
+	TEST_ASSERT_EQ(ev_batch.c.hits, 0);
+	TEST_ASSERT_EQ(ev_batch.c.wrong_fd, 0);
+	if (!ev_batch.c_fd_reused)
+		TEST_SKIP("the new eventfd did not reuse the removed fd's number");
+}
+
 TEST_MAIN(toy_setup, toy_teardown,
 	TEST_ENTRY(incomplete_transports_refused),
 	TEST_ENTRY(selection_order_prefix_then_fallback),
@@ -941,5 +1114,7 @@ TEST_MAIN(toy_setup, toy_teardown,
 	TEST_ENTRY(foreign_sigbus_reaches_the_application_handler),
 	TEST_ENTRY(blk_frontend_with_vring0_only_starts),
 	TEST_ENTRY(net_device_needs_its_first_queue_pair),
-	TEST_ENTRY(blocking_call_fd_cannot_stall_the_data_path)
+	TEST_ENTRY(blocking_call_fd_cannot_stall_the_data_path),
+	TEST_ENTRY(event_loop_dispatches_each_of_many_fds_to_its_owner),
+	TEST_ENTRY(event_loop_drops_an_event_of_a_fd_removed_in_its_batch)
 )

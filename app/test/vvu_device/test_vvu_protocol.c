@@ -161,6 +161,45 @@ TEST_CASE(vring_messages_in_order)
 	TEST_ASSERT_EQ(m->hdr.request, VHOST_USER_SET_VRING_CALL);
 }
 
+/*
+ * rxq doorbells only when the device ran out of buffers: it sets
+ * VRING_USED_F_NO_NOTIFY while it has some (each doorbell is a register
+ * write, a round trip), clears it when a message finds none, and the
+ * message waits for the driver's doorbell after the driver posts more.
+ */
+TEST_CASE(rxq_doorbell_only_when_out_of_buffers)
+{
+	struct vhost_user_vring_state st = { 0, PEER_QSZ };
+	const uint16_t *flags = (const void *)(drv.mem + PEER_RXU);
+	uint16_t used = peer_used_idx(&drv, true), i;
+	int64_t end;
+
+	TEST_ASSERT(used > 0 && used < PEER_QSZ, "%u rxq entries used", used);
+	TEST_ASSERT(__atomic_load_n(flags, __ATOMIC_ACQUIRE) & VRING_USED_F_NO_NOTIFY,
+		    "doorbells wanted with %u buffers left", PEER_QSZ - used);
+	/* The rest of the buffers, then one message more. */
+	for (i = used; i <= PEER_QSZ; i++)
+		peer_fe_send(fe, VHOST_USER_SET_VRING_NUM, &st, sizeof(st), NULL, 0);
+	TEST_ASSERT(peer_wait_used(&drv, true, PEER_QSZ, USED_MS), "rxq not filled");
+	end = test_now_ms() + USED_MS;
+	while ((__atomic_load_n(flags, __ATOMIC_ACQUIRE) & VRING_USED_F_NO_NOTIFY) &&
+	       test_now_ms() < end)
+		test_sleep_ms(1);
+	TEST_ASSERT(!(__atomic_load_n(flags, __ATOMIC_ACQUIRE) & VRING_USED_F_NO_NOTIFY),
+		    "out of rxq buffers, the device wants no doorbell");
+	test_sleep_ms(50);
+	TEST_ASSERT_EQ(peer_used_idx(&drv, true), PEER_QSZ);	/* waits for a buffer */
+	/* Every buffer back, one doorbell: the waiting message lands. */
+	for (i = 0; i < PEER_QSZ; i++)
+		peer_post(&drv, true, i, PEER_IOVA + PEER_RXBUF + PEER_RXBUF_LEN * i,
+			  PEER_RXBUF_LEN, VRING_DESC_F_WRITE);
+	peer_wr(&drv, BAR0, VVU_BAR0_NOTIFY, 0, 2);
+	TEST_ASSERT(peer_wait_used(&drv, true, PEER_QSZ + 1, USED_MS),
+		    "the waiting message did not land after the doorbell");
+	TEST_ASSERT(__atomic_load_n(flags, __ATOMIC_ACQUIRE) & VRING_USED_F_NO_NOTIFY,
+		    "doorbells still wanted with buffers at hand");
+}
+
 TEST_CASE(kick_raises_driver_aux_vector)
 {
 	uint64_t u64 = 1, one = 1;
@@ -250,6 +289,7 @@ TEST_MAIN(proto_setup, proto_teardown,
 	TEST_ENTRY(mem_table_makes_bar2_areas),
 	TEST_ENTRY(vring_messages_in_order),
 	TEST_ENTRY(kick_raises_driver_aux_vector),
+	TEST_ENTRY(rxq_doorbell_only_when_out_of_buffers),
 	TEST_ENTRY(unknown_request_disconnects_frontend),
 	TEST_ENTRY(garbage_on_second_vfio_user_connection),
 	TEST_ENTRY(bad_region_access_is_refused),
