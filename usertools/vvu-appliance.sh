@@ -45,8 +45,8 @@
 # "device1 pid N", and so on). Everything this
 # script starts is stopped by pid when it exits (the guest powered off, the device
 # exited, a signal, the timeout); the children also get SIGKILL if this script dies
-# (setpriv --pdeathsig). Exit status: QEMU's (0 after a guest poweroff), 124 on
-# timeout, 1 if a device exited first.
+# (setpriv --pdeathsig). Exit status: QEMU's (0 after a guest poweroff, 128 + N if
+# signal N killed it), 124 on timeout, 1 if a device exited first.
 set -euo pipefail
 export LC_ALL=C
 
@@ -334,6 +334,16 @@ while kill -0 "$QEMU_PID" 2>/dev/null; do
 		rc=0
 		wait "$pid" || rc=$?
 		DEV_PIDS[i]=
+		# A device also exits when QEMU died (it closed the socket): then
+		# QEMU's status is the news (a zombie still answers kill -0).
+		if [ "$(awk '{print $3}' "/proc/$QEMU_PID/stat" 2>/dev/null || echo Z)" = Z ]; then
+			qrc=0
+			wait "$QEMU_PID" || qrc=$?
+			QEMU_PID=
+			say "qemu exited with status $qrc (then dpdk-vvu-device $(dev_name "$i")," \
+				"status $rc)"
+			exit "$qrc"
+		fi
 		say "dpdk-vvu-device $(dev_name "$i") exited first (status $rc), stopping QEMU"
 		tail -5 "$LOG/$(dev_name "$i").log" >&2 || true
 		exit 1
