@@ -161,6 +161,7 @@ class Appliance(Process):
         self._reader = None
         self._log = None
         self._errlog = None
+        self._reaped = False
 
     # ----- lifetime -------------------------------------------------------
 
@@ -211,6 +212,13 @@ class Appliance(Process):
                 re.finditer(r"^vvu-appliance: (qemu|device\d*) pid (\d+)",
                             _read(self.launcher_log), re.M)}
 
+    def qemu_signal(self):
+        """The signal that killed QEMU (the launcher's "qemu exited with
+        status 128+N"), or None."""
+        m = re.search(r"^vvu-appliance: qemu exited with status (\d+)", _read(self.launcher_log),
+                      re.M)
+        return int(m.group(1)) - 128 if m and int(m.group(1)) > 128 else None
+
     def wait_exit(self, timeout):
         """Wait for the launcher to exit by itself; its exit code, None if it did not."""
         try:
@@ -239,6 +247,10 @@ class Appliance(Process):
     def _reap(self):
         if self.proc is None:
             return None
+        if self._reaped:
+            # Once only: later, the reported pids may belong to others.
+            return self.proc.poll()
+        self._reaped = True
         # The launcher stops its children by pid, and they die with it (pdeathsig);
         # make sure, by the pids it reported.
         for pid in self.child_pids().values():
