@@ -33,6 +33,14 @@ Test plan
   tx 128 flood 32, drop 0, each port's path its PCI address; the guest
   powers off and the launcher exits 0.
 
+QEMU 7.2 itself sometimes dies of SIGSEGV (in a guest MMIO write, its
+vCPU thread finding a freed MemoryRegion) while x-pci-proxy-dev devices are
+attached: more often with more devices and with a slower device process,
+never seen with the stand-in. If that happens before the switch polls every
+port, the test prints it and boots once more (fresh sockets); a second
+crash, or a crash during the traffic, fails it; a crash after the guest
+powered off (the kernel's "reboot: Power down" on the console) is printed.
+
 About 40 s on the loaded 2-CPU machine; bounded by the per-test alarm
 (DTS_TEST_TIMEOUT, 150 s, which the topo fixture sets after the appliance
 fixture's) and every wait by its own timeout; every process is stopped by
@@ -43,11 +51,12 @@ be installed, or when the build has no dpdk-vhost-switch.
 import hashlib
 import os
 import re
+import signal
 import time
 
 import pytest
 
-from framework.appliance import GUEST_PCIS
+from framework.appliance import GUEST_PCIS, ApplianceError
 from framework.proc import call_failed, finish_all
 from framework.testpmd import BURST
 from framework.vhost_switch import parse_counters, switch_frontend
@@ -109,16 +118,20 @@ def send(sender, dst_mac, fes, expect):
     assert got == want, f"{sender.name} -> {dst_mac}: received {got}, expected {want}"
 
 
-def test_switch_in_appliance_three_frontends(appliance, appliance_image, topo, frontends,
-                                            vhost_lib):
-    if "vhost_switch none" in appliance_image.info or "vhost_switch" not in appliance_image.info:
-        pytest.skip("the guest image has no dpdk-vhost-switch (the build has none)")
-    t0 = time.monotonic()
-    sock_dir = os.path.dirname(topo.sock)
-    socks = {n: os.path.join(sock_dir, f"{n}.sock") for n in MACS}
-    a = appliance(vhost_user=[socks[n] for n in MACS], cmd=SWITCH_CMD, hugepages=HUGEPAGES,
-                  device_args=["-v"])
+def boot(appliance, socks, vhost_lib, name):
+    """Start the appliance with one device per socket and the switch on
+    them; check the guest's VFIO binding and our driver's attach to each
+    function; return the Appliance once the switch polls every port."""
+    a = appliance(name=name, vhost_user=[socks[n] for n in MACS], cmd=SWITCH_CMD,
+                  hugepages=HUGEPAGES, device_args=["-v"])
+    try:
+        return _check_boot(a, vhost_lib)
+    except ApplianceError as e:
+        e.appliance = a
+        raise
 
+
+def _check_boot(a, vhost_lib):
     # The guest binds the functions with the kernel's vfio-pci, each in its
     # own IOMMU group.
     groups = {}
@@ -149,6 +162,31 @@ def test_switch_in_appliance_three_frontends(appliance, appliance_image, topo, f
     a.wait_for(rf"^vhost-switch: {len(PCIS)} ports", BOOT_TIMEOUT, what="the switch's start")
     assert "EAL: VFIO support initialized" in a.output
     assert "EAL: Selected IOVA mode 'PA'" in a.output
+    return a
+
+
+def test_switch_in_appliance_three_frontends(appliance, appliance_image, topo, frontends,
+                                            vhost_lib):
+    if "vhost_switch none" in appliance_image.info or "vhost_switch" not in appliance_image.info:
+        pytest.skip("the guest image has no dpdk-vhost-switch (the build has none)")
+    t0 = time.monotonic()
+    sock_dir = os.path.dirname(topo.sock)
+    for attempt in (1, 2):
+        socks = {n: os.path.join(sock_dir, f"{n}{attempt}.sock") for n in MACS}
+        name = f"appliance{attempt}"
+        try:
+            a = boot(appliance, socks, vhost_lib, name)
+            break
+        except ApplianceError as e:
+            # QEMU 7.2 itself sometimes dies of SIGSEGV in a guest MMIO write
+            # while x-pci-proxy-dev devices are attached (more often with more
+            # of them; never seen with the stand-in): one more boot, loudly,
+            # only for that, and only before any traffic.
+            if attempt == 2 or e.appliance.qemu_signal() != signal.SIGSEGV:
+                raise
+            print(f"appliance switch: QEMU died of SIGSEGV while booting "
+                  f"({e.appliance.launcher_log}); booting once more")
+            e.appliance.kill()
     print(f"appliance switch: every port attached after {time.monotonic() - t0:.1f}s")
 
     # The front-ends, one per device.
@@ -193,5 +231,10 @@ def test_switch_in_appliance_three_frontends(appliance, appliance_image, topo, f
            for p, c in counters.items()}
     assert got == want, f"switch counters {got}, expected {want}"
     rc = a.wait_exit(60)
-    assert rc == 0, f"launcher exit {rc}"
+    if rc != 0 and a.qemu_signal() == signal.SIGSEGV and "reboot: Power down" in a.output:
+        # The guest powered off; QEMU's crash (above) came after it.
+        print(f"appliance switch: QEMU died of SIGSEGV after the guest powered off "
+              f"({a.launcher_log})")
+    else:
+        assert rc == 0, f"launcher exit {rc}"
     print(f"appliance switch: done after {time.monotonic() - t0:.1f}s")
