@@ -12,16 +12,17 @@
 #
 # Usage: usertools/vvu-appliance.sh [options] [-- DEVICE_ARG...]
 #   --vhost-user PATH   the device's vhost-user socket (front-end side); required
-#                       unless --stand-in
+#                       unless --stand-in. Repeat it for more devices (at most 4):
+#                       one dpdk-vvu-device per PATH, at 00:04.0, 00:05.0, ...
 #   --stand-in          QEMU's "edu" device (1234:11e8) at 00:04.0 instead of the VVU
 #                       device: no dpdk-vvu-device, the rest is the same
 #   --build DIR         meson build dir (dpdk-vvu-device, our library) (default build/;
 #                       installed: the installed ones)
 #   --image DIR         a guest image (default: usertools/vvu-guest-image.sh --build DIR,
 #                       which builds it or reuses its cache)
-#   --cmd CMD           the guest's command, @PCI@ = the bound function; "shell" = a
-#                       shell (default: interactive testpmd on the device, see
-#                       usertools/vvu-guest/init)
+#   --cmd CMD           the guest's command, @PCI@ = the first bound function,
+#                       @PCI_2@ the second ...; "shell" = a shell (default:
+#                       interactive testpmd on the device, see usertools/vvu-guest/init)
 #   --after WHAT        poweroff (default), shell, or reboot (the guest boots again
 #                       and reruns the command), once the command exits
 #   --ids LIST          vendor:device[,...] the guest binds to vfio-pci (default
@@ -31,22 +32,25 @@
 #   --hugepages N       2 MiB hugepages the guest reserves at boot (default 128)
 #   --console WHERE     stdio (default: the guest's serial console is this script's
 #                       stdin/stdout) or a path: a unix socket QEMU listens on
-#   --log DIR           the device's log goes to DIR/device.log (default: a new
-#                       directory under /tmp, printed)
+#   --log DIR           the device's log goes to DIR/device.log, the second's to
+#                       DIR/device1.log ... (default: a new directory under /tmp,
+#                       printed)
 #   --timeout SECONDS   stop everything after that long (default 3600)
 #   --dry-run           print the commands, start nothing
-# Arguments after -- go to dpdk-vvu-device (--client, --shm-size, --virtio-id, -v ...).
+# Arguments after -- go to every dpdk-vvu-device (--client, --shm-size, --virtio-id,
+# -v ...).
 #
 # Messages of this script go to stderr, prefixed "vvu-appliance: "; among them
-# "vvu-appliance: qemu pid N" and "vvu-appliance: device pid N". Everything this
+# "vvu-appliance: qemu pid N" and "vvu-appliance: device pid N" (the second device:
+# "device1 pid N", and so on). Everything this
 # script starts is stopped by pid when it exits (the guest powered off, the device
 # exited, a signal, the timeout); the children also get SIGKILL if this script dies
-# (setpriv --pdeathsig). Exit status: QEMU's (0 after a guest poweroff), 124 on
-# timeout, 1 if the device exited first.
+# (setpriv --pdeathsig). Exit status: QEMU's (0 after a guest poweroff, 128 + N if
+# signal N killed it), 124 on timeout, 1 if a device exited first.
 set -euo pipefail
 export LC_ALL=C
 
-usage() { sed -n '13,37s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '13,41s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 say() { echo "vvu-appliance: $*" >&2; }
 die() { echo "vvu-appliance: error: $*" >&2; exit 1; }
 
@@ -61,7 +65,9 @@ if [ -f "$REPO/layout.sh" ]; then
 fi
 IMAGE=
 STANDIN=0
-FE_SOCK=
+FE_SOCKS=()
+# At most this many devices (slots 04.0 to 07.0; fds 10 to 17).
+MAX_DEVICES=4
 CMD=
 AFTER=poweroff
 IDS=
@@ -80,7 +86,7 @@ while [ $# -gt 0 ]; do
 		--console | --log | --timeout)
 		[ $# -ge 2 ] || { usage >&2; die "$1 needs a value"; }
 		case $1 in
-		--vhost-user) FE_SOCK=$2 ;;
+		--vhost-user) FE_SOCKS+=("$2") ;;
 		--build) BUILD=$2 ;;
 		--image) IMAGE=$2 ;;
 		--cmd) CMD=$2 ;;
@@ -114,8 +120,11 @@ else
 	DEVICE=$VVU_BINDIR/dpdk-vvu-device # installed, no --build
 fi
 QEMU=qemu-system-x86_64
-# The guest sees the device here (the address doc/guides/vvu_driver.rst uses).
+# The guest sees the device here (the address doc/guides/vvu_driver.rst uses); a
+# second device at 05.0, and so on.
 SLOT=04.0
+NDEV=${#FE_SOCKS[@]}
+[ "$STANDIN" = 0 ] || NDEV=0 # the stand-in replaces every device
 
 if [ -z "$IDS" ]; then
 	if [ "$STANDIN" = 1 ]; then
@@ -134,29 +143,44 @@ if [ -z "$IDS" ]; then
 fi
 
 if [ "$STANDIN" = 0 ]; then
-	[ -n "$FE_SOCK" ] || die "--vhost-user PATH is required (or --stand-in)"
+	[ "$NDEV" -ge 1 ] || die "--vhost-user PATH is required (or --stand-in)"
+	[ "$NDEV" -le "$MAX_DEVICES" ] || die "at most $MAX_DEVICES --vhost-user (devices)"
+	for ((i = 0; i < NDEV; i++)); do
+		[ -n "${FE_SOCKS[i]}" ] || die "--vhost-user: empty path"
+		for ((j = 0; j < i; j++)); do
+			[ "${FE_SOCKS[i]}" != "${FE_SOCKS[j]}" ] ||
+				die "--vhost-user ${FE_SOCKS[i]} given twice"
+		done
+	done
 	[ -x "$DEVICE" ] || die "no $DEVICE (build first)"
 	if [ "$DRY" = 0 ] && ! "$DEVICE" --help 2>&1 | grep -F -- --qemu-proxy-fd > /dev/null; then
 		die "$DEVICE has no --qemu-proxy-fd option (the QEMU proxy front); use --stand-in"
 	fi
 fi
 
-# The socketpair between the device and QEMU: bash cannot make one, so python3 makes
-# it as fds 10 and 11 and execs this script again (same pid, same arguments).
+# The socketpair between each device and QEMU: bash cannot make one, so python3
+# makes them, device i's as fds 10+2i (the device's end) and 11+2i (QEMU's), and
+# execs this script again (same pid, same arguments).
 PAIR_PY='
 import os, socket, sys
-a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-os.dup2(a.fileno(), 10)
-os.dup2(b.fileno(), 11)
-a.close()
-b.close()
-os.environ["VVU_APPLIANCE_PAIR"] = "10 11"
-os.execv("/bin/bash", ["/bin/bash"] + sys.argv[1:])
+n = int(sys.argv[1])
+for i in range(n):
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    assert a.fileno() < 10 and b.fileno() < 10, "fds 3 to 9 are taken"
+    os.dup2(a.fileno(), 10 + 2 * i)
+    os.dup2(b.fileno(), 11 + 2 * i)
+    a.close()
+    b.close()
+os.environ["VVU_APPLIANCE_PAIR"] = str(n)
+os.execv("/bin/bash", ["/bin/bash"] + sys.argv[2:])
 '
-if [ "$STANDIN" = 0 ] && [ "$DRY" = 0 ] && [ "${VVU_APPLIANCE_PAIR:-}" != "10 11" ]; then
-	exec python3 -c "$PAIR_PY" "${BASH_SOURCE[0]}" "${ARGS[@]}"
+if [ "$STANDIN" = 0 ] && [ "$DRY" = 0 ] && [ "${VVU_APPLIANCE_PAIR:-}" != "$NDEV" ]; then
+	exec python3 -c "$PAIR_PY" "$NDEV" "${BASH_SOURCE[0]}" "${ARGS[@]}"
 fi
 unset VVU_APPLIANCE_PAIR
+dev_fd() { echo $((10 + 2 * $1)); }  # device I's end of its pair
+qemu_fd() { echo $((11 + 2 * $1)); } # QEMU's end of device I's pair
+dev_name() { if [ "$1" = 0 ]; then echo device; else echo "device$1"; fi; }
 
 command -v "$QEMU" > /dev/null || die "$QEMU not installed (usertools/vvu-guest-image.sh installs it)"
 if [ -z "$IMAGE" ]; then
@@ -185,7 +209,11 @@ QEMU_ARGV=("$QEMU" -name vvu-appliance
 if [ "$STANDIN" = 1 ]; then
 	QEMU_ARGV+=(-device "edu,addr=$SLOT")
 else
-	QEMU_ARGV+=(-device "x-pci-proxy-dev,id=pp0,fd=11,addr=$SLOT")
+	for ((i = 0; i < NDEV; i++)); do
+		# pp0 at 04.0 (SLOT), pp1 at 05.0, ...
+		addr=$(printf '%02x.0' $((4 + i)))
+		QEMU_ARGV+=(-device "x-pci-proxy-dev,id=pp$i,fd=$(qemu_fd "$i"),addr=$addr")
+	done
 fi
 QEMU_ARGV+=(-kernel "$IMAGE/vmlinuz" -initrd "$IMAGE/initramfs.cpio.gz" -append "$APPEND")
 if [ "$CONSOLE" = stdio ]; then
@@ -193,7 +221,10 @@ if [ "$CONSOLE" = stdio ]; then
 else
 	QEMU_ARGV+=(-serial "unix:$CONSOLE,server=on,wait=off")
 fi
-DEV_ARGV=("$DEVICE" --qemu-proxy-fd 10 --vhost-user "$FE_SOCK" "${DEV_ARGS[@]}")
+dev_argv() { # I: device I's command line, in DEV_ARGV
+	DEV_ARGV=("$DEVICE" --qemu-proxy-fd "$(dev_fd "$1")" --vhost-user "${FE_SOCKS[$1]}"
+		"${DEV_ARGS[@]}")
+}
 
 show() { # ARG...: one shell-quoted command line
 	local a out=()
@@ -203,7 +234,12 @@ show() { # ARG...: one shell-quoted command line
 	echo "${out[*]}"
 }
 if [ "$DRY" = 1 ]; then
-	[ "$STANDIN" = 1 ] || show "${DEV_ARGV[@]}"
+	if [ "$STANDIN" = 0 ]; then
+		for ((i = 0; i < NDEV; i++)); do
+			dev_argv "$i"
+			show "${DEV_ARGV[@]}"
+		done
+	fi
 	show "${QEMU_ARGV[@]}"
 	exit 0
 fi
@@ -213,7 +249,7 @@ if [ "$STANDIN" = 0 ]; then
 	mkdir -p "$LOG"
 fi
 QEMU_PID=
-DEV_PID=
+DEV_PIDS=()
 WAIT_PID=
 
 # shellcheck disable=SC2317 # invoked by cleanup, from the trap
@@ -237,7 +273,9 @@ cleanup() {
 	trap - EXIT INT TERM HUP
 	if [ -n "$WAIT_PID" ]; then kill "$WAIT_PID" 2>/dev/null || true; fi
 	stop_pid "$QEMU_PID" qemu
-	stop_pid "$DEV_PID" dpdk-vvu-device
+	for ((i = 0; i < ${#DEV_PIDS[@]}; i++)); do
+		stop_pid "${DEV_PIDS[i]}" "dpdk-vvu-device $(dev_name "$i")"
+	done
 	say "stopped (exit $rc)${LOG:+; device log in $LOG/device.log}"
 	exit "$rc"
 }
@@ -247,33 +285,69 @@ trap 'exit 143' TERM
 trap 'exit 129' HUP
 
 exec 3<&0 # the console's stdin: a background job would get /dev/null
-if [ "$STANDIN" = 0 ]; then
-	setpriv --pdeathsig KILL "${DEV_ARGV[@]}" < /dev/null > "$LOG/device.log" 2>&1 3<&- 11<&- &
-	DEV_PID=$!
-	say "device pid $DEV_PID: $(show "${DEV_ARGV[@]}") (log $LOG/device.log)"
-fi
+# shellcheck disable=SC2317 # invoked in subshells
+close_fds() { # FD...: close them (in a subshell, before it execs)
+	local fd
+	for fd in "$@"; do eval "exec $fd>&-"; done
+}
+for ((i = 0; i < NDEV; i++)); do
+	dev_argv "$i"
+	dlog=$LOG/$(dev_name "$i").log
+	others=(3)
+	for ((j = 0; j < NDEV; j++)); do
+		others+=("$(qemu_fd "$j")")
+		[ "$j" = "$i" ] || others+=("$(dev_fd "$j")")
+	done
+	(
+		close_fds "${others[@]}"
+		exec setpriv --pdeathsig KILL "${DEV_ARGV[@]}" < /dev/null > "$dlog" 2>&1
+	) &
+	DEV_PIDS+=($!)
+	say "$(dev_name "$i") pid $!: $(show "${DEV_ARGV[@]}") (log $dlog)"
+done
+devfds=()
+for ((j = 0; j < NDEV; j++)); do devfds+=("$(dev_fd "$j")"); done
 if [ "$CONSOLE" = stdio ]; then
-	setpriv --pdeathsig KILL "${QEMU_ARGV[@]}" <&3 3<&- 10<&- &
+	(
+		close_fds 3 "${devfds[@]}"
+		exec setpriv --pdeathsig KILL "${QEMU_ARGV[@]}"
+	) <&3 &
 else
-	setpriv --pdeathsig KILL "${QEMU_ARGV[@]}" < /dev/null 3<&- 10<&- &
+	(
+		close_fds 3 "${devfds[@]}"
+		exec setpriv --pdeathsig KILL "${QEMU_ARGV[@]}"
+	) < /dev/null &
 fi
 QEMU_PID=$!
 say "qemu pid $QEMU_PID: $(show "${QEMU_ARGV[@]}")"
 exec 3<&-
-# Our ends of the pair are the children's now: close them, so that one side sees
+# Our ends of the pairs are the children's now: close them, so that one side sees
 # the other go away.
-if [ "$STANDIN" = 0 ]; then exec 10<&- 11<&-; fi
+for ((j = 0; j < NDEV; j++)); do close_fds "$(dev_fd "$j")" "$(qemu_fd "$j")"; done
 
 deadline=$((SECONDS + TIMEOUT))
 while kill -0 "$QEMU_PID" 2>/dev/null; do
-	if [ -n "$DEV_PID" ] && ! kill -0 "$DEV_PID" 2>/dev/null; then
+	for ((i = 0; i < ${#DEV_PIDS[@]}; i++)); do
+		pid=${DEV_PIDS[i]}
+		[ -n "$pid" ] || continue
+		kill -0 "$pid" 2>/dev/null && continue
 		rc=0
-		wait "$DEV_PID" || rc=$?
-		DEV_PID=
-		say "dpdk-vvu-device exited first (status $rc), stopping QEMU"
-		tail -5 "$LOG/device.log" >&2 || true
+		wait "$pid" || rc=$?
+		DEV_PIDS[i]=
+		# A device also exits when QEMU died (it closed the socket): then
+		# QEMU's status is the news (a zombie still answers kill -0).
+		if [ "$(awk '{print $3}' "/proc/$QEMU_PID/stat" 2>/dev/null || echo Z)" = Z ]; then
+			qrc=0
+			wait "$QEMU_PID" || qrc=$?
+			QEMU_PID=
+			say "qemu exited with status $qrc (then dpdk-vvu-device $(dev_name "$i")," \
+				"status $rc)"
+			exit "$qrc"
+		fi
+		say "dpdk-vvu-device $(dev_name "$i") exited first (status $rc), stopping QEMU"
+		tail -5 "$LOG/$(dev_name "$i").log" >&2 || true
 		exit 1
-	fi
+	done
 	if [ "$SECONDS" -ge "$deadline" ]; then
 		say "timeout: ${TIMEOUT} s"
 		exit 124

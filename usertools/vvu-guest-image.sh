@@ -3,14 +3,16 @@
 #
 # Build (or reuse) the VVU appliance guest image: a Debian cloud kernel and an
 # initramfs holding busybox, the kernel's VFIO modules, Debian's dpdk-testpmd with
-# the shared libraries it needs, a few DPDK plugins, and OUR librte_vhost.so.23.
+# the shared libraries it needs, a few DPDK plugins, OUR librte_vhost.so.23 and,
+# when the build has it, our examples/vhost_switch (dpdk-vhost-switch).
 # Everything comes from Debian packages and from the project's build; nothing
 # else is downloaded.
 #
 # Usage: usertools/vvu-guest-image.sh [--build DIR] [--lib DIR] [--out DIR] [--force]
 #                                     [--no-smoke]
-#   --build DIR   the meson build dir whose lib/vhost/librte_vhost.so.23 goes into the
-#                 image (default: build/ of this repository; build it first)
+#   --build DIR   the meson build dir whose lib/vhost/librte_vhost.so.23 and
+#                 examples/vhost_switch/dpdk-vhost-switch go into the image
+#                 (default: build/ of this repository; build it first)
 #   --lib DIR     take librte_vhost.so.23 from DIR instead (default: <build>/lib/vhost;
 #                 installed, without --build: the installed <libdir>/dpdk-vvu)
 #   --out DIR     the image directory (default: <build>/vvu-guest; installed, without
@@ -22,7 +24,8 @@
 #
 # Cache: image.key lists what the image is made of (the Debian kernel package and
 # its version; the sha256 of this script, of the guest's /init and vfio-probe.c, of
-# our library and of every file copied from this machine: busybox, dpdk-testpmd,
+# our library, of dpdk-vhost-switch (or "none") and of every file copied from this
+# machine: busybox, dpdk-testpmd,
 # libraries, plugins; the versions of gcc and libc6-dev that build vfio-probe). When
 # it equals the stored one and the image files exist, nothing is rebuilt.
 #
@@ -33,7 +36,7 @@
 set -euo pipefail
 export LC_ALL=C DEBIAN_FRONTEND=noninteractive
 
-usage() { sed -n '10,21s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '11,23s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 say() { echo "vvu-guest-image: $*" >&2; }
 die() { echo "vvu-guest-image: error: $*" >&2; exit 1; }
 
@@ -68,10 +71,14 @@ if [ -n "$BUILD" ]; then
 	BUILD=$(realpath "$BUILD")
 	OUT=${OUT:-$BUILD/vvu-guest}
 	LIBDIR=$(realpath "${LIBDIR:-$BUILD/lib/vhost}")
+	SWITCH=$BUILD/examples/vhost_switch/dpdk-vhost-switch
 else # installed, no --build
 	OUT=${OUT:-/var/cache/dpdk-vvu/vvu-guest}
 	LIBDIR=$(realpath "${LIBDIR:-$VVU_VHOST_LIBDIR}")
+	SWITCH=$VVU_BINDIR/dpdk-vhost-switch
 fi
+# Optional (a fuzz build has none): the image then has no switch.
+[ -x "$SWITCH" ] || SWITCH=
 OURS=$LIBDIR/librte_vhost.so.23
 TESTPMD=/usr/bin/dpdk-testpmd
 PMD_DIR=/usr/lib/x86_64-linux-gnu/dpdk/pmds-23.0
@@ -134,7 +141,10 @@ for p in $PMDS; do
 	[ -f "$f" ] || die "no DPDK plugin $f"
 	PLUGINS+=("$f")
 done
-LDD=$(LD_LIBRARY_PATH=$LIBDIR ldd "$TESTPMD" "${PLUGINS[@]}" "$OURS") || die "ldd failed"
+# The switch's RUNPATH names the build's (or the installed) library directory;
+# LD_LIBRARY_PATH comes first, so it resolves to the library under test too.
+LDD=$(LD_LIBRARY_PATH=$LIBDIR ldd "$TESTPMD" "${PLUGINS[@]}" "$OURS" ${SWITCH:+"$SWITCH"}) ||
+	die "ldd failed"
 if grep -F 'not found' <<<"$LDD" >&2; then die "unresolved libraries (above)"; fi
 # name -> path, unique by name
 declare -A LIBS=()
@@ -172,6 +182,11 @@ key_text() {
 	sha256sum "$SELF" "$GUEST_SRC/init" "$GUEST_SRC/vfio-probe.c" |
 		sed "s|$REPO/||" | awk '{print "source", $2, $1}'
 	echo "librte_vhost $(sha256sum < "$OURS" | cut -d' ' -f1)"
+	if [ -n "$SWITCH" ]; then
+		echo "vhost_switch $(sha256sum < "$SWITCH" | cut -d' ' -f1)"
+	else
+		echo "vhost_switch none"
+	fi
 	sha256sum "${HOSTFILES[@]}" | awk '{print "host", $2, $1}'
 }
 KEY_TEXT=$(key_text)
@@ -257,6 +272,11 @@ ln -s /run "$ROOT/var/run"
 install -m 0755 /bin/busybox "$ROOT/usr/bin/busybox"
 install -m 0755 "$GUEST_SRC/init" "$ROOT/init"
 install -m 0755 "$TESTPMD" "$ROOT/usr/bin/dpdk-testpmd"
+if [ -n "$SWITCH" ]; then
+	install -m 0755 "$SWITCH" "$ROOT/usr/bin/dpdk-vhost-switch"
+else
+	say "no dpdk-vhost-switch in the build: the image has none"
+fi
 gcc -static -O2 -Wall -Wextra -Werror -o "$ROOT/usr/bin/vfio-probe" "$GUEST_SRC/vfio-probe.c" ||
 	die "cannot build vfio-probe"
 strip "$ROOT/usr/bin/vfio-probe"
@@ -314,8 +334,24 @@ if [ "$SMOKE" = 1 ]; then
 		tail -30 "$WORK/smoke.log" >&2
 		die "smoke test: no port 0 or no clean exit"
 	fi
-	rm -rf "${ROOT:?}"/tmp/* "$ROOT/run"/*
 	say "smoke test ok: testpmd started and quit, librte_vhost from /opt/vvu/lib"
+	# The switch's libraries: its -h runs after the dynamic linker loaded them all.
+	if [ -n "$SWITCH" ]; then
+		if ! timeout -k 5 60 chroot "$ROOT" /bin/busybox env LD_LIBRARY_PATH=/opt/vvu/lib \
+			LD_DEBUG=files /usr/bin/dpdk-vhost-switch -- -h > "$WORK/smoke-switch.log" 2>&1; then
+			tail -30 "$WORK/smoke-switch.log" >&2
+			die "dpdk-vhost-switch -h fails in the image's root (log above)"
+		fi
+		loaded=$(sed -n 's/.*calling init: \(.*librte_vhost.*\)/\1/p' "$WORK/smoke-switch.log" |
+			sort -u)
+		if [ "$loaded" != /opt/vvu/lib/librte_vhost.so.23 ] ||
+			! grep -q -- '--port PATH' "$WORK/smoke-switch.log"; then
+			tail -30 "$WORK/smoke-switch.log" >&2
+			die "smoke test: the switch loaded librte_vhost '$loaded', or no usage"
+		fi
+		say "smoke test ok: dpdk-vhost-switch -h, librte_vhost from /opt/vvu/lib"
+	fi
+	rm -rf "${ROOT:?}"/tmp/* "$ROOT/run"/*
 fi
 
 # ------------------------------------------------------------------ pack
@@ -333,6 +369,7 @@ SECS=$(awk -v t="$T0" -v n="$(date +%s.%N)" 'BEGIN {printf "%.1f", n - t}')
 	echo "initramfs $(stat -c %s "$OUT/initramfs.cpio.gz") bytes compressed," \
 		"$(du -sb "$ROOT" | cut -f1) bytes unpacked, $(find "$ROOT" -type f | wc -l) files"
 	echo "plugins $PMDS"
+	echo "vhost_switch ${SWITCH:-none}"
 	echo "plugin dir $PMD_DIR: $(find "$ROOT$PMD_DIR" -type f | wc -l) files (the plugins" \
 		"and, as in Debian's layout, the PMDs dpdk-testpmd links)"
 	echo "debian packages:"

@@ -53,6 +53,9 @@ MARK = "VVU-GUEST: "
 # The guest's PCI address of the device (or of the stand-in), as the launcher
 # places it.
 GUEST_PCI = "0000:00:04.0"
+# With several devices (a list of vhost_user paths), the guest's addresses in
+# the launcher's order.
+GUEST_PCIS = ("0000:00:04.0", "0000:00:05.0", "0000:00:06.0", "0000:00:07.0")
 # QEMU's edu device, the stand-in until dpdk-vvu-device has a QEMU front.
 EDU_ID = "1234:11e8"
 # Image build: apt-get may have to install QEMU first.
@@ -62,6 +65,13 @@ TEST_TIMEOUT = int(os.environ.get("DTS_APPLIANCE_TIMEOUT", "180"))
 # Boot to the guest's testpmd prompt under TCG: ~6 s on an idle machine; other
 # work on the two CPUs slows TCG down several times.
 BOOT_TIMEOUT = int(os.environ.get("DTS_APPLIANCE_BOOT_TIMEOUT", "90"))
+
+# testpmd's prompt on the guest console. Our driver logs from its own thread
+# (VHOST_CONFIG, and EAL's line each time it retries opening a function), so
+# whole log lines can land inside the prompt ("t" + "VHOST_CONFIG: ...\n" +
+# "estpmd> "): allow them between its characters (as testpmd.PROMPT_RX does).
+_LOG_LINES = r"(?:(?:VHOST_[A-Z]+|EAL):[^\n]*\n)*"
+PROMPT_RX = _LOG_LINES.join(re.escape(c) for c in tp.PROMPT)
 
 
 class ApplianceError(Exception):
@@ -135,8 +145,10 @@ class Appliance(Process):
                 "--timeout", str(launcher_timeout or TEST_TIMEOUT + 60)]
         if stand_in:
             argv.append("--stand-in")
-        if vhost_user:
-            argv += ["--vhost-user", vhost_user]
+        # One device per vhost-user path (a list: several devices, at 04.0,
+        # 05.0, ...; see GUEST_PCIS).
+        for path in ([vhost_user] if isinstance(vhost_user, str) else vhost_user or []):
+            argv += ["--vhost-user", path]
         for opt, val in (("--cmd", cmd), ("--after", after), ("--ids", ids), ("--mem", mem),
                          ("--smp", smp), ("--hugepages", hugepages)):
             if val is not None:
@@ -149,6 +161,7 @@ class Appliance(Process):
         self._reader = None
         self._log = None
         self._errlog = None
+        self._reaped = False
 
     # ----- lifetime -------------------------------------------------------
 
@@ -193,10 +206,18 @@ class Appliance(Process):
             self._cond.notify_all()
 
     def child_pids(self):
-        """{"qemu": pid, "device": pid} as the launcher reported them."""
+        """{"qemu": pid, "device": pid, "device1": pid, ...} as the launcher
+        reported them."""
         return {m.group(1): int(m.group(2)) for m in
-                re.finditer(r"^vvu-appliance: (qemu|device) pid (\d+)", _read(self.launcher_log),
-                            re.M)}
+                re.finditer(r"^vvu-appliance: (qemu|device\d*) pid (\d+)",
+                            _read(self.launcher_log), re.M)}
+
+    def qemu_signal(self):
+        """The signal that killed QEMU (the launcher's "qemu exited with
+        status 128+N"), or None."""
+        m = re.search(r"^vvu-appliance: qemu exited with status (\d+)", _read(self.launcher_log),
+                      re.M)
+        return int(m.group(1)) - 128 if m and int(m.group(1)) > 128 else None
 
     def wait_exit(self, timeout):
         """Wait for the launcher to exit by itself; its exit code, None if it did not."""
@@ -226,6 +247,10 @@ class Appliance(Process):
     def _reap(self):
         if self.proc is None:
             return None
+        if self._reaped:
+            # Once only: later, the reported pids may belong to others.
+            return self.proc.poll()
+        self._reaped = True
         # The launcher stops its children by pid, and they die with it (pdeathsig);
         # make sure, by the pids it reported.
         for pid in self.child_pids().values():
@@ -290,6 +315,17 @@ class Appliance(Process):
         return [line[len(MARK):] for line in self.output.splitlines()
                 if line.startswith(MARK)]
 
+    def write(self, data):
+        """Raw bytes to the guest's console (b"\\x03": Ctrl-C, SIGINT to the
+        guest's command, whose controlling terminal the console is)."""
+        if not self.alive():
+            raise ApplianceError(f"{self.name} is not running (writing {data!r})")
+        try:
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError) as e:
+            raise ApplianceError(f"{self.name}: cannot write {data!r}: {e}") from e
+
     def send(self, cmd, timeout=30, until=None):
         """Send one line to the guest's testpmd; return its output up to the next
         prompt (see framework.testpmd.TestPmd.send)."""
@@ -304,13 +340,13 @@ class Appliance(Process):
         start = pos
         if until is not None:
             start = self.wait_for(until, timeout, pos, what=f"answer to {cmd!r}").end()
-        end = self.wait_for(re.escape(tp.PROMPT), timeout, start,
+        end = self.wait_for(PROMPT_RX, timeout, start,
                             what=f"prompt after {cmd!r}")
         return self.output[pos:end.start()]
 
     def wait_prompt(self, timeout=BOOT_TIMEOUT):
         """The guest's testpmd is up: its first prompt."""
-        return self.wait_for(re.escape(tp.PROMPT), timeout, what="the guest's testpmd prompt")
+        return self.wait_for(PROMPT_RX, timeout, what="the guest's testpmd prompt")
 
     def stats(self, port=0):
         out = self.send(f"show port stats {port}",

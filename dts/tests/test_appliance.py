@@ -44,7 +44,7 @@ import os
 import re
 import time
 
-from framework.appliance import EDU_ID, GUEST_PCI
+from framework.appliance import EDU_ID, GUEST_PCI, PROMPT_RX
 
 HUGEPAGES = 64
 MARK_FOUND = "VVU-GUEST: found"
@@ -230,7 +230,7 @@ def test_appliance_reboot_frontend_reconnects(appliance, topo):
     boot2 = a.mark()
     fe.wait_link(up=False, timeout=60)
     a.wait_marker(r"ready", 120, since=boot2)
-    a.wait_for(re.escape("testpmd> "), 120, since=boot2, what="testpmd after the reboot")
+    a.wait_for(PROMPT_RX, 120, since=boot2, what="testpmd after the reboot")
     a.wait_for(r"vvu: attached 1af4:106b over vfio", 60, since=boot2,
                what="our driver's attach after the reboot")
     a.send("start", until=r"io packet forwarding|Start forwarding|forwarding packets")
