@@ -29,6 +29,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "test_util.h"
+
 enum {
 	VU_GET_FEATURES = 1,
 	VU_SET_FEATURES = 2,
@@ -111,32 +113,14 @@ static inline void
 vu_send(int sock, uint32_t req, const void *payload, uint32_t size, const int *fds, int nfds)
 {
 	struct vu_msg m = { .request = req, .flags = VU_VERSION, .size = size };
-	char ctl[CMSG_SPACE(sizeof(int) * VU_MAX_FDS)];
-	struct iovec iov;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	ssize_t n;
 
 	if (size > sizeof(m.payload) || nfds > VU_MAX_FDS)
 		die("message %u too large", req);
 	if (size != 0)
 		memcpy(&m.payload, payload, size);
-	iov.iov_base = &m;
-	iov.iov_len = VU_HDR_SIZE + size;
-	if (nfds > 0) {
-		struct cmsghdr *cm;
-
-		memset(ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
-	}
-	n = sendmsg(sock, &mh, MSG_NOSIGNAL);
-	if (n != (ssize_t)iov.iov_len)
-		die("sending request %u: %s", req, n < 0 ? strerror(errno) : "short write");
+	errno = 0; /* still 0 after a short write */
+	if (test_send_fds(sock, &m, VU_HDR_SIZE + size, fds, nfds) != 0)
+		die("sending request %u: %s", req, errno != 0 ? strerror(errno) : "short write");
 }
 
 /* The u64 reply to request req (sent earlier), within VU_REPLY_WAIT_MS. */
