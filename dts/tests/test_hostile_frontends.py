@@ -62,8 +62,7 @@ import time
 import pytest
 
 from framework import testpmd as tp
-from framework.hostile import (BUILD_DIR, VHOST_BLK_SRC, Hostile, HostileError, VhostBlk,
-                               build_vhost_blk)
+from framework.hostile import Hostile, HostileError, VhostBlk
 from framework.proc import finish_all, call_failed
 from framework.traffic import assert_counts_exact
 
@@ -227,16 +226,6 @@ def test_slow_reader_does_not_stall_other_connections(topo, peers):
 
 
 # ----- 3. inflight reconfiguration through examples/vhost_blk --------------
-
-@pytest.fixture(scope="session")
-def vhost_blk_exe():
-    """examples/vhost_blk, built once per source change into <build>/dts-vhost-blk."""
-    if not all(os.path.isfile(os.path.join(VHOST_BLK_SRC, f))
-               for f in ("blk.c", "vhost_blk.c", "vhost_blk_compat.c")):
-        pytest.skip(f"no examples/vhost_blk sources in {VHOST_BLK_SRC} "
-                    "(apt-get install dpdk-doc)")
-    return build_vhost_blk(os.path.join(BUILD_DIR, "dts-vhost-blk"))
-
 
 # variant: (hostile mode, what the library logs when it stops the vring)
 BLK_VARIANTS = {

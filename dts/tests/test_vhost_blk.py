@@ -66,8 +66,7 @@ import pytest
 
 from framework import blk_guest
 from framework.blk_guest import BlkGuest
-from framework.hostile import BUILD_DIR, VHOST_BLK_SOCKET, VHOST_BLK_SRC, VhostBlk, \
-    build_vhost_blk
+from framework.hostile import VHOST_BLK_SOCKET, VHOST_BLK_SRC, VhostBlk
 from framework.proc import call_failed, finish_all
 from framework.vvu import DEVICE_BIN, VvuDevice
 
@@ -86,15 +85,6 @@ def blk_image():
     if why:
         pytest.skip(why)
     return blk_guest.build_image()
-
-
-@pytest.fixture(scope="module")
-def vhost_blk_exe():
-    if not all(os.path.isfile(os.path.join(VHOST_BLK_SRC, f))
-               for f in ("blk.c", "vhost_blk.c", "vhost_blk_compat.c")):
-        pytest.skip(f"no examples/vhost_blk sources in {VHOST_BLK_SRC} "
-                    "(apt-get install dpdk-doc)")
-    return build_vhost_blk(os.path.join(BUILD_DIR, "dts-vhost-blk"))
 
 
 @pytest.fixture
