@@ -63,7 +63,7 @@ import pytest
 
 from framework import testpmd as tp
 from framework.hostile import Hostile, HostileError, VhostBlk
-from framework.proc import finish_all, call_failed
+from framework.proc import Started
 from framework.traffic import assert_counts_exact
 
 # What the hostile truncate front-end sends (app/test/hostile_frontend).
@@ -96,23 +96,10 @@ def peers(request, topo):
     """Sockets a.sock and b.sock next to topo's, and a list of processes that
     are ended by pid at the end of the test (killed if it failed)."""
     sock_dir = os.path.dirname(topo.sock)
-    procs = []
-
-    class Peers:
-        a = os.path.join(sock_dir, "a.sock")
-        b = os.path.join(sock_dir, "b.sock")
-        dir = sock_dir
-
-        @staticmethod
-        def add(p):
-            procs.append(p)
-            return p
-
-    try:
-        yield Peers
-    finally:
-        # Front-ends first, so that the back-end sees them go.
-        finish_all(list(reversed(procs)), call_failed(request))
+    # Ended last started first: front-ends first, so that the back-end sees them go.
+    with Started(request, a=os.path.join(sock_dir, "a.sock"),
+                 b=os.path.join(sock_dir, "b.sock"), dir=sock_dir) as peers:
+        yield peers
 
 
 def two_port_backend(topo, peers):
