@@ -296,19 +296,10 @@ port_prepare(struct port *p, unsigned int i)
 	snprintf(p->path, sizeof(p->path), "/tmp/vhost_scale.%d.%u", (int)getpid(), i);
 	unlink(p->path);
 	p->sock = -1;
-	p->memfd = memfd_create("vhost_scale_guest", MFD_CLOEXEC);
-	if (p->memfd < 0 || ftruncate(p->memfd, SCALE_MEM_SIZE) != 0)
-		die("memfd: %s", strerror(errno));
-	p->mem = mmap(NULL, SCALE_MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, p->memfd, 0);
-	if (p->mem == MAP_FAILED)
-		die("mmap: %s", strerror(errno));
+	p->mem = vu_guest_mem("vhost_scale_guest", SCALE_MEM_SIZE, &p->memfd);
 	memset(p->mem, 0, SCALE_MEM_SIZE);
-	for (v = 0; v < SCALE_NR_VRING; v++) {
-		p->kickfd[v] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		p->callfd[v] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		if (p->kickfd[v] < 0 || p->callfd[v] < 0)
-			die("eventfd: %s", strerror(errno));
-	}
+	for (v = 0; v < SCALE_NR_VRING; v++)
+		vu_vring_eventfds(&p->kickfd[v], &p->callfd[v]);
 }
 
 static void

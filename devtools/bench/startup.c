@@ -224,18 +224,9 @@ fe_init(struct fe *f)
 {
 	unsigned int v;
 
-	f->memfd = memfd_create("startup_guest", MFD_CLOEXEC);
-	if (f->memfd < 0 || ftruncate(f->memfd, STARTUP_MEM_SIZE) != 0)
-		die("memfd: %s", strerror(errno));
-	f->mem = mmap(NULL, STARTUP_MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, f->memfd, 0);
-	if (f->mem == MAP_FAILED)
-		die("mmap: %s", strerror(errno));
-	for (v = 0; v < STARTUP_NR_VRING; v++) {
-		f->kickfd[v] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		f->callfd[v] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		if (f->kickfd[v] < 0 || f->callfd[v] < 0)
-			die("eventfd: %s", strerror(errno));
-	}
+	f->mem = vu_guest_mem("startup_guest", STARTUP_MEM_SIZE, &f->memfd);
+	for (v = 0; v < STARTUP_NR_VRING; v++)
+		vu_vring_eventfds(&f->kickfd[v], &f->callfd[v]);
 }
 
 /* A new session: clean rings, the virtio_user handshake; returns the socket. */

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * vhost_fe.h: the front-end side of vhost-user over AF_UNIX, as the
- * benchmarks play it (vhost_ir, scale): message framing with fds, requests
- * with a u64 or vring-state payload, replies, and the set-up of one vring.
+ * benchmarks play it (vhost_ir, scale, startup): the guest's memory and a
+ * vring's eventfds, message framing with fds, requests with a u64 or
+ * vring-state payload, replies, and the set-up of one vring.
  * Only what a polling virtio-net front-end sends (the order DPDK's
  * virtio_user uses); no back-end requests, no reconnection.
  *
@@ -25,6 +26,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -92,6 +95,32 @@ struct vu_msg {
 #define VU_HDR_SIZE offsetof(struct vu_msg, payload)
 
 static void die(const char *fmt, ...);
+
+/* The guest's memory: a memfd of size bytes (its fd in *fd, for SET_MEM_TABLE),
+ * mapped shared here. */
+static inline void *
+vu_guest_mem(const char *name, size_t size, int *fd)
+{
+	void *mem;
+
+	*fd = memfd_create(name, MFD_CLOEXEC);
+	if (*fd < 0 || ftruncate(*fd, size) != 0)
+		die("memfd: %s", strerror(errno));
+	mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+	if (mem == MAP_FAILED)
+		die("mmap: %s", strerror(errno));
+	return mem;
+}
+
+/* One vring's kick and call eventfds (non-blocking). */
+static inline void
+vu_vring_eventfds(int *kickfd, int *callfd)
+{
+	*kickfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	*callfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (*kickfd < 0 || *callfd < 0)
+		die("eventfd: %s", strerror(errno));
+}
 
 /* A connected (blocking) socket to the back-end's path. */
 static inline int
