@@ -90,6 +90,7 @@ R=$D/root
 		echo "$DATA/dpdk-vvu/usertools/$c"
 	done
 	echo "$DATA/dpdk-vvu/usertools/vvu-proc.sh"
+	echo "$DATA/dpdk-vvu/usertools/vvu-image-lib.sh"
 	echo "$DATA/dpdk-vvu/usertools/vvu-guest/init"
 	echo "$DATA/dpdk-vvu/usertools/vvu-guest/vfio-probe.c"
 	echo "$DATA/dpdk-vvu/layout.sh"

@@ -21,6 +21,7 @@ import pytest
 
 from framework import proc
 from framework import testpmd as tp
+from framework.hostile import VHOST_BLK_SRC, build_vhost_blk
 
 # The vvu fixture (the VVU topology, built on topo below) and the appliance
 # fixtures (the appliance VM) for every suite.
@@ -94,6 +95,17 @@ def pytest_runtest_makereport(item, call):
 
 class _TestTimeout(Exception):
     pass
+
+
+@pytest.fixture(scope="session")
+def vhost_blk_exe():
+    """examples/vhost_blk (test_vhost_blk, test_hostile_frontends), built once per
+    source change into <build>/dts-vhost-blk."""
+    if not all(os.path.isfile(os.path.join(VHOST_BLK_SRC, f))
+               for f in ("blk.c", "vhost_blk.c", "vhost_blk_compat.c")):
+        pytest.skip(f"no examples/vhost_blk sources in {VHOST_BLK_SRC} "
+                    "(apt-get install dpdk-doc)")
+    return build_vhost_blk(os.path.join(BUILD_DIR, "dts-vhost-blk"))
 
 
 @pytest.fixture

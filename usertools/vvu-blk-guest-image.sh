@@ -13,10 +13,10 @@
 # Prints the image directory on stdout (the last line); progress goes to stderr.
 #
 # Cache: image.key names the kernel package and version and the sha256 of this
-# script, of the init and of busybox; when it equals the stored one and the image
-# files exist, nothing is rebuilt. The kernel package is the one
-# linux-image-cloud-amd64 depends on (VVU_GUEST_KERNEL_PKG overrides it); a .deb
-# already in build/vvu-guest/debs (the appliance image's) is reused.
+# script, of usertools/vvu-image-lib.sh, of the init and of busybox; when it equals
+# the stored one and the image files exist, nothing is rebuilt. The kernel package
+# is the one linux-image-cloud-amd64 depends on (VVU_GUEST_KERNEL_PKG overrides
+# it); a .deb already in build/vvu-guest/debs (the appliance image's) is reused.
 set -euo pipefail
 export LC_ALL=C DEBIAN_FRONTEND=noninteractive
 
@@ -28,6 +28,8 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SELF=$REPO/usertools/vvu-blk-guest-image.sh
 INIT=$REPO/usertools/vvu-blk-guest/init
 OUT=$REPO/build/vvu-blk-guest
+# missing_packages, kernel_pkg, add_module: shared with vvu-guest-image.sh.
+. "$REPO/usertools/vvu-image-lib.sh"
 FORCE=0
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -44,11 +46,7 @@ MODULES=(virtio virtio_ring virtio_pci virtio_blk)
 # What this script runs (objcopy, cpio via busybox, apt-get download) and what the
 # guest is made of; installed when missing (root), as vvu-guest-image.sh does.
 PKGS=(busybox-static binutils)
-missing=()
-for p in "${PKGS[@]}"; do
-	[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" = 'install ok installed' ] ||
-		missing+=("$p")
-done
+mapfile -t missing < <(missing_packages "${PKGS[@]}")
 if [ ${#missing[@]} -gt 0 ]; then
 	[ "$(id -u)" -eq 0 ] || die "missing packages ${missing[*]} (run as root to install them)"
 	say "apt-get install ${missing[*]}"
@@ -62,10 +60,6 @@ OUT=$(realpath "$OUT")
 exec 9> "$OUT/.lock"
 flock -w 600 9 || die "$OUT is locked by another build for 600 s"
 
-kernel_pkg() {
-	apt-cache depends linux-image-cloud-amd64 2>/dev/null |
-		awk '$1 == "Depends:" && $2 ~ /^linux-image-/ { print $2; exit }'
-}
 KPKG=${VVU_GUEST_KERNEL_PKG:-$(kernel_pkg)}
 [ -n "$KPKG" ] || die "apt-cache does not know linux-image-cloud-amd64 (apt-get update?)"
 KVERSION=$(apt-cache show --no-all-versions "$KPKG" 2>/dev/null |
@@ -75,7 +69,8 @@ KVERSION=$(apt-cache show --no-all-versions "$KPKG" 2>/dev/null |
 key_text() {
 	echo "kernel $KPKG=$KVERSION"
 	echo "modules ${MODULES[*]}"
-	sha256sum "$SELF" "$INIT" /bin/busybox | sed "s|$REPO/||" | awk '{print "file", $2, $1}'
+	sha256sum "$SELF" "$REPO/usertools/vvu-image-lib.sh" "$INIT" /bin/busybox |
+		sed "s|$REPO/||" | awk '{print "file", $2, $1}'
 }
 KEY_TEXT=$(key_text)
 if [ "$FORCE" = 0 ] && [ -f "$OUT/image.key" ] && [ -f "$OUT/vmlinuz" ] &&
@@ -108,37 +103,9 @@ KVER=$(ls "$WORK/kernel/lib/modules")
 [ "$(wc -w <<<"$KVER")" = 1 ] || die "$DEB: expected one module directory, got: $KVER"
 KMOD=$WORK/kernel/lib/modules/$KVER
 
-modinfo_depends() {
-	objcopy -O binary --only-section=.modinfo "$1" /dev/stdout 2>/dev/null | tr '\0' '\n' |
-		sed -n 's/^depends=//p' | tr ',' ' '
-}
 mapfile -t KOS < <(find "$KMOD/kernel" -name '*.ko')
-mod_file() { # NAME -> path of NAME.ko ("-" and "_" are the same in module names)
-	local n=${1//-/_} f b
-	for f in "${KOS[@]}"; do
-		b=${f##*/}
-		b=${b%.ko}
-		if [ "${b//-/_}" = "$n" ]; then
-			echo "$f"
-			return 0
-		fi
-	done
-}
 ORDER=()
 declare -A SEEN=()
-add_module() {
-	local name=$1 f d
-	[ -z "${SEEN[${name//-/_}]:-}" ] || return 0
-	SEEN[${name//-/_}]=1
-	f=$(mod_file "$name")
-	if [ -z "$f" ]; then
-		grep -Eq "/${name//[-_]/[-_]}\.ko$" "$KMOD/modules.builtin" ||
-			die "kernel $KVER has no module $name"
-		return 0
-	fi
-	for d in $(modinfo_depends "$f"); do add_module "$d"; done
-	ORDER+=("$f")
-}
 for m in "${MODULES[@]}"; do add_module "$m"; done
 
 ROOT=$WORK/root

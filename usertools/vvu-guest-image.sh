@@ -23,10 +23,10 @@
 # Prints the image directory on stdout (the last line); progress goes to stderr.
 #
 # Cache: image.key lists what the image is made of (the Debian kernel package and
-# its version; the sha256 of this script, of the guest's /init and vfio-probe.c, of
-# our library, of dpdk-vhost-switch (or "none") and of every file copied from this
-# machine: busybox, dpdk-testpmd,
-# libraries, plugins; the versions of gcc and libc6-dev that build vfio-probe). When
+# its version; the sha256 of this script, of usertools/vvu-image-lib.sh, of the
+# guest's /init and vfio-probe.c, of our library, of dpdk-vhost-switch (or "none")
+# and of every file copied from this machine: busybox, dpdk-testpmd, libraries,
+# plugins; the versions of gcc and libc6-dev that build vfio-probe). When
 # it equals the stored one and the image files exist, nothing is rebuilt.
 #
 # Environment: VVU_GUEST_PMDS  the DPDK plugins the guest's EAL loads besides those
@@ -52,6 +52,8 @@ if [ -f "$REPO/layout.sh" ]; then
 	. "$REPO/layout.sh"
 	BUILD=
 fi
+# missing_packages, kernel_pkg, add_module: shared with vvu-blk-guest-image.sh.
+. "$REPO/usertools/vvu-image-lib.sh"
 OUT=
 LIBDIR=
 FORCE=0
@@ -105,11 +107,7 @@ apt_update() {
 	timeout 900 apt-get -o DPkg::Lock::Timeout=600 update -q >&2 || die "apt-get update failed"
 	APT_UPDATED=1
 }
-missing=()
-for p in "${PKGS[@]}"; do
-	[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" = 'install ok installed' ] ||
-		missing+=("$p")
-done
+mapfile -t missing < <(missing_packages "${PKGS[@]}")
 if [ ${#missing[@]} -gt 0 ]; then
 	[ "$(id -u)" -eq 0 ] || die "missing packages ${missing[*]} (run as root to install them)"
 	apt_update
@@ -119,10 +117,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # The kernel: the package linux-image-cloud-amd64 depends on, at its candidate version.
-kernel_pkg() {
-	apt-cache depends linux-image-cloud-amd64 2>/dev/null |
-		awk '$1 == "Depends:" && $2 ~ /^linux-image-/ { print $2; exit }'
-}
 KPKG=${VVU_GUEST_KERNEL_PKG:-$(kernel_pkg)}
 if [ -z "$KPKG" ]; then
 	apt_update
@@ -179,7 +173,8 @@ key_text() {
 	echo "pmds $PMDS"
 	echo "modules ${MODULES[*]}"
 	echo "toolchain gcc=$(dpkg-query -W -f='${Version}' gcc) libc6-dev=$(dpkg-query -W -f='${Version}' libc6-dev)"
-	sha256sum "$SELF" "$GUEST_SRC/init" "$GUEST_SRC/vfio-probe.c" |
+	sha256sum "$SELF" "$REPO/usertools/vvu-image-lib.sh" "$GUEST_SRC/init" \
+		"$GUEST_SRC/vfio-probe.c" |
 		sed "s|$REPO/||" | awk '{print "source", $2, $1}'
 	echo "librte_vhost $(sha256sum < "$OURS" | cut -d' ' -f1)"
 	if [ -n "$SWITCH" ]; then
@@ -225,40 +220,10 @@ KVER=$(ls "$WORK/kernel/lib/modules")
 KMOD=$WORK/kernel/lib/modules/$KVER
 cp "$WORK/kernel/boot/vmlinuz-$KVER" "$WORK/vmlinuz"
 
-# Module load order: each module after its dependencies (depends= of .modinfo);
-# built-in ones (modules.builtin) need nothing.
-modinfo_depends() {
-	objcopy -O binary --only-section=.modinfo "$1" /dev/stdout 2>/dev/null | tr '\0' '\n' |
-		sed -n 's/^depends=//p' | tr ',' ' '
-}
-mod_file() { # NAME -> path of NAME.ko ("-" and "_" are the same in module names)
-	local n=${1//-/_} f b
-	for f in "${KOS[@]}"; do
-		b=${f##*/}
-		b=${b%.ko}
-		if [ "${b//-/_}" = "$n" ]; then
-			echo "$f"
-			return 0
-		fi
-	done
-}
+# Module load order: each module after its dependencies (add_module).
 mapfile -t KOS < <(find "$KMOD/kernel" -name '*.ko')
 ORDER=()
 declare -A SEEN=()
-add_module() {
-	local name=$1 f d
-	[ -z "${SEEN[${name//-/_}]:-}" ] || return 0
-	SEEN[${name//-/_}]=1
-	f=$(mod_file "$name")
-	if [ -z "$f" ]; then
-		grep -Eq "/${name//[-_]/[-_]}\.ko$" "$KMOD/modules.builtin" ||
-			die "kernel $KVER has no module $name"
-		say "module $name is built in"
-		return 0
-	fi
-	for d in $(modinfo_depends "$f"); do add_module "$d"; done
-	ORDER+=("$f")
-}
 for m in "${MODULES[@]}"; do add_module "$m"; done
 
 # ------------------------------------------------------------------ root

@@ -51,6 +51,8 @@ fi
 # spawn, spawn_device, spawn_testpmd, wait_for, stop_all, ...: shared with the other
 # topology scripts.
 . "$REPO/usertools/vvu-proc.sh"
+# missing_packages: shared with the guest image scripts.
+. "$REPO/usertools/vvu-image-lib.sh"
 TRANSPORT=${VVU_DEMO_TRANSPORT:-vvu}
 APPLIANCE=0
 while [ $# -gt 0 ]; do
@@ -101,11 +103,7 @@ else
 fi
 # The appliance demo drives the guest with the end-to-end suites' framework.
 [ "$APPLIANCE" = 0 ] || PKGS+=(python3-pytest)
-missing=()
-for p in "${PKGS[@]}"; do
-	[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" = 'install ok installed' ] ||
-		missing+=("$p")
-done
+mapfile -t missing < <(missing_packages "${PKGS[@]}")
 if [ ${#missing[@]} -gt 0 ]; then
 	say "installing ${missing[*]}"
 	timeout 900 apt-get update -q > /dev/null

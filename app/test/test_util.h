@@ -4,7 +4,8 @@
  * (devtools/fuzz) and the benchmark (devtools/bench):
  *
  * - fd counting, for leak checks: of this process or of a helper process;
- * - a monotonic millisecond clock and sleep, for bounded waits;
+ * - a monotonic millisecond clock and sleep, for bounded waits; a nanosecond
+ *   one and a uint64_t comparison for qsort(), for the benchmarks' latencies;
  * - sending bytes with fds (SCM_RIGHTS) on a socket, as a peer does;
  * - helper processes: forked (running a function or an executable), dying
  *   with the test, stopped and reaped by pid with a bounded wait.
@@ -49,6 +50,24 @@ test_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static inline uint64_t
+test_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* qsort() comparison of two uint64_t, ascending. */
+static inline int
+test_cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
 }
 
 static inline void

@@ -66,6 +66,7 @@
 #include <rte_vhost.h>
 
 #include "test_eal.h"
+#include "test_util.h"
 
 #define SCALE_MAX_PORTS		1000	/* under RTE_MAX_VHOST_DEVICE (1024) */
 #define SCALE_RING		256
@@ -126,15 +127,6 @@ die(const char *fmt, ...)
 /* The front-end's vhost-user messages (they call die() on error). */
 #include "vhost_fe.h"
 
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 /* Ports are named PREFIX.<index>: find the index from the library's ifname. */
 static struct port *
 port_of(int vid)
@@ -158,7 +150,7 @@ port_of(int vid)
 static int
 cb_new_device(int vid)
 {
-	uint64_t t = now_ns();
+	uint64_t t = test_now_ns();
 	struct port *p = port_of(vid);
 
 	if (p == NULL) {
@@ -304,19 +296,10 @@ port_prepare(struct port *p, unsigned int i)
 	snprintf(p->path, sizeof(p->path), "/tmp/vhost_scale.%d.%u", (int)getpid(), i);
 	unlink(p->path);
 	p->sock = -1;
-	p->memfd = memfd_create("vhost_scale_guest", MFD_CLOEXEC);
-	if (p->memfd < 0 || ftruncate(p->memfd, SCALE_MEM_SIZE) != 0)
-		die("memfd: %s", strerror(errno));
-	p->mem = mmap(NULL, SCALE_MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, p->memfd, 0);
-	if (p->mem == MAP_FAILED)
-		die("mmap: %s", strerror(errno));
+	p->mem = vu_guest_mem("vhost_scale_guest", SCALE_MEM_SIZE, &p->memfd);
 	memset(p->mem, 0, SCALE_MEM_SIZE);
-	for (v = 0; v < SCALE_NR_VRING; v++) {
-		p->kickfd[v] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		p->callfd[v] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		if (p->kickfd[v] < 0 || p->callfd[v] < 0)
-			die("eventfd: %s", strerror(errno));
-	}
+	for (v = 0; v < SCALE_NR_VRING; v++)
+		vu_vring_eventfds(&p->kickfd[v], &p->callfd[v]);
 }
 
 static void
@@ -341,7 +324,7 @@ fe_step(struct port *p, int step)
 
 	switch (step) {
 	case 0:
-		p->t_connect_ns = now_ns();
+		p->t_connect_ns = test_now_ns();
 		p->sock = vu_connect(p->path);
 		vu_send(p->sock, VU_GET_FEATURES, NULL, 0, NULL, 0);
 		break;
@@ -371,22 +354,14 @@ fe_step(struct port *p, int step)
 static void
 wait_count(int *counter, unsigned int n, const char *what)
 {
-	uint64_t limit = now_ns() + SCALE_WAIT_MS * 1000000ULL;
+	uint64_t limit = test_now_ns() + SCALE_WAIT_MS * 1000000ULL;
 
 	while ((unsigned int)__atomic_load_n(counter, __ATOMIC_ACQUIRE) < n) {
-		if (now_ns() > limit)
+		if (test_now_ns() > limit)
 			die("%u of %u ports %s within %d ms", (unsigned int)*counter, n, what,
 			    SCALE_WAIT_MS);
 		usleep(100);
 	}
-}
-
-static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 static void
@@ -489,14 +464,14 @@ main(int argc, char **argv)
 		t_first = RTE_MIN(t_first, p->t_connect_ns);
 		t_last = RTE_MAX(t_last, p->t_up_ns);
 	}
-	qsort(lat, nb_ports, sizeof(*lat), cmp_u64);
+	qsort(lat, nb_ports, sizeof(*lat), test_cmp_u64);
 
 	/* Teardown: every front-end goes away at once. */
-	t0 = now_ns();
+	t0 = test_now_ns();
 	for (i = 0; i < nb_ports; i++)
 		close(ports[i].sock);
 	wait_count(&down_count, nb_ports, "down");
-	t1 = now_ns();
+	t1 = test_now_ns();
 	cpu2 = thread_cpu_ns(tid);
 	printf("library: %s\n", dl.dli_fname);
 	printf("ports: %u\nmode: %s\nup: %d\ndown: %d\n", nb_ports, seq ? "seq" : "burst",

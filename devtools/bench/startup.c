@@ -75,6 +75,7 @@
 #include <rte_vhost.h>
 
 #include "test_eal.h"
+#include "test_util.h"
 
 #define STARTUP_RING		64
 #define STARTUP_NR_VRING	2	/* vring 0: front-end RX, 1: front-end TX */
@@ -139,15 +140,6 @@ die(const char *fmt, ...)
 /* The front-end's vhost-user messages (they call die() on error). */
 #include "vhost_fe.h"
 
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- the back-end: callbacks and the poller ---- */
 
 static int
@@ -157,7 +149,7 @@ cb_new_device(int vid)
 
 	for (i = 0; i < rte_vhost_get_vring_num(vid); i++)
 		rte_vhost_enable_guest_notification(vid, i, 0);
-	__atomic_store_n(&t_up_ns, now_ns(), __ATOMIC_RELEASE);
+	__atomic_store_n(&t_up_ns, test_now_ns(), __ATOMIC_RELEASE);
 	__atomic_store_n(&cur_vid, vid, __ATOMIC_SEQ_CST);
 	eventfd_write(ev_up_poller, 1);
 	eventfd_write(ev_up, 1);
@@ -172,7 +164,7 @@ cb_destroy_device(int vid)
 	__atomic_store_n(&cur_vid, -1, __ATOMIC_SEQ_CST);
 	while (__atomic_load_n(&poller_busy, __ATOMIC_SEQ_CST))
 		;
-	__atomic_store_n(&t_down_ns, now_ns(), __ATOMIC_RELEASE);
+	__atomic_store_n(&t_down_ns, test_now_ns(), __ATOMIC_RELEASE);
 	eventfd_write(ev_down, 1);
 }
 
@@ -202,7 +194,7 @@ poller(void *arg)
 			for (i = 0; i < pkts[0]->data_len; i++)
 				if (d[i] != (uint8_t)(i * 7 + 1))
 					__atomic_store_n(&pkt_bad, 1, __ATOMIC_RELAXED);
-			__atomic_store_n(&t_pkt_ns, now_ns(), __ATOMIC_RELEASE);
+			__atomic_store_n(&t_pkt_ns, test_now_ns(), __ATOMIC_RELEASE);
 			eventfd_write(ev_pkt, 1);
 		}
 		rte_pktmbuf_free_bulk(pkts, n);
@@ -232,18 +224,9 @@ fe_init(struct fe *f)
 {
 	unsigned int v;
 
-	f->memfd = memfd_create("startup_guest", MFD_CLOEXEC);
-	if (f->memfd < 0 || ftruncate(f->memfd, STARTUP_MEM_SIZE) != 0)
-		die("memfd: %s", strerror(errno));
-	f->mem = mmap(NULL, STARTUP_MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, f->memfd, 0);
-	if (f->mem == MAP_FAILED)
-		die("mmap: %s", strerror(errno));
-	for (v = 0; v < STARTUP_NR_VRING; v++) {
-		f->kickfd[v] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		f->callfd[v] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		if (f->kickfd[v] < 0 || f->callfd[v] < 0)
-			die("eventfd: %s", strerror(errno));
-	}
+	f->mem = vu_guest_mem("startup_guest", STARTUP_MEM_SIZE, &f->memfd);
+	for (v = 0; v < STARTUP_NR_VRING; v++)
+		vu_vring_eventfds(&f->kickfd[v], &f->callfd[v]);
 }
 
 /* A new session: clean rings, the virtio_user handshake; returns the socket. */
@@ -299,12 +282,12 @@ fe_send_packet(struct fe *f)
 static uint64_t
 wait_stamp(uint64_t *t, int efd, const char *what)
 {
-	uint64_t limit = now_ns() + STARTUP_WAIT_MS * 1000000ULL, v;
+	uint64_t limit = test_now_ns() + STARTUP_WAIT_MS * 1000000ULL, v;
 	struct pollfd p = { .fd = efd, .events = POLLIN };
 	eventfd_t n;
 
 	while ((v = __atomic_load_n(t, __ATOMIC_ACQUIRE)) == 0) {
-		if (now_ns() > limit)
+		if (test_now_ns() > limit)
 			die("no %s within %d ms", what, STARTUP_WAIT_MS);
 		if (poll(&p, 1, 10) == 1)
 			eventfd_read(efd, &n);
@@ -367,18 +350,10 @@ wakeups(void)
 	return n;
 }
 
-static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static void
 report(const char *name, uint64_t *v, unsigned int n)
 {
-	qsort(v, n, sizeof(*v), cmp_u64);
+	qsort(v, n, sizeof(*v), test_cmp_u64);
 	printf("%s_median: %.3f\n%s_max: %.3f\n", name, v[(n - 1) / 2] / 1e6, name,
 	       v[n - 1] / 1e6);
 }
@@ -462,19 +437,19 @@ main(int argc, char **argv)
 		__atomic_store_n(&t_down_ns, 0, __ATOMIC_RELAXED);
 		if (r == 1)
 			w0 = wakeups();
-		t_conn = now_ns();
+		t_conn = test_now_ns();
 		if (r == 0) {
 			uint64_t limit = t_conn + STARTUP_WAIT_MS * 1000000ULL;
 
 			/* The device listens once the driver is ready. */
 			for (;;) {
-				t_conn = now_ns();
+				t_conn = test_now_ns();
 				sock = fe_connect(&f, fe_path);
 				for (int i = 0; i < 50 && !__atomic_load_n(&t_up_ns,
 						__ATOMIC_ACQUIRE); i++)
 					usleep(10000);
 				if (__atomic_load_n(&t_up_ns, __ATOMIC_ACQUIRE) != 0 ||
-				    now_ns() > limit)
+				    test_now_ns() > limit)
 					break;
 				close(sock);
 			}
@@ -489,7 +464,7 @@ main(int argc, char **argv)
 			die("round %u: the packet came out wrong", r);
 		if (r > 0)
 			restart[r] = t_pkt_ns - t_close;
-		t_close = now_ns();
+		t_close = test_now_ns();
 		close(sock);
 		down[r] = wait_stamp(&t_down_ns, ev_down, "destroy_device") - t_close;
 	}

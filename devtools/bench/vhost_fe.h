@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * vhost_fe.h: the front-end side of vhost-user over AF_UNIX, as the
- * benchmarks play it (vhost_ir, scale): message framing with fds, requests
- * with a u64 or vring-state payload, replies, and the set-up of one vring.
+ * benchmarks play it (vhost_ir, scale, startup): the guest's memory and a
+ * vring's eventfds, message framing with fds, requests with a u64 or
+ * vring-state payload, replies, and the set-up of one vring.
  * Only what a polling virtio-net front-end sends (the order DPDK's
  * virtio_user uses); no back-end requests, no reconnection.
  *
@@ -25,9 +26,13 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include "test_util.h"
 
 enum {
 	VU_GET_FEATURES = 1,
@@ -91,6 +96,32 @@ struct vu_msg {
 
 static void die(const char *fmt, ...);
 
+/* The guest's memory: a memfd of size bytes (its fd in *fd, for SET_MEM_TABLE),
+ * mapped shared here. */
+static inline void *
+vu_guest_mem(const char *name, size_t size, int *fd)
+{
+	void *mem;
+
+	*fd = memfd_create(name, MFD_CLOEXEC);
+	if (*fd < 0 || ftruncate(*fd, size) != 0)
+		die("memfd: %s", strerror(errno));
+	mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+	if (mem == MAP_FAILED)
+		die("mmap: %s", strerror(errno));
+	return mem;
+}
+
+/* One vring's kick and call eventfds (non-blocking). */
+static inline void
+vu_vring_eventfds(int *kickfd, int *callfd)
+{
+	*kickfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	*callfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (*kickfd < 0 || *callfd < 0)
+		die("eventfd: %s", strerror(errno));
+}
+
 /* A connected (blocking) socket to the back-end's path. */
 static inline int
 vu_connect(const char *path)
@@ -111,32 +142,14 @@ static inline void
 vu_send(int sock, uint32_t req, const void *payload, uint32_t size, const int *fds, int nfds)
 {
 	struct vu_msg m = { .request = req, .flags = VU_VERSION, .size = size };
-	char ctl[CMSG_SPACE(sizeof(int) * VU_MAX_FDS)];
-	struct iovec iov;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	ssize_t n;
 
 	if (size > sizeof(m.payload) || nfds > VU_MAX_FDS)
 		die("message %u too large", req);
 	if (size != 0)
 		memcpy(&m.payload, payload, size);
-	iov.iov_base = &m;
-	iov.iov_len = VU_HDR_SIZE + size;
-	if (nfds > 0) {
-		struct cmsghdr *cm;
-
-		memset(ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
-	}
-	n = sendmsg(sock, &mh, MSG_NOSIGNAL);
-	if (n != (ssize_t)iov.iov_len)
-		die("sending request %u: %s", req, n < 0 ? strerror(errno) : "short write");
+	errno = 0; /* still 0 after a short write */
+	if (test_send_fds(sock, &m, VU_HDR_SIZE + size, fds, nfds) != 0)
+		die("sending request %u: %s", req, errno != 0 ? strerror(errno) : "short write");
 }
 
 /* The u64 reply to request req (sent earlier), within VU_REPLY_WAIT_MS. */

@@ -318,12 +318,7 @@ guest_create(void)
 {
 	unsigned int i;
 
-	guest_fd = memfd_create("vhost_ir_guest", MFD_CLOEXEC);
-	if (guest_fd < 0 || ftruncate(guest_fd, IR_MEM_SIZE) != 0)
-		die("memfd: %s", strerror(errno));
-	guest = mmap(NULL, IR_MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, guest_fd, 0);
-	if (guest == MAP_FAILED)
-		die("mmap: %s", strerror(errno));
+	guest = vu_guest_mem("vhost_ir_guest", IR_MEM_SIZE, &guest_fd);
 	for (i = 0; i < sizeof(pattern); i++)
 		pattern[i] = (uint8_t)(i * 7 + 3);
 }
@@ -357,10 +352,7 @@ vrings_reset(void)
 		for (j = 0; j < IR_RING; j++)
 			v->free_ids[j] = j;
 		v->free_cnt = IR_RING;
-		v->kickfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		v->callfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		if (v->kickfd < 0 || v->callfd < 0)
-			die("eventfd: %s", strerror(errno));
+		vu_vring_eventfds(&v->kickfd, &v->callfd);
 	}
 }
 

@@ -6,7 +6,7 @@ that it dies with the test runner, registered in :data:`LIVE` until it is
 reaped, stopped by pid with a bounded escalation of signals, killed by pid.
 :func:`kill_all` kills whatever is left (end of session, SIGTERM);
 :func:`finish_all` ends a test's processes, gently if the test passed, and
-prints their last lines if it failed.
+prints their last lines if it failed; :class:`Started` does it for a fixture.
 
 The /proc readers serve the leak checks: fd counts and tables of a pid, the
 memory files a process holds or maps.
@@ -154,6 +154,30 @@ def finish_all(procs, failed):
         for p in procs:
             if p.proc is not None:
                 print(p.report())
+
+
+class Started:
+    """A test's processes, ended by pid when the ``with`` block ends: by
+    :func:`finish_all`, last started first (killed if the test failed). A
+    fixture yields it from ``with Started(request, dir=...) as s``; keyword
+    arguments become attributes (the sockets' directory, ...)."""
+
+    def __init__(self, request, **attrs):
+        self._request = request
+        self._procs = []
+        self.__dict__.update(attrs)
+
+    def add(self, p):
+        """Register p (a :class:`Process`) and return it."""
+        self._procs.append(p)
+        return p
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        finish_all(list(reversed(self._procs)), call_failed(self._request))
+        return False
 
 
 def kill_all():

@@ -62,9 +62,8 @@ import time
 import pytest
 
 from framework import testpmd as tp
-from framework.hostile import (BUILD_DIR, VHOST_BLK_SRC, Hostile, HostileError, VhostBlk,
-                               build_vhost_blk)
-from framework.proc import finish_all, call_failed
+from framework.hostile import Hostile, HostileError, VhostBlk
+from framework.proc import Started
 from framework.traffic import assert_counts_exact
 
 # What the hostile truncate front-end sends (app/test/hostile_frontend).
@@ -97,23 +96,10 @@ def peers(request, topo):
     """Sockets a.sock and b.sock next to topo's, and a list of processes that
     are ended by pid at the end of the test (killed if it failed)."""
     sock_dir = os.path.dirname(topo.sock)
-    procs = []
-
-    class Peers:
-        a = os.path.join(sock_dir, "a.sock")
-        b = os.path.join(sock_dir, "b.sock")
-        dir = sock_dir
-
-        @staticmethod
-        def add(p):
-            procs.append(p)
-            return p
-
-    try:
-        yield Peers
-    finally:
-        # Front-ends first, so that the back-end sees them go.
-        finish_all(list(reversed(procs)), call_failed(request))
+    # Ended last started first: front-ends first, so that the back-end sees them go.
+    with Started(request, a=os.path.join(sock_dir, "a.sock"),
+                 b=os.path.join(sock_dir, "b.sock"), dir=sock_dir) as peers:
+        yield peers
 
 
 def two_port_backend(topo, peers):
@@ -227,16 +213,6 @@ def test_slow_reader_does_not_stall_other_connections(topo, peers):
 
 
 # ----- 3. inflight reconfiguration through examples/vhost_blk --------------
-
-@pytest.fixture(scope="session")
-def vhost_blk_exe():
-    """examples/vhost_blk, built once per source change into <build>/dts-vhost-blk."""
-    if not all(os.path.isfile(os.path.join(VHOST_BLK_SRC, f))
-               for f in ("blk.c", "vhost_blk.c", "vhost_blk_compat.c")):
-        pytest.skip(f"no examples/vhost_blk sources in {VHOST_BLK_SRC} "
-                    "(apt-get install dpdk-doc)")
-    return build_vhost_blk(os.path.join(BUILD_DIR, "dts-vhost-blk"))
-
 
 # variant: (hostile mode, what the library logs when it stops the vring)
 BLK_VARIANTS = {

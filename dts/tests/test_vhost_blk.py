@@ -66,9 +66,8 @@ import pytest
 
 from framework import blk_guest
 from framework.blk_guest import BlkGuest
-from framework.hostile import BUILD_DIR, VHOST_BLK_SOCKET, VHOST_BLK_SRC, VhostBlk, \
-    build_vhost_blk
-from framework.proc import call_failed, finish_all
+from framework.hostile import VHOST_BLK_SOCKET, VHOST_BLK_SRC, VhostBlk
+from framework.proc import Started
 from framework.vvu import DEVICE_BIN, VvuDevice
 
 # vhost_blk's hard-coded disk: 32768 blocks of 4096 bytes, in 512-byte sectors.
@@ -88,34 +87,13 @@ def blk_image():
     return blk_guest.build_image()
 
 
-@pytest.fixture(scope="module")
-def vhost_blk_exe():
-    if not all(os.path.isfile(os.path.join(VHOST_BLK_SRC, f))
-               for f in ("blk.c", "vhost_blk.c", "vhost_blk_compat.c")):
-        pytest.skip(f"no examples/vhost_blk sources in {VHOST_BLK_SRC} "
-                    "(apt-get install dpdk-doc)")
-    return build_vhost_blk(os.path.join(BUILD_DIR, "dts-vhost-blk"))
-
-
 @pytest.fixture
 def procs(request, topo):
     """Processes ended by pid at the end of the test (killed if it failed),
     last started first."""
-    started = []
     signal.alarm(BLK_TEST_TIMEOUT_S)  # conftest's teardown cancels it
-
-    class Procs:
-        dir = os.path.realpath(os.path.dirname(topo.sock))
-
-        @staticmethod
-        def add(p):
-            started.append(p)
-            return p
-
-    try:
-        yield Procs
-    finally:
-        finish_all(list(reversed(started)), call_failed(request))
+    with Started(request, dir=os.path.realpath(os.path.dirname(topo.sock))) as started:
+        yield started
 
 
 def boot(procs, image, topo, sock, mode, name, digest=None):
