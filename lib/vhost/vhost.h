@@ -376,6 +376,20 @@ void vhost_log_write_range(struct vhost_dev *dev, uint64_t gpa, uint64_t len);
 
 /* ---- Address translation (inline: the data path calls these per buffer) ---- */
 
+/* The memory region holding guest-physical gpa, or NULL. */
+static __rte_always_inline const struct rte_vhost_mem_region *
+vhost_gpa_region(const struct vhost_dev *dev, uint64_t gpa)
+{
+	const struct rte_vhost_memory *mem = dev->mem;
+	uint32_t i;
+
+	for (i = 0; i < mem->nregions; i++)
+		/* unsigned wrap makes gpa < base fail the same test */
+		if (gpa - mem->regions[i].guest_phys_addr < mem->regions[i].size)
+			return &mem->regions[i];
+	return NULL;
+}
+
 /*
  * Host VA of guest-physical [gpa, gpa + *len). On return *len is the number
  * of bytes mapped contiguously from gpa (possibly less than asked); 0 and

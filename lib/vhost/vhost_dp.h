@@ -89,11 +89,14 @@ struct vhost_copy_elem {
 	uint32_t len;
 };
 
-/* A used entry waiting to be written back (packed ring). */
+/*
+ * A used entry waiting to be written back (packed ring): the last 8 bytes
+ * of its descriptor (len, id, flags; virtio_net_packed.c) but for the wrap
+ * bits, which depend on where it lands, and how many slots it took.
+ */
 struct vhost_used_shadow {
-	uint16_t id;		/* buffer id */
+	uint64_t tail;		/* len | id << 32 | WRITE << 48 */
 	uint16_t count;		/* descriptors the buffer took in the ring */
-	uint32_t len;		/* bytes written by the device */
 };
 
 /* A chain reserved for the packet being enqueued (mergeable rx). */
@@ -109,6 +112,11 @@ struct vhost_vq_dp {
 	uint16_t signalled_used;
 	bool signalled_used_valid;
 	bool log_on;			/* dirty logging active for this burst */
+	/*
+	 * Packed enqueue: the last packet needed the general path (chains,
+	 * merged buffers, indirect): no batch is tried until one does not.
+	 */
+	bool rx_general;
 	uint16_t nr_copy;
 	uint16_t nr_shadow;
 	struct vhost_copy_elem copy[VHOST_COPY_BATCH_MAX];

@@ -11,10 +11,14 @@
  *
  * Publication: the head descriptor's flags are loaded with acquire before
  * the rest of it is read. Used descriptors are collected in a shadow array
- * during the burst and written back at its end: ids and lengths first, then
- * the flags of every entry but the first, and the first one's flags last
- * with a release store, so the driver (which polls the first) sees the
- * whole burst at once.
+ * during the burst and written back at its end, each as one store of its
+ * length, id and flags, the first one last with release, so the driver
+ * (which polls the first) sees the whole burst at once.
+ *
+ * Batches: at a position aligned to VHOST_PACKED_BATCH, four one-slot
+ * buffers that pass every check together (the common case with virtio
+ * PMDs) are handled back to back with their copies done at once; anything
+ * unusual in any of them sends all four through the per-buffer path.
  *
  * Hostile input: chains are bounded by the ring size, indirect tables are
  * checked like split ones (vhost_indirect_table) and walked in full (no
@@ -24,6 +28,10 @@
  * stays stuck on it: the driver broke its own ring.
  */
 
+#include <assert.h>
+#include <stddef.h>
+
+#include <rte_byteorder.h>
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
 
@@ -184,23 +192,37 @@ vhost_packed_walk(struct vhost_dev *dev, struct vhost_vq *vq, uint16_t idx,
 	return nr_vec;
 }
 
+/*
+ * The last 8 bytes of a packed descriptor - len, id, flags, in that order
+ * (virtio 1.1 2.8.13, little-endian) - as one word, so that a used entry is
+ * one store. vhost_vq_validate() keeps the ring 8-byte aligned.
+ */
+typedef uint64_t __attribute__((__may_alias__, __aligned__(8))) vhost_desc_tail;
+
+static_assert(offsetof(struct vring_packed_desc, len) == 8 &&
+	      offsetof(struct vring_packed_desc, id) == 12 &&
+	      offsetof(struct vring_packed_desc, flags) == 14, "packed descriptor layout");
+#if RTE_BYTE_ORDER != RTE_LITTLE_ENDIAN
+#error "the packed ring's used entries are written as one little-endian word"
+#endif
+
 static __rte_always_inline void
 packed_shadow_put(struct vhost_vq_dp *dp, uint16_t id, uint16_t count, uint32_t len)
 {
 	struct vhost_used_shadow *s = &dp->shadow[dp->nr_shadow++];
 
-	s->id = id;
+	/* WRITE tells the driver the length is meaningful. */
+	s->tail = len | (uint64_t)id << 32 | (len != 0 ? (uint64_t)VRING_DESC_F_WRITE << 48 : 0);
 	s->count = count;
-	s->len = len;
 }
 
 /*
  * Write the shadow entries back and make them visible, then notify.
  * The driver consumes used descriptors in ring order starting with the
- * head one, whose flags are stored last with release: everything before
- * is visible once it is. Each other entry's flags are also a release
- * store (free on x86), so even a driver peeking ahead never sees flags
- * before that entry's id and length. One pass, flags precomputed.
+ * head one, whose tail word is stored last with release: everything
+ * before is visible once it is. Every other entry is one release store
+ * of its whole tail word (free on x86), so even a driver peeking ahead
+ * sees its flags only with its id and length.
  */
 static void
 packed_publish(struct vhost_dev *dev, struct vhost_vq *vq)
@@ -210,32 +232,31 @@ packed_publish(struct vhost_dev *dev, struct vhost_vq *vq)
 	const struct vhost_used_shadow *sh = dp->shadow;
 	const uint16_t head_idx = vq->last_used_idx, size = vq->size, nr = dp->nr_shadow;
 	const bool log_on = dp->log_on;
-	uint16_t idx = head_idx, head_flags = 0, i;
+	uint16_t idx = head_idx, i;
+	uint64_t head_word = 0;
 	bool wrap = vq->used_wrap_counter;
-	uint16_t used = wrap ? (VHOST_PACKED_F_AVAIL | VHOST_PACKED_F_USED) : 0;
+	uint64_t used = wrap ? (uint64_t)(VHOST_PACKED_F_AVAIL | VHOST_PACKED_F_USED) << 48 : 0;
 
 	for (i = 0; i < nr; i++) {
-		/* WRITE tells the driver the length is meaningful. */
-		uint16_t flags = used | (sh[i].len != 0 ? VRING_DESC_F_WRITE : 0);
+		const uint64_t word = sh[i].tail | used;
 		uint32_t next;
 
-		descs[idx].id = sh[i].id;
-		descs[idx].len = sh[i].len;
 		if (i == 0)
-			head_flags = flags;
+			head_word = word;
 		else
-			__atomic_store_n(&descs[idx].flags, flags, __ATOMIC_RELEASE);
+			__atomic_store_n((vhost_desc_tail *)&descs[idx].len, word,
+					 __ATOMIC_RELEASE);
 		if (unlikely(log_on))
 			vhost_log_used(dev, vq, (uint64_t)idx * VHOST_DESC_SIZE, VHOST_DESC_SIZE);
 		next = (uint32_t)idx + sh[i].count;
 		if (next >= size) {
 			next -= size;
 			wrap = !wrap;
-			used = wrap ? (VHOST_PACKED_F_AVAIL | VHOST_PACKED_F_USED) : 0;
+			used = wrap ? (uint64_t)(VHOST_PACKED_F_AVAIL | VHOST_PACKED_F_USED) << 48 : 0;
 		}
 		idx = (uint16_t)next;
 	}
-	__atomic_store_n(&descs[head_idx].flags, head_flags, __ATOMIC_RELEASE);
+	__atomic_store_n((vhost_desc_tail *)&descs[head_idx].len, head_word, __ATOMIC_RELEASE);
 
 	vq->last_used_idx = idx;
 	vq->used_wrap_counter = wrap;
@@ -251,6 +272,140 @@ packed_indexes_ok(struct vhost_dev *dev, struct vhost_vq *vq)
 		vhost_dp_log_bad(dev, vq, "ring index beyond the ring size");
 		return false;
 	}
+	return true;
+}
+
+/*
+ * Batch of VHOST_PACKED_BATCH flag words at an aligned position: all of
+ * them are loaded first and, only if every one is available with neither
+ * NEXT nor INDIRECT, the rest of each descriptor is read (once). If any
+ * flag disqualifies the batch nothing but flags was read, and the
+ * per-buffer path polls them again as it would have anyway.
+ */
+static __rte_always_inline bool
+packed_batch_avail(const struct vhost_vq *vq, uint16_t idx, bool wrap,
+		   struct vhost_desc d[VHOST_PACKED_BATCH])
+{
+	const struct vring_packed_desc *ring = &vq->desc_packed[idx];
+	uint16_t flags[VHOST_PACKED_BATCH], all = UINT16_MAX, any = 0, k;
+
+	/*
+	 * The last one first: a driver makes buffers available in ring
+	 * order, so if it is not, the batch is off at the cost of one load
+	 * (a nearly empty ring, or chains); the loop loads it again, in order.
+	 */
+	any = __atomic_load_n(&ring[VHOST_PACKED_BATCH - 1].flags, __ATOMIC_RELAXED);
+	if (!packed_avail(any, wrap) || (any & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)))
+		return false;
+	any = 0;
+	for (k = 0; k < VHOST_PACKED_BATCH; k++) {
+		flags[k] = __atomic_load_n(&ring[k].flags, __ATOMIC_ACQUIRE);
+		all &= flags[k];
+		any |= flags[k];
+	}
+	/*
+	 * packed_avail() of each at once: the bit that must be set in every
+	 * one is set in "all", the bit that must be clear in every one is
+	 * clear in "any" (AVAIL == wrap, USED != wrap).
+	 */
+	if ((any & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) != 0 ||
+	    (wrap ? (all & VHOST_PACKED_F_AVAIL) == 0 || (any & VHOST_PACKED_F_USED) != 0 :
+		    (any & VHOST_PACKED_F_AVAIL) != 0 || (all & VHOST_PACKED_F_USED) == 0))
+		return false;
+	for (k = 0; k < VHOST_PACKED_BATCH; k++)
+		packed_desc_load(&ring[k], flags[k], &d[k]);
+	return true;
+}
+
+/*
+ * Host VA of the whole buffer d, or NULL if it is not mapped in one piece.
+ * *r: the memory region that mapped the previous buffer of the batch
+ * (NULL at first); a driver posts a batch from one region, usually, so
+ * that one is tried before the search.
+ */
+static __rte_always_inline uint8_t *
+packed_batch_map(struct vhost_dev *dev, struct vhost_vq *vq, const struct vhost_desc *d,
+		 const struct rte_vhost_mem_region **r, uint8_t perm)
+{
+	uint64_t off, mlen = d->len;
+
+	if (unlikely(dev->iommu)) {
+		uint64_t vva = vhost_desc_to_vva(dev, vq, d->addr, &mlen, perm);
+
+		return mlen == d->len ? (uint8_t *)(uintptr_t)vva : NULL;
+	}
+	/* unsigned wrap makes an address below the region fail the test too */
+	if (*r == NULL || d->addr - (*r)->guest_phys_addr >= (*r)->size) {
+		*r = vhost_gpa_region(dev, d->addr);
+		if (*r == NULL)
+			return NULL;
+	}
+	off = d->addr - (*r)->guest_phys_addr;
+	if (mlen > (*r)->size - off)
+		return NULL;
+	return (uint8_t *)(uintptr_t)((*r)->host_user_addr + off);
+}
+
+/*
+ * Enqueue batch: VHOST_PACKED_BATCH one-segment packets without offload
+ * requests into as many one-slot buffers at the (aligned) avail position,
+ * each buffer holding header and packet in one mapped piece - what virtio
+ * PMDs and kernel drivers post. Every check is done before anything is
+ * written; if one fails, false, nothing changed, and the per-packet path
+ * takes the same buffers (and reaches the same verdicts) one by one. The
+ * header is the constant one such a packet gets (no offload, one buffer).
+ * Not for dirty logging (the caller checks): that path logs per packet.
+ */
+static __rte_always_inline bool
+packed_rx_batch(struct vhost_dev *dev, struct vhost_vq *vq, struct vhost_vq_dp *dp,
+		struct rte_mbuf **pkts, uint32_t hlen)
+{
+	static const struct virtio_net_hdr_mrg_rxbuf hdr_one = { .num_buffers = 1 };
+	const uint16_t idx = vq->last_avail_idx;
+	const struct rte_vhost_mem_region *r = NULL;
+	struct vhost_used_shadow *sh;
+	struct vhost_desc d[VHOST_PACKED_BATCH];
+	uint8_t *buf[VHOST_PACKED_BATCH];
+	uint16_t k;
+
+	if (idx + VHOST_PACKED_BATCH > vq->size ||
+	    dp->nr_shadow + VHOST_PACKED_BATCH > dp->size ||
+	    !packed_batch_avail(vq, idx, vq->avail_wrap_counter, d))
+		return false;
+	for (k = 0; k < VHOST_PACKED_BATCH; k++) {
+		const struct rte_mbuf *m = pkts[k];
+
+		/* One test, not a branch per condition. */
+		if ((m->next != NULL) | (m->pkt_len != m->data_len) |
+		    ((m->ol_flags & VHOST_TX_OL_MASK) != 0) |
+		    ((uint64_t)d[k].len < (uint64_t)m->data_len + hlen))
+			return false;
+		buf[k] = packed_batch_map(dev, vq, &d[k], &r, VHOST_USER_ACCESS_RW);
+		if (unlikely(buf[k] == NULL))
+			return false;
+	}
+	sh = &dp->shadow[dp->nr_shadow];
+	for (k = 0; k < VHOST_PACKED_BATCH; k++) {
+		const struct rte_mbuf *m = pkts[k];
+
+		/* Two fixed sizes, so that each is a couple of moves. */
+		if (hlen == sizeof(hdr_one))
+			memcpy(buf[k], &hdr_one, sizeof(hdr_one));
+		else
+			memcpy(buf[k], &hdr_one, sizeof(hdr_one.hdr));
+		/*
+		 * Copied now, not deferred: the batch already keeps its
+		 * descriptor work apart from its copies, and queueing would
+		 * cost as much as a small copy.
+		 */
+		vhost_memcpy(buf[k] + hlen, rte_pktmbuf_mtod(m, const uint8_t *), m->data_len);
+		/* packed_shadow_put(), with a length that is never 0. */
+		sh[k].tail = (m->data_len + hlen) | (uint64_t)d[k].link << 32 |
+			(uint64_t)VRING_DESC_F_WRITE << 48;
+		sh[k].count = 1;
+	}
+	dp->nr_shadow += VHOST_PACKED_BATCH;
+	packed_advance(vq, &vq->last_avail_idx, &vq->avail_wrap_counter, VHOST_PACKED_BATCH);
 	return true;
 }
 
@@ -281,6 +436,13 @@ vhost_packed_enqueue(struct vhost_dev *dev, struct vhost_vq *vq,
 		uint64_t got = 0;
 		uint32_t len;
 
+		if ((start & (VHOST_PACKED_BATCH - 1)) == 0 && count - i >= VHOST_PACKED_BATCH &&
+		    !dp->log_on && !dp->rx_general &&
+		    packed_rx_batch(dev, vq, dp, &pkts[i], hlen)) {
+			/* The loop's own increment counts the last one. */
+			i += VHOST_PACKED_BATCH - 1;
+			continue;
+		}
 		if (unlikely(dp->nr_shadow >= dp->size) ||
 		    !packed_head_load(vq, start, start_wrap, &head))
 			break;
@@ -291,6 +453,7 @@ vhost_packed_enqueue(struct vhost_dev *dev, struct vhost_vq *vq,
 		 * the general loop below takes it over if this does not apply.
 		 */
 		if (likely(vhost_rx_one(dev, vq, dp, m, &head, hlen, &len))) {
+			dp->rx_general = false;
 			packed_shadow_put(dp, head.link, 1, len);
 			packed_advance(vq, &vq->last_avail_idx, &vq->avail_wrap_counter, 1);
 			continue;
@@ -307,6 +470,7 @@ vhost_packed_enqueue(struct vhost_dev *dev, struct vhost_vq *vq,
 					       vq->avail_wrap_counter, &head)))
 				goto undo;
 			have_head = false;
+			dp->rx_general = true;
 			if (unlikely(packed_gather(dev, vq, vq->last_avail_idx, &head, vec,
 						   &nr_vec, &clen, &id, &cnt,
 						   VHOST_USER_ACCESS_RW) < 0 ||
@@ -354,28 +518,52 @@ undo:
 }
 
 /*
- * Batch of VHOST_PACKED_BATCH one-slot buffers at an aligned position
- * (DPDK's idea): the flags of all four are checked first and, only if
- * every one is available with neither NEXT nor INDIRECT, the rest of
- * each descriptor is read (once) and the four are handled back to back.
- * If any flag disqualifies the batch nothing but flags was read, and the
- * general path below polls them again as it would have anyway.
+ * Dequeue batch: VHOST_PACKED_BATCH one-slot buffers (d, loaded by
+ * packed_batch_avail) into the fresh mbufs pkts[0..VHOST_PACKED_BATCH),
+ * when each buffer is mapped in one piece and holds a header and a frame
+ * that fits its mbuf - what virtio PMDs and kernel drivers post. Checks
+ * first; if one fails, false, nothing changed, and the per-buffer loop
+ * takes them (and reaches the same verdicts). Copies are done now: the
+ * batch keeps its descriptor work apart from its copies already.
  */
 static __rte_always_inline bool
-packed_batch_avail(const struct vhost_vq *vq, uint16_t idx, bool wrap,
-		   struct vhost_desc d[VHOST_PACKED_BATCH])
+packed_tx_batch(struct vhost_dev *dev, struct vhost_vq *vq, struct vhost_vq_dp *dp,
+		const struct vhost_desc d[VHOST_PACKED_BATCH], struct rte_mbuf **pkts,
+		bool host_ol, uint32_t hlen)
 {
-	const struct vring_packed_desc *ring = &vq->desc_packed[idx];
-	uint16_t flags[VHOST_PACKED_BATCH], k;
+	const struct rte_vhost_mem_region *r = NULL;
+	struct vhost_used_shadow *sh;
+	const uint8_t *buf[VHOST_PACKED_BATCH];
+	uint16_t k;
 
-	for (k = 0; k < VHOST_PACKED_BATCH; k++)
-		flags[k] = __atomic_load_n(&ring[k].flags, __ATOMIC_ACQUIRE);
-	for (k = 0; k < VHOST_PACKED_BATCH; k++)
-		if (!packed_avail(flags[k], wrap) ||
-		    (flags[k] & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)))
+	for (k = 0; k < VHOST_PACKED_BATCH; k++) {
+		/* CVE-2022-2132: a chain must hold the header and some data. */
+		if ((d[k].len <= hlen) | (d[k].len - hlen > VHOST_MAX_PKT_LEN) |
+		    (d[k].len - hlen > rte_pktmbuf_tailroom(pkts[k])))
 			return false;
-	for (k = 0; k < VHOST_PACKED_BATCH; k++)
-		packed_desc_load(&ring[k], flags[k], &d[k]);
+		buf[k] = packed_batch_map(dev, vq, &d[k], &r, VHOST_USER_ACCESS_RO);
+		if (unlikely(buf[k] == NULL))
+			return false;
+	}
+	sh = &dp->shadow[dp->nr_shadow];
+	for (k = 0; k < VHOST_PACKED_BATCH; k++) {
+		struct rte_mbuf *m = pkts[k];
+		const uint32_t pkt_len = d[k].len - hlen;
+		struct virtio_net_hdr hdr;
+
+		if (host_ol)
+			memcpy(&hdr, buf[k], sizeof(hdr));
+		rte_memcpy(rte_pktmbuf_mtod(m, uint8_t *), buf[k] + hlen, pkt_len);
+		m->data_len = (uint16_t)pkt_len;
+		m->pkt_len = pkt_len;
+		/* The local copy of the header, after the frame is in m. */
+		if (host_ol && unlikely(hdr.flags != 0 || hdr.gso_type != VIRTIO_NET_HDR_GSO_NONE))
+			vhost_offload_from_hdr(dev, &hdr, m);
+		/* packed_shadow_put() of a buffer returned with length 0. */
+		sh[k].tail = (uint64_t)d[k].link << 32;
+		sh[k].count = 1;
+	}
+	dp->nr_shadow += VHOST_PACKED_BATCH;
 	return true;
 }
 
@@ -420,6 +608,13 @@ vhost_packed_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
 			if (packed_batch_avail(vq, idx, wrap, bd)) {
 				rte_prefetch0(&vq->desc_packed[(idx + VHOST_PACKED_BATCH) &
 							       (size - 1)]);
+				if (likely(packed_tx_batch(dev, vq, dp, bd, &pkts[n], host_ol,
+							   hlen))) {
+					n += VHOST_PACKED_BATCH;
+					i += VHOST_PACKED_BATCH;
+					packed_advance(vq, &idx, &wrap, VHOST_PACKED_BATCH);
+					continue;
+				}
 				for (k = 0; k < VHOST_PACKED_BATCH; k++) {
 					nr_vec = 0;
 					/* One slot, no NEXT: id is the buffer's. */

@@ -1017,6 +1017,106 @@ TEST_CASE(packed_tx_batch)
 	TEST_ASSERT_EQ(deq(pkts, 8), 0);
 }
 
+/* The frame the guest finds in the used buffer at gpa: header, then data. */
+static int
+check_rx_buf(uint64_t gpa, const struct rte_mbuf *m)
+{
+	const struct virtio_net_hdr_mrg_rxbuf *h = hva(gpa);
+	uint8_t want[4096];
+	static const uint8_t zero[sizeof(h->hdr)];
+
+	if (m->pkt_len > sizeof(want) || memcmp(&h->hdr, zero, sizeof(zero)) != 0 ||
+	    h->num_buffers != 1)
+		return -1;
+	return memcmp((const uint8_t *)h + HLEN,
+		      rte_pktmbuf_read(m, 0, m->pkt_len, want), m->pkt_len) == 0 ? 0 : -1;
+}
+
+/*
+ * The aligned batch-of-4 enqueue path and the ways it declines. Ring of 8:
+ * slots 0..3 plain, their buffers alternating between the two regions (a
+ * batch mapped from more than one region); in 4..7 a two-segment mbuf (4),
+ * a buffer straddling the regions (5) and one outside guest memory (6), so
+ * that batch declines and the per-packet path does what it always did: 4
+ * and 5 arrive whole, 6 comes back empty and its packet lands in 7.
+ */
+TEST_CASE(packed_rx_batch)
+{
+	struct rte_mbuf *m[7];
+	uint64_t gpa[8];
+	uint8_t out[80];
+	uint16_t i;
+
+	ring_setup(true, 8, 1ULL << VIRTIO_F_RING_PACKED | 1ULL << VIRTIO_NET_F_MRG_RXBUF);
+	for (i = 0; i < 8; i++)
+		gpa[i] = (i & 1) ? R1_GPA + 0x10000 + i * 0x1000ULL : BUF_GPA(i);
+	gpa[5] = R1_GPA - 40;		/* 40 bytes in region 0, the rest in 1 */
+	gpa[6] = 0x400000;		/* not guest memory */
+	for (i = 0; i < 8; i++)
+		ppost(gpa[i], 2048, 10 + i, VRING_DESC_F_WRITE);
+	for (i = 0; i < 7; i++)
+		m[i] = host_pkt(60 + i, (uint8_t)i);
+	TEST_ASSERT_EQ(rte_pktmbuf_chain(m[4], host_pkt(30, 99)), 0);
+
+	TEST_ASSERT_EQ(vhost_vq_enqueue(dev, vq, m, 7), 7);
+	for (i = 0; i < 8; i++) {
+		TEST_ASSERT(pused(i, true), "slot %u not used", i);
+		TEST_ASSERT_EQ(vq->desc_packed[i].id, 10 + i);
+	}
+	for (i = 0; i < 5; i++) {
+		TEST_ASSERT_EQ(vq->desc_packed[i].len, HLEN + m[i]->pkt_len);
+		TEST_ASSERT_EQ(vq->desc_packed[i].flags & VRING_DESC_F_WRITE, VRING_DESC_F_WRITE);
+		TEST_ASSERT_EQ(check_rx_buf(gpa[i], m[i]), 0);
+	}
+	/* 5: header and 28 bytes before the region boundary, the rest after it. */
+	TEST_ASSERT_EQ(vq->desc_packed[5].len, HLEN + 65);
+	memcpy(out, hva(gpa[5]), 40);
+	memcpy(out + 40, hva(R1_GPA), HLEN + 65 - 40);
+	TEST_ASSERT(memcmp(out + HLEN, rte_pktmbuf_mtod(m[5], void *), 65) == 0,
+		    "straddling buffer differs");
+	/* 6: returned empty; its packet went into 7. */
+	TEST_ASSERT_EQ(vq->desc_packed[6].len, 0);
+	TEST_ASSERT_EQ(vq->desc_packed[6].flags & VRING_DESC_F_WRITE, 0);
+	TEST_ASSERT_EQ(vq->desc_packed[7].len, HLEN + 66);
+	TEST_ASSERT_EQ(check_rx_buf(gpa[7], m[6]), 0);
+	TEST_ASSERT_EQ(vq->last_avail_idx, 0);
+	TEST_ASSERT_EQ(vq->last_used_idx, 0);
+	TEST_ASSERT_EQ(vq->used_wrap_counter, false);
+	TEST_ASSERT_EQ(calls, 1);
+	free_all(m, 7);
+}
+
+/*
+ * The aligned batch-of-4 dequeue fast path: two batches of one-buffer
+ * frames, the second with a frame bigger than an mbuf (it declines; the
+ * per-buffer path chains two mbufs). Every frame arrives whole, in order,
+ * every buffer comes back with length 0 in its own slot.
+ */
+TEST_CASE(packed_tx_batch_fast)
+{
+	struct rte_mbuf *pkts[8];
+	uint32_t len[8];
+	uint16_t i;
+
+	ring_setup(true, 8, 1ULL << VIRTIO_F_RING_PACKED);
+	for (i = 0; i < 8; i++) {
+		len[i] = i == 5 ? 3000 : 60 + i * 100;
+		guest_pkt(BUF_GPA(i), len[i], (uint8_t)i);
+		ppost(BUF_GPA(i), HLEN + len[i], 20 + i, 0);
+	}
+	TEST_ASSERT_EQ(deq(pkts, 8), 8);
+	for (i = 0; i < 8; i++) {
+		TEST_ASSERT_EQ(check_pattern(pkts[i], len[i], (uint8_t)i), 0);
+		TEST_ASSERT_EQ(pkts[i]->nb_segs, i == 5 ? 2 : 1);
+		TEST_ASSERT(pused(i, true), "slot %u not used", i);
+		TEST_ASSERT_EQ(vq->desc_packed[i].id, 20 + i);
+		TEST_ASSERT_EQ(vq->desc_packed[i].len, 0);
+	}
+	TEST_ASSERT_EQ(vq->last_avail_idx, 0);
+	TEST_ASSERT_EQ(calls, 1);
+	free_all(pkts, 8);
+}
+
 TEST_CASE(packed_wraparound)
 {
 	struct rte_mbuf *pkts[1];
@@ -1333,6 +1433,8 @@ TEST_MAIN(ring_test_setup, ring_test_teardown,
 	TEST_ENTRY(packed_tx_roundtrip),
 	TEST_ENTRY(packed_wraparound),
 	TEST_ENTRY(packed_tx_batch),
+	TEST_ENTRY(packed_tx_batch_fast),
+	TEST_ENTRY(packed_rx_batch),
 	TEST_ENTRY(packed_rx_roundtrip_and_mergeable),
 	TEST_ENTRY(packed_tx_indirect),
 	TEST_ENTRY(packed_tx_indirect_misaligned_table),
