@@ -45,8 +45,11 @@ while [ "$r" -le "$runs" ]; do
 	for t in af_unix vvu; do
 		if ! LD_LIBRARY_PATH=$lib timeout -k 5 300 "$bin" -t "$t" -d "$device" \
 			-n "$rounds" > "$tmp/$t.$r" 2>"$tmp/$t.$r.err"; then
-			echo "FAIL: $t run $r: $(grep -m1 'startup:' "$tmp/$t.$r.err")" >&2
+			echo "FAIL: startup/$t run $r: $(grep -m1 'startup:' "$tmp/$t.$r.err")" >&2
 			rc=1
+		else
+			# devtools/test.sh counts these lines (no timing is judged)
+			echo "PASS: startup/$t run $r ($rounds rounds)"
 		fi
 	done
 	r=$((r + 1))
