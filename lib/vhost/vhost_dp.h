@@ -20,13 +20,15 @@
  *     so descriptor work and memory copies do not interleave;
  *  4. record used entries in a shadow array (split: at their ring position,
  *     copied to the used ring just before used->idx moves; packed: written
- *     back as descriptors at the end, head flags last);
+ *     back as descriptors at the end, one len/id/flags word each, the
+ *     head's last);
  *  5. do the queued copies, dirty-log what was written, publish the burst
  *     with one release store (used->idx, or the first used descriptor's
  *     flags), then decide whether the driver wants an interrupt.
  *
  * Nothing in struct vhost_vq_dp survives a burst except the event-index
- * bookkeeping and the allocations, so vhost_vq_dp_reset() has little to do.
+ * bookkeeping, a hint (rx_general) and the allocations, so
+ * vhost_vq_dp_reset() has little to do.
  */
 
 #ifndef _VHOST_DP_H_

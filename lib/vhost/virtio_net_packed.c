@@ -195,9 +195,9 @@ vhost_packed_walk(struct vhost_dev *dev, struct vhost_vq *vq, uint16_t idx,
 /*
  * The last 8 bytes of a packed descriptor - len, id, flags, in that order
  * (virtio 1.1 2.8.13, little-endian) - as one word, so that a used entry is
- * one store. vhost_vq_validate() keeps the ring 8-byte aligned.
+ * one store. vhost_vq_validate() keeps the ring 16-byte aligned.
  */
-typedef uint64_t __attribute__((__may_alias__, __aligned__(8))) vhost_desc_tail;
+typedef uint64_t __rte_may_alias __rte_aligned(8) vhost_desc_tail;
 
 static_assert(offsetof(struct vring_packed_desc, len) == 8 &&
 	      offsetof(struct vring_packed_desc, id) == 12 &&
@@ -235,7 +235,8 @@ packed_publish(struct vhost_dev *dev, struct vhost_vq *vq)
 	uint16_t idx = head_idx, i;
 	uint64_t head_word = 0;
 	bool wrap = vq->used_wrap_counter;
-	uint64_t used = wrap ? (uint64_t)(VHOST_PACKED_F_AVAIL | VHOST_PACKED_F_USED) << 48 : 0;
+	const uint64_t used_bits = (uint64_t)(VHOST_PACKED_F_AVAIL | VHOST_PACKED_F_USED) << 48;
+	uint64_t used = wrap ? used_bits : 0;
 
 	for (i = 0; i < nr; i++) {
 		const uint64_t word = sh[i].tail | used;
@@ -246,17 +247,20 @@ packed_publish(struct vhost_dev *dev, struct vhost_vq *vq)
 		else
 			__atomic_store_n((vhost_desc_tail *)&descs[idx].len, word,
 					 __ATOMIC_RELEASE);
-		if (unlikely(log_on))
+		/* The head is logged once it is written, below. */
+		if (unlikely(log_on) && i != 0)
 			vhost_log_used(dev, vq, (uint64_t)idx * VHOST_DESC_SIZE, VHOST_DESC_SIZE);
 		next = (uint32_t)idx + sh[i].count;
 		if (next >= size) {
 			next -= size;
 			wrap = !wrap;
-			used = wrap ? (uint64_t)(VHOST_PACKED_F_AVAIL | VHOST_PACKED_F_USED) << 48 : 0;
+			used = wrap ? used_bits : 0;
 		}
 		idx = (uint16_t)next;
 	}
 	__atomic_store_n((vhost_desc_tail *)&descs[head_idx].len, head_word, __ATOMIC_RELEASE);
+	if (unlikely(log_on) && nr != 0)
+		vhost_log_used(dev, vq, (uint64_t)head_idx * VHOST_DESC_SIZE, VHOST_DESC_SIZE);
 
 	vq->last_used_idx = idx;
 	vq->used_wrap_counter = wrap;
@@ -384,6 +388,13 @@ packed_rx_batch(struct vhost_dev *dev, struct vhost_vq *vq, struct vhost_vq_dp *
 		if (unlikely(buf[k] == NULL))
 			return false;
 	}
+	/*
+	 * Copies queued by earlier packets of the burst land first: a driver
+	 * may post one buffer twice, and the last packet written must win,
+	 * as on the per-packet path.
+	 */
+	if (unlikely(dp->nr_copy != 0))
+		vhost_copy_flush(dp);
 	sh = &dp->shadow[dp->nr_shadow];
 	for (k = 0; k < VHOST_PACKED_BATCH; k++) {
 		const struct rte_mbuf *m = pkts[k];

@@ -1092,6 +1092,45 @@ TEST_CASE(packed_rx_batch)
  * per-buffer path chains two mbufs). Every frame arrives whole, in order,
  * every buffer comes back with length 0 in its own slot.
  */
+/*
+ * A driver that posts one buffer twice in a burst (slots 2 and 4), the
+ * second time inside an enqueue batch (4..7) while the copy of the first is
+ * still queued: the buffer ends up holding the later packet, header and
+ * data, as when the packets are enqueued one call each.
+ */
+TEST_CASE(packed_rx_batch_aliased_buffer)
+{
+	struct rte_mbuf *m[7];
+	uint8_t burst[HLEN + 100], single[HLEN + 100];
+	uint16_t i;
+	int pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		ring_setup(true, 8, 1ULL << VIRTIO_F_RING_PACKED | 1ULL << VIRTIO_NET_F_MRG_RXBUF);
+		/* 0+1: a chain (general path); 2, 3: one slot each; 4..7: a batch */
+		ppost(BUF_GPA(0), 40, 0, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT);
+		ppost(BUF_GPA(1), 2048, 1, VRING_DESC_F_WRITE);
+		ppost(BUF_GPA(2), 2048, 2, VRING_DESC_F_WRITE);
+		ppost(BUF_GPA(3), 2048, 3, VRING_DESC_F_WRITE);
+		ppost(BUF_GPA(2), 2048, 4, VRING_DESC_F_WRITE);	/* slot 2's buffer again */
+		for (i = 5; i < 8; i++)
+			ppost(BUF_GPA(i), 2048, i, VRING_DESC_F_WRITE);
+		for (i = 0; i < 7; i++)
+			m[i] = host_pkt(100, (uint8_t)(i * 40));
+		if (pass == 0) {
+			TEST_ASSERT_EQ(vhost_vq_enqueue(dev, vq, m, 7), 7);
+			memcpy(burst, hva(BUF_GPA(2)), sizeof(burst));
+		} else {
+			for (i = 0; i < 7; i++)
+				TEST_ASSERT_EQ(vhost_vq_enqueue(dev, vq, &m[i], 1), 1);
+			memcpy(single, hva(BUF_GPA(2)), sizeof(single));
+		}
+		free_all(m, 7);
+	}
+	TEST_ASSERT(memcmp(burst, single, sizeof(burst)) == 0,
+		    "a buffer posted twice: one burst and one call per packet differ");
+}
+
 TEST_CASE(packed_tx_batch_fast)
 {
 	struct rte_mbuf *pkts[8];
@@ -1435,6 +1474,7 @@ TEST_MAIN(ring_test_setup, ring_test_teardown,
 	TEST_ENTRY(packed_tx_batch),
 	TEST_ENTRY(packed_tx_batch_fast),
 	TEST_ENTRY(packed_rx_batch),
+	TEST_ENTRY(packed_rx_batch_aliased_buffer),
 	TEST_ENTRY(packed_rx_roundtrip_and_mergeable),
 	TEST_ENTRY(packed_tx_indirect),
 	TEST_ENTRY(packed_tx_indirect_misaligned_table),
