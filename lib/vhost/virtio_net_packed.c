@@ -322,32 +322,54 @@ packed_batch_avail(const struct vhost_vq *vq, uint16_t idx, bool wrap,
 }
 
 /*
- * Host VA of the whole buffer d, or NULL if it is not mapped in one piece.
- * *r: the memory region that mapped the previous buffer of the batch
- * (NULL at first); a driver posts a batch from one region, usually, so
- * that one is tried before the search.
+ * Host VAs of the VHOST_PACKED_BATCH buffers d, each mapped whole, into
+ * buf; false if one is not. A driver posts a batch from one memory region,
+ * usually: the region of the first is tried for each before a search.
  */
-static __rte_always_inline uint8_t *
-packed_batch_map(struct vhost_dev *dev, struct vhost_vq *vq, const struct vhost_desc *d,
-		 const struct rte_vhost_mem_region **r, uint8_t perm)
+static __rte_always_inline bool
+packed_batch_map(struct vhost_dev *dev, struct vhost_vq *vq,
+		 const struct vhost_desc d[VHOST_PACKED_BATCH],
+		 uint8_t *buf[VHOST_PACKED_BATCH], uint8_t perm)
 {
-	uint64_t off, mlen = d->len;
+	const struct rte_vhost_mem_region *r;
+	uint64_t base, size, hva;
+	uint16_t k;
 
 	if (unlikely(dev->iommu)) {
-		uint64_t vva = vhost_desc_to_vva(dev, vq, d->addr, &mlen, perm);
+		for (k = 0; k < VHOST_PACKED_BATCH; k++) {
+			uint64_t mlen = d[k].len;
+			uint64_t vva = vhost_desc_to_vva(dev, vq, d[k].addr, &mlen, perm);
 
-		return mlen == d->len ? (uint8_t *)(uintptr_t)vva : NULL;
+			if (mlen != d[k].len)
+				return false;
+			buf[k] = (uint8_t *)(uintptr_t)vva;
+		}
+		return true;
 	}
-	/* unsigned wrap makes an address below the region fail the test too */
-	if (*r == NULL || d->addr - (*r)->guest_phys_addr >= (*r)->size) {
-		*r = vhost_gpa_region(dev, d->addr);
-		if (*r == NULL)
-			return NULL;
+	r = vhost_gpa_region(dev, d[0].addr);
+	if (unlikely(r == NULL))
+		return false;
+	base = r->guest_phys_addr;
+	size = r->size;
+	hva = r->host_user_addr;
+	for (k = 0; k < VHOST_PACKED_BATCH; k++) {
+		/* unsigned wrap makes an address below the region fail too */
+		uint64_t off = d[k].addr - base;
+
+		if (unlikely(off >= size)) {
+			r = vhost_gpa_region(dev, d[k].addr);
+			if (r == NULL)
+				return false;
+			base = r->guest_phys_addr;
+			size = r->size;
+			hva = r->host_user_addr;
+			off = d[k].addr - base;
+		}
+		if (d[k].len > size - off)
+			return false;
+		buf[k] = (uint8_t *)(uintptr_t)(hva + off);
 	}
-	off = d->addr - (*r)->guest_phys_addr;
-	if (mlen > (*r)->size - off)
-		return NULL;
-	return (uint8_t *)(uintptr_t)((*r)->host_user_addr + off);
+	return true;
 }
 
 /*
@@ -366,7 +388,6 @@ packed_rx_batch(struct vhost_dev *dev, struct vhost_vq *vq, struct vhost_vq_dp *
 {
 	static const struct virtio_net_hdr_mrg_rxbuf hdr_one = { .num_buffers = 1 };
 	const uint16_t idx = vq->last_avail_idx;
-	const struct rte_vhost_mem_region *r = NULL;
 	struct vhost_used_shadow *sh;
 	struct vhost_desc d[VHOST_PACKED_BATCH];
 	uint8_t *buf[VHOST_PACKED_BATCH];
@@ -384,10 +405,9 @@ packed_rx_batch(struct vhost_dev *dev, struct vhost_vq *vq, struct vhost_vq_dp *
 		    ((m->ol_flags & VHOST_TX_OL_MASK) != 0) |
 		    ((uint64_t)d[k].len < (uint64_t)m->data_len + hlen))
 			return false;
-		buf[k] = packed_batch_map(dev, vq, &d[k], &r, VHOST_USER_ACCESS_RW);
-		if (unlikely(buf[k] == NULL))
-			return false;
 	}
+	if (unlikely(!packed_batch_map(dev, vq, d, buf, VHOST_USER_ACCESS_RW)))
+		return false;
 	/*
 	 * Copies queued by earlier packets of the burst land first: a driver
 	 * may post one buffer twice, and the last packet written must win,
@@ -530,33 +550,37 @@ undo:
 
 /*
  * Dequeue batch: VHOST_PACKED_BATCH one-slot buffers (d, loaded by
- * packed_batch_avail) into the fresh mbufs pkts[0..VHOST_PACKED_BATCH),
+ * packed_batch_avail) into the raw mbufs pkts[0..VHOST_PACKED_BATCH),
  * when each buffer is mapped in one piece and holds a header and a frame
  * that fits its mbuf - what virtio PMDs and kernel drivers post. Checks
  * first; if one fails, false, nothing changed, and the per-buffer loop
  * takes them (and reaches the same verdicts). Copies are done now: the
- * batch keeps its descriptor work apart from its copies already.
+ * batch keeps its descriptor work apart from its copies already. In order
+ * (VIRTIO_F_IN_ORDER), the batch is returned as one used descriptor, the
+ * last buffer's, which stands for all of them (virtio 1.1, 2.8.19).
  */
 static __rte_always_inline bool
 packed_tx_batch(struct vhost_dev *dev, struct vhost_vq *vq, struct vhost_vq_dp *dp,
 		const struct vhost_desc d[VHOST_PACKED_BATCH], struct rte_mbuf **pkts,
-		bool host_ol, uint32_t hlen)
+		bool host_ol, bool in_order, uint32_t hlen)
 {
-	const struct rte_vhost_mem_region *r = NULL;
-	struct vhost_used_shadow *sh;
-	const uint8_t *buf[VHOST_PACKED_BATCH];
+	struct vhost_used_shadow *sh = &dp->shadow[dp->nr_shadow];
+	uint8_t *buf[VHOST_PACKED_BATCH];
 	uint16_t k;
 
 	for (k = 0; k < VHOST_PACKED_BATCH; k++) {
-		/* CVE-2022-2132: a chain must hold the header and some data. */
-		if ((d[k].len <= hlen) | (d[k].len - hlen > VHOST_MAX_PKT_LEN) |
-		    (d[k].len - hlen > rte_pktmbuf_tailroom(pkts[k])))
-			return false;
-		buf[k] = packed_batch_map(dev, vq, &d[k], &r, VHOST_USER_ACCESS_RO);
-		if (unlikely(buf[k] == NULL))
+		/*
+		 * CVE-2022-2132: a chain must hold the header and some data,
+		 * and the frame must fit the mbuf after the headroom
+		 * vhost_mbuf_init() leaves: one test (d.len <= hlen wraps
+		 * to 2^32 - 1, beyond any buf_len).
+		 */
+		if ((uint64_t)(uint32_t)(d[k].len - hlen - 1) + RTE_PKTMBUF_HEADROOM >=
+		    pkts[k]->buf_len)
 			return false;
 	}
-	sh = &dp->shadow[dp->nr_shadow];
+	if (unlikely(!packed_batch_map(dev, vq, d, buf, VHOST_USER_ACCESS_RO)))
+		return false;
 	for (k = 0; k < VHOST_PACKED_BATCH; k++) {
 		struct rte_mbuf *m = pkts[k];
 		const uint32_t pkt_len = d[k].len - hlen;
@@ -564,17 +588,20 @@ packed_tx_batch(struct vhost_dev *dev, struct vhost_vq *vq, struct vhost_vq_dp *
 
 		if (host_ol)
 			memcpy(&hdr, buf[k], sizeof(hdr));
-		/* Small frames: a couple of fixed moves; big: as vhost_copy() does. */
-		if (pkt_len <= VHOST_COPY_BATCH_LEN)
-			vhost_memcpy(rte_pktmbuf_mtod(m, uint8_t *), buf[k] + hlen, pkt_len);
-		else
-			rte_memcpy(rte_pktmbuf_mtod(m, uint8_t *), buf[k] + hlen, pkt_len);
-		m->data_len = (uint16_t)pkt_len;
-		m->pkt_len = pkt_len;
+		vhost_mbuf_init(m, pkt_len);
+		vhost_memcpy(rte_pktmbuf_mtod(m, uint8_t *), buf[k] + hlen, pkt_len);
 		/* The local copy of the header, after the frame is in m. */
 		if (host_ol && unlikely(hdr.flags != 0 || hdr.gso_type != VIRTIO_NET_HDR_GSO_NONE))
 			vhost_offload_from_hdr(dev, &hdr, m);
-		/* packed_shadow_put() of a buffer returned with length 0. */
+	}
+	/* packed_shadow_put() of buffers returned with length 0. */
+	if (in_order) {
+		sh[0].tail = (uint64_t)d[VHOST_PACKED_BATCH - 1].link << 32;
+		sh[0].count = VHOST_PACKED_BATCH;
+		dp->nr_shadow++;
+		return true;
+	}
+	for (k = 0; k < VHOST_PACKED_BATCH; k++) {
 		sh[k].tail = (uint64_t)d[k].link << 32;
 		sh[k].count = 1;
 	}
@@ -589,6 +616,7 @@ vhost_packed_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
 	struct vhost_vq_dp *dp = vq->dp;
 	struct vhost_buf_vec *vec = dp->vec;
 	const bool host_ol = (dev->features & VHOST_HOST_OL_FEATURES) != 0;
+	const bool in_order = vhost_has_feature(dev, VIRTIO_F_IN_ORDER);
 	const uint32_t hlen = (uint32_t)dev->vhost_hlen;
 	const uint16_t size = vq->size;
 	struct vhost_desc head;
@@ -604,7 +632,7 @@ vhost_packed_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
 		return 0;
 	dp->nr_shadow = 0;
 	dp->log_on = vhost_log_enabled(dev);
-	if (unlikely(rte_pktmbuf_alloc_bulk(pool, pkts, count) != 0)) {
+	if (unlikely(vhost_mbufs_get(pool, pkts, count) != 0)) {
 		vhost_dp_log_bad(dev, vq, "mbuf allocation failed");
 		return 0;
 	}
@@ -624,7 +652,7 @@ vhost_packed_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
 				rte_prefetch0(&vq->desc_packed[(idx + VHOST_PACKED_BATCH) &
 							       (size - 1)]);
 				if (likely(packed_tx_batch(dev, vq, dp, bd, &pkts[n], host_ol,
-							   hlen))) {
+							   in_order, hlen))) {
 					n += VHOST_PACKED_BATCH;
 					i += VHOST_PACKED_BATCH;
 					packed_advance(vq, &idx, &wrap, VHOST_PACKED_BATCH);
@@ -689,12 +717,7 @@ vhost_packed_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
 	vhost_copy_flush(dp);
 	if (dp->nr_shadow != 0)
 		packed_publish(dev, vq);
-	/*
-	 * pkts[n..count) hold fresh mbufs no packet needed (NULL: none):
-	 * one bulk put, not a mempool call per mbuf (few packets ready is
-	 * the common case of a poll).
-	 */
-	if (n < count)
-		rte_pktmbuf_free_bulk(&pkts[n], count - n);
+	/* pkts[n..count): mbufs no packet needed (pkts[n] NULL: none). */
+	vhost_mbufs_put(pool, &pkts[n], count - n);
 	return n;
 }

@@ -346,7 +346,7 @@ vhost_split_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
 	count = RTE_MIN(count, (uint16_t)nr_avail);
 	count = RTE_MIN(count, (uint16_t)VHOST_MAX_BURST);
 	dp->log_on = vhost_log_enabled(dev);
-	if (unlikely(rte_pktmbuf_alloc_bulk(pool, pkts, count) != 0)) {
+	if (unlikely(vhost_mbufs_get(pool, pkts, count) != 0)) {
 		vhost_dp_log_bad(dev, vq, "mbuf allocation failed");
 		return 0;
 	}
@@ -394,12 +394,7 @@ vhost_split_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
 	vhost_copy_flush(dp);
 	if (used_idx != vq->last_used_idx)
 		split_publish(dev, vq, used_idx);
-	/*
-	 * pkts[n..count) hold fresh mbufs no packet needed (NULL: none):
-	 * one bulk put, not a mempool call per mbuf (few packets ready is
-	 * the common case of a poll).
-	 */
-	if (n < count)
-		rte_pktmbuf_free_bulk(&pkts[n], count - n);
+	/* pkts[n..count): mbufs no packet needed (pkts[n] NULL: none). */
+	vhost_mbufs_put(pool, &pkts[n], count - n);
 	return n;
 }

@@ -10,6 +10,7 @@
  * side wrote: used entries, lengths, bytes, notification calls, counters.
  */
 
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1156,6 +1157,136 @@ TEST_CASE(packed_tx_batch_fast)
 	free_all(pkts, 8);
 }
 
+/*
+ * In order (VIRTIO_F_IN_ORDER), a dequeue batch of four goes back as one
+ * used descriptor: the last buffer's id in the batch's first slot, the
+ * other three slots untouched. A batch that declines (a frame bigger than
+ * an mbuf) goes back one descriptor per buffer.
+ */
+TEST_CASE(packed_tx_batch_in_order)
+{
+	struct rte_mbuf *pkts[12];
+	uint32_t len[12];
+	uint16_t i;
+
+	ring_setup(true, 16, 1ULL << VIRTIO_F_RING_PACKED | 1ULL << VIRTIO_F_IN_ORDER);
+	for (i = 0; i < 12; i++) {
+		len[i] = i == 9 ? 3000 : 60 + i;
+		guest_pkt(BUF_GPA(i), len[i], (uint8_t)i);
+		ppost(BUF_GPA(i), HLEN + len[i], 30 + i, 0);
+	}
+	TEST_ASSERT_EQ(deq(pkts, 12), 12);
+	for (i = 0; i < 12; i++)
+		TEST_ASSERT_EQ(check_pattern(pkts[i], len[i], (uint8_t)i), 0);
+	for (i = 0; i < 8; i++) {
+		/* Slots 0 and 4 stand for their batches; the rest are as posted. */
+		TEST_ASSERT_EQ(pused(i, true), i % 4 == 0);
+		if (i % 4 == 0) {
+			TEST_ASSERT_EQ(vq->desc_packed[i].id, 30 + i + 3);
+			TEST_ASSERT_EQ(vq->desc_packed[i].len, 0);
+		} else {
+			TEST_ASSERT_EQ(vq->desc_packed[i].id, 30 + i);
+		}
+	}
+	for (i = 8; i < 12; i++) {
+		TEST_ASSERT(pused(i, true), "slot %u not used", i);
+		TEST_ASSERT_EQ(vq->desc_packed[i].id, 30 + i);
+	}
+	TEST_ASSERT_EQ(vq->last_used_idx, 12);
+	TEST_ASSERT_EQ(calls, 1);
+	free_all(pkts, 12);
+}
+
+/*
+ * Put garbage in the fields rte_pktmbuf_reset() sets, in every mbuf of the
+ * pool, as previous users may leave them.
+ */
+static void
+pool_dirty(void)
+{
+	static struct rte_mbuf *m[4096];
+	unsigned int i, n = rte_mempool_avail_count(pool);
+
+	TEST_ASSERT(n <= RTE_DIM(m), "pool of %u mbufs", n);
+	TEST_ASSERT_EQ(rte_pktmbuf_alloc_bulk(pool, m, n), 0);
+	for (i = 0; i < n; i++) {
+		m[i]->data_off = 7;
+		m[i]->port = 3;
+		m[i]->packet_type = 0x1234;
+		m[i]->pkt_len = 999;
+		m[i]->data_len = 999;
+		m[i]->vlan_tci = 5;
+		m[i]->vlan_tci_outer = 6;
+		m[i]->tx_offload = 0x77;
+		m[i]->ol_flags = RTE_MBUF_F_RX_VLAN | RTE_MBUF_F_TX_TCP_SEG;
+	}
+	/* The free path leaves these fields as they are. */
+	rte_pktmbuf_free_bulk(m, n);
+}
+
+static int
+mbuf_is_reset(const struct rte_mbuf *m, uint32_t len)
+{
+	if (m->data_off != RTE_PKTMBUF_HEADROOM || m->port != RTE_MBUF_PORT_INVALID ||
+	    m->packet_type != 0 || m->pkt_len != len || m->data_len != len ||
+	    m->vlan_tci != 0 || m->vlan_tci_outer != 0 || m->tx_offload != 0 ||
+	    m->ol_flags != 0 || m->nb_segs != 1 || m->next != NULL ||
+	    rte_mbuf_refcnt_read(m) != 1) {
+		printf("mbuf not reset: data_off %u port %u ptype %#x len %u/%u vlan %u/%u "
+		       "tx_ol %#" PRIx64 " ol %#" PRIx64 "\n", m->data_off, m->port,
+		       m->packet_type, m->pkt_len, m->data_len, m->vlan_tci, m->vlan_tci_outer,
+		       m->tx_offload, m->ol_flags);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Dequeue takes its mbufs raw from the pool and resets only those a packet
+ * lands in: on every path (split, packed batch and per buffer, a dropped
+ * frame, an empty poll) each mbuf handed out is exactly as
+ * rte_pktmbuf_reset() leaves it, and every mbuf not handed out is back in
+ * the pool.
+ */
+TEST_CASE(dequeue_mbufs_reset_and_returned)
+{
+	const unsigned int full = rte_mempool_avail_count(pool);
+	struct rte_mbuf *pkts[32];
+	int packed;
+	uint16_t i, n;
+
+	for (packed = 0; packed < 2; packed++) {
+		pool_dirty();
+		ring_setup(packed, 16, packed ? 1ULL << VIRTIO_F_RING_PACKED : 0);
+		/* Nothing posted: nothing taken. */
+		TEST_ASSERT_EQ(deq(pkts, 32), 0);
+		TEST_ASSERT_EQ(rte_mempool_avail_count(pool), full);
+		/* 0..3 a batch, 4 too short for a header (dropped), 5 and 6 single. */
+		for (i = 0; i < 7; i++) {
+			uint32_t len = i == 4 ? HLEN - 2 : 60 + i;
+
+			guest_pkt(BUF_GPA(i), 60 + i, (uint8_t)i);
+			if (packed) {
+				ppost(BUF_GPA(i), i == 4 ? len : HLEN + len, i, 0);
+			} else {
+				sdesc(i, BUF_GPA(i), i == 4 ? len : HLEN + len, 0, 0);
+				spost(i);
+			}
+		}
+		n = deq(pkts, 32);
+		TEST_ASSERT_EQ(n, 6);
+		for (i = 0; i < n; i++) {
+			uint16_t seed = i < 4 ? i : i + 1;
+
+			TEST_ASSERT_EQ(mbuf_is_reset(pkts[i], 60 + seed), 0);
+			TEST_ASSERT_EQ(check_pattern(pkts[i], 60 + seed, (uint8_t)seed), 0);
+		}
+		TEST_ASSERT_EQ(rte_mempool_avail_count(pool), full - n);
+		free_all(pkts, n);
+		TEST_ASSERT_EQ(rte_mempool_avail_count(pool), full);
+	}
+}
+
 TEST_CASE(packed_wraparound)
 {
 	struct rte_mbuf *pkts[1];
@@ -1473,6 +1604,8 @@ TEST_MAIN(ring_test_setup, ring_test_teardown,
 	TEST_ENTRY(packed_wraparound),
 	TEST_ENTRY(packed_tx_batch),
 	TEST_ENTRY(packed_tx_batch_fast),
+	TEST_ENTRY(packed_tx_batch_in_order),
+	TEST_ENTRY(dequeue_mbufs_reset_and_returned),
 	TEST_ENTRY(packed_rx_batch),
 	TEST_ENTRY(packed_rx_batch_aliased_buffer),
 	TEST_ENTRY(packed_rx_roundtrip_and_mergeable),
