@@ -125,6 +125,7 @@ vhost_vq_dp_reset(struct vhost_vq *vq)
 	dp->signalled_used_valid = false;
 	dp->nr_copy = 0;
 	dp->nr_shadow = 0;
+	dp->nr_slots = 0;
 	dp->rx_general = false;
 }
 

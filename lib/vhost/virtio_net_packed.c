@@ -214,6 +214,7 @@ packed_shadow_put(struct vhost_vq_dp *dp, uint16_t id, uint16_t count, uint32_t 
 	/* WRITE tells the driver the length is meaningful. */
 	s->tail = len | (uint64_t)id << 32 | (len != 0 ? (uint64_t)VRING_DESC_F_WRITE << 48 : 0);
 	s->count = count;
+	dp->nr_slots += count;
 }
 
 /*
@@ -238,6 +239,33 @@ packed_publish(struct vhost_dev *dev, struct vhost_vq *vq)
 	const uint64_t used_bits = (uint64_t)(VHOST_PACKED_F_AVAIL | VHOST_PACKED_F_USED) << 48;
 	uint64_t used = wrap ? used_bits : 0;
 
+	if (nr == 0)
+		return;
+	if (likely(!log_on && head_idx + dp->nr_slots <= size)) {
+		/* No wrap: entry i goes after the slots of those before it. */
+		if (nr == dp->nr_slots) {
+			/* One slot each (enqueue, mostly): at head_idx + i. */
+			for (i = 1; i < nr; i++)
+				__atomic_store_n((vhost_desc_tail *)&descs[head_idx + i].len,
+						 sh[i].tail | used, __ATOMIC_RELEASE);
+		} else {
+			uint32_t pos = head_idx;
+
+			for (i = 1; i < nr; i++) {
+				pos += sh[i - 1].count;
+				__atomic_store_n((vhost_desc_tail *)&descs[pos].len,
+						 sh[i].tail | used, __ATOMIC_RELEASE);
+			}
+		}
+		__atomic_store_n((vhost_desc_tail *)&descs[head_idx].len, sh[0].tail | used,
+				 __ATOMIC_RELEASE);
+		idx = (uint16_t)(head_idx + dp->nr_slots);
+		if (idx == size) {
+			idx = 0;
+			wrap = !wrap;
+		}
+		goto done;
+	}
 	for (i = 0; i < nr; i++) {
 		const uint64_t word = sh[i].tail | used;
 		uint32_t next;
@@ -259,12 +287,13 @@ packed_publish(struct vhost_dev *dev, struct vhost_vq *vq)
 		idx = (uint16_t)next;
 	}
 	__atomic_store_n((vhost_desc_tail *)&descs[head_idx].len, head_word, __ATOMIC_RELEASE);
-	if (unlikely(log_on) && nr != 0)
+	if (unlikely(log_on))
 		vhost_log_used(dev, vq, (uint64_t)head_idx * VHOST_DESC_SIZE, VHOST_DESC_SIZE);
-
+done:
 	vq->last_used_idx = idx;
 	vq->used_wrap_counter = wrap;
 	dp->nr_shadow = 0;
+	dp->nr_slots = 0;
 	vhost_notify_packed(dev, vq);
 }
 
@@ -280,89 +309,137 @@ packed_indexes_ok(struct vhost_dev *dev, struct vhost_vq *vq)
 }
 
 /*
- * Batch of VHOST_PACKED_BATCH flag words at an aligned position: all of
- * them are loaded first and, only if every one is available with neither
- * NEXT nor INDIRECT, the rest of each descriptor is read (once). If any
- * flag disqualifies the batch nothing but flags was read, and the
- * per-buffer path polls them again as it would have anyway.
+ * Batch of VHOST_PACKED_BATCH flag words at an aligned position: true if
+ * every one is available with neither NEXT nor INDIRECT. Only flags are
+ * read; the batch reads the rest of each descriptor once, after this
+ * (acquire) load. If the batch is off, the per-buffer path polls the
+ * flags again as it would have anyway.
  */
 static __rte_always_inline bool
-packed_batch_avail(const struct vhost_vq *vq, uint16_t idx, bool wrap,
-		   struct vhost_desc d[VHOST_PACKED_BATCH])
+packed_batch_ready(const struct vhost_vq *vq, uint16_t idx, bool wrap)
 {
 	const struct vring_packed_desc *ring = &vq->desc_packed[idx];
-	uint16_t flags[VHOST_PACKED_BATCH], all = UINT16_MAX, any = 0, k;
+	uint16_t f0, f1, f2, f3, all, any;
 
+	static_assert(VHOST_PACKED_BATCH == 4, "four flag words below");
 	/*
 	 * The last one first: a driver makes buffers available in ring
 	 * order, so if it is not, the batch is off at the cost of one load
-	 * (a nearly empty ring, or chains); the loop loads it again, in order.
+	 * (a nearly empty ring, or chains); it is loaded again, in order.
 	 */
-	any = __atomic_load_n(&ring[VHOST_PACKED_BATCH - 1].flags, __ATOMIC_RELAXED);
-	if (!packed_avail(any, wrap) || (any & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)))
+	f3 = __atomic_load_n(&ring[3].flags, __ATOMIC_RELAXED);
+	if (!packed_avail(f3, wrap) || (f3 & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)))
 		return false;
-	any = 0;
-	for (k = 0; k < VHOST_PACKED_BATCH; k++) {
-		flags[k] = __atomic_load_n(&ring[k].flags, __ATOMIC_ACQUIRE);
-		all &= flags[k];
-		any |= flags[k];
-	}
+	f0 = __atomic_load_n(&ring[0].flags, __ATOMIC_ACQUIRE);
+	f1 = __atomic_load_n(&ring[1].flags, __ATOMIC_ACQUIRE);
+	f2 = __atomic_load_n(&ring[2].flags, __ATOMIC_ACQUIRE);
+	f3 = __atomic_load_n(&ring[3].flags, __ATOMIC_ACQUIRE);
+	all = f0 & f1 & f2 & f3;
+	any = f0 | f1 | f2 | f3;
 	/*
 	 * packed_avail() of each at once: the bit that must be set in every
 	 * one is set in "all", the bit that must be clear in every one is
 	 * clear in "any" (AVAIL == wrap, USED != wrap).
 	 */
-	if ((any & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) != 0 ||
-	    (wrap ? (all & VHOST_PACKED_F_AVAIL) == 0 || (any & VHOST_PACKED_F_USED) != 0 :
-		    (any & VHOST_PACKED_F_AVAIL) != 0 || (all & VHOST_PACKED_F_USED) == 0))
-		return false;
-	for (k = 0; k < VHOST_PACKED_BATCH; k++)
-		packed_desc_load(&ring[k], flags[k], &d[k]);
-	return true;
+	return (any & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) == 0 &&
+	       (wrap ? (all & VHOST_PACKED_F_AVAIL) != 0 && (any & VHOST_PACKED_F_USED) == 0 :
+		       (any & VHOST_PACKED_F_AVAIL) == 0 && (all & VHOST_PACKED_F_USED) != 0);
 }
 
 /*
- * Host VAs of the VHOST_PACKED_BATCH buffers d, each mapped whole, into
- * buf; false if one is not. A driver posts a batch from one memory region,
- * usually: the region of the first is tried for each before a search.
+ * The guest memory region a burst's batches were found in: a driver posts
+ * from one region, usually, so it is tried before a search. Size 0: none
+ * yet. A burst's own (the memory table does not change under the vring's
+ * access lock).
+ */
+struct packed_region {
+	uint64_t base;
+	uint64_t size;
+	uint64_t hva;
+};
+
+/* Host VA of the whole buffer [addr, addr + len), or NULL if not mapped in one piece. */
+static __rte_always_inline uint8_t *
+packed_batch_map(struct vhost_dev *dev, struct vhost_vq *vq, bool iommu, uint64_t addr,
+		 uint32_t len, struct packed_region *pr, uint8_t perm)
+{
+	/* unsigned wrap makes an address below the region fail too */
+	uint64_t off = addr - pr->base;
+
+	if (unlikely(iommu)) {
+		uint64_t mlen = len;
+		uint64_t vva = vhost_desc_to_vva(dev, vq, addr, &mlen, perm);
+
+		return mlen == len ? (uint8_t *)(uintptr_t)vva : NULL;
+	}
+	if (unlikely(off >= pr->size)) {
+		const struct rte_vhost_mem_region *r = vhost_gpa_region(dev, addr);
+
+		if (r == NULL)
+			return NULL;
+		pr->base = r->guest_phys_addr;
+		pr->size = r->size;
+		pr->hva = r->host_user_addr;
+		off = addr - pr->base;
+	}
+	if (len > pr->size - off)
+		return NULL;
+	return (uint8_t *)(uintptr_t)(pr->hva + off);
+}
+
+/*
+ * Read the address, length and id of the VHOST_PACKED_BATCH descriptors
+ * at idx (flags checked by packed_batch_ready), once, into d (d[].flags
+ * is not set: a batch has no use for it).
+ */
+static __rte_always_inline void
+packed_batch_load(const struct vhost_vq *vq, uint16_t idx, struct vhost_desc d[VHOST_PACKED_BATCH])
+{
+	uint16_t k;
+
+	VHOST_BATCH_UNROLL
+	for (k = 0; k < VHOST_PACKED_BATCH; k++) {
+		const volatile struct vring_packed_desc *s = &vq->desc_packed[idx + k];
+
+		d[k].addr = s->addr;
+		d[k].len = s->len;
+		d[k].link = s->id;
+	}
+}
+
+/*
+ * packed_batch_map() of the VHOST_PACKED_BATCH buffers d into buf; false
+ * if one is not mapped whole. The region is kept in locals through the loop.
  */
 static __rte_always_inline bool
-packed_batch_map(struct vhost_dev *dev, struct vhost_vq *vq,
-		 const struct vhost_desc d[VHOST_PACKED_BATCH],
-		 uint8_t *buf[VHOST_PACKED_BATCH], uint8_t perm)
+packed_batch_map_all(struct vhost_dev *dev, struct vhost_vq *vq,
+		     const struct vhost_desc d[VHOST_PACKED_BATCH],
+		     uint8_t *buf[VHOST_PACKED_BATCH], struct packed_region *pr, uint8_t perm)
 {
-	const struct rte_vhost_mem_region *r;
-	uint64_t base, size, hva;
+	uint64_t base = pr->base, size = pr->size, hva = pr->hva;
 	uint16_t k;
 
 	if (unlikely(dev->iommu)) {
 		for (k = 0; k < VHOST_PACKED_BATCH; k++) {
-			uint64_t mlen = d[k].len;
-			uint64_t vva = vhost_desc_to_vva(dev, vq, d[k].addr, &mlen, perm);
-
-			if (mlen != d[k].len)
+			buf[k] = packed_batch_map(dev, vq, true, d[k].addr, d[k].len, pr, perm);
+			if (buf[k] == NULL)
 				return false;
-			buf[k] = (uint8_t *)(uintptr_t)vva;
 		}
 		return true;
 	}
-	r = vhost_gpa_region(dev, d[0].addr);
-	if (unlikely(r == NULL))
-		return false;
-	base = r->guest_phys_addr;
-	size = r->size;
-	hva = r->host_user_addr;
+	VHOST_BATCH_UNROLL
 	for (k = 0; k < VHOST_PACKED_BATCH; k++) {
 		/* unsigned wrap makes an address below the region fail too */
 		uint64_t off = d[k].addr - base;
 
 		if (unlikely(off >= size)) {
-			r = vhost_gpa_region(dev, d[k].addr);
+			const struct rte_vhost_mem_region *r = vhost_gpa_region(dev, d[k].addr);
+
 			if (r == NULL)
 				return false;
-			base = r->guest_phys_addr;
-			size = r->size;
-			hva = r->host_user_addr;
+			base = pr->base = r->guest_phys_addr;
+			size = pr->size = r->size;
+			hva = pr->hva = r->host_user_addr;
 			off = d[k].addr - base;
 		}
 		if (d[k].len > size - off)
@@ -377,37 +454,46 @@ packed_batch_map(struct vhost_dev *dev, struct vhost_vq *vq,
  * requests into as many one-slot buffers at the (aligned) avail position,
  * each buffer holding header and packet in one mapped piece - what virtio
  * PMDs and kernel drivers post. Every check is done before anything is
- * written; if one fails, false, nothing changed, and the per-packet path
- * takes the same buffers (and reaches the same verdicts) one by one. The
- * header is the constant one such a packet gets (no offload, one buffer).
- * Not for dirty logging (the caller checks): that path logs per packet.
+ * written (the shadow entries past nr_shadow are scratch until it moves);
+ * if one fails, false, nothing changed, and the per-packet path takes the
+ * same buffers (and reaches the same verdicts) one by one. Each
+ * descriptor's address, length and id are read once. The header is the
+ * constant one such a packet gets (no offload, one buffer). Not for dirty
+ * logging (the caller checks): that path logs per packet.
  */
-static __rte_always_inline bool
+static __rte_noinline bool
 packed_rx_batch(struct vhost_dev *dev, struct vhost_vq *vq, struct vhost_vq_dp *dp,
-		struct rte_mbuf **pkts, uint32_t hlen)
+		struct rte_mbuf **pkts, uint32_t hlen, struct packed_region *pr)
 {
 	static const struct virtio_net_hdr_mrg_rxbuf hdr_one = { .num_buffers = 1 };
+	const bool iommu = dev->iommu;
 	const uint16_t idx = vq->last_avail_idx;
-	struct vhost_used_shadow *sh;
-	struct vhost_desc d[VHOST_PACKED_BATCH];
+	const volatile struct vring_packed_desc *ring = &vq->desc_packed[idx];
+	struct vhost_used_shadow *sh = &dp->shadow[dp->nr_shadow];
 	uint8_t *buf[VHOST_PACKED_BATCH];
 	uint16_t k;
 
 	if (idx + VHOST_PACKED_BATCH > vq->size ||
 	    dp->nr_shadow + VHOST_PACKED_BATCH > dp->size ||
-	    !packed_batch_avail(vq, idx, vq->avail_wrap_counter, d))
+	    !packed_batch_ready(vq, idx, vq->avail_wrap_counter))
 		return false;
+	VHOST_BATCH_UNROLL
 	for (k = 0; k < VHOST_PACKED_BATCH; k++) {
 		const struct rte_mbuf *m = pkts[k];
+		const uint64_t addr = ring[k].addr;
+		const uint32_t len = ring[k].len, used = m->data_len + hlen;
 
 		/* One test, not a branch per condition. */
 		if ((m->next != NULL) | (m->pkt_len != m->data_len) |
-		    ((m->ol_flags & VHOST_TX_OL_MASK) != 0) |
-		    ((uint64_t)d[k].len < (uint64_t)m->data_len + hlen))
+		    ((m->ol_flags & VHOST_TX_OL_MASK) != 0) | (len < used))
 			return false;
+		buf[k] = packed_batch_map(dev, vq, iommu, addr, len, pr, VHOST_USER_ACCESS_RW);
+		if (unlikely(buf[k] == NULL))
+			return false;
+		/* packed_shadow_put(), with a length that is never 0. */
+		sh[k].tail = used | (uint64_t)ring[k].id << 32 | (uint64_t)VRING_DESC_F_WRITE << 48;
+		sh[k].count = 1;
 	}
-	if (unlikely(!packed_batch_map(dev, vq, d, buf, VHOST_USER_ACCESS_RW)))
-		return false;
 	/*
 	 * Copies queued by earlier packets of the burst land first: a driver
 	 * may post one buffer twice, and the last packet written must win,
@@ -415,7 +501,7 @@ packed_rx_batch(struct vhost_dev *dev, struct vhost_vq *vq, struct vhost_vq_dp *
 	 */
 	if (unlikely(dp->nr_copy != 0))
 		vhost_copy_flush(dp);
-	sh = &dp->shadow[dp->nr_shadow];
+	VHOST_BATCH_UNROLL
 	for (k = 0; k < VHOST_PACKED_BATCH; k++) {
 		const struct rte_mbuf *m = pkts[k];
 
@@ -430,12 +516,9 @@ packed_rx_batch(struct vhost_dev *dev, struct vhost_vq *vq, struct vhost_vq_dp *
 		 * cost as much as a small copy.
 		 */
 		vhost_memcpy(buf[k] + hlen, rte_pktmbuf_mtod(m, const uint8_t *), m->data_len);
-		/* packed_shadow_put(), with a length that is never 0. */
-		sh[k].tail = (m->data_len + hlen) | (uint64_t)d[k].link << 32 |
-			(uint64_t)VRING_DESC_F_WRITE << 48;
-		sh[k].count = 1;
 	}
 	dp->nr_shadow += VHOST_PACKED_BATCH;
+	dp->nr_slots += VHOST_PACKED_BATCH;
 	packed_advance(vq, &vq->last_avail_idx, &vq->avail_wrap_counter, VHOST_PACKED_BATCH);
 	return true;
 }
@@ -449,11 +532,13 @@ vhost_packed_enqueue(struct vhost_dev *dev, struct vhost_vq *vq,
 	struct vhost_rx_chain *chain = dp->chain;
 	const bool mrg = vhost_has_feature(dev, VIRTIO_NET_F_MRG_RXBUF);
 	const uint32_t hlen = (uint32_t)dev->vhost_hlen;
+	struct packed_region pr = { 0, 0, 0 };
 	uint16_t i;
 
 	if (!packed_indexes_ok(dev, vq))
 		return 0;
 	dp->nr_shadow = 0;
+	dp->nr_slots = 0;
 	dp->log_on = vhost_log_enabled(dev);
 
 	for (i = 0; i < count; i++) {
@@ -469,7 +554,7 @@ vhost_packed_enqueue(struct vhost_dev *dev, struct vhost_vq *vq,
 
 		if ((start & (VHOST_PACKED_BATCH - 1)) == 0 && count - i >= VHOST_PACKED_BATCH &&
 		    !dp->log_on && !dp->rx_general &&
-		    packed_rx_batch(dev, vq, dp, &pkts[i], hlen)) {
+		    packed_rx_batch(dev, vq, dp, &pkts[i], hlen, &pr)) {
 			/* The loop's own increment counts the last one. */
 			i += VHOST_PACKED_BATCH - 1;
 			continue;
@@ -549,37 +634,40 @@ undo:
 }
 
 /*
- * Dequeue batch: VHOST_PACKED_BATCH one-slot buffers (d, loaded by
- * packed_batch_avail) into the raw mbufs pkts[0..VHOST_PACKED_BATCH),
- * when each buffer is mapped in one piece and holds a header and a frame
- * that fits its mbuf - what virtio PMDs and kernel drivers post. Checks
- * first; if one fails, false, nothing changed, and the per-buffer loop
- * takes them (and reaches the same verdicts). Copies are done now: the
- * batch keeps its descriptor work apart from its copies already. In order
+ * Dequeue batch: the VHOST_PACKED_BATCH one-slot buffers at idx (flags
+ * checked by packed_batch_ready) into the raw mbufs pkts[0..4), when each
+ * buffer is mapped in one piece and holds a header and a frame that fits
+ * its mbuf - what virtio PMDs and kernel drivers post. Checks first (the
+ * shadow entries past nr_shadow are scratch until it moves); if one
+ * fails, false, nothing changed, and the per-buffer loop takes them (and
+ * reaches the same verdicts). Each descriptor's address, length and id
+ * are read once, into locals. Copies are done now: the batch keeps its
+ * descriptor work apart from its copies already. In order
  * (VIRTIO_F_IN_ORDER), the batch is returned as one used descriptor, the
  * last buffer's, which stands for all of them (virtio 1.1, 2.8.19).
  */
 static __rte_always_inline bool
 packed_tx_batch(struct vhost_dev *dev, struct vhost_vq *vq, struct vhost_vq_dp *dp,
 		const struct vhost_desc d[VHOST_PACKED_BATCH], struct rte_mbuf **pkts,
-		bool host_ol, bool in_order, uint32_t hlen)
+		bool host_ol, bool in_order, uint32_t hlen, struct packed_region *pr)
 {
 	struct vhost_used_shadow *sh = &dp->shadow[dp->nr_shadow];
 	uint8_t *buf[VHOST_PACKED_BATCH];
 	uint16_t k;
 
+	VHOST_BATCH_UNROLL
 	for (k = 0; k < VHOST_PACKED_BATCH; k++) {
 		/*
 		 * CVE-2022-2132: a chain must hold the header and some data,
 		 * and the frame must fit the mbuf after the headroom
-		 * vhost_mbuf_init() leaves: one test (d.len <= hlen wraps
-		 * to 2^32 - 1, beyond any buf_len).
+		 * vhost_mbuf_init() leaves: one test (len <= hlen wraps to
+		 * 2^32 - 1, beyond any buf_len).
 		 */
 		if ((uint64_t)(uint32_t)(d[k].len - hlen - 1) + RTE_PKTMBUF_HEADROOM >=
 		    pkts[k]->buf_len)
 			return false;
 	}
-	if (unlikely(!packed_batch_map(dev, vq, d, buf, VHOST_USER_ACCESS_RO)))
+	if (unlikely(!packed_batch_map_all(dev, vq, d, buf, pr, VHOST_USER_ACCESS_RO)))
 		return false;
 	for (k = 0; k < VHOST_PACKED_BATCH; k++) {
 		struct rte_mbuf *m = pkts[k];
@@ -599,13 +687,15 @@ packed_tx_batch(struct vhost_dev *dev, struct vhost_vq *vq, struct vhost_vq_dp *
 		sh[0].tail = (uint64_t)d[VHOST_PACKED_BATCH - 1].link << 32;
 		sh[0].count = VHOST_PACKED_BATCH;
 		dp->nr_shadow++;
-		return true;
+	} else {
+		VHOST_BATCH_UNROLL
+		for (k = 0; k < VHOST_PACKED_BATCH; k++) {
+			sh[k].tail = (uint64_t)d[k].link << 32;
+			sh[k].count = 1;
+		}
+		dp->nr_shadow += VHOST_PACKED_BATCH;
 	}
-	for (k = 0; k < VHOST_PACKED_BATCH; k++) {
-		sh[k].tail = (uint64_t)d[k].link << 32;
-		sh[k].count = 1;
-	}
-	dp->nr_shadow += VHOST_PACKED_BATCH;
+	dp->nr_slots += VHOST_PACKED_BATCH;
 	return true;
 }
 
@@ -619,9 +709,10 @@ vhost_packed_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
 	const bool in_order = vhost_has_feature(dev, VIRTIO_F_IN_ORDER);
 	const uint32_t hlen = (uint32_t)dev->vhost_hlen;
 	const uint16_t size = vq->size;
+	struct packed_region pr = { 0, 0, 0 };
 	struct vhost_desc head;
 	uint16_t idx, i, n = 0;
-	bool wrap, nomem = false;
+	bool wrap;
 
 	if (!packed_indexes_ok(dev, vq))
 		return 0;
@@ -631,6 +722,7 @@ vhost_packed_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
 	if (!packed_head_load(vq, idx, wrap, &head))
 		return 0;
 	dp->nr_shadow = 0;
+	dp->nr_slots = 0;
 	dp->log_on = vhost_log_enabled(dev);
 	if (unlikely(vhost_mbufs_get(pool, pkts, count) != 0)) {
 		vhost_dp_log_bad(dev, vq, "mbuf allocation failed");
@@ -646,48 +738,21 @@ vhost_packed_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
 		    idx + VHOST_PACKED_BATCH <= size &&
 		    dp->nr_shadow + VHOST_PACKED_BATCH <= dp->size) {
 			struct vhost_desc bd[VHOST_PACKED_BATCH];
-			uint16_t k;
 
-			if (packed_batch_avail(vq, idx, wrap, bd)) {
-				rte_prefetch0(&vq->desc_packed[(idx + VHOST_PACKED_BATCH) &
-							       (size - 1)]);
-				if (likely(packed_tx_batch(dev, vq, dp, bd, &pkts[n], host_ol,
-							   in_order, hlen))) {
-					n += VHOST_PACKED_BATCH;
-					i += VHOST_PACKED_BATCH;
-					packed_advance(vq, &idx, &wrap, VHOST_PACKED_BATCH);
-					continue;
-				}
-				for (k = 0; k < VHOST_PACKED_BATCH; k++) {
-					nr_vec = 0;
-					/* One slot, no NEXT: id is the buffer's. */
-					packed_shadow_put(dp, bd[k].link, 1, 0);
-					if (unlikely(packed_gather(dev, vq, idx + k, &bd[k], vec,
-								   &nr_vec, &len, &id, &cnt,
-								   VHOST_USER_ACCESS_RO) < 0)) {
-						vhost_dp_log_bad(dev, vq,
-								 "invalid tx descriptor chain");
-						continue;
-					}
-					if (likely(vhost_tx_put(dev, vq, dp, nr_vec, len, pool,
-								&pkts[n], host_ol, hlen))) {
-						n++;
-					} else if (unlikely(pkts[n] == NULL)) {
-						/* Slot k is consumed (shadowed). */
-						k++;
-						nomem = true;
-						break;
-					}
-				}
-				i += k;
-				packed_advance(vq, &idx, &wrap, k);
-				if (unlikely(nomem))
-					break;
+			/* On failure the per-buffer path below takes the first. */
+			if (packed_batch_ready(vq, idx, wrap) &&
+			    (packed_batch_load(vq, idx, bd),
+			     likely(packed_tx_batch(dev, vq, dp, bd, &pkts[n], host_ol, in_order,
+						    hlen, &pr)))) {
+				n += VHOST_PACKED_BATCH;
+				i += VHOST_PACKED_BATCH;
+				packed_advance(vq, &idx, &wrap, VHOST_PACKED_BATCH);
+				rte_prefetch0(&vq->desc_packed[idx]);
 				continue;
 			}
 		}
 
-		nr_vec = 0;
+		/* The head at i == 0 was loaded before the mbufs were taken. */
 		if (i != 0 && !packed_head_load(vq, idx, wrap, &head))
 			break;
 		if (unlikely(dp->nr_shadow >= dp->size))
