@@ -78,6 +78,28 @@ class ApplianceError(Exception):
     """The appliance did not do what was expected in time, or died."""
 
 
+def boot_retrying_qemu_segv(start, label):
+    """start(attempt) boots an appliance and waits until it is ready for
+    traffic; on failure it raises ApplianceError with the Appliance in the
+    exception's ``appliance`` attribute. QEMU 7.2 itself sometimes dies of
+    SIGSEGV in a guest MMIO write while x-pci-proxy-dev devices are attached
+    (its vCPU thread finding a freed MemoryRegion; more often on a loaded
+    host and with more devices). If that is why start failed, the appliance
+    is killed and booted once more (start(2)), with a printed line; any other
+    failure, or a second crash, raises."""
+    for attempt in (1, 2):
+        try:
+            return start(attempt)
+        except ApplianceError as e:
+            a = getattr(e, "appliance", None)
+            if attempt == 2 or a is None or a.qemu_signal() != signal.SIGSEGV:
+                raise
+            print(f"{label}: QEMU died of SIGSEGV while booting ({a.launcher_log}); "
+                  f"booting once more")
+            a.kill()
+    raise AssertionError("not reached")
+
+
 class Image:
     """A built guest image (usertools/vvu-guest-image.sh's output directory)."""
 

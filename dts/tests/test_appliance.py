@@ -34,6 +34,12 @@ Test plan
      boot our driver attaches again, the device reconnects to the waiting
      front-end, and 32 more packets go through exactly.
 
+QEMU 7.2 itself sometimes dies of SIGSEGV at boot with the real device
+attached (framework/appliance.py, boot_retrying_qemu_segv): if that happens
+in tests 2 and 3 before the guest's testpmd is ready, the test prints it and
+boots once more; a second crash, or one after the first boot was ready,
+fails it.
+
 Each test is bounded (DTS_APPLIANCE_TIMEOUT, 180 s; about 15 s on an idle
 machine) and stops everything it started by pid, even on failure. It skips
 only if QEMU cannot be installed.
@@ -44,7 +50,8 @@ import os
 import re
 import time
 
-from framework.appliance import EDU_ID, GUEST_PCI, PROMPT_RX
+from framework.appliance import (EDU_ID, GUEST_PCI, PROMPT_RX, ApplianceError,
+                                 boot_retrying_qemu_segv)
 
 HUGEPAGES = 64
 MARK_FOUND = "VVU-GUEST: found"
@@ -172,6 +179,22 @@ def _round(a, fe, before_fe, before_guest):
     return st, g
 
 
+def _boot_ready(appliance, **kw):
+    """Boot the appliance on the real device until the guest's testpmd
+    prompt and our driver's attach line; (Appliance, the attach match)."""
+    def start(attempt):
+        a = appliance(name=f"appliance{attempt}", **kw)
+        try:
+            a.wait_prompt()
+            return a, a.wait_for(r"vvu: attached (\S+) over (\S+):", 60,
+                                 what="our driver's attach")
+        except ApplianceError as e:
+            e.appliance = a
+            raise
+
+    return boot_retrying_qemu_segv(start, "appliance")
+
+
 def test_appliance_forwards_exact_counts(appliance, topo):
     """The appliance VM on the real device: the guest kernel binds it with
     vfio-pci, our driver takes it over kernel VFIO (polling: the proxy device
@@ -179,10 +202,8 @@ def test_appliance_forwards_exact_counts(appliance, topo):
     device, 32 packets go through the guest's testpmd and back with exact
     counts both ways; then the front-end restarts and traffic resumes."""
     t0 = time.monotonic()
-    a = appliance(vhost_user=topo.sock, device_args=["-v"])
-    a.wait_prompt()
+    a, m = _boot_ready(appliance, vhost_user=topo.sock, device_args=["-v"])
     # Our driver ran the kernel VFIO path on the VVU device, and polls it.
-    m = a.wait_for(r"vvu: attached (\S+) over (\S+):", 60, what="our driver's attach")
     assert m.group(1) == "1af4:106b" and m.group(2) == "vfio", m.group(0)
     assert "vvu: device has no usable interrupts: polling it" in a.output
     a.send("start", until=r"io packet forwarding|Start forwarding|forwarding packets")
@@ -215,8 +236,8 @@ def test_appliance_reboot_frontend_reconnects(appliance, topo):
     t0 = time.monotonic()
     fe = topo.frontend(server=True)
     fe.spawn()  # a server=1 front-end's init waits for the device's connection
-    a = appliance(vhost_user=topo.sock, after="reboot", device_args=["-v", "--client"])
-    a.wait_prompt()
+    a, _ = _boot_ready(appliance, vhost_user=topo.sock, after="reboot",
+                       device_args=["-v", "--client"])
     a.send("start", until=r"io packet forwarding|Start forwarding|forwarding packets")
     fe.wait_ready(120)
     fe.wait_link(up=True, timeout=120)

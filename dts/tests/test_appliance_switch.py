@@ -56,7 +56,7 @@ import time
 
 import pytest
 
-from framework.appliance import GUEST_PCIS, ApplianceError
+from framework.appliance import GUEST_PCIS, ApplianceError, boot_retrying_qemu_segv
 from framework.proc import call_failed, finish_all
 from framework.testpmd import BURST
 from framework.vhost_switch import parse_counters, switch_frontend
@@ -171,22 +171,14 @@ def test_switch_in_appliance_three_frontends(appliance, appliance_image, topo, f
         pytest.skip("the guest image has no dpdk-vhost-switch (the build has none)")
     t0 = time.monotonic()
     sock_dir = os.path.dirname(topo.sock)
-    for attempt in (1, 2):
-        socks = {n: os.path.join(sock_dir, f"{n}{attempt}.sock") for n in MACS}
-        name = f"appliance{attempt}"
-        try:
-            a = boot(appliance, socks, vhost_lib, name)
-            break
-        except ApplianceError as e:
-            # QEMU 7.2 itself sometimes dies of SIGSEGV in a guest MMIO write
-            # while x-pci-proxy-dev devices are attached (more often with more
-            # of them; never seen with the stand-in): one more boot, loudly,
-            # only for that, and only before any traffic.
-            if attempt == 2 or e.appliance.qemu_signal() != signal.SIGSEGV:
-                raise
-            print(f"appliance switch: QEMU died of SIGSEGV while booting "
-                  f"({e.appliance.launcher_log}); booting once more")
-            e.appliance.kill()
+    socks = {}
+
+    def start(attempt):
+        # Fresh sockets for a second boot.
+        socks.update({n: os.path.join(sock_dir, f"{n}{attempt}.sock") for n in MACS})
+        return boot(appliance, socks, vhost_lib, f"appliance{attempt}")
+
+    a = boot_retrying_qemu_segv(start, "appliance switch")
     print(f"appliance switch: every port attached after {time.monotonic() - t0:.1f}s")
 
     # The front-ends, one per device.
