@@ -121,9 +121,6 @@ struct vhost_vq_dp {
 	bool rx_general;
 	uint16_t nr_copy;
 	uint16_t nr_shadow;
-	struct vhost_copy_elem copy[VHOST_COPY_BATCH_MAX];
-	struct vhost_buf_vec vec[VHOST_BUF_VEC_MAX];
-	struct vhost_rx_chain chain[VHOST_BUF_VEC_MAX];
 	struct vhost_used_shadow *shadow;	/* size entries (packed) */
 	/*
 	 * Split: used entries staged at their ring position, copied to the
@@ -134,6 +131,16 @@ struct vhost_vq_dp {
 	 */
 	struct vring_used_elem *used_shadow;	/* size entries (split) */
 	void *ind_copy;			/* size descriptors: non-contiguous tables */
+	/*
+	 * The scratch of a burst, last, after the fields every message
+	 * touches: it and the three arrays above are one allocation
+	 * (vhost_vq_dp_init), and rte_zmalloc does not write memory its heap
+	 * knows to be zero, so a vring that moves no packet keeps ~1 page of
+	 * its 19 KiB resident, not every page that held a heap header.
+	 */
+	struct vhost_copy_elem copy[VHOST_COPY_BATCH_MAX];
+	struct vhost_buf_vec vec[VHOST_BUF_VEC_MAX];
+	struct vhost_rx_chain chain[VHOST_BUF_VEC_MAX];
 };
 
 /* Longest packet dequeue accepts (a 64 KiB GSO frame plus headers). */

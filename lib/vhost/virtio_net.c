@@ -79,6 +79,7 @@ vhost_vq_dp_init(struct vhost_dev *dev, struct vhost_vq *vq)
 {
 	struct vhost_vq_dp *dp = vq->dp;
 	uint16_t size = vq->size;
+	size_t used_off, shadow_off, ind_off, total;
 
 	if (size == 0)
 		return -EINVAL;
@@ -87,30 +88,28 @@ vhost_vq_dp_init(struct vhost_dev *dev, struct vhost_vq *vq)
 		return 0;
 	}
 	vhost_vq_dp_free(vq);
-	dp = rte_zmalloc_socket("vhost_vq_dp", sizeof(*dp), RTE_CACHE_LINE_SIZE,
-				SOCKET_ID_ANY);
-	if (dp == NULL)
-		goto nomem;
-	dp->shadow = rte_zmalloc_socket("vhost_vq_shadow", sizeof(*dp->shadow) * size,
-					RTE_CACHE_LINE_SIZE, SOCKET_ID_ANY);
-	dp->ind_copy = rte_malloc_socket("vhost_vq_ind", (size_t)size * VHOST_DESC_SIZE,
-					 RTE_CACHE_LINE_SIZE, SOCKET_ID_ANY);
-	dp->used_shadow = rte_malloc_socket("vhost_vq_used", sizeof(*dp->used_shadow) * size,
-					    RTE_CACHE_LINE_SIZE, SOCKET_ID_ANY);
-	if (dp->shadow == NULL || dp->ind_copy == NULL || dp->used_shadow == NULL) {
-		rte_free(dp->shadow);
-		rte_free(dp->ind_copy);
-		rte_free(dp->used_shadow);
-		rte_free(dp);
-		goto nomem;
+	/*
+	 * One allocation: the state, then the per-ring arrays, each on its
+	 * own lines. Separate ones each put a heap header on a page of their
+	 * own, which a port pays for whether or not it ever moves a packet.
+	 */
+	used_off = RTE_ALIGN_CEIL(sizeof(*dp), RTE_CACHE_LINE_SIZE);
+	shadow_off = RTE_ALIGN_CEIL(used_off + sizeof(*dp->used_shadow) * size,
+				    RTE_CACHE_LINE_SIZE);
+	ind_off = RTE_ALIGN_CEIL(shadow_off + sizeof(*dp->shadow) * size, RTE_CACHE_LINE_SIZE);
+	total = ind_off + (size_t)size * VHOST_DESC_SIZE;
+	dp = rte_zmalloc_socket("vhost_vq_dp", total, RTE_CACHE_LINE_SIZE, SOCKET_ID_ANY);
+	if (dp == NULL) {
+		VHOST_LOG_CONFIG(dev->ifname, ERR,
+				 "vring %u: no memory for data-path state\n", vq->index);
+		return -ENOMEM;
 	}
+	dp->used_shadow = RTE_PTR_ADD(dp, used_off);
+	dp->shadow = RTE_PTR_ADD(dp, shadow_off);
+	dp->ind_copy = RTE_PTR_ADD(dp, ind_off);
 	dp->size = size;
 	vq->dp = dp;
 	return 0;
-nomem:
-	VHOST_LOG_CONFIG(dev->ifname, ERR, "vring %u: no memory for data-path state\n",
-			 vq->index);
-	return -ENOMEM;
 }
 
 void
@@ -136,9 +135,6 @@ vhost_vq_dp_free(struct vhost_vq *vq)
 	if (dp == NULL)
 		return;
 	vq->dp = NULL;
-	rte_free(dp->shadow);
-	rte_free(dp->ind_copy);
-	rte_free(dp->used_shadow);
 	rte_free(dp);
 }
 
