@@ -133,10 +133,9 @@ struct vhost_vq_dp {
 	void *ind_copy;			/* size descriptors: non-contiguous tables */
 	/*
 	 * The scratch of a burst, last, after the fields every message
-	 * touches: it and the three arrays above are one allocation
-	 * (vhost_vq_dp_init), and rte_zmalloc does not write memory its heap
-	 * knows to be zero, so a vring that moves no packet keeps ~1 page of
-	 * its 19 KiB resident, not every page that held a heap header.
+	 * touches: it and the three arrays above are one allocation, zeroed
+	 * only up to here (vhost_vq_dp_init), so a vring that moves no
+	 * packet keeps ~1 page of its 19 KiB resident.
 	 */
 	struct vhost_copy_elem copy[VHOST_COPY_BATCH_MAX];
 	struct vhost_buf_vec vec[VHOST_BUF_VEC_MAX];
