@@ -31,6 +31,12 @@
  *       "vhost-events" thread (both libraries name it so) over registration
  *       and bring-up: /proc/self/task/TID/schedstat (ns), or utime+stime of
  *       .../stat (clock ticks) where schedstat is missing;
+ *   events_minflt_per_port, events_wakeups_per_port,
+ *   events_preempted_per_port        the same thread's minor page faults,
+ *       voluntary context switches (it slept and was woken) and involuntary
+ *       ones, same interval, per port: counts, which load changes little
+ *       (wake-ups a little: a busier thread finds more work per wake-up);
+ *   teardown_minflt_per_port         its minor page faults during teardown;
  *   teardown_ms, teardown_cpu_ms     all front-ends close, to the last
  *       destroy_device, and the event thread's CPU time meanwhile.
  * A warm-up port is registered and started before the baseline, so that the
@@ -286,6 +292,49 @@ thread_cpu_ns(long tid)
 	return (ut + st) * (1000000000ULL / (uint64_t)sysconf(_SC_CLK_TCK));
 }
 
+/*
+ * Counts of thread tid that load does not change much: minor page faults
+ * (/proc/.../stat field 10) and context switches, voluntary (the thread
+ * went to sleep: one wake-up each) and not (.../status). 0 if unknown.
+ */
+struct thread_counts {
+	unsigned long long minflt;
+	unsigned long long vcsw;
+	unsigned long long nvcsw;
+};
+
+static struct thread_counts
+thread_counts(long tid)
+{
+	struct thread_counts c = { 0, 0, 0 };
+	char path[64], buf[1024];
+	FILE *f;
+	char *p;
+
+	if (tid < 0)
+		return c;
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/stat", tid);
+	f = fopen(path, "r");
+	if (f != NULL) {
+		if (fgets(buf, sizeof(buf), f) != NULL && (p = strrchr(buf, ')')) != NULL &&
+		    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %llu", &c.minflt) != 1)
+			c.minflt = 0;
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/status", tid);
+	f = fopen(path, "r");
+	if (f != NULL) {
+		while (fgets(buf, sizeof(buf), f) != NULL) {
+			if (sscanf(buf, "voluntary_ctxt_switches: %llu", &c.vcsw) == 1)
+				continue;
+			if (sscanf(buf, "nonvoluntary_ctxt_switches: %llu", &c.nvcsw) == 1)
+				continue;
+		}
+		fclose(f);
+	}
+	return c;
+}
+
 /* ---- front-ends ---- */
 
 static void
@@ -376,6 +425,7 @@ main(int argc, char **argv)
 {
 	uint64_t *lat, t_first = UINT64_MAX, t_last = 0, t0, t1, cpu0, cpu1, cpu2;
 	long rss0, rss1, fds0, fds1, tid;
+	struct thread_counts cnt0, cnt1, cnt2;
 	struct rlimit rl;
 	bool seq = false;
 	unsigned int i;
@@ -431,6 +481,7 @@ main(int argc, char **argv)
 	rss0 = rss_kib();
 	fds0 = open_fds();
 	cpu0 = thread_cpu_ns(tid);
+	cnt0 = thread_counts(tid);
 	for (i = 0; i < nb_ports; i++)
 		if (rte_vhost_driver_register(ports[i].path, 0) != 0 ||
 		    rte_vhost_driver_callback_register(ports[i].path, &ops) != 0 ||
@@ -452,6 +503,7 @@ main(int argc, char **argv)
 	/* Let the thread finish what follows new_device (replies, logging). */
 	usleep(20000);
 	cpu1 = thread_cpu_ns(tid);
+	cnt1 = thread_counts(tid);
 	rss1 = rss_kib();
 	fds1 = open_fds();
 
@@ -473,6 +525,7 @@ main(int argc, char **argv)
 	wait_count(&down_count, nb_ports, "down");
 	t1 = test_now_ns();
 	cpu2 = thread_cpu_ns(tid);
+	cnt2 = thread_counts(tid);
 	printf("library: %s\n", dl.dli_fname);
 	printf("ports: %u\nmode: %s\nup: %d\ndown: %d\n", nb_ports, seq ? "seq" : "burst",
 	       up_count, down_count);
@@ -485,6 +538,12 @@ main(int argc, char **argv)
 	printf("cpu_source: %s\n", cpu_source);
 	printf("events_cpu_ms: %.3f\nevents_cpu_us_per_port: %.1f\nteardown_cpu_ms: %.3f\n",
 	       (cpu1 - cpu0) / 1e6, (cpu1 - cpu0) / 1e3 / nb_ports, (cpu2 - cpu1) / 1e6);
+	printf("events_minflt_per_port: %.2f\nevents_wakeups_per_port: %.2f\n"
+	       "events_preempted_per_port: %.2f\n",
+	       (double)(cnt1.minflt - cnt0.minflt) / nb_ports,
+	       (double)(cnt1.vcsw - cnt0.vcsw) / nb_ports,
+	       (double)(cnt1.nvcsw - cnt0.nvcsw) / nb_ports);
+	printf("teardown_minflt_per_port: %.2f\n", (double)(cnt2.minflt - cnt1.minflt) / nb_ports);
 	for (i = 0; i < nb_ports; i++) {
 		if (ports[i].downs != 1)
 			die("%s went down %d times", ports[i].path, ports[i].downs);

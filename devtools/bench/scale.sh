@@ -77,7 +77,7 @@ if [ $smoke -eq 1 ]; then
 fi
 
 figures="linkup_median_ms linkup_max_ms all_up_ms teardown_ms rss_kib_per_port fds_per_port
-events_cpu_us_per_port"
+events_cpu_us_per_port events_minflt_per_port events_wakeups_per_port"
 median() {	# median of the numbers on stdin
 	sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
 }

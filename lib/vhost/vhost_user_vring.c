@@ -305,7 +305,9 @@ vhost_vring_set_fd(struct vhost_dev *dev, struct vhost_user_ctx *ctx, bool call)
 	if (fd >= 0) {
 		int fl = fcntl(fd, F_GETFL);
 
-		if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		/* Front-ends make theirs non-blocking already: no second call. */
+		if (fl < 0 ||
+		    ((fl & O_NONBLOCK) == 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)) {
 			VHOST_MSG_LOG(dev, ctx, ERR, "vring %u: cannot make the fd non-blocking\n",
 				      index);
 			return -EINVAL;	/* the transport closes it */

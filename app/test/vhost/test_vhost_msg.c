@@ -12,6 +12,7 @@
 #pragma GCC diagnostic ignored "-Wclobbered"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -738,6 +739,41 @@ TEST_CASE(test_vring_fd_replace)
 	mock_case_end(dev);
 }
 
+/*
+ * Call and err fds are written from lcores: a blocking one is made
+ * non-blocking (the flag is set only when missing), one that already is
+ * stays so, and either way the vring keeps the fd.
+ */
+TEST_CASE(test_vring_fd_made_nonblocking)
+{
+	static const uint32_t requests[] = { VHOST_USER_SET_VRING_CALL,
+					     VHOST_USER_SET_VRING_ERR };
+	struct vhost_dev *dev;
+	unsigned int i, blocking;
+
+	mock_case_begin();
+	dev = configured_dev(&mock_trans_fd);
+	for (i = 0; i < RTE_DIM(requests); i++) {
+		for (blocking = 0; blocking < 2; blocking++) {
+			struct vhost_user_ctx ctx;
+			int fd = eventfd(0, EFD_CLOEXEC | (blocking ? 0 : EFD_NONBLOCK));
+			int kept;
+
+			TEST_ASSERT(fd >= 0);
+			TEST_ASSERT_EQ(!!(fcntl(fd, F_GETFL) & O_NONBLOCK), !blocking);
+			mock_msg_u64(&ctx, requests[i], 0);
+			mock_add_fd(&ctx, fd);
+			TEST_ASSERT_EQ(mock_handle(dev, &ctx), 0);
+			kept = requests[i] == VHOST_USER_SET_VRING_CALL ?
+				dev->vq[0]->callfd : dev->vq[0]->errfd;
+			TEST_ASSERT_EQ(kept, fd);
+			TEST_ASSERT(fcntl(kept, F_GETFL) & O_NONBLOCK,
+				    "request %u, blocking %u", requests[i], blocking);
+		}
+	}
+	mock_case_end(dev);
+}
+
 static enum rte_vhost_msg_result
 hook_pre(int vid, void *msg)
 {
@@ -873,5 +909,6 @@ TEST_MAIN(mock_env_setup, mock_env_teardown,
 	TEST_ENTRY(test_fdless_transport),
 	TEST_ENTRY(test_legacy_enable_on_kick),
 	TEST_ENTRY(test_vring_fd_replace),
+	TEST_ENTRY(test_vring_fd_made_nonblocking),
 	TEST_ENTRY(test_extern_hooks),
 	TEST_ENTRY(test_iotlb))

@@ -552,9 +552,8 @@ mock_setup_vring(struct vhost_dev *dev, uint32_t index)
 /*
  * ---- a handler test binary (test.h included first; not the fuzz target) ----
  *
- * TEST_MAIN's setup and teardown: the EAL, on one lcore (the data path's
- * per-queue state lives in rte_malloc memory), and the guest memory the
- * cases map (mock_env_guest). Each case starts with mock_case_begin() and
+ * TEST_MAIN's setup and teardown: the EAL, on one lcore, and the guest
+ * memory the cases map (mock_env_guest). Each case starts with mock_case_begin() and
  * ends with mock_case_end(): the device freed, every fd it got closed.
  */
 static struct mock_guest mock_env_guest;
