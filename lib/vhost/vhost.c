@@ -152,6 +152,8 @@ vhost_dev_lock_all_vqs(struct vhost_dev *dev)
 	for (i = 0; i < dev->nr_vring; i++)
 		if (dev->vq[i] != NULL)
 			rte_spinlock_lock(&dev->vq[i]->access_lock);
+	/* Under every lock: no burst is between reading it and using its region. */
+	dev->mem_gen++;
 }
 
 void

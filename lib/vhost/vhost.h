@@ -286,6 +286,12 @@ struct vhost_dev {
 
 	/* Memory table; regions[] has VHOST_MAX_MEM_SLOTS entries. */
 	struct rte_vhost_memory *mem;
+	/*
+	 * Moves each time every vq lock is taken (vhost_dev_lock_all_vqs),
+	 * which every change of the table does: a region a vring's data
+	 * path remembered (vhost_vq_dp.region) is good while it has not.
+	 */
+	uint32_t mem_gen;
 
 	/* Dirty log (SET_LOG_BASE). */
 	uint64_t log_size;

@@ -137,6 +137,16 @@ struct vhost_vq_dp {
 	uint16_t nr_copy;
 	uint16_t nr_shadow;
 	uint32_t nr_slots;		/* packed: ring slots the shadow entries take */
+	/*
+	 * Packed batches: the guest memory region the last burst's buffers
+	 * were in, while dev->mem_gen is region_gen (size 0: none).
+	 */
+	uint32_t region_gen;
+	struct vhost_region_cache {
+		uint64_t base;
+		uint64_t size;
+		uint64_t hva;
+	} region;
 	struct vhost_used_shadow *shadow;	/* size entries (packed) */
 	/*
 	 * Split: used entries staged at their ring position, copied to the

@@ -454,9 +454,10 @@ vhost_vq_usable(const struct vhost_dev *dev, const struct vhost_vq *vq)
 		      dp != NULL && dp->size == vq->size);
 }
 
-uint16_t
-vhost_vq_enqueue(struct vhost_dev *dev, struct vhost_vq *vq,
-		 struct rte_mbuf **pkts, uint16_t count)
+/* vhost_vq_enqueue(), inlined into the public call (one frame less per burst). */
+static __rte_always_inline uint16_t
+vhost_vq_enqueue_inline(struct vhost_dev *dev, struct vhost_vq *vq,
+			struct rte_mbuf **pkts, uint16_t count)
 {
 	uint16_t n = 0;
 
@@ -473,6 +474,13 @@ vhost_vq_enqueue(struct vhost_dev *dev, struct vhost_vq *vq,
 out:
 	rte_spinlock_unlock(&vq->access_lock);
 	return n;
+}
+
+uint16_t
+vhost_vq_enqueue(struct vhost_dev *dev, struct vhost_vq *vq,
+		 struct rte_mbuf **pkts, uint16_t count)
+{
+	return vhost_vq_enqueue_inline(dev, vq, pkts, count);
 }
 
 uint16_t
@@ -557,7 +565,7 @@ rte_vhost_enqueue_burst(int vid, uint16_t queue_id, struct rte_mbuf **pkts, uint
 
 	if (unlikely(vq == NULL || pkts == NULL))
 		return 0;
-	return vhost_vq_enqueue(dev, vq, pkts, count);
+	return vhost_vq_enqueue_inline(dev, vq, pkts, count);
 }
 
 uint16_t

@@ -347,21 +347,36 @@ packed_batch_ready(const struct vhost_vq *vq, uint16_t idx, bool wrap)
 }
 
 /*
- * The guest memory region a burst's batches were found in: a driver posts
- * from one region, usually, so it is tried before a search. Size 0: none
- * yet. A burst's own (the memory table does not change under the vring's
- * access lock).
+ * The guest memory region batches were last found in: a driver posts from
+ * one region, usually, so it is tried before a search. Size 0: none. A
+ * burst takes the vring's (vhost_vq_dp.region) if the memory table has
+ * not changed since (the table does not change under the vring's lock).
  */
-struct packed_region {
-	uint64_t base;
-	uint64_t size;
-	uint64_t hva;
-};
+static __rte_always_inline void
+packed_region_get(const struct vhost_dev *dev, const struct vhost_vq_dp *dp,
+		  struct vhost_region_cache *pr)
+{
+	if (likely(dp->region_gen == dev->mem_gen)) {
+		*pr = dp->region;
+	} else {
+		pr->base = 0;
+		pr->size = 0;
+		pr->hva = 0;
+	}
+}
+
+static __rte_always_inline void
+packed_region_put(const struct vhost_dev *dev, struct vhost_vq_dp *dp,
+		  const struct vhost_region_cache *pr)
+{
+	dp->region = *pr;
+	dp->region_gen = dev->mem_gen;
+}
 
 /* Host VA of the whole buffer [addr, addr + len), or NULL if not mapped in one piece. */
 static __rte_always_inline uint8_t *
 packed_batch_map(struct vhost_dev *dev, struct vhost_vq *vq, bool iommu, uint64_t addr,
-		 uint32_t len, struct packed_region *pr, uint8_t perm)
+		 uint32_t len, struct vhost_region_cache *pr, uint8_t perm)
 {
 	/* unsigned wrap makes an address below the region fail too */
 	uint64_t off = addr - pr->base;
@@ -414,7 +429,7 @@ packed_batch_load(const struct vhost_vq *vq, uint16_t idx, struct vhost_desc d[V
 static __rte_always_inline bool
 packed_batch_map_all(struct vhost_dev *dev, struct vhost_vq *vq,
 		     const struct vhost_desc d[VHOST_PACKED_BATCH],
-		     uint8_t *buf[VHOST_PACKED_BATCH], struct packed_region *pr, uint8_t perm)
+		     uint8_t *buf[VHOST_PACKED_BATCH], struct vhost_region_cache *pr, uint8_t perm)
 {
 	uint64_t base = pr->base, size = pr->size, hva = pr->hva;
 	uint16_t k;
@@ -463,7 +478,7 @@ packed_batch_map_all(struct vhost_dev *dev, struct vhost_vq *vq,
  */
 static __rte_always_inline bool
 packed_rx_batch(struct vhost_dev *dev, struct vhost_vq *vq, struct vhost_vq_dp *dp,
-		struct rte_mbuf **pkts, uint32_t hlen, struct packed_region *pr)
+		struct rte_mbuf **pkts, uint32_t hlen, struct vhost_region_cache *pr)
 {
 	static const struct virtio_net_hdr_mrg_rxbuf hdr_one = { .num_buffers = 1 };
 	const bool iommu = dev->iommu;
@@ -525,19 +540,27 @@ packed_rx_batch(struct vhost_dev *dev, struct vhost_vq *vq, struct vhost_vq_dp *
 
 /*
  * As many enqueue batches in a row as pass (pkts[0..count)); the packets
- * they took. Out of line: with a register file of its own the batch code
- * compiles to fewer instructions than inside the burst loop.
+ * they took. *empty: they stopped at a slot the driver has not made
+ * available (the ring is out of buffers; the common end of a burst when
+ * the guest is behind). Out of line: with a register file of its own the
+ * batch code compiles to fewer instructions than inside the burst loop.
  */
 static __rte_noinline uint16_t
 packed_rx_batches(struct vhost_dev *dev, struct vhost_vq *vq, struct vhost_vq_dp *dp,
 		  struct rte_mbuf **pkts, uint16_t count, uint32_t hlen,
-		  struct packed_region *pr)
+		  struct vhost_region_cache *pr, bool *empty)
 {
 	uint16_t done = 0;
 
-	while (count - done >= VHOST_PACKED_BATCH &&
-	       packed_rx_batch(dev, vq, dp, &pkts[done], hlen, pr))
+	while (count - done >= VHOST_PACKED_BATCH) {
+		if (!packed_rx_batch(dev, vq, dp, &pkts[done], hlen, pr)) {
+			*empty = !packed_avail(__atomic_load_n(
+				&vq->desc_packed[vq->last_avail_idx].flags, __ATOMIC_RELAXED),
+				vq->avail_wrap_counter);
+			break;
+		}
 		done += VHOST_PACKED_BATCH;
+	}
 	return done;
 }
 
@@ -550,7 +573,7 @@ vhost_packed_enqueue(struct vhost_dev *dev, struct vhost_vq *vq,
 	struct vhost_rx_chain *chain = dp->chain;
 	const bool mrg = vhost_has_feature(dev, VIRTIO_NET_F_MRG_RXBUF);
 	const uint32_t hlen = (uint32_t)dev->vhost_hlen;
-	struct packed_region pr = { 0, 0, 0 };
+	struct vhost_region_cache pr;
 	uint16_t i;
 
 	if (!packed_indexes_ok(dev, vq))
@@ -565,6 +588,7 @@ vhost_packed_enqueue(struct vhost_dev *dev, struct vhost_vq *vq,
 	dp->nr_shadow = 0;
 	dp->nr_slots = 0;
 	dp->log_on = vhost_log_enabled(dev);
+	packed_region_get(dev, dp, &pr);
 
 	for (i = 0; i < count; i++) {
 		struct rte_mbuf *m;
@@ -577,9 +601,12 @@ vhost_packed_enqueue(struct vhost_dev *dev, struct vhost_vq *vq,
 
 		if ((vq->last_avail_idx & (VHOST_PACKED_BATCH - 1)) == 0 &&
 		    count - i >= VHOST_PACKED_BATCH && !dp->log_on && !dp->rx_general) {
+			bool empty = false;
+
 			/* Where the batches stop, the packet there goes one by one. */
-			i += packed_rx_batches(dev, vq, dp, &pkts[i], count - i, hlen, &pr);
-			if (i == count)
+			i += packed_rx_batches(dev, vq, dp, &pkts[i], count - i, hlen, &pr,
+					       &empty);
+			if (i == count || empty)
 				break;
 		}
 		m = pkts[i];
@@ -656,6 +683,7 @@ undo:
 	if (dp->nr_shadow != 0) {
 		vhost_copy_flush(dp);
 		packed_publish(dev, vq);
+		packed_region_put(dev, dp, &pr);
 	}
 	return i;
 }
@@ -676,7 +704,7 @@ undo:
 static __rte_always_inline bool
 packed_tx_batch(struct vhost_dev *dev, struct vhost_vq *vq, struct vhost_vq_dp *dp,
 		const struct vhost_desc d[VHOST_PACKED_BATCH], struct rte_mbuf **pkts,
-		bool host_ol, bool in_order, uint32_t hlen, struct packed_region *pr)
+		bool host_ol, bool in_order, uint32_t hlen, struct vhost_region_cache *pr)
 {
 	struct vhost_used_shadow *sh = &dp->shadow[dp->nr_shadow];
 	uint8_t *buf[VHOST_PACKED_BATCH];
@@ -736,7 +764,7 @@ vhost_packed_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
 	const bool in_order = vhost_has_feature(dev, VIRTIO_F_IN_ORDER);
 	const uint32_t hlen = (uint32_t)dev->vhost_hlen;
 	const uint16_t size = vq->size;
-	struct packed_region pr = { 0, 0, 0 };
+	struct vhost_region_cache pr;
 	struct vhost_desc head;
 	uint16_t idx, i, n = 0;
 	bool wrap;
@@ -755,6 +783,7 @@ vhost_packed_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
 		vhost_dp_log_bad(dev, vq, "mbuf allocation failed");
 		return 0;
 	}
+	packed_region_get(dev, dp, &pr);
 
 	i = 0;
 	while (i < count) {
@@ -807,8 +836,10 @@ vhost_packed_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
 	vq->avail_wrap_counter = wrap;
 
 	vhost_copy_flush(dp);
-	if (dp->nr_shadow != 0)
+	if (dp->nr_shadow != 0) {
 		packed_publish(dev, vq);
+		packed_region_put(dev, dp, &pr);
+	}
 	/* pkts[n..count): mbufs no packet needed (pkts[n] NULL: none). */
 	vhost_mbufs_put(pool, &pkts[n], count - n);
 	return n;

@@ -1287,6 +1287,65 @@ TEST_CASE(dequeue_mbufs_reset_and_returned)
 	}
 }
 
+/*
+ * Packed batches remember the memory region their buffers were in from one
+ * burst to the next. A new memory table (every change of it takes every
+ * vq lock, vhost_dev_lock_all_vqs) must make them look again: here region
+ * 1 moves to another host buffer between bursts, and both an enqueue and a
+ * dequeue batch then use the new one, never the old.
+ */
+TEST_CASE(packed_batch_region_follows_mem_table)
+{
+	const uint64_t gpa0 = R1_GPA + 0x10000;
+	uint8_t *old = region[1], *alt;
+	struct rte_mbuf *m[4];
+	uint64_t off;
+	uint16_t i;
+
+	ring_setup(true, 16, 1ULL << VIRTIO_F_RING_PACKED | 1ULL << VIRTIO_NET_F_MRG_RXBUF);
+	for (i = 0; i < 4; i++)
+		ppost(gpa0 + i * 0x1000, 2048, i, VRING_DESC_F_WRITE);
+	for (i = 0; i < 4; i++)
+		m[i] = host_pkt(60 + i, (uint8_t)i);
+	TEST_ASSERT_EQ(vhost_vq_enqueue(dev, vq, m, 4), 4);
+	free_all(m, 4);
+
+	alt = aligned_alloc(4096, REG_SIZE);
+	TEST_ASSERT(alt != NULL, "no memory");
+	memset(alt, 0, REG_SIZE);
+	vhost_dev_lock_all_vqs(dev);
+	region[1] = alt;
+	mem->regions[1].host_user_addr = (uint64_t)(uintptr_t)alt;
+	vhost_dev_unlock_all_vqs(dev);
+	memset(old, 0, REG_SIZE);
+
+	for (i = 4; i < 8; i++)
+		ppost(gpa0 + i * 0x1000, 2048, i, VRING_DESC_F_WRITE);
+	for (i = 0; i < 4; i++)
+		m[i] = host_pkt(70 + i, (uint8_t)(10 + i));
+	TEST_ASSERT_EQ(vhost_vq_enqueue(dev, vq, m, 4), 4);
+	for (i = 0; i < 4; i++)
+		TEST_ASSERT_EQ(check_rx_buf(gpa0 + (4 + i) * 0x1000, m[i]), 0);
+	free_all(m, 4);
+	/* Dequeue: four frames written (through hva()) into the moved region. */
+	for (i = 8; i < 12; i++) {
+		guest_pkt(gpa0 + i * 0x1000, 80 + i, (uint8_t)i);
+		ppost(gpa0 + i * 0x1000, HLEN + 80 + i, i, 0);
+	}
+	TEST_ASSERT_EQ(deq(m, 4), 4);
+	for (i = 0; i < 4; i++)
+		TEST_ASSERT_EQ(check_pattern(m[i], 88 + i, (uint8_t)(8 + i)), 0);
+	free_all(m, 4);
+	for (off = 0; off < REG_SIZE && old[off] == 0; off++)
+		;
+	vhost_dev_lock_all_vqs(dev);
+	region[1] = old;
+	mem->regions[1].host_user_addr = (uint64_t)(uintptr_t)old;
+	vhost_dev_unlock_all_vqs(dev);
+	free(alt);
+	TEST_ASSERT(off == REG_SIZE, "the old mapping of region 1 was written at %#" PRIx64, off);
+}
+
 TEST_CASE(packed_wraparound)
 {
 	struct rte_mbuf *pkts[1];
@@ -1606,6 +1665,7 @@ TEST_MAIN(ring_test_setup, ring_test_teardown,
 	TEST_ENTRY(packed_tx_batch_fast),
 	TEST_ENTRY(packed_tx_batch_in_order),
 	TEST_ENTRY(dequeue_mbufs_reset_and_returned),
+	TEST_ENTRY(packed_batch_region_follows_mem_table),
 	TEST_ENTRY(packed_rx_batch),
 	TEST_ENTRY(packed_rx_batch_aliased_buffer),
 	TEST_ENTRY(packed_rx_roundtrip_and_mergeable),
