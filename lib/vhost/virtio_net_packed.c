@@ -478,10 +478,10 @@ packed_batch_map_all(struct vhost_dev *dev, struct vhost_vq *vq,
  */
 static __rte_always_inline bool
 packed_rx_batch(struct vhost_dev *dev, struct vhost_vq *vq, struct vhost_vq_dp *dp,
-		struct rte_mbuf **pkts, uint32_t hlen, struct vhost_region_cache *pr)
+		struct rte_mbuf **pkts, uint32_t hlen, struct vhost_region_cache *pr,
+		const bool iommu)
 {
 	static const struct virtio_net_hdr_mrg_rxbuf hdr_one = { .num_buffers = 1 };
-	const bool iommu = dev->iommu;
 	const uint16_t idx = vq->last_avail_idx;
 	const volatile struct vring_packed_desc *ring = &vq->desc_packed[idx];
 	struct vhost_used_shadow *sh = &dp->shadow[dp->nr_shadow];
@@ -550,10 +550,13 @@ packed_rx_batches(struct vhost_dev *dev, struct vhost_vq *vq, struct vhost_vq_dp
 		  struct rte_mbuf **pkts, uint16_t count, uint32_t hlen,
 		  struct vhost_region_cache *pr, bool *empty)
 {
+	const bool iommu = dev->iommu;
 	uint16_t done = 0;
 
 	while (count - done >= VHOST_PACKED_BATCH) {
-		if (!packed_rx_batch(dev, vq, dp, &pkts[done], hlen, pr)) {
+		/* Two copies of the batch: without an IOMMU, no translation code. */
+		if (!(unlikely(iommu) ? packed_rx_batch(dev, vq, dp, &pkts[done], hlen, pr, true) :
+			packed_rx_batch(dev, vq, dp, &pkts[done], hlen, pr, false))) {
 			*empty = !packed_avail(__atomic_load_n(
 				&vq->desc_packed[vq->last_avail_idx].flags, __ATOMIC_RELAXED),
 				vq->avail_wrap_counter);
