@@ -58,17 +58,9 @@ RTE_LOG_REGISTER(vhost_data_log_level, lib.vhost.data, WARNING);
 /* The library's own net device starts once its first queue pair is ready. */
 #define VHOST_NET_READY_VRINGS	2
 
-static struct vhost_dev *vhost_devices[RTE_MAX_VHOST_DEVICE];
+struct vhost_dev *vhost_devices[RTE_MAX_VHOST_DEVICE];
 /* Serialises vid allocation between endpoints' connections. */
 static pthread_mutex_t vhost_devices_lock = PTHREAD_MUTEX_INITIALIZER;
-
-struct vhost_dev *
-vhost_dev_lookup(int vid)
-{
-	if (unlikely(vid < 0 || vid >= RTE_MAX_VHOST_DEVICE))
-		return NULL;
-	return __atomic_load_n(&vhost_devices[vid], __ATOMIC_ACQUIRE);
-}
 
 struct vhost_dev *
 vhost_dev_get(int vid)

@@ -342,8 +342,17 @@ struct vhost_dev *vhost_dev_new(struct vhost_endpoint *ep);
 void vhost_dev_free(struct vhost_dev *dev);
 /* Look up a vid; NULL (and one log line) if it does not name a device. */
 struct vhost_dev *vhost_dev_get(int vid);
-/* Look up a vid without logging (for data-path callers). */
-struct vhost_dev *vhost_dev_lookup(int vid);
+/* vhost.c's table of devices by vid (see there); read with vhost_dev_lookup(). */
+extern struct vhost_dev *vhost_devices[RTE_MAX_VHOST_DEVICE];
+
+/* The device of vid, or NULL; no logging (data-path callers). Inline: every burst does it. */
+static inline struct vhost_dev *
+vhost_dev_lookup(int vid)
+{
+	if (unlikely(vid < 0 || vid >= RTE_MAX_VHOST_DEVICE))
+		return NULL;
+	return __atomic_load_n(&vhost_devices[vid], __ATOMIC_ACQUIRE);
+}
 /* Allocate vring idx (and every vring below it) if not yet there. */
 int vhost_vq_alloc(struct vhost_dev *dev, uint32_t idx);
 /* Back to the state right after connect (RESET_OWNER / RESET_DEVICE). */

@@ -538,28 +538,34 @@ packed_rx_batch(struct vhost_dev *dev, struct vhost_vq *vq, struct vhost_vq_dp *
 	return true;
 }
 
+/* packed_rx_batches(): they stopped at a slot the driver has not made available. */
+#define PACKED_RX_EMPTY (1u << 16)
+
 /*
- * As many enqueue batches in a row as pass (pkts[0..count)); the packets
- * they took. *empty: they stopped at a slot the driver has not made
- * available (the ring is out of buffers; the common end of a burst when
- * the guest is behind). Out of line: with a register file of its own the
- * batch code compiles to fewer instructions than inside the burst loop.
+ * As many enqueue batches in a row as pass (pkts[0..count)): the packets
+ * they took, with PACKED_RX_EMPTY if they stopped at a slot the driver has
+ * not made available (the ring is out of buffers; the common end of a
+ * burst when the guest is behind). Out of line: with a register file of
+ * its own the batch code compiles to fewer instructions than inside the
+ * burst loop.
  */
-static __rte_noinline uint16_t
-packed_rx_batches(struct vhost_dev *dev, struct vhost_vq *vq, struct vhost_vq_dp *dp,
-		  struct rte_mbuf **pkts, uint16_t count, uint32_t hlen,
-		  struct vhost_region_cache *pr, bool *empty)
+static __rte_noinline uint32_t
+packed_rx_batches(struct vhost_dev *dev, struct vhost_vq *vq, struct rte_mbuf **pkts,
+		  uint16_t count, struct vhost_region_cache *pr)
 {
+	struct vhost_vq_dp *dp = vq->dp;
+	const uint32_t hlen = (uint32_t)dev->vhost_hlen;
 	const bool iommu = dev->iommu;
-	uint16_t done = 0;
+	uint32_t done = 0;
 
 	while (count - done >= VHOST_PACKED_BATCH) {
 		/* Two copies of the batch: without an IOMMU, no translation code. */
 		if (!(unlikely(iommu) ? packed_rx_batch(dev, vq, dp, &pkts[done], hlen, pr, true) :
 			packed_rx_batch(dev, vq, dp, &pkts[done], hlen, pr, false))) {
-			*empty = !packed_avail(__atomic_load_n(
-				&vq->desc_packed[vq->last_avail_idx].flags, __ATOMIC_RELAXED),
-				vq->avail_wrap_counter);
+			if (!packed_avail(__atomic_load_n(
+					&vq->desc_packed[vq->last_avail_idx].flags,
+					__ATOMIC_RELAXED), vq->avail_wrap_counter))
+				done |= PACKED_RX_EMPTY;
 			break;
 		}
 		done += VHOST_PACKED_BATCH;
@@ -604,12 +610,11 @@ vhost_packed_enqueue(struct vhost_dev *dev, struct vhost_vq *vq,
 
 		if ((vq->last_avail_idx & (VHOST_PACKED_BATCH - 1)) == 0 &&
 		    count - i >= VHOST_PACKED_BATCH && !dp->log_on && !dp->rx_general) {
-			bool empty = false;
-
 			/* Where the batches stop, the packet there goes one by one. */
-			i += packed_rx_batches(dev, vq, dp, &pkts[i], count - i, hlen, &pr,
-					       &empty);
-			if (i == count || empty)
+			const uint32_t r = packed_rx_batches(dev, vq, &pkts[i], count - i, &pr);
+
+			i += (uint16_t)r;
+			if (i == count || (r & PACKED_RX_EMPTY))
 				break;
 		}
 		m = pkts[i];
