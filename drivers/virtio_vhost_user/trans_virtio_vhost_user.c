@@ -134,6 +134,13 @@ struct vvu_drv_ep {
 	struct vvu_drv_vq txq;
 	struct vhost_dev *dev;		/* the live connection, or NULL */
 	bool conn_broken;		/* close it at the next chance */
+	/*
+	 * While rxq is being handled, replies go on txq without a doorbell
+	 * (tx_defer) and one doorbell follows the batch (tx_pending): over
+	 * vfio-user each doorbell is a round trip.
+	 */
+	bool tx_defer;
+	bool tx_pending;
 	uint64_t calls[VVU_CALL_WORDS];	/* pending call doorbells (vfio-user) */
 	int last_err;			/* last attach failure, for quiet retries */
 	bool attach_quiet;		/* its reason was logged: retry quietly */
@@ -255,6 +262,16 @@ vvu_kick_queue(struct vvu_drv_ep *e, struct vvu_drv_vq *vq, uint16_t q)
 		return;
 	if (vvu_drv_pci_notify_queue(&e->pci, q) < 0)
 		VVU_LOG(e->ep->path, DEBUG, "notify of queue %u failed\n", q);
+}
+
+/* The one txq doorbell for the replies queued while tx_defer was set. */
+static void
+vvu_tx_flush(struct vvu_drv_ep *e)
+{
+	if (!e->tx_pending)
+		return;
+	e->tx_pending = false;
+	vvu_kick_queue(e, &e->txq, VVU_TXQ);
 }
 
 static void
@@ -443,13 +460,12 @@ static int
 vvu_conn_open(struct vvu_drv_ep *e)
 {
 	struct vhost_dev *dev;
-	int ret;
 
-	/* The front-end's memory is in BAR2 windows that are new now. */
-	ret = e->hw.ops->shm_refresh(&e->hw, e->pci.caps.shm.bar);
-	if (ret < 0)
-		VVU_LOG(e->ep->path, WARNING, "BAR2 windows not readable yet: %s\n",
-			strerror(-ret));
+	/*
+	 * No BAR2 refresh here: a new front-end has no memory yet, and each
+	 * SET_MEM_TABLE or ADD_MEM_REG re-reads the windows (mem_update_begin)
+	 * before mapping anything, which saves a round trip per connection.
+	 */
 	e->conn_broken = false;
 	dev = vhost_dev_new(e->ep);
 	if (dev == NULL)
@@ -514,15 +530,20 @@ vvu_process_rxq(struct vvu_drv_ep *e)
 	unsigned int n = 0;
 	int len, ret = 0;
 
+	e->tx_defer = true;
 	while ((len = vvu_drv_vq_rx_pop(&e->rxq, buf, sizeof(buf))) > 0) {
 		n++;
 		vvu_handle_one(e, buf, len);
 		if (e->conn_broken) {
+			/* Its replies so far go out before the device drops it. */
+			vvu_tx_flush(e);
 			ret = vvu_conn_drop(e);
 			if (ret < 0)
 				break;
 		}
 	}
+	e->tx_defer = false;
+	vvu_tx_flush(e);
 	if (len < 0) {
 		VVU_LOG(e->ep->path, ERR, "device broke the rxq ring rules\n");
 		return len;
@@ -630,6 +651,7 @@ vvu_detach(struct vvu_drv_ep *e, bool device_ok)
 	e->q_irq_fd = -1;
 	vvu_close_kick_fds(e);
 	memset(e->calls, 0, sizeof(e->calls));
+	e->tx_pending = false;
 }
 
 /*
@@ -652,6 +674,26 @@ vvu_prepare_kick_fds(struct vvu_drv_ep *e)
 			break;	/* routed later, when a front-end asks */
 	}
 	return VVU_KICK_VECTOR(i);
+}
+
+/*
+ * Program the kick vectors of the queues routed at attach, so that a
+ * front-end's first SET_VRING_KICK costs no register access either: the
+ * device keeps them until its reset, and raises one only for a kick fd a
+ * front-end gave it. Queues whose write fails are programmed at their
+ * front-end's SET_VRING_KICK (vvu_vring_kickfd), as before.
+ */
+static void
+vvu_program_kick_vectors(struct vvu_drv_ep *e)
+{
+	uint32_t i;
+
+	for (i = 0; i < RTE_DIM(e->kick_fds) && VVU_KICK_VECTOR(i) < e->nr_vectors; i++) {
+		if (e->kick_fds[i] < 0)
+			break;
+		e->kick_vec_set[i] = vvu_drv_pci_set_kick_vector(&e->pci, (uint16_t)i,
+						(uint16_t)VVU_KICK_VECTOR(i)) == 0;
+	}
 }
 
 static int
@@ -705,6 +747,8 @@ vvu_setup_queues(struct vvu_drv_ep *e)
 	if (e->polling)
 		VVU_LOG(e->ep->path, INFO, "device has no usable interrupts: polling it every"
 			" %d ms; applications cannot sleep on kicks\n", VVU_POLL_MS);
+	else
+		vvu_program_kick_vectors(e);
 	vector = e->polling ? VIRTIO_MSI_NO_VECTOR : VVU_VECTOR;
 	ret = vvu_drv_pci_set_config_vector(&e->pci, vector);
 	if (!e->polling && e->q_irq_fd >= 0)
@@ -1111,10 +1155,14 @@ vvu_send_reply(struct vhost_dev *dev, const struct vhost_user_msg *msg, const in
 			ret = vvu_drv_vq_tx_push(&e->txq, msg, len);
 		if (ret != -ENOSPC || waited >= VVU_TX_WAIT_US)
 			break;
+		/* The device frees txq only for replies it was told of. */
+		vvu_tx_flush(e);
 		nanosleep(&pause, NULL);
 		waited += VVU_TX_POLL_US;
 	}
-	if (ret == 0)
+	if (ret == 0 && e->tx_defer)
+		e->tx_pending = true;
+	else if (ret == 0)
 		vvu_kick_queue(e, &e->txq, VVU_TXQ);
 out:
 	pthread_mutex_unlock(&e->lock);

@@ -15,7 +15,7 @@
  * BAR2 (the front-end's memory): its windows can change whenever the
  * front-end sends a new memory table, and vfio-user has no message to say
  * so, hence shm_refresh (vvu_device_spec.rst §L.10): the transport re-reads the region info
- * after FRONTEND_UP and on every SET_MEM_TABLE, and each memory region maps
+ * before mapping the regions of each SET_MEM_TABLE, and each memory region maps
  * the window that covers its BAR2 offset, with that window's own fd (our
  * sparse_mmap_fds extension) or the region's single fd (stock servers).
  * Every window is checked against the region size and, for regular files,
