@@ -89,6 +89,14 @@ struct vvu_drv_hw_ops {
 			uint32_t len);
 	int (*bar_write)(struct vvu_drv_hw *hw, unsigned int bar, uint64_t off,
 			 const void *buf, uint32_t len);
+	/*
+	 * Optional: a doorbell (len 2), sent without waiting for the device to
+	 * acknowledge it (vfio-user: a posted REGION_WRITE, no reply). The
+	 * device takes requests in order, so a later access sees its effect.
+	 * NULL: bar_write.
+	 */
+	int (*bar_notify)(struct vvu_drv_hw *hw, unsigned int bar, uint64_t off,
+			  const void *buf, uint32_t len);
 
 	/*
 	 * The layout of a shared-memory BAR may have changed (vfio-user: the

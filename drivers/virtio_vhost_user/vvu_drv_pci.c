@@ -295,6 +295,15 @@ loc_write(struct vvu_drv_pci *p, const struct vvu_drv_region_loc *loc, uint64_t 
 	return p->hw->ops->bar_write(p->hw, loc->bar, loc->offset + off, buf, len);
 }
 
+/* A doorbell: posted where the device access allows it. */
+static int
+bar_notify(struct vvu_drv_pci *p, unsigned int bar, uint64_t off, const void *buf, uint32_t len)
+{
+	if (p->hw->ops->bar_notify != NULL)
+		return p->hw->ops->bar_notify(p->hw, bar, off, buf, len);
+	return p->hw->ops->bar_write(p->hw, bar, off, buf, len);
+}
+
 static int
 common_r8(struct vvu_drv_pci *p, uint32_t off, uint8_t *v)
 {
@@ -624,10 +633,14 @@ vvu_drv_pci_notify_queue(struct vvu_drv_pci *p, uint16_t q)
 {
 	uint16_t le = rte_cpu_to_le_16(q);
 
+	uint64_t off;
+
 	if (q >= VVU_NUM_VQS)
 		return -EINVAL;
-	return loc_write(p, &p->caps.notify, (uint64_t)p->notify_off[q] * p->caps.notify_mult,
-			 &le, 2);
+	off = (uint64_t)p->notify_off[q] * p->caps.notify_mult;
+	if (off + 2 > p->caps.notify.length)
+		return -EINVAL;
+	return bar_notify(p, p->caps.notify.bar, p->caps.notify.offset + off, &le, 2);
 }
 
 int
@@ -651,7 +664,7 @@ vvu_drv_pci_aux_notify(struct vvu_drv_pci *p, uint32_t slot)
 	ret = vvu_drv_pci_aux_slot_offset(&p->caps, slot, &off);
 	if (ret < 0)
 		return ret;
-	return p->hw->ops->bar_write(p->hw, p->caps.dev_aux.bar, off, &le, 2);
+	return bar_notify(p, p->caps.dev_aux.bar, off, &le, 2);
 }
 
 int

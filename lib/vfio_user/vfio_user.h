@@ -742,6 +742,23 @@ int vfio_user_client_region_read(struct vfio_user_client *cli, uint32_t region,
 int vfio_user_client_region_write(struct vfio_user_client *cli, uint32_t region,
 				  uint64_t offset, const void *buf, size_t count);
 
+/** Largest write vfio_user_client_region_write_posted() takes (a doorbell). */
+#define VFIO_USER_POSTED_WRITE_MAX 8u
+
+/**
+ * REGION_WRITE of @count bytes (1 to VFIO_USER_POSTED_WRITE_MAX) with
+ * VFIO_USER_F_NO_REPLY: sent, not waited for. A server handles requests
+ * in order, so the next request (and its reply) comes after this write
+ * took effect; a write the server refuses is only logged there. For
+ * doorbells, where the round trip was the cost. A server that replies
+ * anyway breaks the connection (a reply that matches no waiting request).
+ *
+ * @return 0 once sent; -EINVAL (@count), -EPROTO (connection broken),
+ *         -ENOTCONN, or the send error.
+ */
+int vfio_user_client_region_write_posted(struct vfio_user_client *cli, uint32_t region,
+					 uint64_t offset, const void *buf, size_t count);
+
 /**
  * DMA_MAP [@iova, @iova + @size) to @fd at @fd_offset (fd borrowed).
  * @param flags  VFIO_USER_F_DMA_REGION_READ/WRITE.

@@ -611,6 +611,37 @@ vfio_user_client_region_write(struct vfio_user_client *cli, uint32_t region, uin
 }
 
 int
+vfio_user_client_region_write_posted(struct vfio_user_client *cli, uint32_t region,
+				     uint64_t offset, const void *buf, size_t count)
+{
+	struct vfio_user_header hdr = {
+		.command = VFIO_USER_REGION_WRITE,
+		.flags = VFIO_USER_F_TYPE_COMMAND | VFIO_USER_F_NO_REPLY,
+	};
+	uint8_t req[sizeof(struct vfio_user_region_access) + VFIO_USER_POSTED_WRITE_MAX];
+	struct vfio_user_region_access acc = { .offset = offset, .region = region,
+					       .count = (uint32_t)count };
+	int rc;
+
+	if (count == 0 || count > VFIO_USER_POSTED_WRITE_MAX || buf == NULL)
+		return -EINVAL;
+	if (cli->broken)
+		return -EPROTO;
+	if (cli->fd < 0)
+		return -ENOTCONN;
+	memcpy(req, &acc, sizeof(acc));
+	memcpy(req + sizeof(acc), buf, count);
+	hdr.msg_id = cli->next_id++;
+	rc = vfio_user_send_msg(cli->fd, &hdr, req, sizeof(acc) + count, NULL, 0,
+				cli->timeout_ms);
+	if (rc < 0) {
+		set_broken(cli, "send failed", rc);
+		return rc == -EPIPE || rc == -ECONNRESET ? -ENOTCONN : rc;
+	}
+	return 0;
+}
+
+int
 vfio_user_client_dma_map(struct vfio_user_client *cli, uint32_t flags, uint64_t iova,
 			 uint64_t size, int fd, uint64_t fd_offset)
 {
