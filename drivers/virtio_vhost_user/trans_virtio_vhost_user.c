@@ -14,10 +14,11 @@
  * Connection state machine (device config status, vvu_device_spec.rst §L.5)
  * ---------------------------------------------------------
  *   attach: open, virtio init, rings, MSI-X, DRIVER_OK, then BACKEND_UP.
- *   FRONTEND_UP seen          -> re-read BAR2 windows, vhost_dev_new().
+ *   FRONTEND_UP seen          -> vhost_dev_new() (BAR2 windows are read
+ *                                at each SET_MEM_TABLE).
  *   FRONTEND_UP gone (device cleared both bits when the front-end left)
- *                             -> vhost_dev_free(), drop stale rxq messages,
- *                                set BACKEND_UP again (next front-end).
+ *                             -> drop stale rxq messages, set BACKEND_UP
+ *                                again (next front-end), vhost_dev_free().
  *   handler error / disconnect op
  *                             -> clear BACKEND_UP (the device drops the
  *                                front-end), free, drain, set BACKEND_UP.
@@ -477,6 +478,29 @@ vvu_conn_open(struct vvu_drv_ep *e)
 }
 
 /*
+ * The front-end left (the device cleared FRONTEND_UP, and BACKEND_UP with
+ * it). Its stale messages are dropped and BACKEND_UP is set again before
+ * the application hears destroy_device, so that, as over AF_UNIX, the port
+ * takes a new front-end at once when destroy_device returns. Nothing more
+ * is served in this call: once BACKEND_UP is set, what rxq holds belongs
+ * to the next front-end, which the interrupts its arrival raises open.
+ */
+static int
+vvu_conn_left(struct vvu_drv_ep *e, uint32_t ds)
+{
+	struct vhost_dev *dev = e->dev;
+	int ret;
+
+	e->dev = NULL;	/* its messages are stale now: drained, not handled */
+	ret = vvu_drain_rxq(e);
+	if (ret == 0 && !(ds & VVU_STATUS_BACKEND_UP))
+		ret = vvu_drv_pci_set_dev_status(&e->pci, VVU_STATUS_BACKEND_UP);
+	e->dev = dev;
+	vvu_conn_free(e);
+	return ret;
+}
+
+/*
  * We end the connection ourselves: clearing BACKEND_UP makes the device drop
  * the front-end (no interrupt), then we take BACKEND_UP again.
  */
@@ -581,10 +605,7 @@ vvu_service(struct vvu_drv_ep *e)
 		return ret;
 	if (e->dev != NULL && !(ds & VVU_STATUS_FRONTEND_UP)) {
 		VVU_LOG(e->ep->path, INFO, "front-end left\n");
-		vvu_conn_free(e);
-		ret = vvu_drain_rxq(e);
-		if (ret < 0)
-			return ret;
+		return vvu_conn_left(e, ds);
 	}
 	if (e->dev == NULL && (ds & VVU_STATUS_FRONTEND_UP) && (ds & VVU_STATUS_BACKEND_UP)) {
 		ret = vvu_conn_open(e);

@@ -551,6 +551,7 @@ static struct {
 	int conns_closed;
 	int devs;
 	int devs_destroyed;
+	int destroyed_ready;	/* destroy_device found BACKEND_UP set again */
 } cb;
 
 static int
@@ -577,6 +578,14 @@ cb_new_dev(int vid)
 static void
 cb_destroy_dev(int vid)
 {
+	bool ready;
+
+	/* The port must take the next front-end as soon as this returns. */
+	pthread_mutex_lock(&lb.lock);
+	ready = lb.dev.dev_status & VVU_STATUS_BACKEND_UP;
+	pthread_mutex_unlock(&lb.lock);
+	if (ready)
+		__atomic_fetch_add(&cb.destroyed_ready, 1, __ATOMIC_ACQ_REL);
 	__atomic_fetch_add(&cb.devs_destroyed, 1, __ATOMIC_ACQ_REL);
 }
 
@@ -1253,6 +1262,11 @@ TEST_CASE(frontend_reconnect_gets_a_new_device)
 	fe_session_down(1);
 	attached = false;
 	TEST_ASSERT_EQ(cb.conns, 2);
+	/*
+	 * A front-end that left: BACKEND_UP was set again before
+	 * destroy_device, as over AF_UNIX the port is ready when it returns.
+	 */
+	TEST_ASSERT_EQ(__atomic_load_n(&cb.destroyed_ready, __ATOMIC_ACQUIRE), 2);
 }
 
 TEST_CASE(unregister_ends_with_the_fds_it_started_with)
