@@ -593,16 +593,13 @@ vvu_service(struct vvu_drv_ep *e)
 		VVU_LOG(e->ep->path, ERR, "device broke the txq ring rules\n");
 		return ret;
 	}
-	ret = vvu_drv_pci_get_status(&e->pci, &st);
+	ret = vvu_drv_pci_get_both_status(&e->pci, &st, &ds);
 	if (ret < 0)
 		return ret;
 	if (st & VIRTIO_CONFIG_S_NEEDS_RESET) {
 		VVU_LOG(e->ep->path, ERR, "device needs a reset\n");
 		return -EIO;
 	}
-	ret = vvu_drv_pci_get_dev_status(&e->pci, &ds);
-	if (ret < 0)
-		return ret;
 	if (e->dev != NULL && !(ds & VVU_STATUS_FRONTEND_UP)) {
 		VVU_LOG(e->ep->path, INFO, "front-end left\n");
 		return vvu_conn_left(e, ds);

@@ -390,6 +390,38 @@ vvu_drv_pci_get_status(struct vvu_drv_pci *p, uint8_t *status)
 	return common_r8(p, VIRTIO_PCI_COMMON_STATUS, status);
 }
 
+/*
+ * Device status and VVU status together: what a configuration change may
+ * have changed. One round trip where the device access can batch reads.
+ */
+int
+vvu_drv_pci_get_both_status(struct vvu_drv_pci *p, uint8_t *status, uint32_t *dev_status)
+{
+	const struct vvu_drv_region_loc *c = &p->caps.common, *d = &p->caps.device;
+	uint32_t le = 0;
+	int ret;
+
+	*status = 0;
+	*dev_status = 0;
+	if (p->hw->ops->bar_read_batch == NULL) {
+		ret = vvu_drv_pci_get_status(p, status);
+		if (ret == 0)
+			ret = vvu_drv_pci_get_dev_status(p, dev_status);
+		return ret;
+	}
+	if (VIRTIO_PCI_COMMON_STATUS + 1 > c->length || VVU_CFG_STATUS + 4 > d->length)
+		return -EINVAL;
+	ret = p->hw->ops->bar_read_batch(p->hw, (const struct vvu_drv_bar_read[]){
+		{ c->bar, c->offset + VIRTIO_PCI_COMMON_STATUS, status, 1 },
+		{ d->bar, d->offset + VVU_CFG_STATUS, &le, 4 } }, 2);
+	if (ret < 0) {
+		*status = 0;
+		return ret;
+	}
+	*dev_status = rte_le_to_cpu_32(le);
+	return 0;
+}
+
 int
 vvu_drv_pci_set_status(struct vvu_drv_pci *p, uint8_t status)
 {

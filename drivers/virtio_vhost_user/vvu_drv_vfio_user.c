@@ -222,6 +222,27 @@ vvu_vfu_bar_write(struct vvu_drv_hw *hw, unsigned int bar, uint64_t off, const v
 					     buf, len);
 }
 
+/* Status registers at a configuration change: one round trip for all. */
+static int
+vvu_vfu_bar_read_batch(struct vvu_drv_hw *hw, const struct vvu_drv_bar_read *r, unsigned int n)
+{
+	struct vfio_user_client_read rd[VFIO_USER_READ_BATCH_MAX];
+	struct vvu_vfu *v = hw->priv;
+	unsigned int i;
+	int ret;
+
+	if (n == 0 || n > RTE_DIM(rd))
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		ret = vvu_vfu_bar_check(v, r[i].bar, r[i].off, r[i].len);
+		if (ret < 0)
+			return ret;
+		rd[i] = (struct vfio_user_client_read){ .region = VFIO_PCI_BAR0_REGION_INDEX +
+			r[i].bar, .offset = r[i].off, .buf = r[i].buf, .count = r[i].len };
+	}
+	return vfio_user_client_region_read_batch(v->cli, rd, n);
+}
+
 /* Doorbells: posted, the device does not answer them (one message, no wait). */
 static int
 vvu_vfu_bar_notify(struct vvu_drv_hw *hw, unsigned int bar, uint64_t off, const void *buf,
@@ -625,6 +646,7 @@ const struct vvu_drv_hw_ops vvu_drv_vfio_user_ops = {
 	.bar_read = vvu_vfu_bar_read,
 	.bar_write = vvu_vfu_bar_write,
 	.bar_notify = vvu_vfu_bar_notify,
+	.bar_read_batch = vvu_vfu_bar_read_batch,
 	.shm_refresh = vvu_vfu_shm_refresh,
 	.shm_release = vvu_vfu_shm_release,
 	.shm_map = vvu_vfu_shm_map,
