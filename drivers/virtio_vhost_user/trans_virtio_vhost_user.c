@@ -14,10 +14,11 @@
  * Connection state machine (device config status, vvu_device_spec.rst §L.5)
  * ---------------------------------------------------------
  *   attach: open, virtio init, rings, MSI-X, DRIVER_OK, then BACKEND_UP.
- *   FRONTEND_UP seen          -> re-read BAR2 windows, vhost_dev_new().
+ *   FRONTEND_UP seen          -> vhost_dev_new() (BAR2 windows are read
+ *                                at each SET_MEM_TABLE).
  *   FRONTEND_UP gone (device cleared both bits when the front-end left)
- *                             -> vhost_dev_free(), drop stale rxq messages,
- *                                set BACKEND_UP again (next front-end).
+ *                             -> drop stale rxq messages, set BACKEND_UP
+ *                                again (next front-end), vhost_dev_free().
  *   handler error / disconnect op
  *                             -> clear BACKEND_UP (the device drops the
  *                                front-end), free, drain, set BACKEND_UP.
@@ -134,6 +135,13 @@ struct vvu_drv_ep {
 	struct vvu_drv_vq txq;
 	struct vhost_dev *dev;		/* the live connection, or NULL */
 	bool conn_broken;		/* close it at the next chance */
+	/*
+	 * While rxq is being handled, replies go on txq without a doorbell
+	 * (tx_defer) and one doorbell follows the batch (tx_pending): over
+	 * vfio-user each doorbell is a round trip.
+	 */
+	bool tx_defer;
+	bool tx_pending;
 	uint64_t calls[VVU_CALL_WORDS];	/* pending call doorbells (vfio-user) */
 	int last_err;			/* last attach failure, for quiet retries */
 	bool attach_quiet;		/* its reason was logged: retry quietly */
@@ -255,6 +263,16 @@ vvu_kick_queue(struct vvu_drv_ep *e, struct vvu_drv_vq *vq, uint16_t q)
 		return;
 	if (vvu_drv_pci_notify_queue(&e->pci, q) < 0)
 		VVU_LOG(e->ep->path, DEBUG, "notify of queue %u failed\n", q);
+}
+
+/* The one txq doorbell for the replies queued while tx_defer was set. */
+static void
+vvu_tx_flush(struct vvu_drv_ep *e)
+{
+	if (!e->tx_pending)
+		return;
+	e->tx_pending = false;
+	vvu_kick_queue(e, &e->txq, VVU_TXQ);
 }
 
 static void
@@ -443,13 +461,12 @@ static int
 vvu_conn_open(struct vvu_drv_ep *e)
 {
 	struct vhost_dev *dev;
-	int ret;
 
-	/* The front-end's memory is in BAR2 windows that are new now. */
-	ret = e->hw.ops->shm_refresh(&e->hw, e->pci.caps.shm.bar);
-	if (ret < 0)
-		VVU_LOG(e->ep->path, WARNING, "BAR2 windows not readable yet: %s\n",
-			strerror(-ret));
+	/*
+	 * No BAR2 refresh here: a new front-end has no memory yet, and each
+	 * SET_MEM_TABLE or ADD_MEM_REG re-reads the windows (mem_update_begin)
+	 * before mapping anything, which saves a round trip per connection.
+	 */
 	e->conn_broken = false;
 	dev = vhost_dev_new(e->ep);
 	if (dev == NULL)
@@ -458,6 +475,29 @@ vvu_conn_open(struct vvu_drv_ep *e)
 	e->dev = dev;
 	VVU_LOG(e->ep->path, INFO, "front-end connected (vid %d)\n", dev->vid);
 	return 0;
+}
+
+/*
+ * The front-end left (the device cleared FRONTEND_UP, and BACKEND_UP with
+ * it). Its stale messages are dropped and BACKEND_UP is set again before
+ * the application hears destroy_device, so that, as over AF_UNIX, the port
+ * takes a new front-end at once when destroy_device returns. Nothing more
+ * is served in this call: once BACKEND_UP is set, what rxq holds belongs
+ * to the next front-end, which the interrupts its arrival raises open.
+ */
+static int
+vvu_conn_left(struct vvu_drv_ep *e, uint32_t ds)
+{
+	struct vhost_dev *dev = e->dev;
+	int ret;
+
+	e->dev = NULL;	/* its messages are stale now: drained, not handled */
+	ret = vvu_drain_rxq(e);
+	if (ret == 0 && !(ds & VVU_STATUS_BACKEND_UP))
+		ret = vvu_drv_pci_set_dev_status(&e->pci, VVU_STATUS_BACKEND_UP);
+	e->dev = dev;
+	vvu_conn_free(e);
+	return ret;
 }
 
 /*
@@ -514,15 +554,20 @@ vvu_process_rxq(struct vvu_drv_ep *e)
 	unsigned int n = 0;
 	int len, ret = 0;
 
+	e->tx_defer = true;
 	while ((len = vvu_drv_vq_rx_pop(&e->rxq, buf, sizeof(buf))) > 0) {
 		n++;
 		vvu_handle_one(e, buf, len);
 		if (e->conn_broken) {
+			/* Its replies so far go out before the device drops it. */
+			vvu_tx_flush(e);
 			ret = vvu_conn_drop(e);
 			if (ret < 0)
 				break;
 		}
 	}
+	e->tx_defer = false;
+	vvu_tx_flush(e);
 	if (len < 0) {
 		VVU_LOG(e->ep->path, ERR, "device broke the rxq ring rules\n");
 		return len;
@@ -548,22 +593,16 @@ vvu_service(struct vvu_drv_ep *e)
 		VVU_LOG(e->ep->path, ERR, "device broke the txq ring rules\n");
 		return ret;
 	}
-	ret = vvu_drv_pci_get_status(&e->pci, &st);
+	ret = vvu_drv_pci_get_both_status(&e->pci, &st, &ds);
 	if (ret < 0)
 		return ret;
 	if (st & VIRTIO_CONFIG_S_NEEDS_RESET) {
 		VVU_LOG(e->ep->path, ERR, "device needs a reset\n");
 		return -EIO;
 	}
-	ret = vvu_drv_pci_get_dev_status(&e->pci, &ds);
-	if (ret < 0)
-		return ret;
 	if (e->dev != NULL && !(ds & VVU_STATUS_FRONTEND_UP)) {
 		VVU_LOG(e->ep->path, INFO, "front-end left\n");
-		vvu_conn_free(e);
-		ret = vvu_drain_rxq(e);
-		if (ret < 0)
-			return ret;
+		return vvu_conn_left(e, ds);
 	}
 	if (e->dev == NULL && (ds & VVU_STATUS_FRONTEND_UP) && (ds & VVU_STATUS_BACKEND_UP)) {
 		ret = vvu_conn_open(e);
@@ -630,6 +669,7 @@ vvu_detach(struct vvu_drv_ep *e, bool device_ok)
 	e->q_irq_fd = -1;
 	vvu_close_kick_fds(e);
 	memset(e->calls, 0, sizeof(e->calls));
+	e->tx_pending = false;
 }
 
 /*
@@ -652,6 +692,26 @@ vvu_prepare_kick_fds(struct vvu_drv_ep *e)
 			break;	/* routed later, when a front-end asks */
 	}
 	return VVU_KICK_VECTOR(i);
+}
+
+/*
+ * Program the kick vectors of the queues routed at attach, so that a
+ * front-end's first SET_VRING_KICK costs no register access either: the
+ * device keeps them until its reset, and raises one only for a kick fd a
+ * front-end gave it. Queues whose write fails are programmed at their
+ * front-end's SET_VRING_KICK (vvu_vring_kickfd), as before.
+ */
+static void
+vvu_program_kick_vectors(struct vvu_drv_ep *e)
+{
+	uint32_t i;
+
+	for (i = 0; i < RTE_DIM(e->kick_fds) && VVU_KICK_VECTOR(i) < e->nr_vectors; i++) {
+		if (e->kick_fds[i] < 0)
+			break;
+		e->kick_vec_set[i] = vvu_drv_pci_set_kick_vector(&e->pci, (uint16_t)i,
+						(uint16_t)VVU_KICK_VECTOR(i)) == 0;
+	}
 }
 
 static int
@@ -705,6 +765,8 @@ vvu_setup_queues(struct vvu_drv_ep *e)
 	if (e->polling)
 		VVU_LOG(e->ep->path, INFO, "device has no usable interrupts: polling it every"
 			" %d ms; applications cannot sleep on kicks\n", VVU_POLL_MS);
+	else
+		vvu_program_kick_vectors(e);
 	vector = e->polling ? VIRTIO_MSI_NO_VECTOR : VVU_VECTOR;
 	ret = vvu_drv_pci_set_config_vector(&e->pci, vector);
 	if (!e->polling && e->q_irq_fd >= 0)
@@ -1111,10 +1173,14 @@ vvu_send_reply(struct vhost_dev *dev, const struct vhost_user_msg *msg, const in
 			ret = vvu_drv_vq_tx_push(&e->txq, msg, len);
 		if (ret != -ENOSPC || waited >= VVU_TX_WAIT_US)
 			break;
+		/* The device frees txq only for replies it was told of. */
+		vvu_tx_flush(e);
 		nanosleep(&pause, NULL);
 		waited += VVU_TX_POLL_US;
 	}
-	if (ret == 0)
+	if (ret == 0 && e->tx_defer)
+		e->tx_pending = true;
+	else if (ret == 0)
 		vvu_kick_queue(e, &e->txq, VVU_TXQ);
 out:
 	pthread_mutex_unlock(&e->lock);

@@ -63,6 +63,14 @@ struct vvu_drv_shm_map {
 	size_t map_len;
 };
 
+/* One register read of a batch (bar_read_batch). */
+struct vvu_drv_bar_read {
+	unsigned int bar;
+	uint64_t off;
+	void *buf;
+	uint32_t len;
+};
+
 struct vvu_drv_hw_ops {
 	const char *name;
 
@@ -89,6 +97,21 @@ struct vvu_drv_hw_ops {
 			uint32_t len);
 	int (*bar_write)(struct vvu_drv_hw *hw, unsigned int bar, uint64_t off,
 			 const void *buf, uint32_t len);
+	/*
+	 * Optional: n (at most 4) register reads in one round trip (vfio-user:
+	 * sent together, answered in order). 0 when all succeeded. NULL:
+	 * bar_read for each.
+	 */
+	int (*bar_read_batch)(struct vvu_drv_hw *hw, const struct vvu_drv_bar_read *r,
+			      unsigned int n);
+	/*
+	 * Optional: a doorbell (len 2), sent without waiting for the device to
+	 * acknowledge it (vfio-user: a posted REGION_WRITE, no reply). The
+	 * device takes requests in order, so a later access sees its effect.
+	 * NULL: bar_write.
+	 */
+	int (*bar_notify)(struct vvu_drv_hw *hw, unsigned int bar, uint64_t off,
+			  const void *buf, uint32_t len);
 
 	/*
 	 * The layout of a shared-memory BAR may have changed (vfio-user: the

@@ -295,6 +295,15 @@ loc_write(struct vvu_drv_pci *p, const struct vvu_drv_region_loc *loc, uint64_t 
 	return p->hw->ops->bar_write(p->hw, loc->bar, loc->offset + off, buf, len);
 }
 
+/* A doorbell: posted where the device access allows it. */
+static int
+bar_notify(struct vvu_drv_pci *p, unsigned int bar, uint64_t off, const void *buf, uint32_t len)
+{
+	if (p->hw->ops->bar_notify != NULL)
+		return p->hw->ops->bar_notify(p->hw, bar, off, buf, len);
+	return p->hw->ops->bar_write(p->hw, bar, off, buf, len);
+}
+
 static int
 common_r8(struct vvu_drv_pci *p, uint32_t off, uint8_t *v)
 {
@@ -379,6 +388,38 @@ int
 vvu_drv_pci_get_status(struct vvu_drv_pci *p, uint8_t *status)
 {
 	return common_r8(p, VIRTIO_PCI_COMMON_STATUS, status);
+}
+
+/*
+ * Device status and VVU status together: what a configuration change may
+ * have changed. One round trip where the device access can batch reads.
+ */
+int
+vvu_drv_pci_get_both_status(struct vvu_drv_pci *p, uint8_t *status, uint32_t *dev_status)
+{
+	const struct vvu_drv_region_loc *c = &p->caps.common, *d = &p->caps.device;
+	uint32_t le = 0;
+	int ret;
+
+	*status = 0;
+	*dev_status = 0;
+	if (p->hw->ops->bar_read_batch == NULL) {
+		ret = vvu_drv_pci_get_status(p, status);
+		if (ret == 0)
+			ret = vvu_drv_pci_get_dev_status(p, dev_status);
+		return ret;
+	}
+	if (VIRTIO_PCI_COMMON_STATUS + 1 > c->length || VVU_CFG_STATUS + 4 > d->length)
+		return -EINVAL;
+	ret = p->hw->ops->bar_read_batch(p->hw, (const struct vvu_drv_bar_read[]){
+		{ c->bar, c->offset + VIRTIO_PCI_COMMON_STATUS, status, 1 },
+		{ d->bar, d->offset + VVU_CFG_STATUS, &le, 4 } }, 2);
+	if (ret < 0) {
+		*status = 0;
+		return ret;
+	}
+	*dev_status = rte_le_to_cpu_32(le);
+	return 0;
 }
 
 int
@@ -624,10 +665,14 @@ vvu_drv_pci_notify_queue(struct vvu_drv_pci *p, uint16_t q)
 {
 	uint16_t le = rte_cpu_to_le_16(q);
 
+	uint64_t off;
+
 	if (q >= VVU_NUM_VQS)
 		return -EINVAL;
-	return loc_write(p, &p->caps.notify, (uint64_t)p->notify_off[q] * p->caps.notify_mult,
-			 &le, 2);
+	off = (uint64_t)p->notify_off[q] * p->caps.notify_mult;
+	if (off + 2 > p->caps.notify.length)
+		return -EINVAL;
+	return bar_notify(p, p->caps.notify.bar, p->caps.notify.offset + off, &le, 2);
 }
 
 int
@@ -651,7 +696,7 @@ vvu_drv_pci_aux_notify(struct vvu_drv_pci *p, uint32_t slot)
 	ret = vvu_drv_pci_aux_slot_offset(&p->caps, slot, &off);
 	if (ret < 0)
 		return ret;
-	return p->hw->ops->bar_write(p->hw, p->caps.dev_aux.bar, off, &le, 2);
+	return bar_notify(p, p->caps.dev_aux.bar, off, &le, 2);
 }
 
 int

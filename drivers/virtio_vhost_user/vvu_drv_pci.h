@@ -113,6 +113,8 @@ int vvu_drv_pci_reset(struct vvu_drv_pci *p);
 
 /* Device config status (BACKEND_UP / FRONTEND_UP). */
 int vvu_drv_pci_get_dev_status(struct vvu_drv_pci *p, uint32_t *status);
+/* Both of the above, in one round trip where the device access allows. */
+int vvu_drv_pci_get_both_status(struct vvu_drv_pci *p, uint8_t *status, uint32_t *dev_status);
 int vvu_drv_pci_set_dev_status(struct vvu_drv_pci *p, uint32_t status);
 
 /* Tell the device queue q has new buffers. */

@@ -3,9 +3,11 @@
  * Device access over vfio-user (lib/vfio_user's client): the VVU device is
  * dpdk-vvu-device on the same host, reached at hw->addr (a socket path).
  *
- * Registers are REGION_READ/WRITE round trips on the socket. The client is
- * single-threaded, so ops->mt_safe_write is false and the transport
- * serialises every call.
+ * Registers are REGION_READ/WRITE round trips on the socket, except
+ * doorbells (queue notify, device aux notify): posted writes with
+ * NO_REPLY, which the device handles in order with everything else, so
+ * nothing waits for them. The client is single-threaded, so
+ * ops->mt_safe_write is false and the transport serialises every call.
  *
  * DMA: the device reaches our rings through DMA_MAP, which needs an fd for
  * the memory. DPDK's hugepage memory has one (rte_memseg_get_fd), so a
@@ -15,7 +17,7 @@
  * BAR2 (the front-end's memory): its windows can change whenever the
  * front-end sends a new memory table, and vfio-user has no message to say
  * so, hence shm_refresh (vvu_device_spec.rst §L.10): the transport re-reads the region info
- * after FRONTEND_UP and on every SET_MEM_TABLE, and each memory region maps
+ * before mapping the regions of each SET_MEM_TABLE, and each memory region maps
  * the window that covers its BAR2 offset, with that window's own fd (our
  * sparse_mmap_fds extension) or the region's single fd (stock servers).
  * Every window is checked against the region size and, for regular files,
@@ -218,6 +220,41 @@ vvu_vfu_bar_write(struct vvu_drv_hw *hw, unsigned int bar, uint64_t off, const v
 		return ret;
 	return vfio_user_client_region_write(v->cli, VFIO_PCI_BAR0_REGION_INDEX + bar, off,
 					     buf, len);
+}
+
+/* Status registers at a configuration change: one round trip for all. */
+static int
+vvu_vfu_bar_read_batch(struct vvu_drv_hw *hw, const struct vvu_drv_bar_read *r, unsigned int n)
+{
+	struct vfio_user_client_read rd[VFIO_USER_READ_BATCH_MAX];
+	struct vvu_vfu *v = hw->priv;
+	unsigned int i;
+	int ret;
+
+	if (n == 0 || n > RTE_DIM(rd))
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		ret = vvu_vfu_bar_check(v, r[i].bar, r[i].off, r[i].len);
+		if (ret < 0)
+			return ret;
+		rd[i] = (struct vfio_user_client_read){ .region = VFIO_PCI_BAR0_REGION_INDEX +
+			r[i].bar, .offset = r[i].off, .buf = r[i].buf, .count = r[i].len };
+	}
+	return vfio_user_client_region_read_batch(v->cli, rd, n);
+}
+
+/* Doorbells: posted, the device does not answer them (one message, no wait). */
+static int
+vvu_vfu_bar_notify(struct vvu_drv_hw *hw, unsigned int bar, uint64_t off, const void *buf,
+		   uint32_t len)
+{
+	struct vvu_vfu *v = hw->priv;
+	int ret = vvu_vfu_bar_check(v, bar, off, len);
+
+	if (ret < 0)
+		return ret;
+	return vfio_user_client_region_write_posted(v->cli, VFIO_PCI_BAR0_REGION_INDEX + bar,
+						    off, buf, len);
 }
 
 static void
@@ -608,6 +645,8 @@ const struct vvu_drv_hw_ops vvu_drv_vfio_user_ops = {
 	.bar_size = vvu_vfu_bar_size,
 	.bar_read = vvu_vfu_bar_read,
 	.bar_write = vvu_vfu_bar_write,
+	.bar_notify = vvu_vfu_bar_notify,
+	.bar_read_batch = vvu_vfu_bar_read_batch,
 	.shm_refresh = vvu_vfu_shm_refresh,
 	.shm_release = vvu_vfu_shm_release,
 	.shm_map = vvu_vfu_shm_map,

@@ -742,6 +742,45 @@ int vfio_user_client_region_read(struct vfio_user_client *cli, uint32_t region,
 int vfio_user_client_region_write(struct vfio_user_client *cli, uint32_t region,
 				  uint64_t offset, const void *buf, size_t count);
 
+/** One read of vfio_user_client_region_read_batch(). */
+struct vfio_user_client_read {
+	uint32_t region;
+	uint64_t offset;
+	void *buf;
+	uint32_t count;	/**< 1 to max_data_xfer_size */
+};
+
+/** Most reads vfio_user_client_region_read_batch() takes. */
+#define VFIO_USER_READ_BATCH_MAX 4u
+
+/**
+ * Up to VFIO_USER_READ_BATCH_MAX REGION_READs sent at once, then their
+ * replies taken in order: one round trip instead of @n (the server answers
+ * requests in order). Each reply is checked as a single read's is.
+ *
+ * @return 0; -EINVAL (@n, a count); the first error reply's -errno (the
+ *         other reads are still done); or a connection error (broken).
+ */
+int vfio_user_client_region_read_batch(struct vfio_user_client *cli,
+				       const struct vfio_user_client_read *reads, unsigned int n);
+
+/** Largest write vfio_user_client_region_write_posted() takes (a doorbell). */
+#define VFIO_USER_POSTED_WRITE_MAX 8u
+
+/**
+ * REGION_WRITE of @count bytes (1 to VFIO_USER_POSTED_WRITE_MAX) with
+ * VFIO_USER_F_NO_REPLY: sent, not waited for. A server handles requests
+ * in order, so the next request (and its reply) comes after this write
+ * took effect; a write the server refuses is only logged there. For
+ * doorbells, where the round trip was the cost. A server that replies
+ * anyway breaks the connection (a reply that matches no waiting request).
+ *
+ * @return 0 once sent; -EINVAL (@count), -EPROTO (connection broken),
+ *         -ENOTCONN, or the send error.
+ */
+int vfio_user_client_region_write_posted(struct vfio_user_client *cli, uint32_t region,
+					 uint64_t offset, const void *buf, size_t count);
+
 /**
  * DMA_MAP [@iova, @iova + @size) to @fd at @fd_offset (fd borrowed).
  * @param flags  VFIO_USER_F_DMA_REGION_READ/WRITE.

@@ -63,16 +63,14 @@ refuse_server_request(struct vfio_user_client *cli, const struct vfio_user_msg *
 	return vfio_user_send_msg(cli->fd, &hdr, NULL, 0, NULL, 0, cli->timeout_ms);
 }
 
-int
-vfio_user_client_request(struct vfio_user_client *cli, uint16_t cmd, const void *req,
-			 size_t req_len, const int *fds, unsigned int nr_fds,
-			 struct vfio_user_msg *reply)
+/* Send one request; its msg_id in *id. */
+static int
+client_send(struct vfio_user_client *cli, uint16_t cmd, const void *req, size_t req_len,
+	    const int *fds, unsigned int nr_fds, uint16_t *id)
 {
 	struct vfio_user_header hdr = { .command = cmd, .flags = VFIO_USER_F_TYPE_COMMAND };
-	int64_t deadline;
 	int rc;
 
-	memset(reply, 0, sizeof(*reply));
 	if (cli->broken)
 		return -EPROTO;
 	if (cli->fd < 0)
@@ -85,7 +83,20 @@ vfio_user_client_request(struct vfio_user_client *cli, uint16_t cmd, const void 
 		set_broken(cli, "send failed", rc);
 		return rc == -EPIPE || rc == -ECONNRESET ? -ENOTCONN : rc;
 	}
-	deadline = vfio_user_deadline(cli->timeout_ms);
+	*id = hdr.msg_id;
+	return 0;
+}
+
+/*
+ * The reply to request @id (command @cmd), the next one to come: the
+ * server answers in order. Anything else breaks the connection.
+ */
+static int
+client_recv(struct vfio_user_client *cli, uint16_t cmd, uint16_t id, struct vfio_user_msg *reply)
+{
+	int64_t deadline = vfio_user_deadline(cli->timeout_ms);
+	int rc;
+
 	for (;;) {
 		rc = vfio_user_recv_msg_ex(cli->fd, reply, cli->max_reply_payload,
 					   cli->own_caps.max_msg_fds, cli->timeout_ms, deadline);
@@ -106,10 +117,10 @@ vfio_user_client_request(struct vfio_user_client *cli, uint16_t cmd, const void 
 		break;
 	}
 	if ((reply->hdr.flags & VFIO_USER_F_TYPE_MASK) != VFIO_USER_F_TYPE_REPLY ||
-	    reply->hdr.msg_id != hdr.msg_id || reply->hdr.command != cmd) {
+	    reply->hdr.msg_id != id || reply->hdr.command != cmd) {
 		VFU_ERR("vfio-user client fd %d: reply id %u command %u type %u, expected id %u"
 			" command %u", cli->fd, reply->hdr.msg_id, reply->hdr.command,
-			reply->hdr.flags & VFIO_USER_F_TYPE_MASK, hdr.msg_id, cmd);
+			reply->hdr.flags & VFIO_USER_F_TYPE_MASK, id, cmd);
 		vfio_user_msg_release(reply);
 		set_broken(cli, "mismatched reply", -EPROTO);
 		return -EPROTO;
@@ -126,6 +137,21 @@ vfio_user_client_request(struct vfio_user_client *cli, uint16_t cmd, const void 
 		return -(int)err;
 	}
 	return 0;
+}
+
+int
+vfio_user_client_request(struct vfio_user_client *cli, uint16_t cmd, const void *req,
+			 size_t req_len, const int *fds, unsigned int nr_fds,
+			 struct vfio_user_msg *reply)
+{
+	uint16_t id;
+	int rc;
+
+	memset(reply, 0, sizeof(*reply));
+	rc = client_send(cli, cmd, req, req_len, fds, nr_fds, &id);
+	if (rc < 0)
+		return rc;
+	return client_recv(cli, cmd, id, reply);
 }
 
 /* A request whose reply must be exactly @rep_len bytes (0: any, discarded). */
@@ -608,6 +634,90 @@ vfio_user_client_region_write(struct vfio_user_client *cli, uint32_t region, uin
 	}
 	free(req);
 	return rc;
+}
+
+int
+vfio_user_client_region_read_batch(struct vfio_user_client *cli,
+				   const struct vfio_user_client_read *reads, unsigned int n)
+{
+	uint16_t ids[VFIO_USER_READ_BATCH_MAX];
+	unsigned int i, sent;
+	int rc, first_err = 0;
+
+	if (reads == NULL || n == 0 || n > VFIO_USER_READ_BATCH_MAX)
+		return -EINVAL;
+	for (i = 0; i < n; i++)
+		if (reads[i].buf == NULL || reads[i].count == 0 || reads[i].count > xfer_max(cli))
+			return -EINVAL;
+	for (sent = 0; sent < n; sent++) {
+		struct vfio_user_region_access req = { .offset = reads[sent].offset,
+			.region = reads[sent].region, .count = reads[sent].count };
+
+		rc = client_send(cli, VFIO_USER_REGION_READ, &req, sizeof(req), NULL, 0,
+				 &ids[sent]);
+		if (rc < 0)
+			return rc;	/* broken: what was sent is never read */
+	}
+	for (i = 0; i < n; i++) {
+		struct vfio_user_region_access rep;
+		struct vfio_user_msg reply;
+
+		rc = client_recv(cli, VFIO_USER_REGION_READ, ids[i], &reply);
+		if (rc < 0 && cli->broken)
+			return rc;
+		if (rc < 0) {
+			/* An error reply: the later replies still come, in order. */
+			if (first_err == 0)
+				first_err = rc;
+			continue;
+		}
+		if (reply.payload_len != sizeof(rep) + reads[i].count)
+			goto bad;
+		memcpy(&rep, reply.payload, sizeof(rep));
+		if (rep.count != reads[i].count || rep.region != reads[i].region ||
+		    rep.offset != reads[i].offset)
+			goto bad;
+		memcpy(reads[i].buf, (uint8_t *)reply.payload + sizeof(rep), reads[i].count);
+		vfio_user_msg_release(&reply);
+		continue;
+bad:
+		VFU_ERR("vfio-user client fd %d: malformed REGION_READ reply", cli->fd);
+		vfio_user_msg_release(&reply);
+		set_broken(cli, "malformed reply", -EPROTO);
+		return -EPROTO;
+	}
+	return first_err;
+}
+
+int
+vfio_user_client_region_write_posted(struct vfio_user_client *cli, uint32_t region,
+				     uint64_t offset, const void *buf, size_t count)
+{
+	struct vfio_user_header hdr = {
+		.command = VFIO_USER_REGION_WRITE,
+		.flags = VFIO_USER_F_TYPE_COMMAND | VFIO_USER_F_NO_REPLY,
+	};
+	uint8_t req[sizeof(struct vfio_user_region_access) + VFIO_USER_POSTED_WRITE_MAX];
+	struct vfio_user_region_access acc = { .offset = offset, .region = region,
+					       .count = (uint32_t)count };
+	int rc;
+
+	if (count == 0 || count > VFIO_USER_POSTED_WRITE_MAX || buf == NULL)
+		return -EINVAL;
+	if (cli->broken)
+		return -EPROTO;
+	if (cli->fd < 0)
+		return -ENOTCONN;
+	memcpy(req, &acc, sizeof(acc));
+	memcpy(req + sizeof(acc), buf, count);
+	hdr.msg_id = cli->next_id++;
+	rc = vfio_user_send_msg(cli->fd, &hdr, req, sizeof(acc) + count, NULL, 0,
+				cli->timeout_ms);
+	if (rc < 0) {
+		set_broken(cli, "send failed", rc);
+		return rc == -EPIPE || rc == -ECONNRESET ? -ENOTCONN : rc;
+	}
+	return 0;
 }
 
 int

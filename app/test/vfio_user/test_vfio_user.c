@@ -701,6 +701,80 @@ TEST_CASE(region_read_write_bounds)
 	h_stop();
 }
 
+/*
+ * A posted write (doorbell) is not waited for: the server answers nothing,
+ * so the next request's reply is that request's, and it sees the write.
+ * One the server refuses costs no reply either and breaks nothing.
+ */
+TEST_CASE(region_write_posted_gets_no_reply)
+{
+	struct vfio_user_client *cli;
+	uint8_t in[VFIO_USER_POSTED_WRITE_MAX + 1] = { 0x5a, 0xa5, 0x11, 0x22 };
+	uint8_t out[4] = { 0 };
+	unsigned int i;
+
+	h_start(NULL);
+	cli = h_client(NULL, true);
+	for (i = 0; i < 3; i++) {
+		in[0] = (uint8_t)(0x50 + i);
+		TEST_ASSERT_EQ(vfio_user_client_region_write_posted(cli, 0, 0x100, in, 4), 0);
+	}
+	/* Refused by the server (past BAR0): only logged there. */
+	TEST_ASSERT_EQ(vfio_user_client_region_write_posted(cli, 0, BAR0_SIZE - 1, in, 2), 0);
+	TEST_ASSERT_EQ(vfio_user_client_region_read(cli, 0, 0x100, out, sizeof(out)), 0);
+	TEST_ASSERT(out[0] == 0x52 && out[1] == 0xa5 && out[2] == 0x11 && out[3] == 0x22,
+		    "read back %02x %02x %02x %02x", out[0], out[1], out[2], out[3]);
+	TEST_ASSERT_EQ(H.dev.bar0[0x100], 0x52);
+	/* A doorbell is small: nothing else goes unacknowledged. */
+	TEST_ASSERT_EQ(vfio_user_client_region_write_posted(cli, 0, 0x100, in, 0), -EINVAL);
+	TEST_ASSERT_EQ(vfio_user_client_region_write_posted(cli, 0, 0x100, in, sizeof(in)),
+		       -EINVAL);
+	TEST_ASSERT_EQ(vfio_user_client_region_read(cli, 0, 0x100, out, 1), 0);
+	vfio_user_client_destroy(cli);
+	h_stop();
+}
+
+/*
+ * Reads sent together come back in order, each checked: one round trip. A
+ * read the server refuses reports its error, and the reads after it and
+ * the next request still get their own replies.
+ */
+TEST_CASE(region_read_batch_in_one_round_trip)
+{
+	struct vfio_user_client *cli;
+	uint8_t a[4] = { 0 }, b[2] = { 0 }, c[1] = { 0 };
+	struct vfio_user_client_read r[VFIO_USER_READ_BATCH_MAX + 1] = {
+		{ .region = 0, .offset = 0x200, .buf = a, .count = sizeof(a) },
+		{ .region = 0, .offset = BAR0_SIZE - 1, .buf = b, .count = sizeof(b) },
+		{ .region = 0, .offset = 0x301, .buf = c, .count = sizeof(c) },
+	};
+	unsigned int i;
+
+	h_start(NULL);
+	cli = h_client(NULL, true);
+	for (i = 0; i < 8; i++)
+		H.dev.bar0[0x200 + i] = (uint8_t)(0xc0 + i);
+	H.dev.bar0[0x301] = 0x77;
+	/* The second read runs past BAR0: refused, the third still answered. */
+	TEST_ASSERT_EQ(vfio_user_client_region_read_batch(cli, r, 3), -EINVAL);
+	TEST_ASSERT(a[0] == 0xc0 && a[3] == 0xc3, "first read %02x..%02x", a[0], a[3]);
+	TEST_ASSERT_EQ(c[0], 0x77);
+	r[1].offset = 0x204;
+	memset(a, 0, sizeof(a));
+	c[0] = 0;
+	TEST_ASSERT_EQ(vfio_user_client_region_read_batch(cli, r, 3), 0);
+	TEST_ASSERT(a[0] == 0xc0 && b[0] == 0xc4 && b[1] == 0xc5 && c[0] == 0x77,
+		    "read %02x %02x %02x %02x", a[0], b[0], b[1], c[0]);
+	TEST_ASSERT_EQ(vfio_user_client_region_read_batch(cli, r, 0), -EINVAL);
+	TEST_ASSERT_EQ(vfio_user_client_region_read_batch(cli, r, VFIO_USER_READ_BATCH_MAX + 1), -EINVAL);
+	r[0].count = 0;
+	TEST_ASSERT_EQ(vfio_user_client_region_read_batch(cli, r, 1), -EINVAL);
+	TEST_ASSERT_EQ(vfio_user_client_region_read(cli, 0, 0x200, a, 1), 0);
+	TEST_ASSERT_EQ(a[0], 0xc0);
+	vfio_user_client_destroy(cli);
+	h_stop();
+}
+
 TEST_CASE(region_write_payload_mismatch)
 {
 	uint8_t buf[sizeof(struct vfio_user_region_access) + 8] = { 0 };
@@ -1310,6 +1384,8 @@ TEST_MAIN(vfu_test_setup, NULL,
 	TEST_ENTRY(region_info_without_extension),
 	TEST_ENTRY(region_info_two_phase),
 	TEST_ENTRY(region_read_write_bounds),
+	TEST_ENTRY(region_write_posted_gets_no_reply),
+	TEST_ENTRY(region_read_batch_in_one_round_trip),
 	TEST_ENTRY(region_write_payload_mismatch),
 	TEST_ENTRY(dma_map_unmap),
 	TEST_ENTRY(set_irqs_eventfds),

@@ -99,6 +99,11 @@ static struct {
 	bool open;		/* a driver has it */
 	bool no_irqs;		/* act as a device without usable interrupts */
 	unsigned int routes;	/* set_irqs calls that routed vectors */
+	/* The driver's requests (each a round trip over vfio-user), by kind. */
+	unsigned int bar_reads;
+	unsigned int aux_vector_writes;	/* driver aux cfg: select, vector */
+	unsigned int txq_doorbells;
+	unsigned int shm_refreshes;
 	struct lb_window shm[VHOST_USER_MEMORY_MAX_NREGIONS];
 	unsigned int nr_shm;
 } lb = { .lock = PTHREAD_MUTEX_INITIALIZER, .stop_fd = -1 };
@@ -266,6 +271,7 @@ lb_bar_read(struct vvu_drv_hw *hw, unsigned int bar, uint64_t off, void *buf, ui
 	if (bar != 0)
 		return -EINVAL;
 	pthread_mutex_lock(&lb.lock);
+	lb.bar_reads++;
 	ret = vvu_dev_bar0_read(&lb.dev, off, buf, len);
 	pthread_mutex_unlock(&lb.lock);
 	return ret;
@@ -280,6 +286,10 @@ lb_bar_write(struct vvu_drv_hw *hw, unsigned int bar, uint64_t off, const void *
 	if (bar != 0)
 		return -EINVAL;
 	pthread_mutex_lock(&lb.lock);
+	if (off >= VVU_BAR0_DRV_AUX && off < VVU_BAR0_DRV_AUX + VVU_DRV_AUX_LEN)
+		lb.aux_vector_writes++;
+	if (off == VVU_BAR0_NOTIFY + VVU_TXQ * VVU_NOTIFY_MULT)
+		lb.txq_doorbells++;
 	ret = vvu_dev_bar0_write(&lb.dev, off, buf, len);
 	pthread_mutex_unlock(&lb.lock);
 	return ret;
@@ -295,6 +305,7 @@ lb_shm_refresh(struct vvu_drv_hw *hw, unsigned int bar)
 	if (bar != 2)
 		return -EINVAL;
 	pthread_mutex_lock(&lb.lock);
+	lb.shm_refreshes++;
 	lb_shm_forget();
 	for (i = 0; i < lb.dev.bar2.nr && i < RTE_DIM(lb.shm); i++) {
 		const struct vvu_dev_window *w = &lb.dev.bar2.win[i];
@@ -540,6 +551,7 @@ static struct {
 	int conns_closed;
 	int devs;
 	int devs_destroyed;
+	int destroyed_ready;	/* destroy_device found BACKEND_UP set again */
 } cb;
 
 static int
@@ -566,6 +578,14 @@ cb_new_dev(int vid)
 static void
 cb_destroy_dev(int vid)
 {
+	bool ready;
+
+	/* The port must take the next front-end as soon as this returns. */
+	pthread_mutex_lock(&lb.lock);
+	ready = lb.dev.dev_status & VVU_STATUS_BACKEND_UP;
+	pthread_mutex_unlock(&lb.lock);
+	if (ready)
+		__atomic_fetch_add(&cb.destroyed_ready, 1, __ATOMIC_ACQ_REL);
 	__atomic_fetch_add(&cb.devs_destroyed, 1, __ATOMIC_ACQ_REL);
 }
 
@@ -1009,10 +1029,58 @@ drain(int fd)
 		;
 }
 
+/* The driver's request counters, read under the device lock. */
+struct lb_requests {
+	unsigned int aux_vector_writes;
+	unsigned int txq_doorbells;
+	unsigned int shm_refreshes;
+};
+
+static struct lb_requests
+lb_requests_now(void)
+{
+	struct lb_requests r;
+
+	pthread_mutex_lock(&lb.lock);
+	r = (struct lb_requests){ .aux_vector_writes = lb.aux_vector_writes,
+				  .txq_doorbells = lb.txq_doorbells,
+				  .shm_refreshes = lb.shm_refreshes };
+	pthread_mutex_unlock(&lb.lock);
+	return r;
+}
+
+/* Wait until the driver attached: it set BACKEND_UP last. */
+static void
+wait_backend_up(void)
+{
+	int64_t end = test_now_ms() + WAIT_MS;
+	uint32_t st = 0;
+
+	while (test_now_ms() < end) {
+		pthread_mutex_lock(&lb.lock);
+		st = lb.dev.dev_status;
+		pthread_mutex_unlock(&lb.lock);
+		if (st & VVU_STATUS_BACKEND_UP)
+			return;
+		test_sleep_ms(1);
+	}
+	TEST_ASSERT(0, "the driver did not attach (device status 0x%x)", st);
+}
+
 /* ---- cases ---- */
 
+/*
+ * Also: what a front-end's first connection costs the driver that a later
+ * one does not is done at attach. The kick vectors of the first eight
+ * queues are programmed before any front-end (no driver aux write in the
+ * session), and BAR2 is read once, for the one SET_MEM_TABLE, not also
+ * when the front-end arrives.
+ */
 TEST_CASE(driver_serves_frontend_through_device_model)
 {
+	struct lb_requests before, after;
+	uint16_t vec[LB_QUEUES];
+	unsigned int i;
 	int ret;
 
 	memset(&cb, 0, sizeof(cb));
@@ -1023,9 +1091,20 @@ TEST_CASE(driver_serves_frontend_through_device_model)
 	registered = true;
 	TEST_ASSERT_EQ(rte_vhost_driver_callback_register(LB_PATH, &cb_ops), 0);
 	TEST_ASSERT_EQ(rte_vhost_driver_start(LB_PATH), 0);
+	wait_backend_up();
+	pthread_mutex_lock(&lb.lock);
+	memcpy(vec, lb.dev.aux_vector, sizeof(vec));
+	pthread_mutex_unlock(&lb.lock);
+	for (i = 0; i < LB_QUEUES; i++)
+		TEST_ASSERT(vec[i] == 2 + i, "queue %u: kick vector %u before any front-end",
+			    i, vec[i]);
+	before = lb_requests_now();
 	fe_session_up(0);
+	after = lb_requests_now();
 	TEST_ASSERT_EQ(__atomic_load_n(&cb.conns, __ATOMIC_ACQUIRE), 1);
 	attached = true;
+	TEST_ASSERT_EQ(after.aux_vector_writes - before.aux_vector_writes, 0);
+	TEST_ASSERT_EQ(after.shm_refreshes - before.shm_refreshes, 1);
 }
 
 /*
@@ -1121,16 +1200,60 @@ TEST_CASE(vring_call_reaches_frontend_unless_suppressed)
 	fe_avail(RX_VRING)->flags = 0;
 }
 
+/*
+ * Replies to messages handled in one rxq batch share one txq doorbell: four
+ * GET_FEATURES sent while the device is held reach rxq in one turn of its
+ * loop, so the driver sees at most two batches (the first may start after
+ * one message). Every reply must still arrive, in order.
+ */
+TEST_CASE(replies_of_one_batch_share_a_doorbell)
+{
+	struct lb_requests before, after;
+	struct vhost_user_hdr h;
+	unsigned int i;
+	uint64_t v;
+
+	vid_now();
+	before = lb_requests_now();
+	pthread_mutex_lock(&lb.lock);
+	for (i = 0; i < 4; i++) {
+		if (fe_send(VHOST_USER_GET_FEATURES, NULL, 0, NULL, 0) != 0)
+			break;
+	}
+	pthread_mutex_unlock(&lb.lock);
+	TEST_ASSERT_EQ(i, 4);
+	for (i = 0; i < 4; i++) {
+		TEST_ASSERT_EQ(fe_recv(&h, sizeof(h), WAIT_MS), 0);
+		TEST_ASSERT(h.request == VHOST_USER_GET_FEATURES &&
+			    (h.flags & VHOST_USER_REPLY_MASK) && h.size == sizeof(v),
+			    "reply %u: request %u flags 0x%x size %u", i, h.request, h.flags,
+			    h.size);
+		TEST_ASSERT_EQ(fe_recv(&v, sizeof(v), WAIT_MS), 0);
+		TEST_ASSERT(v & (1ULL << VIRTIO_F_VERSION_1), "reply %u: features 0x%llx", i,
+			    (unsigned long long)v);
+	}
+	after = lb_requests_now();
+	TEST_ASSERT(after.txq_doorbells - before.txq_doorbells >= 1 &&
+		    after.txq_doorbells - before.txq_doorbells <= 2,
+		    "%u txq doorbells for 4 replies",
+		    after.txq_doorbells - before.txq_doorbells);
+}
+
 TEST_CASE(frontend_reconnect_gets_a_new_device)
 {
+	struct lb_requests before, after;
 	int vid = vid_now();
 
 	fe_session_down(0);
 	attached = false;
 	/* the vid of a gone connection names nothing any more */
 	TEST_ASSERT(rte_vhost_get_vring_num(vid) == 0, "vid %d still has vrings", vid);
+	before = lb_requests_now();
 	fe_session_up(1);
+	after = lb_requests_now();
 	attached = true;
+	TEST_ASSERT_EQ(after.aux_vector_writes - before.aux_vector_writes, 0);
+	TEST_ASSERT_EQ(after.shm_refreshes - before.shm_refreshes, 1);
 	vid = vid_now();
 	tx_round(vid);
 	rx_round(vid);
@@ -1139,6 +1262,11 @@ TEST_CASE(frontend_reconnect_gets_a_new_device)
 	fe_session_down(1);
 	attached = false;
 	TEST_ASSERT_EQ(cb.conns, 2);
+	/*
+	 * A front-end that left: BACKEND_UP was set again before
+	 * destroy_device, as over AF_UNIX the port is ready when it returns.
+	 */
+	TEST_ASSERT_EQ(__atomic_load_n(&cb.destroyed_ready, __ATOMIC_ACQUIRE), 2);
 }
 
 TEST_CASE(unregister_ends_with_the_fds_it_started_with)
@@ -1316,6 +1444,7 @@ TEST_MAIN(lb_setup, lb_teardown,
 	TEST_ENTRY(enqueue_lands_in_frontend_rx_exactly),
 	TEST_ENTRY(frontend_kick_wakes_library_kickfd),
 	TEST_ENTRY(vring_call_reaches_frontend_unless_suppressed),
+	TEST_ENTRY(replies_of_one_batch_share_a_doorbell),
 	TEST_ENTRY(frontend_reconnect_gets_a_new_device),
 	TEST_ENTRY(unregister_ends_with_the_fds_it_started_with),
 	TEST_ENTRY(device_without_interrupts_is_polled),
