@@ -447,7 +447,29 @@ void vhost_stats_update(struct vhost_vq *vq, struct rte_mbuf **pkts, uint16_t n)
 
 /* Interrupt the driver if it wants one, now that the burst is published. */
 void vhost_notify_split(struct vhost_dev *dev, struct vhost_vq *vq);
-void vhost_notify_packed(struct vhost_dev *dev, struct vhost_vq *vq);
+/* Signal the vring's call (the transport's vring_call), counted. */
+void vhost_kick(struct vhost_dev *dev, struct vhost_vq *vq);
+/* vhost_notify_packed() when the driver asked for an event at a descriptor. */
+void vhost_notify_packed_event(struct vhost_dev *dev, struct vhost_vq *vq);
+
+/*
+ * Packed ring: interrupt the driver if it wants one now that used entries
+ * up to vq->last_used_idx are written. Inline but for the EVENT_IDX case:
+ * it runs once per burst.
+ */
+static __rte_always_inline void
+vhost_notify_packed(struct vhost_dev *dev, struct vhost_vq *vq)
+{
+	uint16_t flags;
+
+	/* Our used entries must be seen before we read the driver's wish. */
+	rte_atomic_thread_fence(__ATOMIC_SEQ_CST);
+	flags = __atomic_load_n(&vq->driver_event->flags, __ATOMIC_ACQUIRE);
+	if (vq->event_idx && flags == VRING_PACKED_EVENT_FLAG_DESC)
+		vhost_notify_packed_event(dev, vq);
+	else if (flags != VRING_PACKED_EVENT_FLAG_DISABLE)
+		vhost_kick(dev, vq);
+}
 
 /*
  * Queue-level workers (lock held, access_ok/enabled checked, dp valid).

@@ -186,7 +186,7 @@ vhost_indirect_table(struct vhost_dev *dev, struct vhost_vq *vq, uint64_t addr, 
 
 /* ---- guest notification ---- */
 
-static void
+void
 vhost_kick(struct vhost_dev *dev, struct vhost_vq *vq)
 {
 	if (dev->trans->vring_call(dev, vq) < 0)
@@ -241,19 +241,13 @@ vhost_notify_split(struct vhost_dev *dev, struct vhost_vq *vq)
 }
 
 void
-vhost_notify_packed(struct vhost_dev *dev, struct vhost_vq *vq)
+vhost_notify_packed_event(struct vhost_dev *dev, struct vhost_vq *vq)
 {
 	struct vhost_vq_dp *dp = vq->dp;
-	uint16_t flags, off_wrap, old, cur;
+	uint16_t off_wrap, old, cur;
 	int32_t off, o, c;
 	bool kick;
 
-	rte_atomic_thread_fence(__ATOMIC_SEQ_CST);
-	flags = __atomic_load_n(&vq->driver_event->flags, __ATOMIC_ACQUIRE);
-	if (!vq->event_idx || flags != VRING_PACKED_EVENT_FLAG_DESC) {
-		kick = flags != VRING_PACKED_EVENT_FLAG_DISABLE;
-		goto out;
-	}
 	old = dp->signalled_used;
 	cur = vq->last_used_idx;
 	if (!dp->signalled_used_valid) {
@@ -276,7 +270,6 @@ vhost_notify_packed(struct vhost_dev *dev, struct vhost_vq *vq)
 record:
 	dp->signalled_used = cur;
 	dp->signalled_used_valid = true;
-out:
 	if (kick)
 		vhost_kick(dev, vq);
 }
