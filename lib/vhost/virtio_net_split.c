@@ -151,8 +151,14 @@ split_publish(struct vhost_dev *dev, struct vhost_vq *vq, uint16_t used_idx)
 	uint16_t mask = vq->size - 1, start = from & mask, n = used_idx - from;
 	uint16_t first = RTE_MIN(n, (uint16_t)(vq->size - start));
 
-	/* The staged entries, at most two runs (the ring may wrap). */
-	memcpy(&ring[start], &sh[start], (size_t)first * sizeof(*ring));
+	/*
+	 * The staged entries, at most two runs (the ring may wrap); a lone
+	 * entry (a poll that found one) without the call.
+	 */
+	if (n == 1)
+		ring[start] = sh[start];
+	else
+		memcpy(&ring[start], &sh[start], (size_t)first * sizeof(*ring));
 	if (n > first)
 		memcpy(&ring[0], &sh[0], (size_t)(n - first) * sizeof(*ring));
 	if (unlikely(vq->dp->log_on))
