@@ -704,8 +704,11 @@ vhost_tx_fill(struct vhost_dev *dev, struct vhost_vq_dp *dp,
 
 	hdr.hdr.flags = 0;
 	hdr.hdr.gso_type = VIRTIO_NET_HDR_GSO_NONE;
-	/* CVE-2022-2132: a chain must hold the header and some data. */
-	if (unlikely(chain_len <= hlen || chain_len - hlen > VHOST_MAX_PKT_LEN))
+	/*
+	 * CVE-2022-2132: a chain must hold the header and some data (and
+	 * no more than the longest packet); chain_len <= hlen wraps.
+	 */
+	if (unlikely(chain_len - hlen - 1 >= VHOST_MAX_PKT_LEN))
 		return -1;
 	pkt_len = (uint32_t)(chain_len - hlen);
 

@@ -56,14 +56,14 @@ split_gather_desc(struct vhost_dev *dev, struct vhost_vq *vq, const struct vring
 	uint32_t cnt = 0;
 	uint64_t total = 0;
 
-	if (likely(vhost_gather_one(dev, vq, &d, vec, nr_vec, len, perm)))
-		return 0;
 	if (unlikely(d.flags & VRING_DESC_F_INDIRECT)) {
 		descs = vhost_indirect_map(dev, vq, d.addr, d.len);
 		if (unlikely(descs == NULL))
 			return -1;
 		nr_descs = d.len / VHOST_DESC_SIZE;
 		split_desc_load(&descs[0], &d);
+	} else if (likely(vhost_gather_one(dev, vq, &d, vec, nr_vec, len, perm))) {
+		return 0;
 	}
 	for (;;) {
 		/* More descriptors than the table holds means a loop. */
@@ -146,6 +146,7 @@ static __rte_always_inline void
 split_publish(struct vhost_dev *dev, struct vhost_vq *vq, uint16_t used_idx)
 {
 	const struct vring_used_elem *sh = vq->dp->used_shadow;
+	const bool log_on = vq->dp->log_on;
 	struct vring_used_elem *ring = vq->used->ring;
 	uint16_t from = vq->last_used_idx;
 	uint16_t mask = vq->size - 1, start = from & mask, n = used_idx - from;
@@ -161,11 +162,11 @@ split_publish(struct vhost_dev *dev, struct vhost_vq *vq, uint16_t used_idx)
 		memcpy(&ring[start], &sh[start], (size_t)first * sizeof(*ring));
 	if (n > first)
 		memcpy(&ring[0], &sh[0], (size_t)(n - first) * sizeof(*ring));
-	if (unlikely(vq->dp->log_on))
+	if (unlikely(log_on))
 		split_log_used(dev, vq, from, used_idx);
 	__atomic_store_n(&vq->used->idx, used_idx, __ATOMIC_RELEASE);
 	vq->last_used_idx = used_idx;
-	if (unlikely(vq->dp->log_on))
+	if (unlikely(log_on))
 		vhost_log_used(dev, vq, offsetof(struct vring_used, idx), sizeof(uint16_t));
 	vhost_notify_split(dev, vq);
 }
