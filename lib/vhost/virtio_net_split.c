@@ -206,13 +206,13 @@ struct split_rx_ctx {
 /*
  * Enqueue m the general way: any chain shape, mergeable buffers, bad
  * chains returned empty. The first chain (head, already read from the
- * avail ring at *last_avail) was gathered by the fast path into
+ * avail ring at *last_avail) was gathered by split_enqueue_chain into
  * dp->vec[0..nr_vec) with result rc and length clen (rc < 0: bad or
  * head >= size), so nothing is read twice. Returns true if m was placed
  * (or returned empty because the mbuf lies), false if the burst must end
  * with m not taken.
  */
-static __rte_noinline bool
+static __rte_always_inline bool
 split_enqueue_slow(struct vhost_dev *dev, struct vhost_vq *vq, const struct split_rx_ctx *c,
 		   struct rte_mbuf *m, uint16_t head, int rc, uint16_t nr_vec, uint64_t clen,
 		   uint16_t *last_avail, uint16_t *used_idx)
@@ -280,9 +280,10 @@ undo:
  * Enqueue m into the chain at head (d: its loaded descriptor if head <
  * size) when that one chain, of any shape (an indirect table, say), holds
  * the whole packet; else hand what was gathered to the slow path. Returns
- * as split_enqueue_slow.
+ * as split_enqueue_slow. Out of line (the slow path with it), so the main
+ * loop keeps its registers for the one-descriptor case.
  */
-static __rte_always_inline bool
+static __rte_noinline bool
 split_enqueue_chain(struct vhost_dev *dev, struct vhost_vq *vq, const struct split_rx_ctx *c,
 		    struct rte_mbuf *m, uint16_t head, const struct vhost_desc *d,
 		    uint16_t *last_avail, uint16_t *used_idx)
