@@ -698,7 +698,7 @@ vhost_tx_fill(struct vhost_dev *dev, struct vhost_vq_dp *dp,
 		.p = (uint8_t *)(uintptr_t)vec[0].vva, .room = vec[0].len, .vi = 0,
 	};
 	struct rte_mbuf *cur = m;
-	const uint8_t *src = NULL;
+	const uint8_t *src;
 	uint32_t room, left, pkt_len;
 	uint8_t *dst;
 
@@ -720,17 +720,20 @@ vhost_tx_fill(struct vhost_dev *dev, struct vhost_vq_dp *dp,
 	 * the frame in the second. Same bounds as below, without the piece
 	 * walking.
 	 */
-	if (pos.room == chain_len)
+	if (likely(pos.room == chain_len))
 		src = pos.p + hlen;
 	else if (nr_vec == 2 && pos.room == hlen && vec[1].len == pkt_len)
 		src = (const uint8_t *)(uintptr_t)vec[1].vva;
-	if (likely(src != NULL && (uint64_t)pkt_len + RTE_PKTMBUF_HEADROOM <= m->buf_len)) {
+	else
+		goto general;
+	if (likely((uint64_t)pkt_len + RTE_PKTMBUF_HEADROOM <= m->buf_len)) {
 		if (host_ol)
 			memcpy(&hdr, pos.p, sizeof(hdr.hdr));
 		vhost_mbuf_init(m, pkt_len);
 		vhost_copy(dp, rte_pktmbuf_mtod(m, uint8_t *), src, pkt_len);
 		goto offload;
 	}
+general:
 	rte_pktmbuf_reset(m);
 	/* The header goes to a local before any field of it is looked at. */
 	if (unlikely(vhost_vec_copy(dp, vec, nr_vec, &pos, (uint8_t *)&hdr, hlen,
