@@ -305,11 +305,29 @@ vhost_gather_one(struct vhost_dev *dev, struct vhost_vq *vq, const struct vhost_
 	return true;
 }
 
-/* One descriptor of a chain walk: append its pieces, count its bytes. */
+/*
+ * One descriptor of a chain walk: append its pieces, count its bytes.
+ * First try it as one piece (the usual case); one that spans regions is
+ * mapped again piece by piece.
+ */
 static __rte_always_inline int
 vhost_gather_step(struct vhost_dev *dev, struct vhost_vq *vq, const struct vhost_desc *d,
 		  struct vhost_buf_vec *vec, uint16_t *nr_vec, uint64_t *total, uint8_t perm)
 {
+	uint16_t n = *nr_vec;
+	uint64_t mlen = d->len;
+
+	if (likely(d->len != 0 && n < VHOST_BUF_VEC_MAX)) {
+		uint64_t vva = vhost_desc_to_vva(dev, vq, d->addr, &mlen, perm);
+
+		if (likely(vva != 0 && mlen == d->len)) {
+			vec[n].vva = vva;
+			vec[n].len = d->len;
+			*nr_vec = n + 1;
+			*total += d->len;
+			return 0;
+		}
+	}
 	if (d->len != 0 &&
 	    unlikely(vhost_map_buf(dev, vq, d->addr, d->len, vec, nr_vec, perm) < 0))
 		return -1;
@@ -515,6 +533,28 @@ int vhost_packed_walk(struct vhost_dev *dev, struct vhost_vq *vq, uint16_t idx,
 const void *vhost_indirect_table(struct vhost_dev *dev, struct vhost_vq *vq,
 				 uint64_t addr, uint32_t len);
 
+/*
+ * The same, with the common case inline: a table of 1..size descriptors,
+ * mapped in one aligned piece. Anything else (bad length, a table that
+ * spans regions or sits misaligned, no mapping, IOMMU) goes to
+ * vhost_indirect_table(), which checks it all again and copies or rejects.
+ */
+static __rte_always_inline const void *
+vhost_indirect_map(struct vhost_dev *dev, struct vhost_vq *vq, uint64_t addr, uint32_t len)
+{
+	uint64_t mlen = len;
+	uint64_t vva;
+
+	/* len - 1 wraps for 0: one test for 0 < len <= size descriptors. */
+	if (likely((len & (VHOST_DESC_SIZE - 1)) == 0 &&
+		   len - 1u < (uint32_t)vq->size * VHOST_DESC_SIZE && !dev->iommu)) {
+		vva = vhost_gpa_to_vva(dev, addr, &mlen);
+		if (likely(vva != 0 && mlen == len && (vva & (VHOST_DESC_ALIGN - 1)) == 0))
+			return (const void *)(uintptr_t)vva;
+	}
+	return vhost_indirect_table(dev, vq, addr, len);
+}
+
 /* Attach an external buffer of at least len bytes to m (EXTBUF mode). */
 int vhost_extbuf_attach(struct rte_mbuf *m, uint32_t len);
 
@@ -576,6 +616,16 @@ vhost_rx_fill(struct vhost_dev *dev, struct vhost_vq_dp *dp, struct rte_mbuf *m,
 		if (likely(nr_vec == 1 && m->next == NULL && pos.room - hlen >= m->data_len)) {
 			vhost_copy(dp, pos.p + hlen, rte_pktmbuf_mtod(m, const uint8_t *),
 				   m->data_len);
+			return 0;
+		}
+		/*
+		 * The header in a piece of its own and the data in the next
+		 * (a header descriptor, often in an indirect table).
+		 */
+		if (nr_vec == 2 && pos.room == hlen && m->next == NULL &&
+		    vec[1].len >= m->data_len) {
+			vhost_copy(dp, (uint8_t *)(uintptr_t)vec[1].vva,
+				   rte_pktmbuf_mtod(m, const uint8_t *), m->data_len);
 			return 0;
 		}
 		pos.p += hlen;
@@ -670,30 +720,42 @@ vhost_tx_fill(struct vhost_dev *dev, struct vhost_vq_dp *dp,
 		.p = (uint8_t *)(uintptr_t)vec[0].vva, .room = vec[0].len, .vi = 0,
 	};
 	struct rte_mbuf *cur = m;
+	const uint8_t *src;
 	uint32_t room, left, pkt_len;
 	uint8_t *dst;
 
 	hdr.hdr.flags = 0;
 	hdr.hdr.gso_type = VIRTIO_NET_HDR_GSO_NONE;
-	/* CVE-2022-2132: a chain must hold the header and some data. */
-	if (unlikely(chain_len <= hlen || chain_len - hlen > VHOST_MAX_PKT_LEN))
+	/*
+	 * CVE-2022-2132: a chain must hold the header and some data (and
+	 * no more than the longest packet); chain_len <= hlen wraps.
+	 */
+	if (unlikely(chain_len - hlen - 1 >= VHOST_MAX_PKT_LEN))
 		return -1;
 	pkt_len = (uint32_t)(chain_len - hlen);
 
 	/*
 	 * Common case (virtio PMDs push the header in front of the frame):
 	 * one piece holding header and frame, and a frame that fits the
-	 * mbuf after the headroom vhost_mbuf_init() leaves. Same bounds as
-	 * below, without the piece walking.
+	 * mbuf after the headroom vhost_mbuf_init() leaves; or the header
+	 * alone in the first piece (hlen is 10 or 12, so it holds hdr.hdr),
+	 * the frame in the second. Same bounds as below, without the piece
+	 * walking.
 	 */
-	if (likely(pos.room == chain_len &&
-		   (uint64_t)pkt_len + RTE_PKTMBUF_HEADROOM <= m->buf_len)) {
+	if (likely(pos.room == chain_len))
+		src = pos.p + hlen;
+	else if (nr_vec == 2 && pos.room == hlen && vec[1].len == pkt_len)
+		src = (const uint8_t *)(uintptr_t)vec[1].vva;
+	else
+		goto general;
+	if (likely((uint64_t)pkt_len + RTE_PKTMBUF_HEADROOM <= m->buf_len)) {
 		if (host_ol)
 			memcpy(&hdr, pos.p, sizeof(hdr.hdr));
 		vhost_mbuf_init(m, pkt_len);
-		vhost_copy(dp, rte_pktmbuf_mtod(m, uint8_t *), pos.p + hlen, pkt_len);
+		vhost_copy(dp, rte_pktmbuf_mtod(m, uint8_t *), src, pkt_len);
 		goto offload;
 	}
+general:
 	rte_pktmbuf_reset(m);
 	/* The header goes to a local before any field of it is looked at. */
 	if (unlikely(vhost_vec_copy(dp, vec, nr_vec, &pos, (uint8_t *)&hdr, hlen,

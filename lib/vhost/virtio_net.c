@@ -476,9 +476,13 @@ vhost_vq_enqueue(struct vhost_dev *dev, struct vhost_vq *vq,
 	return vhost_vq_enqueue_inline(dev, vq, pkts, count);
 }
 
-uint16_t
-vhost_vq_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
-		 struct rte_mempool *pool, struct rte_mbuf **pkts, uint16_t count)
+/*
+ * vhost_vq_dequeue(), inlined into the public call: a poll that finds one
+ * packet or none should not pay a call more.
+ */
+static __rte_always_inline uint16_t
+vhost_vq_dequeue_inline(struct vhost_dev *dev, struct vhost_vq *vq,
+			struct rte_mempool *pool, struct rte_mbuf **pkts, uint16_t count)
 {
 	struct rte_mbuf *rarp = NULL;
 	uint16_t n = 0;
@@ -512,6 +516,13 @@ vhost_vq_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
 out:
 	rte_spinlock_unlock(&vq->access_lock);
 	return n;
+}
+
+uint16_t
+vhost_vq_dequeue(struct vhost_dev *dev, struct vhost_vq *vq,
+		 struct rte_mempool *pool, struct rte_mbuf **pkts, uint16_t count)
+{
+	return vhost_vq_dequeue_inline(dev, vq, pool, pkts, count);
 }
 
 /* ---- public API ---- */
@@ -570,7 +581,7 @@ rte_vhost_dequeue_burst(int vid, uint16_t queue_id, struct rte_mempool *mbuf_poo
 
 	if (unlikely(vq == NULL || pkts == NULL || mbuf_pool == NULL))
 		return 0;
-	return vhost_vq_dequeue(dev, vq, mbuf_pool, pkts, count);
+	return vhost_vq_dequeue_inline(dev, vq, mbuf_pool, pkts, count);
 }
 
 /* Descriptors the driver has made available and we have not taken. */

@@ -56,14 +56,14 @@ split_gather_desc(struct vhost_dev *dev, struct vhost_vq *vq, const struct vring
 	uint32_t cnt = 0;
 	uint64_t total = 0;
 
-	if (likely(vhost_gather_one(dev, vq, &d, vec, nr_vec, len, perm)))
-		return 0;
 	if (unlikely(d.flags & VRING_DESC_F_INDIRECT)) {
-		descs = vhost_indirect_table(dev, vq, d.addr, d.len);
+		descs = vhost_indirect_map(dev, vq, d.addr, d.len);
 		if (unlikely(descs == NULL))
 			return -1;
 		nr_descs = d.len / VHOST_DESC_SIZE;
 		split_desc_load(&descs[0], &d);
+	} else if (likely(vhost_gather_one(dev, vq, &d, vec, nr_vec, len, perm))) {
+		return 0;
 	}
 	for (;;) {
 		/* More descriptors than the table holds means a loop. */
@@ -146,20 +146,27 @@ static __rte_always_inline void
 split_publish(struct vhost_dev *dev, struct vhost_vq *vq, uint16_t used_idx)
 {
 	const struct vring_used_elem *sh = vq->dp->used_shadow;
+	const bool log_on = vq->dp->log_on;
 	struct vring_used_elem *ring = vq->used->ring;
 	uint16_t from = vq->last_used_idx;
 	uint16_t mask = vq->size - 1, start = from & mask, n = used_idx - from;
 	uint16_t first = RTE_MIN(n, (uint16_t)(vq->size - start));
 
-	/* The staged entries, at most two runs (the ring may wrap). */
-	memcpy(&ring[start], &sh[start], (size_t)first * sizeof(*ring));
+	/*
+	 * The staged entries, at most two runs (the ring may wrap); a lone
+	 * entry (a poll that found one) without the call.
+	 */
+	if (n == 1)
+		ring[start] = sh[start];
+	else
+		memcpy(&ring[start], &sh[start], (size_t)first * sizeof(*ring));
 	if (n > first)
 		memcpy(&ring[0], &sh[0], (size_t)(n - first) * sizeof(*ring));
-	if (unlikely(vq->dp->log_on))
+	if (unlikely(log_on))
 		split_log_used(dev, vq, from, used_idx);
 	__atomic_store_n(&vq->used->idx, used_idx, __ATOMIC_RELEASE);
 	vq->last_used_idx = used_idx;
-	if (unlikely(vq->dp->log_on))
+	if (unlikely(log_on))
 		vhost_log_used(dev, vq, offsetof(struct vring_used, idx), sizeof(uint16_t));
 	vhost_notify_split(dev, vq);
 }
@@ -198,15 +205,16 @@ struct split_rx_ctx {
 
 /*
  * Enqueue m the general way: any chain shape, mergeable buffers, bad
- * chains returned empty. The first chain's head (already read from the
- * avail ring at *last_avail) and, if head < size, its loaded descriptor d
- * come from the fast path, so nothing is read twice. Returns true if m
- * was placed (or returned empty because the mbuf lies), false if the
- * burst must end with m not taken.
+ * chains returned empty. The first chain (head, already read from the
+ * avail ring at *last_avail) was gathered by split_enqueue_chain into
+ * dp->vec[0..nr_vec) with result rc and length clen (rc < 0: bad or
+ * head >= size), so nothing is read twice. Returns true if m was placed
+ * (or returned empty because the mbuf lies), false if the burst must end
+ * with m not taken.
  */
-static __rte_noinline bool
+static __rte_always_inline bool
 split_enqueue_slow(struct vhost_dev *dev, struct vhost_vq *vq, const struct split_rx_ctx *c,
-		   struct rte_mbuf *m, uint16_t head, struct vhost_desc d,
+		   struct rte_mbuf *m, uint16_t head, int rc, uint16_t nr_vec, uint64_t clen,
 		   uint16_t *last_avail, uint16_t *used_idx)
 {
 	struct vhost_vq_dp *dp = vq->dp;
@@ -214,26 +222,26 @@ split_enqueue_slow(struct vhost_dev *dev, struct vhost_vq *vq, const struct spli
 	struct vhost_rx_chain *chain = dp->chain;
 	const uint64_t need = (uint64_t)m->pkt_len + c->hlen;
 	uint16_t la = *last_avail, ui = *used_idx, start = la;
-	uint16_t nr_vec = 0, nr_chain = 0, k;
+	uint16_t nr_chain = 0, before = 0, k;
 	bool have_head = true;
 	uint64_t got = 0;
 
 	while (got < need) {
-		uint16_t before = nr_vec;
-		uint64_t clen;
-		int rc = -1;
-
 		if (!have_head) {
+			struct vhost_desc d;
+
 			if (la == c->avail_idx || unlikely(nr_chain >= VHOST_BUF_VEC_MAX))
 				goto undo;
 			head = split_avail_head(c->aring, c->mask, la);
-			if (likely(head < c->size))
+			before = nr_vec;
+			rc = -1;
+			if (likely(head < c->size)) {
 				split_desc_load(&c->descs[head], &d);
+				rc = split_gather_desc(dev, vq, c->descs, c->size, d, vec,
+						       &nr_vec, &clen, VHOST_USER_ACCESS_RW);
+			}
 		}
 		have_head = false;
-		if (likely(head < c->size))
-			rc = split_gather_desc(dev, vq, c->descs, c->size, d, vec, &nr_vec, &clen,
-					       VHOST_USER_ACCESS_RW);
 		if (unlikely(rc < 0 || clen == 0 || (!c->mrg && clen < need))) {
 			vhost_dp_log_bad(dev, vq, "unusable rx descriptor chain");
 			if (nr_chain != 0)
@@ -266,6 +274,39 @@ undo:
 	*last_avail = start;
 	*used_idx = ui;
 	return false;
+}
+
+/*
+ * Enqueue m into the chain at head (d: its loaded descriptor if head <
+ * size) when that one chain, of any shape (an indirect table, say), holds
+ * the whole packet; else hand what was gathered to the slow path. Returns
+ * as split_enqueue_slow. Out of line (the slow path with it), so the main
+ * loop keeps its registers for the one-descriptor case.
+ */
+static __rte_noinline bool
+split_enqueue_chain(struct vhost_dev *dev, struct vhost_vq *vq, const struct split_rx_ctx *c,
+		    struct rte_mbuf *m, uint16_t head, const struct vhost_desc *d,
+		    uint16_t *last_avail, uint16_t *used_idx)
+{
+	struct vhost_vq_dp *dp = vq->dp;
+	const uint64_t need = (uint64_t)m->pkt_len + c->hlen;
+	uint16_t nr_vec = 0;
+	uint64_t clen = 0;
+	uint32_t len;
+	int rc = -1;
+
+	if (likely(head < c->size)) {
+		rc = split_gather_desc(dev, vq, c->descs, c->size, *d, dp->vec, &nr_vec, &clen,
+				       VHOST_USER_ACCESS_RW);
+		if (likely(rc == 0 && clen >= need)) {
+			len = likely(vhost_rx_put(dev, dp, m, dp->vec, nr_vec, 1, need,
+						  c->hlen)) ? (uint32_t)need : 0;
+			split_used_put(c->uring, c->mask, (*used_idx)++, head, len);
+			(*last_avail)++;
+			return true;
+		}
+	}
+	return split_enqueue_slow(dev, vq, c, m, head, rc, nr_vec, clen, last_avail, used_idx);
 }
 
 uint16_t
@@ -301,7 +342,7 @@ vhost_split_enqueue(struct vhost_dev *dev, struct vhost_vq *vq,
 		if (i + 1 < count)
 			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
 		head = split_avail_head(c.aring, c.mask, last_avail);
-		/* The one-descriptor fast path; the slow path takes d over. */
+		/* The one-descriptor fast path; split_enqueue_chain takes d over. */
 		if (likely(head < c.size)) {
 			split_desc_load(&c.descs[head], &d);
 			if (likely(vhost_rx_one(dev, vq, dp, m, &d, c.hlen, &len))) {
@@ -310,7 +351,7 @@ vhost_split_enqueue(struct vhost_dev *dev, struct vhost_vq *vq,
 				continue;
 			}
 		}
-		if (!split_enqueue_slow(dev, vq, &c, m, head, d, &last_avail, &used_idx))
+		if (!split_enqueue_chain(dev, vq, &c, m, head, &d, &last_avail, &used_idx))
 			break;
 	}
 	vq->last_avail_idx = last_avail;

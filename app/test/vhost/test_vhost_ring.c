@@ -1468,6 +1468,173 @@ TEST_CASE(split_tx_indirect_misaligned_table)
 	misaligned_indirect(false);
 }
 
+/*
+ * Dequeue fast path for a header in a descriptor of its own: the frame
+ * comes from the second piece, and with offload features the header is
+ * still read (from the first piece).
+ */
+TEST_CASE(split_tx_indirect_header_desc_offload)
+{
+	struct vring_desc *t = hva(IND_GPA);
+	struct virtio_net_hdr *h = hva(BUF_GPA(0));
+	struct rte_mbuf *pkts[1];
+
+	ring_setup(false, RING_SIZE, 1ULL << VIRTIO_RING_F_INDIRECT_DESC |
+		   1ULL << VIRTIO_NET_F_CSUM);
+	memset(h, 0, HLEN);
+	h->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	h->csum_start = 34;
+	h->csum_offset = 16;
+	build_tcp(hva(BUF_GPA(1)));
+	t[0] = (struct vring_desc){ BUF_GPA(0), HLEN, VRING_DESC_F_NEXT, 1 };
+	t[1] = (struct vring_desc){ BUF_GPA(1), TCP_PKT_LEN, 0, 0 };
+	sdesc(3, IND_GPA, 2 * sizeof(*t), VRING_DESC_F_INDIRECT, 0);
+	spost(3);
+	TEST_ASSERT_EQ(deq(pkts, 1), 1);
+	TEST_ASSERT_EQ(pkts[0]->pkt_len, TCP_PKT_LEN);
+	TEST_ASSERT_EQ(pkts[0]->data_len, TCP_PKT_LEN);
+	TEST_ASSERT(memcmp(rte_pktmbuf_mtod(pkts[0], void *), hva(BUF_GPA(1)),
+			   TCP_PKT_LEN) == 0, "frame differs");
+	TEST_ASSERT_EQ(pkts[0]->ol_flags, RTE_MBUF_F_TX_TCP_CKSUM | RTE_MBUF_F_TX_IPV4);
+	rte_pktmbuf_free(pkts[0]);
+}
+
+/*
+ * Enqueue into an indirect table of a header-sized descriptor and a data
+ * descriptor (the two-piece fast path), then into one whose data
+ * descriptor is too small (no MRG_RXBUF: returned empty, packet kept).
+ */
+TEST_CASE(split_rx_indirect_header_desc)
+{
+	struct vring_desc *t = hva(IND_GPA);
+	const struct virtio_net_hdr_mrg_rxbuf *h = hva(BUF_GPA(0));
+	struct rte_mbuf *m = host_pkt(100, 21);
+	struct rte_mbuf *m2 = host_pkt(100, 22);
+
+	ring_setup(false, RING_SIZE, 1ULL << VIRTIO_NET_F_MRG_RXBUF |
+		   1ULL << VIRTIO_RING_F_INDIRECT_DESC);
+	memset(hva(BUF_GPA(0)), 0xff, HLEN);
+	t[0] = (struct vring_desc){ BUF_GPA(0), HLEN, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 1 };
+	t[1] = (struct vring_desc){ BUF_GPA(1), 1000, VRING_DESC_F_WRITE, 0 };
+	sdesc(5, IND_GPA, 32, VRING_DESC_F_INDIRECT, 0);
+	spost(5);
+	TEST_ASSERT_EQ(vhost_vq_enqueue(dev, vq, &m, 1), 1);
+	TEST_ASSERT_EQ(vq->used->idx, 1);
+	TEST_ASSERT_EQ(vq->used->ring[0].id, 5);
+	TEST_ASSERT_EQ(vq->used->ring[0].len, HLEN + 100);
+	TEST_ASSERT_EQ(h->num_buffers, 1);
+	TEST_ASSERT_EQ(h->hdr.flags, 0);
+	TEST_ASSERT_EQ(h->hdr.gso_type, VIRTIO_NET_HDR_GSO_NONE);
+	TEST_ASSERT(memcmp(hva(BUF_GPA(1)), rte_pktmbuf_mtod(m, void *), 100) == 0,
+		    "data differs");
+
+	ring_setup(false, RING_SIZE, 1ULL << VIRTIO_RING_F_INDIRECT_DESC);
+	t[0] = (struct vring_desc){ BUF_GPA(0), HLEN, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 1 };
+	t[1] = (struct vring_desc){ BUF_GPA(1), 99, VRING_DESC_F_WRITE, 0 };
+	sdesc(5, IND_GPA, 32, VRING_DESC_F_INDIRECT, 0);
+	spost(5);
+	TEST_ASSERT_EQ(vhost_vq_enqueue(dev, vq, &m2, 1), 0);
+	TEST_ASSERT_EQ(vq->used->idx, 1);
+	TEST_ASSERT_EQ(vq->used->ring[0].id, 5);
+	TEST_ASSERT_EQ(vq->used->ring[0].len, 0);
+	rte_pktmbuf_free(m);
+	rte_pktmbuf_free(m2);
+}
+
+/* Write a 2-entry split indirect table at gpa, entry by entry (may straddle). */
+static void
+ind_table_put(uint64_t gpa, const struct vring_desc *e)
+{
+	memcpy(hva(gpa), &e[0], sizeof(e[0]));
+	memcpy(hva(gpa + sizeof(e[0])), &e[1], sizeof(e[1]));
+}
+
+/*
+ * Indirect tables and table entries across the two regions: read and
+ * gathered piece by piece (not the one-piece fast paths), the packet
+ * whole; a table or an entry that runs off guest memory: dropped.
+ */
+TEST_CASE(split_tx_indirect_straddle_regions)
+{
+	struct vring_desc e[2] = {
+		{ BUF_GPA(0), HLEN, VRING_DESC_F_NEXT, 1 }, { BUF_GPA(1), 300, 0, 0 },
+	};
+	uint64_t tgpa = R1_GPA - sizeof(e[0]);	/* entry 0 in region 0, entry 1 in 1 */
+	uint64_t bgpa = R1_GPA - 40;
+	struct rte_mbuf *pkts[1];
+	uint8_t tmp[300];
+
+	ring_setup(false, RING_SIZE, 1ULL << VIRTIO_RING_F_INDIRECT_DESC);
+	memset(hva(BUF_GPA(0)), 0, HLEN);
+	fill_pattern(hva(BUF_GPA(1)), 300, 23);
+	ind_table_put(tgpa, e);
+	sdesc(3, tgpa, sizeof(e), VRING_DESC_F_INDIRECT, 0);
+	spost(3);
+	TEST_ASSERT_EQ(deq(pkts, 1), 1);
+	TEST_ASSERT_EQ(check_pattern(pkts[0], 300, 23), 0);
+	rte_pktmbuf_free(pkts[0]);
+
+	/* The data entry straddles the regions. */
+	ring_setup(false, RING_SIZE, 1ULL << VIRTIO_RING_F_INDIRECT_DESC);
+	memset(hva(BUF_GPA(0)), 0, HLEN);
+	fill_pattern(tmp, sizeof(tmp), 24);
+	memcpy(hva(bgpa), tmp, 40);
+	memcpy(hva(R1_GPA), tmp + 40, sizeof(tmp) - 40);
+	e[1].addr = bgpa;
+	ind_table_put(IND_GPA, e);
+	sdesc(3, IND_GPA, sizeof(e), VRING_DESC_F_INDIRECT, 0);
+	spost(3);
+	TEST_ASSERT_EQ(deq(pkts, 1), 1);
+	TEST_ASSERT_EQ(check_pattern(pkts[0], 300, 24), 0);
+	rte_pktmbuf_free(pkts[0]);
+
+	/* A table whose second entry lies past the end of guest memory. */
+	ring_setup(false, RING_SIZE, 1ULL << VIRTIO_RING_F_INDIRECT_DESC);
+	sdesc(0, R1_GPA + REG_SIZE - sizeof(e[0]), sizeof(e), VRING_DESC_F_INDIRECT, 0);
+	memcpy(hva(R1_GPA + REG_SIZE - sizeof(e[0])), &e[0], sizeof(e[0]));
+	expect_drop_then_good();
+
+	/* A data entry that runs off the end of guest memory. */
+	ring_setup(false, RING_SIZE, 1ULL << VIRTIO_RING_F_INDIRECT_DESC);
+	e[1].addr = R1_GPA + REG_SIZE - 50;
+	e[1].len = 100;
+	ind_table_put(IND_GPA, e);
+	sdesc(0, IND_GPA, sizeof(e), VRING_DESC_F_INDIRECT, 0);
+	expect_drop_then_good();
+}
+
+/* Enqueue through a table that straddles the regions; and one off the end. */
+TEST_CASE(split_rx_indirect_straddle_regions)
+{
+	struct vring_desc e[2] = {
+		{ BUF_GPA(0), HLEN, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 1 },
+		{ BUF_GPA(1), 1000, VRING_DESC_F_WRITE, 0 },
+	};
+	uint64_t tgpa = R1_GPA - sizeof(e[0]);
+	struct rte_mbuf *m = host_pkt(200, 25);
+
+	ring_setup(false, RING_SIZE, 1ULL << VIRTIO_RING_F_INDIRECT_DESC);
+	ind_table_put(tgpa, e);
+	sdesc(2, tgpa, sizeof(e), VRING_DESC_F_INDIRECT, 0);
+	spost(2);
+	TEST_ASSERT_EQ(vhost_vq_enqueue(dev, vq, &m, 1), 1);
+	TEST_ASSERT_EQ(vq->used->ring[0].id, 2);
+	TEST_ASSERT_EQ(vq->used->ring[0].len, HLEN + 200);
+	TEST_ASSERT(memcmp(hva(BUF_GPA(1)), rte_pktmbuf_mtod(m, void *), 200) == 0,
+		    "data differs");
+
+	/* The table's second entry past the end of guest memory: returned empty. */
+	ring_setup(false, RING_SIZE, 1ULL << VIRTIO_RING_F_INDIRECT_DESC);
+	memcpy(hva(R1_GPA + REG_SIZE - sizeof(e[0])), &e[0], sizeof(e[0]));
+	sdesc(2, R1_GPA + REG_SIZE - sizeof(e[0]), sizeof(e), VRING_DESC_F_INDIRECT, 0);
+	spost(2);
+	TEST_ASSERT_EQ(vhost_vq_enqueue(dev, vq, &m, 1), 0);
+	TEST_ASSERT_EQ(vq->used->idx, 1);
+	TEST_ASSERT_EQ(vq->used->ring[0].id, 2);
+	TEST_ASSERT_EQ(vq->used->ring[0].len, 0);
+	rte_pktmbuf_free(m);
+}
+
 TEST_CASE(packed_tx_bad_chains)
 {
 	struct rte_mbuf *pkts[3];
@@ -1672,6 +1839,10 @@ TEST_MAIN(ring_test_setup, ring_test_teardown,
 	TEST_ENTRY(packed_tx_indirect),
 	TEST_ENTRY(packed_tx_indirect_misaligned_table),
 	TEST_ENTRY(split_tx_indirect_misaligned_table),
+	TEST_ENTRY(split_tx_indirect_header_desc_offload),
+	TEST_ENTRY(split_rx_indirect_header_desc),
+	TEST_ENTRY(split_tx_indirect_straddle_regions),
+	TEST_ENTRY(split_rx_indirect_straddle_regions),
 	TEST_ENTRY(packed_tx_bad_chains),
 	TEST_ENTRY(packed_event_suppression),
 	TEST_ENTRY(queue_not_usable),
