@@ -463,10 +463,53 @@ void vhost_dp_log_bad(struct vhost_dev *dev, struct vhost_vq *vq, const char *wh
 /* Statistics of a burst that moved pkts[0..n). */
 void vhost_stats_update(struct vhost_vq *vq, struct rte_mbuf **pkts, uint16_t n);
 
-/* Interrupt the driver if it wants one, now that the burst is published. */
-void vhost_notify_split(struct vhost_dev *dev, struct vhost_vq *vq);
 /* Signal the vring's call (the transport's vring_call), counted. */
 void vhost_kick(struct vhost_dev *dev, struct vhost_vq *vq);
+
+/* virtio's vring_need_event(): did new_idx just pass event_idx? */
+static __rte_always_inline bool
+vhost_need_event(uint16_t event_idx, uint16_t new_idx, uint16_t old_idx)
+{
+	return (uint16_t)(new_idx - event_idx - 1) < (uint16_t)(new_idx - old_idx);
+}
+
+/*
+ * Split ring: interrupt the driver if it wants one now that used->idx is
+ * cur: with EVENT_IDX, only if cur passed its used_event since the last
+ * interrupt; without, unless it set VRING_AVAIL_F_NO_INTERRUPT. Inline:
+ * it runs once per burst (vhost_notify_split()).
+ */
+static __rte_always_inline void
+vhost_notify_split_at(struct vhost_dev *dev, struct vhost_vq *vq, uint16_t cur)
+{
+	struct vhost_vq_dp *dp = vq->dp;
+	bool kick;
+
+	/* Our used->idx store must be seen before we read the driver's wish. */
+	rte_atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (vq->event_idx) {
+		/* used_event sits right after avail->ring[size]. */
+		uint16_t ev = __atomic_load_n(&vq->avail->ring[vq->size], __ATOMIC_RELAXED);
+		uint16_t old = dp->signalled_used;
+
+		kick = !dp->signalled_used_valid || vhost_need_event(ev, cur, old);
+		dp->signalled_used = cur;
+		dp->signalled_used_valid = true;
+	} else {
+		uint16_t flags = __atomic_load_n(&vq->avail->flags, __ATOMIC_RELAXED);
+
+		kick = !(flags & VRING_AVAIL_F_NO_INTERRUPT);
+	}
+	if (kick)
+		vhost_kick(dev, vq);
+}
+
+/* Interrupt the driver if it wants one, now that the burst is published. */
+static __rte_always_inline void
+vhost_notify_split(struct vhost_dev *dev, struct vhost_vq *vq)
+{
+	vhost_notify_split_at(dev, vq, vq->last_used_idx);
+}
 /* vhost_notify_packed() when the driver asked for an event at a descriptor. */
 void vhost_notify_packed_event(struct vhost_dev *dev, struct vhost_vq *vq);
 

@@ -197,49 +197,6 @@ vhost_kick(struct vhost_dev *dev, struct vhost_vq *vq)
 		dev->notify_ops->guest_notified(dev->vid);
 }
 
-/* virtio's vring_need_event(): did new_idx just pass event_idx? */
-static __rte_always_inline bool
-vhost_need_event(uint16_t event_idx, uint16_t new_idx, uint16_t old_idx)
-{
-	return (uint16_t)(new_idx - event_idx - 1) < (uint16_t)(new_idx - old_idx);
-}
-
-/*
- * Split ring: does the driver want an interrupt now that used->idx is cur?
- * With EVENT_IDX, only if cur passed its used_event since the last
- * interrupt; without, unless it set VRING_AVAIL_F_NO_INTERRUPT.
- */
-static __rte_always_inline bool
-vhost_split_wants_call(struct vhost_vq *vq, uint16_t cur)
-{
-	struct vhost_vq_dp *dp = vq->dp;
-	bool kick;
-
-	if (vq->event_idx) {
-		/* used_event sits right after avail->ring[size]. */
-		uint16_t ev = __atomic_load_n(&vq->avail->ring[vq->size], __ATOMIC_RELAXED);
-		uint16_t old = dp->signalled_used;
-
-		kick = !dp->signalled_used_valid || vhost_need_event(ev, cur, old);
-		dp->signalled_used = cur;
-		dp->signalled_used_valid = true;
-	} else {
-		uint16_t flags = __atomic_load_n(&vq->avail->flags, __ATOMIC_RELAXED);
-
-		kick = !(flags & VRING_AVAIL_F_NO_INTERRUPT);
-	}
-	return kick;
-}
-
-void
-vhost_notify_split(struct vhost_dev *dev, struct vhost_vq *vq)
-{
-	/* Our used->idx store must be seen before we read the driver's wish. */
-	rte_atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (vhost_split_wants_call(vq, vq->last_used_idx))
-		vhost_kick(dev, vq);
-}
-
 void
 vhost_notify_packed_event(struct vhost_dev *dev, struct vhost_vq *vq)
 {
@@ -438,6 +395,26 @@ vhost_rarp_build(struct vhost_dev *dev, struct rte_mempool *pool)
 
 /* ---- queue-level bursts ---- */
 
+/*
+ * The RARP announcement, if it is still pending (one caller takes it), in
+ * pkts[0]: 1, or 0. Out of line: it runs once after a migration.
+ */
+static __rte_noinline uint16_t
+vhost_rarp_inject(struct vhost_dev *dev, struct rte_mempool *pool, struct rte_mbuf **pkts)
+{
+	struct rte_mbuf *rarp;
+
+	if (!__atomic_exchange_n(&dev->rarp_pending, false, __ATOMIC_ACQUIRE))
+		return 0;
+	rarp = vhost_rarp_build(dev, pool);
+	if (rarp == NULL) {
+		VHOST_LOG_DATA(dev->ifname, ERR, "no mbuf for the RARP announcement\n");
+		return 0;
+	}
+	pkts[0] = rarp;
+	return 1;
+}
+
 static __rte_always_inline bool
 vhost_vq_usable(const struct vhost_dev *dev, const struct vhost_vq *vq)
 {
@@ -484,7 +461,6 @@ static __rte_always_inline uint16_t
 vhost_vq_dequeue_inline(struct vhost_dev *dev, struct vhost_vq *vq,
 			struct rte_mempool *pool, struct rte_mbuf **pkts, uint16_t count)
 {
-	struct rte_mbuf *rarp = NULL;
 	uint16_t n = 0;
 
 	if (unlikely(rte_spinlock_trylock(&vq->access_lock) == 0))
@@ -494,16 +470,9 @@ vhost_vq_dequeue_inline(struct vhost_dev *dev, struct vhost_vq *vq,
 	count = RTE_MIN(count, (uint16_t)VHOST_MAX_BURST);
 
 	/* One broadcast after migration so switches learn where we are. */
-	if (unlikely(__atomic_load_n(&dev->rarp_pending, __ATOMIC_RELAXED)) &&
-	    __atomic_exchange_n(&dev->rarp_pending, false, __ATOMIC_ACQUIRE)) {
-		rarp = vhost_rarp_build(dev, pool);
-		if (rarp == NULL)
-			VHOST_LOG_DATA(dev->ifname, ERR, "no mbuf for the RARP announcement\n");
-	}
-	if (rarp != NULL) {
-		pkts[0] = rarp;
-		n = 1;
-		count--;
+	if (unlikely(__atomic_load_n(&dev->rarp_pending, __ATOMIC_RELAXED))) {
+		n = vhost_rarp_inject(dev, pool, pkts);
+		count -= n;
 	}
 	if (count != 0) {
 		if (vq->packed)
@@ -716,9 +685,7 @@ vhost_vring_call_locked(struct vhost_dev *dev, struct vhost_vq *vq)
 		vhost_notify_packed(dev, vq);
 		return 0;
 	}
-	rte_atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (vhost_split_wants_call(vq, __atomic_load_n(&vq->used->idx, __ATOMIC_RELAXED)))
-		vhost_kick(dev, vq);
+	vhost_notify_split_at(dev, vq, __atomic_load_n(&vq->used->idx, __ATOMIC_RELAXED));
 	return 0;
 }
 
