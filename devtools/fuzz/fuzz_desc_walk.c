@@ -8,8 +8,9 @@
  * adjacent in guest-physical space but separately malloc'd at their exact
  * sizes, so any read or write outside them - including running from one
  * region into the other in host VA - is caught by ASan. Each input runs a
- * full dequeue into mbufs, an enqueue of a small and a chained packet, and
- * another dequeue, on a split or packed ring, with or without mergeable
+ * full dequeue into mbufs, an enqueue of a small and a chained packet, an
+ * enqueue of five plain frames (a packed batch and one more), and another
+ * dequeue, on a split or packed ring, with or without mergeable
  * buffers, event idx, host offloads (both offload conventions) and dirty
  * logging.
  *
@@ -153,7 +154,8 @@ run_dequeue(void)
 static void
 run_enqueue(void)
 {
-	struct rte_mbuf *m[2];
+	struct rte_mbuf *m[2], *plain[VHOST_PACKED_BATCH + 1];
+	uint16_t i;
 
 	m[0] = host_pkt(100, RTE_MBUF_F_TX_TCP_CKSUM | RTE_MBUF_F_TX_IPV4);
 	m[1] = host_pkt(1500, RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_IPV4);
@@ -166,6 +168,15 @@ run_enqueue(void)
 	}
 	rte_pktmbuf_free(m[0]);
 	rte_pktmbuf_free(m[1]);
+	/* Plain one-segment frames, enough for a packed batch and one more. */
+	for (i = 0; i < RTE_DIM(plain); i++)
+		plain[i] = host_pkt(60 + i, 0);
+	for (i = 0; i < RTE_DIM(plain) && plain[i] != NULL; i++)
+		;
+	if (i == RTE_DIM(plain))
+		vhost_vq_enqueue(dev, vq, plain, RTE_DIM(plain));
+	for (i = 0; i < RTE_DIM(plain); i++)
+		rte_pktmbuf_free(plain[i]);
 }
 
 int

@@ -133,6 +133,8 @@ vhost_vq_dp_reset(struct vhost_vq *vq)
 	dp->nr_shadow = 0;
 	dp->nr_slots = 0;
 	dp->rx_general = false;
+	/* Forget the region batches remembered (vhost_dp.h: region_gen). */
+	dp->region.size = 0;
 }
 
 void
