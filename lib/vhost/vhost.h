@@ -291,7 +291,7 @@ struct vhost_dev {
 	 * which every change of the table does: a region a vring's data
 	 * path remembered (vhost_vq_dp.region) is good while it has not.
 	 */
-	uint32_t mem_gen;
+	uint64_t mem_gen;		/* 64 bits: it never comes round again */
 
 	/* Dirty log (SET_LOG_BASE). */
 	uint64_t log_size;

@@ -141,7 +141,7 @@ struct vhost_vq_dp {
 	 * Packed batches: the guest memory region the last burst's buffers
 	 * were in, while dev->mem_gen is region_gen (size 0: none).
 	 */
-	uint32_t region_gen;
+	uint64_t region_gen;
 	struct vhost_region_cache {
 		uint64_t base;
 		uint64_t size;
@@ -748,10 +748,10 @@ vhost_rx_one(struct vhost_dev *dev, struct vhost_vq *vq, struct vhost_vq_dp *dp,
 /*
  * Dequeue one packet from the pieces vec[0..nr_vec) (chain_len bytes) into
  * m (raw from the pool, vhost_mbufs_get(), or reset), chaining more mbufs
- * from pool as needed. The
- * header is copied to a local before any field is looked at. Returns 0, or
- * -1 if the packet must be dropped (m may then hold extra segments: the
- * caller flushes pending copies and frees it).
+ * from pool as needed. The header is copied to a local before any field is
+ * looked at. Returns 0; -2 if the packet must be dropped and m was not
+ * touched; or -1 if it must be dropped after m was reset (m may then hold
+ * extra segments: the caller flushes pending copies and frees it).
  */
 static __rte_always_inline int
 vhost_tx_fill(struct vhost_dev *dev, struct vhost_vq_dp *dp,
@@ -771,10 +771,11 @@ vhost_tx_fill(struct vhost_dev *dev, struct vhost_vq_dp *dp,
 	hdr.hdr.gso_type = VIRTIO_NET_HDR_GSO_NONE;
 	/*
 	 * CVE-2022-2132: a chain must hold the header and some data (and
-	 * no more than the longest packet); chain_len <= hlen wraps.
+	 * no more than the longest packet); chain_len <= hlen wraps. m is
+	 * still raw here: -2, so that it is not freed as a packet.
 	 */
 	if (unlikely(chain_len - hlen - 1 >= VHOST_MAX_PKT_LEN))
-		return -1;
+		return -2;
 	pkt_len = (uint32_t)(chain_len - hlen);
 
 	/*
@@ -872,11 +873,17 @@ vhost_tx_put(struct vhost_dev *dev, struct vhost_vq *vq, struct vhost_vq_dp *dp,
 	     uint16_t nr_vec, uint64_t len, struct rte_mempool *pool, struct rte_mbuf **slot,
 	     bool host_ol, uint32_t hlen)
 {
-	if (likely(vhost_tx_fill(dev, dp, dp->vec, nr_vec, len, pool, *slot, host_ol,
-				 hlen) == 0))
+	int rc = vhost_tx_fill(dev, dp, dp->vec, nr_vec, len, pool, *slot, host_ol, hlen);
+
+	if (likely(rc == 0))
 		return true;
 	vhost_dp_log_bad(dev, vq, "tx packet dropped");
-	*slot = vhost_tx_recycle(dp, pool, *slot);
+	/*
+	 * -2: the mbuf was not touched (still raw: its header fields are a
+	 * previous user's, which a debug build's free would check), keep it.
+	 */
+	if (rc != -2)
+		*slot = vhost_tx_recycle(dp, pool, *slot);
 	return false;
 }
 

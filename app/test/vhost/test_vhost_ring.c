@@ -1213,8 +1213,9 @@ pool_dirty(void)
 		m[i]->data_off = 7;
 		m[i]->port = 3;
 		m[i]->packet_type = 0x1234;
+		/* As a former tail segment: more data than its pkt_len says. */
 		m[i]->pkt_len = 999;
-		m[i]->data_len = 999;
+		m[i]->data_len = 1999;
 		m[i]->vlan_tci = 5;
 		m[i]->vlan_tci_outer = 6;
 		m[i]->tx_offload = 0x77;
