@@ -28,12 +28,13 @@ from .proc import KILL_WAIT_S, Process, maps
 
 TESTPMD = os.environ.get("TESTPMD", "dpdk-testpmd")
 PROMPT = "testpmd> "
-# The library logs from its own threads onto the same stdout, so a whole
-# log line can land inside the prompt ("t" + "VHOST_CONFIG: ...\n" +
-# "estpmd> "). Match the prompt with such lines allowed between its
-# characters.
-_LOG_LINES = r"(?:VHOST_[A-Z]+:[^\n]*\n)*"
-PROMPT_RX = _LOG_LINES.join(re.escape(c) for c in PROMPT)
+# The library logs from its own threads onto the same stdout, and testpmd
+# prints port events ("\nPort 0: queue state event\n") from its interrupt
+# thread, so whole lines can land inside the prompt ("t" +
+# "VHOST_CONFIG: ...\n" + "estpmd> "). Match the prompt with such lines
+# (VHOST_*, EAL, port events, empty lines) allowed between its characters.
+LOG_LINES = r"(?:(?:(?:VHOST_[A-Z]+|EAL):|Port \d+: )[^\n]*\n|\r?\n)*"
+PROMPT_RX = LOG_LINES.join(re.escape(c) for c in PROMPT)
 BURST = 32  # testpmd's default packets per burst (--burst)
 DEBIAN_VHOST_LIB = "/usr/lib/x86_64-linux-gnu/librte_vhost.so.23"
 # DTS_BACKEND_PRELOAD: LD_PRELOAD of every testpmd that runs the library
