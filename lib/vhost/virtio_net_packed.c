@@ -520,11 +520,7 @@ packed_rx_batch(struct vhost_dev *dev, struct vhost_vq *vq, struct vhost_vq_dp *
 	for (k = 0; k < VHOST_PACKED_BATCH; k++) {
 		const struct rte_mbuf *m = pkts[k];
 
-		/* Two fixed sizes, so that each is a couple of moves. */
-		if (hlen == sizeof(hdr_one))
-			memcpy(buf[k], &hdr_one, sizeof(hdr_one));
-		else
-			memcpy(buf[k], &hdr_one, sizeof(hdr_one.hdr));
+		vhost_hdr_store(buf[k], &hdr_one, hlen);
 		/*
 		 * Copied now, not deferred: the batch already keeps its
 		 * descriptor work apart from its copies, and queueing would
