@@ -344,27 +344,37 @@ vhost_gather_step(struct vhost_dev *dev, struct vhost_vq *vq, const struct vhost
  * and would miss on it again at the next receive - one cache line bounced
  * between the two cores per packet for nothing.
  */
-static __rte_always_inline void
-vhost_hdr_store(uint8_t *dst, const struct virtio_net_hdr_mrg_rxbuf *hdr, uint32_t hlen)
-{
-	uint64_t want_lo, have_lo;
-	uint32_t want_hi = 0, have_hi = 0;
-	/* Bytes 8 and up: csum_offset, then num_buffers if hlen has it. */
-	const uint32_t hi = hlen - sizeof(want_lo);
+/* Header bytes 8-11 (csum_offset 0, num_buffers 1) as vhost_hdr_store() takes them. */
+#if RTE_BYTE_ORDER == RTE_LITTLE_ENDIAN
+#define VHOST_HDR_HI_ONE_BUFFER (UINT32_C(1) << 16)
+#else
+#define VHOST_HDR_HI_ONE_BUFFER UINT32_C(1)
+#endif
 
-	memcpy(&want_lo, hdr, sizeof(want_lo));
+static __rte_always_inline void
+vhost_hdr_store(uint8_t *dst, uint64_t lo, uint32_t hi, uint32_t hlen)
+{
+	/* lo: bytes 0-7 of the header; hi: 8-11 (csum_offset, num_buffers). */
+	uint64_t have_lo;
+
 	memcpy(&have_lo, dst, sizeof(have_lo));
-	if (hlen == sizeof(*hdr)) {
-		memcpy(&want_hi, (const uint8_t *)hdr + sizeof(want_lo), sizeof(uint32_t));
-		memcpy(&have_hi, dst + sizeof(have_lo), sizeof(uint32_t));
+	if (hlen == sizeof(struct virtio_net_hdr_mrg_rxbuf)) {
+		uint32_t have_hi;
+
+		memcpy(&have_hi, dst + sizeof(lo), sizeof(have_hi));
+		if (likely(((have_lo ^ lo) | (have_hi ^ hi)) == 0))
+			return;
+		memcpy(dst, &lo, sizeof(lo));
+		memcpy(dst + sizeof(lo), &hi, sizeof(hi));
 	} else {
-		memcpy(&want_hi, (const uint8_t *)hdr + sizeof(want_lo), sizeof(uint16_t));
-		memcpy(&have_hi, dst + sizeof(have_lo), sizeof(uint16_t));
+		uint16_t have_hi, hi16 = (uint16_t)hi;
+
+		memcpy(&have_hi, dst + sizeof(lo), sizeof(have_hi));
+		if (likely(((have_lo ^ lo) | (uint16_t)(have_hi ^ hi16)) == 0))
+			return;
+		memcpy(dst, &lo, sizeof(lo));
+		memcpy(dst + sizeof(lo), &hi16, sizeof(hi16));
 	}
-	if (likely(want_lo == have_lo && want_hi == have_hi))
-		return;
-	memcpy(dst, &want_lo, sizeof(want_lo));
-	memcpy(dst + sizeof(want_lo), &want_hi, hi);
 }
 
 /*
@@ -679,7 +689,12 @@ vhost_rx_fill(struct vhost_dev *dev, struct vhost_vq_dp *dp, struct rte_mbuf *m,
 		vhost_offload_to_hdr(m, &hdr.hdr);
 
 	if (likely(pos.room >= hlen)) {
-		vhost_hdr_store(pos.p, &hdr, hlen);
+		uint64_t lo;
+		uint32_t hi;
+
+		memcpy(&lo, &hdr, sizeof(lo));
+		memcpy(&hi, (const uint8_t *)&hdr + sizeof(lo), sizeof(hi));
+		vhost_hdr_store(pos.p, lo, hi, hlen);
 		/*
 		 * Common case: a one-segment mbuf and one piece with room
 		 * for header and data. Same bounds as the general copy.

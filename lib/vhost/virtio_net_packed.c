@@ -481,7 +481,6 @@ packed_rx_batch(struct vhost_dev *dev, struct vhost_vq *vq, struct vhost_vq_dp *
 		struct rte_mbuf **pkts, uint32_t hlen, struct vhost_region_cache *pr,
 		const bool iommu)
 {
-	static const struct virtio_net_hdr_mrg_rxbuf hdr_one = { .num_buffers = 1 };
 	const uint16_t idx = vq->last_avail_idx;
 	const volatile struct vring_packed_desc *ring = &vq->desc_packed[idx];
 	struct vhost_used_shadow *sh = &dp->shadow[dp->nr_shadow];
@@ -520,7 +519,7 @@ packed_rx_batch(struct vhost_dev *dev, struct vhost_vq *vq, struct vhost_vq_dp *
 	for (k = 0; k < VHOST_PACKED_BATCH; k++) {
 		const struct rte_mbuf *m = pkts[k];
 
-		vhost_hdr_store(buf[k], &hdr_one, hlen);
+		vhost_hdr_store(buf[k], 0, VHOST_HDR_HI_ONE_BUFFER, hlen);
 		/*
 		 * Copied now, not deferred: the batch already keeps its
 		 * descriptor work apart from its copies, and queueing would
@@ -555,9 +554,21 @@ packed_rx_batches(struct vhost_dev *dev, struct vhost_vq *vq, struct rte_mbuf **
 	uint32_t done = 0;
 
 	while (count - done >= VHOST_PACKED_BATCH) {
-		/* Two copies of the batch: without an IOMMU, no translation code. */
-		if (!(unlikely(iommu) ? packed_rx_batch(dev, vq, dp, &pkts[done], hlen, pr, true) :
-			packed_rx_batch(dev, vq, dp, &pkts[done], hlen, pr, false))) {
+		bool ok;
+
+		/*
+		 * Copies of the batch: without an IOMMU, no translation code;
+		 * and one for the 12-byte header every VERSION_1 driver has,
+		 * with the header size a constant.
+		 */
+		if (unlikely(iommu))
+			ok = packed_rx_batch(dev, vq, dp, &pkts[done], hlen, pr, true);
+		else if (likely(hlen == sizeof(struct virtio_net_hdr_mrg_rxbuf)))
+			ok = packed_rx_batch(dev, vq, dp, &pkts[done],
+					     sizeof(struct virtio_net_hdr_mrg_rxbuf), pr, false);
+		else
+			ok = packed_rx_batch(dev, vq, dp, &pkts[done], hlen, pr, false);
+		if (!ok) {
 			if (!packed_avail(__atomic_load_n(
 					&vq->desc_packed[vq->last_avail_idx].flags,
 					__ATOMIC_RELAXED), vq->avail_wrap_counter))
