@@ -367,7 +367,10 @@ vhost_hdr_store(uint8_t *dst, uint64_t lo, uint32_t hi, uint32_t hlen)
 		memcpy(dst, &lo, sizeof(lo));
 		memcpy(dst + sizeof(lo), &hi, sizeof(hi));
 	} else {
-		uint16_t have_hi, hi16 = (uint16_t)hi;
+		uint16_t have_hi, hi16;
+
+		/* bytes 8-9: the first two of hi in memory order, whatever the byte order */
+		memcpy(&hi16, &hi, sizeof(hi16));
 
 		memcpy(&have_hi, dst + sizeof(lo), sizeof(have_hi));
 		if (likely(((have_lo ^ lo) | (uint16_t)(have_hi ^ hi16)) == 0))

@@ -77,9 +77,12 @@ hva(uint64_t gpa)
 	abort();
 }
 
+static void ro_restore(void);
+
 static void
 ring_setup(bool packed, uint16_t size, uint64_t features)
 {
+	ro_restore();	/* a case that failed may have left pages protected */
 	memset(region[0], 0, REG_SIZE);
 	memset(region[1], 0, REG_SIZE);
 	dev->features = features | (1ULL << VIRTIO_F_VERSION_1);
@@ -1038,38 +1041,44 @@ check_rx_buf(uint64_t gpa, const struct rte_mbuf *m)
 /*
  * A buffer whose header already holds what the enqueue would write keeps
  * its header line untouched (it stays shared with the driver's core): its
- * header sits at the end of a page made read-only, its data on the next
- * page. A store there would fault; the handler turns that into one FAIL
- * line. Buffers with any other bytes there get the header written whole:
- * 12 bytes with MRG_RXBUF, 10 without (then the data starts at byte 10).
- * Split (per-packet path) and packed (batch of 4 path).
+ * header sits at the end of a page made read-only. A store there would
+ * fault; the handler turns that into one FAIL line. Buffers whose header
+ * bytes differ anywhere (byte 0, byte 7, bytes 8-9, bytes 10-11, all) get
+ * the header written whole. Both header sizes: 12 bytes (VERSION_1 or
+ * MRG_RXBUF), 10 (a legacy driver with neither; the data starts at byte
+ * 10). Split (per-packet path) and packed (batch of 4 path); and a header
+ * alone in a descriptor of exactly its size, followed by an inaccessible
+ * page, so that reading or writing one byte past the header faults too.
  */
-static const char *ro_case;
+static bool ro_handlers;
+static struct sigaction ro_old_segv, ro_old_bus;
 
 static void
 ro_header_fault(int sig)
 {
-	char line[160];
-	int n = snprintf(line, sizeof(line),
-			 "FAIL: test_vhost_ring/%s: the enqueue stored into a header that "
-			 "already held its bytes\n", ro_case);
+	static const char line[] = "FAIL: test_vhost_ring/rx_header_stored_only_when_different: "
+		"the enqueue stored into a header that already held its bytes, or touched "
+		"the page past a header-only descriptor\n";
 
 	RTE_SET_USED(sig);
-	if (n > 0 && write(STDOUT_FILENO, line, (size_t)n) < 0)
+	if (write(STDOUT_FILENO, line, sizeof(line) - 1) < 0)
 		_exit(2);
 	_exit(1);
 }
 
-/* Buffer GPA whose first hlen bytes end page BUF_GPA(page) (made read-only). */
-static uint64_t
-ro_header_buf(uint16_t page, uint32_t hlen, const void *hdr)
-{
-	uint64_t gpa = BUF_GPA(page + 1) - hlen;
+#define RO_PAGE 8	/* BUF_GPA(8): read-only header page; BUF_GPA(9) after it */
 
-	memcpy(hva(gpa), hdr, hlen);
-	if (mprotect(hva(BUF_GPA(page)), 0x1000, PROT_READ) != 0)
+/* Undo what the test set up; ring_setup() calls it, so a failed case leaves nothing. */
+static void
+ro_restore(void)
+{
+	if (mprotect(hva(BUF_GPA(RO_PAGE)), 0x2000, PROT_READ | PROT_WRITE) != 0)
 		abort();
-	return gpa;
+	if (ro_handlers) {
+		sigaction(SIGSEGV, &ro_old_segv, NULL);
+		sigaction(SIGBUS, &ro_old_bus, NULL);
+		ro_handlers = false;
+	}
 }
 
 static int
@@ -1083,41 +1092,47 @@ rx_hdr_check(uint64_t gpa, uint32_t hlen, const struct rte_mbuf *m)
 		      m->data_len) == 0 ? 0 : -1;
 }
 
+/* Set up one ring for the round: hlen 12 (VERSION_1, ring_setup's) or 10. */
+static void
+ro_ring(bool packed, uint32_t hlen, uint16_t size)
+{
+	ring_setup(packed, size, packed ? 1ULL << VIRTIO_F_RING_PACKED : 0);
+	if (hlen != HLEN)
+		dev->features &= ~(1ULL << VIRTIO_F_VERSION_1);
+	dev->vhost_hlen = hlen;
+}
+
 TEST_CASE(rx_header_stored_only_when_different)
 {
 	static const struct virtio_net_hdr_mrg_rxbuf same = { .num_buffers = 1 };
-	struct sigaction sa = { .sa_handler = ro_header_fault }, old_segv, old_bus;
-	const uint64_t mrg = 1ULL << VIRTIO_NET_F_MRG_RXBUF;
+	/* Which header byte differs in buffers 0, 2..7 (-1: all of them). */
+	static const int diff_at[8] = { 0, -2, 7, 8, 9, 10, -1, 11 };
+	struct sigaction sa = { .sa_handler = ro_header_fault };
 	const uint32_t hlens[2] = { HLEN, 10 };
-	struct rte_mbuf *m[4];
-	uint64_t gpa[4];
+	struct rte_mbuf *m[8], *h;
+	uint64_t gpa[8];
 	uint16_t i, k;
 	int packed;
 
-	sigaction(SIGSEGV, &sa, &old_segv);
-	sigaction(SIGBUS, &sa, &old_bus);
 	for (packed = 0; packed < 2; packed++) {
 		for (k = 0; k < 2; k++) {
 			uint32_t hlen = hlens[k];
 
-			ro_case = "rx_header_stored_only_when_different";
-			ring_setup(packed, 8, (hlen == HLEN ? mrg : 0) |
-				   (packed ? 1ULL << VIRTIO_F_RING_PACKED : 0));
-			dev->vhost_hlen = hlen;
-			/* 0, 2, 3: garbage where the header goes; 1: the header. */
-			for (i = 0; i < 4; i++) {
-				if (i == 1) {
-					gpa[i] = ro_header_buf(8, hlen, &same);
-				} else {
-					gpa[i] = BUF_GPA(2 * i);
-					memset(hva(gpa[i]), 0xa5, 64);
-				}
-				/* the garbage of 2: only num_buffers differs */
-				if (i == 2 && hlen == HLEN)
-					((struct virtio_net_hdr_mrg_rxbuf *)
-						hva(gpa[i]))->num_buffers = 0;
-				if (i == 2 && hlen == HLEN)
-					memset(hva(gpa[i]), 0, 10);
+			ro_ring(packed, hlen, 8);
+			sigaction(SIGSEGV, &sa, &ro_old_segv);
+			sigaction(SIGBUS, &sa, &ro_old_bus);
+			ro_handlers = true;
+			for (i = 0; i < 8; i++) {
+				uint8_t *p;
+
+				gpa[i] = i == 1 ? BUF_GPA(RO_PAGE + 1) - hlen :
+					 BUF_GPA(RO_PAGE + 2 + 2 * i);
+				p = hva(gpa[i]);
+				memcpy(p, &same, hlen);
+				if (diff_at[i] == -1)
+					memset(p, 0xa5, hlen);
+				else if (diff_at[i] >= 0 && (uint32_t)diff_at[i] < hlen)
+					p[diff_at[i]] ^= 0x5a;
 				if (packed) {
 					ppost(gpa[i], 2048, i, VRING_DESC_F_WRITE);
 				} else {
@@ -1126,22 +1141,70 @@ TEST_CASE(rx_header_stored_only_when_different)
 				}
 				m[i] = host_pkt(64, (uint8_t)(i + 16 * k));
 			}
-			TEST_ASSERT_EQ(vhost_vq_enqueue(dev, vq, m, 4), 4);
-			if (mprotect(hva(BUF_GPA(8)), 0x1000, PROT_READ | PROT_WRITE) != 0)
+			if (mprotect(hva(BUF_GPA(RO_PAGE)), 0x1000, PROT_READ) != 0)
 				abort();
-			for (i = 0; i < 4; i++)
+			/* Two bursts of 4: two packed batches. */
+			TEST_ASSERT_EQ(vhost_vq_enqueue(dev, vq, m, 4), 4);
+			TEST_ASSERT_EQ(vhost_vq_enqueue(dev, vq, m + 4, 4), 4);
+			ro_restore();
+			for (i = 0; i < 8; i++)
 				TEST_ASSERT(rx_hdr_check(gpa[i], hlen, m[i]) == 0,
 					    "%s, hlen %u: buffer %u holds a wrong header or data",
 					    packed ? "packed" : "split", hlen, i);
 			if (packed)
-				TEST_ASSERT(pused(3, true), "packed slot 3 not used");
+				TEST_ASSERT(pused(7, true), "packed slot 7 not used");
 			else
-				TEST_ASSERT_EQ(vq->used->idx, 4);
-			free_all(m, 4);
+				TEST_ASSERT_EQ(vq->used->idx, 8);
+			free_all(m, 8);
 		}
 	}
-	sigaction(SIGSEGV, &old_segv, NULL);
-	sigaction(SIGBUS, &old_bus, NULL);
+
+	/*
+	 * Split, the header alone in a descriptor of exactly hlen bytes that
+	 * ends a read-only page followed by an inaccessible one, the frame in
+	 * the next descriptor: the header already there, then one byte off.
+	 */
+	for (k = 0; k < 2; k++) {
+		for (i = 0; i < 2; i++) {
+			uint32_t hlen = hlens[k];
+			uint64_t hgpa = BUF_GPA(RO_PAGE + 1) - hlen;
+
+			ro_ring(false, hlen, 8);
+			memcpy(hva(hgpa), &same, hlen);
+			if (i == 1)
+				((uint8_t *)hva(hgpa))[hlen - 1] ^= 1;
+			sdesc(0, hgpa, hlen, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 1);
+			sdesc(1, BUF_GPA(0), 2048, VRING_DESC_F_WRITE, 0);
+			spost(0);
+			h = host_pkt(64, (uint8_t)(40 + i));
+			if (i == 0) {
+				sigaction(SIGSEGV, &sa, &ro_old_segv);
+				sigaction(SIGBUS, &sa, &ro_old_bus);
+				ro_handlers = true;
+				if (mprotect(hva(BUF_GPA(RO_PAGE)), 0x1000, PROT_READ) != 0)
+					abort();
+			}
+			if (mprotect(hva(BUF_GPA(RO_PAGE + 1)), 0x1000, PROT_NONE) != 0)
+				abort();
+			if (i == 1) {
+				/* the store must happen: no handler, a fault fails loudly */
+				if (mprotect(hva(BUF_GPA(RO_PAGE)), 0x1000,
+					     PROT_READ | PROT_WRITE) != 0)
+					abort();
+				sigaction(SIGSEGV, &sa, &ro_old_segv);
+				sigaction(SIGBUS, &sa, &ro_old_bus);
+				ro_handlers = true;
+			}
+			TEST_ASSERT_EQ(vhost_vq_enqueue(dev, vq, &h, 1), 1);
+			ro_restore();
+			TEST_ASSERT(memcmp(hva(hgpa), &same, hlen) == 0,
+				    "hlen %u, header-only descriptor %u: wrong header", hlen, i);
+			TEST_ASSERT(memcmp(hva(BUF_GPA(0)), rte_pktmbuf_mtod(h, void *), 64) == 0,
+				    "hlen %u, header-only descriptor %u: wrong frame", hlen, i);
+			TEST_ASSERT_EQ(vq->used->ring[0].len, hlen + 64);
+			rte_pktmbuf_free(h);
+		}
+	}
 }
 
 /*
