@@ -27,7 +27,9 @@
  *                                VVU_RECONNECT_MS until it works.
  * rxq messages are only ever handed to the connection that was live when
  * we last read FRONTEND_UP: the device cannot accept a new front-end
- * before we set BACKEND_UP again, and we drain rxq before doing so.
+ * before we set BACKEND_UP again, and we drain rxq before doing so. With
+ * no connection open, rxq is not read: what it holds then belongs to a
+ * front-end that came after our last status read, opened at the next one.
  *
  * Threads and locks
  * -----------------
@@ -547,15 +549,24 @@ bad:
 	e->conn_broken = true;
 }
 
+/*
+ * Handle what rxq holds for the open connection. Without one, rxq is left
+ * alone: while BACKEND_UP is set, a message there belongs to a front-end
+ * that arrived after our last status read (the device sets FRONTEND_UP
+ * before it forwards anything), and the next service opens its connection
+ * first; stale messages are drained only before BACKEND_UP is set again.
+ * So the loop also stops when a broken connection is dropped: the next
+ * front-end may follow as soon as BACKEND_UP is back.
+ */
 static int
 vvu_process_rxq(struct vvu_drv_ep *e)
 {
 	uint8_t buf[VVU_BUF_SIZE];
 	unsigned int n = 0;
-	int len, ret = 0;
+	int len = 0, ret = 0;
 
 	e->tx_defer = true;
-	while ((len = vvu_drv_vq_rx_pop(&e->rxq, buf, sizeof(buf))) > 0) {
+	while (e->dev != NULL && (len = vvu_drv_vq_rx_pop(&e->rxq, buf, sizeof(buf))) > 0) {
 		n++;
 		vvu_handle_one(e, buf, len);
 		if (e->conn_broken) {

@@ -106,7 +106,15 @@ static struct {
 	unsigned int shm_refreshes;
 	struct lb_window shm[VHOST_USER_MEMORY_MAX_NREGIONS];
 	unsigned int nr_shm;
+	/*
+	 * Armed by a case: at the driver's next read of the VVU status that
+	 * shows BACKEND_UP without a front-end, lb_status_read_hook() runs on
+	 * the driver's thread before the read returns.
+	 */
+	bool status_hook;
 } lb = { .lock = PTHREAD_MUTEX_INITIALIZER, .stop_fd = -1 };
+
+static void lb_status_read_hook(void);
 
 static char tmpdir[64];
 static char fe_path[96];
@@ -270,10 +278,21 @@ lb_bar_read(struct vvu_drv_hw *hw, unsigned int bar, uint64_t off, void *buf, ui
 
 	if (bar != 0)
 		return -EINVAL;
+	bool hook = false;
+	uint32_t st;
+
 	pthread_mutex_lock(&lb.lock);
 	lb.bar_reads++;
 	ret = vvu_dev_bar0_read(&lb.dev, off, buf, len);
+	if (ret == 0 && lb.status_hook && off == VVU_BAR0_DEVCFG + VVU_CFG_STATUS && len == 4) {
+		st = vvu_get32(buf);
+		hook = (st & VVU_STATUS_BACKEND_UP) && !(st & VVU_STATUS_FRONTEND_UP);
+		if (hook)
+			lb.status_hook = false;
+	}
 	pthread_mutex_unlock(&lb.lock);
+	if (hook)
+		lb_status_read_hook();
 	return ret;
 }
 
@@ -1322,6 +1341,95 @@ TEST_CASE(device_without_interrupts_is_polled)
 	TEST_ASSERT_EQ(test_fds_settle(0, base, WAIT_MS), base);
 }
 
+/*
+ * The driver's read of the VVU status found no front-end; one arrives
+ * right after it, and its first request is in rxq before the driver goes
+ * on. Runs on the driver's thread, without the device lock.
+ */
+static bool hook_connected;
+
+static void
+lb_status_read_hook(void)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int64_t end = test_now_ms() + WAIT_MS;
+	uint64_t before, now;
+	int sock;
+
+	pthread_mutex_lock(&lb.lock);
+	before = lb.dev.stats.rxq_msgs;
+	pthread_mutex_unlock(&lb.lock);
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", fe_path);
+	sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (sock < 0)
+		return;
+	if (connect(sock, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		close(sock);
+		return;
+	}
+	fe.sock = sock;
+	if (fe_send(VHOST_USER_GET_FEATURES, NULL, 0, NULL, 0) < 0)
+		return;
+	do {
+		test_sleep_ms(1);
+		pthread_mutex_lock(&lb.lock);
+		now = lb.dev.stats.rxq_msgs;
+		pthread_mutex_unlock(&lb.lock);
+	} while (now == before && test_now_ms() < end);
+	__atomic_store_n(&hook_connected, now != before, __ATOMIC_RELEASE);
+}
+
+/*
+ * A polled device (QEMU's proxy device): the driver reads the status, sees
+ * no front-end, then looks at rxq. A front-end that arrives in between
+ * has its first request in rxq already: that request is the next
+ * connection's, to be answered once the driver opens it, not dropped as
+ * stale (its front-end would wait for the reply forever).
+ */
+TEST_CASE(polled_frontend_arriving_after_status_read_is_answered)
+{
+	struct vhost_user_hdr h = { 0 };
+	int64_t end;
+	uint64_t v = 0;
+	int ret, base = test_count_fds();
+
+	memset(&cb, 0, sizeof(cb));
+	hook_connected = false;
+	lb.no_irqs = true;
+	ret = lb_device_start();
+	TEST_ASSERT(ret == 0, "device: %s", strerror(-ret));
+	TEST_ASSERT_EQ(rte_vhost_driver_register(LB_PATH, 0), 0);
+	registered = true;
+	TEST_ASSERT_EQ(rte_vhost_driver_callback_register(LB_PATH, &cb_ops), 0);
+	TEST_ASSERT_EQ(rte_vhost_driver_start(LB_PATH), 0);
+	wait_backend_up();
+	pthread_mutex_lock(&lb.lock);
+	lb.status_hook = true;
+	pthread_mutex_unlock(&lb.lock);
+	end = test_now_ms() + WAIT_MS;
+	while (!__atomic_load_n(&hook_connected, __ATOMIC_ACQUIRE) && test_now_ms() < end)
+		test_sleep_ms(1);
+	TEST_ASSERT(__atomic_load_n(&hook_connected, __ATOMIC_ACQUIRE),
+		    "no front-end request reached rxq after a status read");
+	ret = fe_recv(&h, sizeof(h), WAIT_MS);
+	TEST_ASSERT(ret == 0, "no reply to GET_FEATURES: %s", strerror(-ret));
+	TEST_ASSERT(h.request == VHOST_USER_GET_FEATURES && (h.flags & VHOST_USER_REPLY_MASK) &&
+		    h.size == sizeof(v), "reply: request %u flags 0x%x size %u", h.request,
+		    h.flags, h.size);
+	TEST_ASSERT_EQ(fe_recv(&v, sizeof(v), WAIT_MS), 0);
+	TEST_ASSERT(v & (1ULL << VIRTIO_F_VERSION_1), "features 0x%llx", (unsigned long long)v);
+	TEST_ASSERT_EQ(__atomic_load_n(&cb.conns, __ATOMIC_ACQUIRE), 1);
+	close(fe.sock);
+	fe.sock = -1;
+	wait_counter(&cb.conns_closed, 1, "destroy_connection calls");
+	fe_release();
+	TEST_ASSERT_EQ(rte_vhost_driver_unregister(LB_PATH), 0);
+	registered = false;
+	lb_device_stop();
+	lb.no_irqs = false;
+	TEST_ASSERT_EQ(test_fds_settle(0, base, WAIT_MS), base);
+}
+
 /* Resident memory of this process, in kB (-1 if /proc cannot tell). */
 static long
 lb_rss_kb(void)
@@ -1448,4 +1556,5 @@ TEST_MAIN(lb_setup, lb_teardown,
 	TEST_ENTRY(frontend_reconnect_gets_a_new_device),
 	TEST_ENTRY(unregister_ends_with_the_fds_it_started_with),
 	TEST_ENTRY(device_without_interrupts_is_polled),
+	TEST_ENTRY(polled_frontend_arriving_after_status_read_is_answered),
 	TEST_ENTRY(thousand_sessions_leave_fds_and_rss_flat))
