@@ -1088,6 +1088,19 @@ wait_backend_up(void)
 
 /* ---- cases ---- */
 
+/* The device model, and our driver on it as the back-end of LB_PATH. */
+static void
+lb_backend_start(void)
+{
+	int ret = lb_device_start();
+
+	TEST_ASSERT(ret == 0, "device: %s", strerror(-ret));
+	TEST_ASSERT_EQ(rte_vhost_driver_register(LB_PATH, 0), 0);
+	registered = true;
+	TEST_ASSERT_EQ(rte_vhost_driver_callback_register(LB_PATH, &cb_ops), 0);
+	TEST_ASSERT_EQ(rte_vhost_driver_start(LB_PATH), 0);
+}
+
 /*
  * Also: what a front-end's first connection costs the driver that a later
  * one does not is done at attach. The kick vectors of the first eight
@@ -1100,16 +1113,10 @@ TEST_CASE(driver_serves_frontend_through_device_model)
 	struct lb_requests before, after;
 	uint16_t vec[LB_QUEUES];
 	unsigned int i;
-	int ret;
 
 	memset(&cb, 0, sizeof(cb));
 	fd_base = test_count_fds();
-	ret = lb_device_start();
-	TEST_ASSERT(ret == 0, "device: %s", strerror(-ret));
-	TEST_ASSERT_EQ(rte_vhost_driver_register(LB_PATH, 0), 0);
-	registered = true;
-	TEST_ASSERT_EQ(rte_vhost_driver_callback_register(LB_PATH, &cb_ops), 0);
-	TEST_ASSERT_EQ(rte_vhost_driver_start(LB_PATH), 0);
+	lb_backend_start();
 	wait_backend_up();
 	pthread_mutex_lock(&lb.lock);
 	memcpy(vec, lb.dev.aux_vector, sizeof(vec));
@@ -1311,16 +1318,11 @@ TEST_CASE(unregister_ends_with_the_fds_it_started_with)
 TEST_CASE(device_without_interrupts_is_polled)
 {
 	struct rte_vhost_vring vr;
-	int ret, vid, base = test_count_fds();
+	int vid, base = test_count_fds();
 
 	memset(&cb, 0, sizeof(cb));
 	lb.no_irqs = true;
-	ret = lb_device_start();
-	TEST_ASSERT(ret == 0, "device: %s", strerror(-ret));
-	TEST_ASSERT_EQ(rte_vhost_driver_register(LB_PATH, 0), 0);
-	registered = true;
-	TEST_ASSERT_EQ(rte_vhost_driver_callback_register(LB_PATH, &cb_ops), 0);
-	TEST_ASSERT_EQ(rte_vhost_driver_start(LB_PATH), 0);
+	lb_backend_start();
 	fe_session_up(0);
 	attached = true;
 	vid = vid_now();
@@ -1396,12 +1398,7 @@ TEST_CASE(polled_frontend_arriving_after_status_read_is_answered)
 	memset(&cb, 0, sizeof(cb));
 	hook_connected = false;
 	lb.no_irqs = true;
-	ret = lb_device_start();
-	TEST_ASSERT(ret == 0, "device: %s", strerror(-ret));
-	TEST_ASSERT_EQ(rte_vhost_driver_register(LB_PATH, 0), 0);
-	registered = true;
-	TEST_ASSERT_EQ(rte_vhost_driver_callback_register(LB_PATH, &cb_ops), 0);
-	TEST_ASSERT_EQ(rte_vhost_driver_start(LB_PATH), 0);
+	lb_backend_start();
 	wait_backend_up();
 	pthread_mutex_lock(&lb.lock);
 	lb.status_hook = true;
@@ -1458,7 +1455,7 @@ lb_rss_kb(void)
  */
 TEST_CASE(thousand_sessions_leave_fds_and_rss_flat)
 {
-	int ret, i, warm_fds = -1, end_fds, base = test_count_fds();
+	int i, warm_fds = -1, end_fds, base = test_count_fds();
 	long warm_rss = -1, end_rss;
 	int64_t t0 = 0;
 	bool asan = false;
@@ -1467,12 +1464,7 @@ TEST_CASE(thousand_sessions_leave_fds_and_rss_flat)
 	asan = true;
 #endif
 	memset(&cb, 0, sizeof(cb));
-	ret = lb_device_start();
-	TEST_ASSERT(ret == 0, "device: %s", strerror(-ret));
-	TEST_ASSERT_EQ(rte_vhost_driver_register(LB_PATH, 0), 0);
-	registered = true;
-	TEST_ASSERT_EQ(rte_vhost_driver_callback_register(LB_PATH, &cb_ops), 0);
-	TEST_ASSERT_EQ(rte_vhost_driver_start(LB_PATH), 0);
+	lb_backend_start();
 	for (i = 0; i < LB_CYCLES; i++) {
 		fe_session_up(i);
 		attached = true;
