@@ -335,6 +335,13 @@ vhost_gather_step(struct vhost_dev *dev, struct vhost_vq *vq, const struct vhost
 	return 0;
 }
 
+/* Header bytes 8-11 (csum_offset 0, num_buffers 1) as vhost_hdr_store() takes them. */
+#if RTE_BYTE_ORDER == RTE_LITTLE_ENDIAN
+#define VHOST_HDR_HI_ONE_BUFFER (UINT32_C(1) << 16)
+#else
+#define VHOST_HDR_HI_ONE_BUFFER UINT32_C(1)
+#endif
+
 /*
  * Write the virtio-net header (hlen: 10 or 12 bytes) at dst, a buffer the
  * driver posted. Drivers recycle their buffers, so the header there is
@@ -344,13 +351,6 @@ vhost_gather_step(struct vhost_dev *dev, struct vhost_vq *vq, const struct vhost
  * and would miss on it again at the next receive - one cache line bounced
  * between the two cores per packet for nothing.
  */
-/* Header bytes 8-11 (csum_offset 0, num_buffers 1) as vhost_hdr_store() takes them. */
-#if RTE_BYTE_ORDER == RTE_LITTLE_ENDIAN
-#define VHOST_HDR_HI_ONE_BUFFER (UINT32_C(1) << 16)
-#else
-#define VHOST_HDR_HI_ONE_BUFFER UINT32_C(1)
-#endif
-
 static __rte_always_inline void
 vhost_hdr_store(uint8_t *dst, uint64_t lo, uint32_t hi, uint32_t hlen)
 {
@@ -371,7 +371,6 @@ vhost_hdr_store(uint8_t *dst, uint64_t lo, uint32_t hi, uint32_t hlen)
 
 		/* bytes 8-9: the first two of hi in memory order, whatever the byte order */
 		memcpy(&hi16, &hi, sizeof(hi16));
-
 		memcpy(&have_hi, dst + sizeof(lo), sizeof(have_hi));
 		if (likely(((have_lo ^ lo) | (uint16_t)(have_hi ^ hi16)) == 0))
 			return;
