@@ -274,13 +274,12 @@ lb_bar_size(struct vvu_drv_hw *hw, unsigned int bar, uint64_t *size)
 static int
 lb_bar_read(struct vvu_drv_hw *hw, unsigned int bar, uint64_t off, void *buf, uint32_t len)
 {
+	bool hook = false;
+	uint32_t st;
 	int ret;
 
 	if (bar != 0)
 		return -EINVAL;
-	bool hook = false;
-	uint32_t st;
-
 	pthread_mutex_lock(&lb.lock);
 	lb.bar_reads++;
 	ret = vvu_dev_bar0_read(&lb.dev, off, buf, len);
@@ -698,19 +697,24 @@ fe_recv(void *buf, size_t len, int timeout_ms)
 
 /* A request with a u64 reply. */
 static int
-fe_get_u64(uint32_t req, uint64_t *v, int timeout_ms)
+fe_reply_u64(uint32_t req, uint64_t *v, int timeout_ms)
 {
 	struct vhost_user_hdr h;
-	int ret;
+	int ret = fe_recv(&h, sizeof(h), timeout_ms);
 
-	ret = fe_send(req, NULL, 0, NULL, 0);
-	if (ret == 0)
-		ret = fe_recv(&h, sizeof(h), timeout_ms);
 	if (ret < 0)
 		return ret;
 	if (h.request != req || !(h.flags & VHOST_USER_REPLY_MASK) || h.size != sizeof(*v))
 		return -EPROTO;
 	return fe_recv(v, sizeof(*v), timeout_ms);
+}
+
+static int
+fe_get_u64(uint32_t req, uint64_t *v, int timeout_ms)
+{
+	int ret = fe_send(req, NULL, 0, NULL, 0);
+
+	return ret < 0 ? ret : fe_reply_u64(req, v, timeout_ms);
 }
 
 static void
@@ -721,6 +725,25 @@ fe_send_ok(uint32_t req, const void *payload, uint32_t size, const int *fds, int
 	TEST_ASSERT(ret == 0, "sending request %u: %s", req, strerror(-ret));
 }
 
+/* Connect fe.sock to the device's front-end socket: 0 or -errno (fe.sock -1). */
+static int
+fe_dial(void)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int ret;
+
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", fe_path);
+	fe.sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fe.sock < 0)
+		return -errno;
+	if (connect(fe.sock, (struct sockaddr *)&a, sizeof(a)) == 0)
+		return 0;
+	ret = -errno;
+	close(fe.sock);
+	fe.sock = -1;
+	return ret;
+}
+
 /*
  * Connect and get GET_FEATURES answered through device and driver. The
  * device accepts only while the driver has it ready; a connection made
@@ -729,18 +752,15 @@ fe_send_ok(uint32_t req, const void *payload, uint32_t size, const int *fds, int
 static uint64_t
 fe_connect(void)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	int64_t end = test_now_ms() + WAIT_MS;
 	uint64_t features;
 
-	snprintf(a.sun_path, sizeof(a.sun_path), "%s", fe_path);
 	while (test_now_ms() < end) {
-		fe.sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		TEST_ASSERT(fe.sock >= 0, "socket: %s", strerror(errno));
-		if (connect(fe.sock, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+		if (fe_dial() == 0 &&
 		    fe_get_u64(VHOST_USER_GET_FEATURES, &features, (int)(end - test_now_ms())) == 0)
 			return features;
-		close(fe.sock);
+		if (fe.sock >= 0)
+			close(fe.sock);
 		fe.sock = -1;
 		test_sleep_ms(20);
 	}
@@ -1353,24 +1373,13 @@ static bool hook_connected;
 static void
 lb_status_read_hook(void)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	int64_t end = test_now_ms() + WAIT_MS;
 	uint64_t before, now;
-	int sock;
 
 	pthread_mutex_lock(&lb.lock);
 	before = lb.dev.stats.rxq_msgs;
 	pthread_mutex_unlock(&lb.lock);
-	snprintf(a.sun_path, sizeof(a.sun_path), "%s", fe_path);
-	sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (sock < 0)
-		return;
-	if (connect(sock, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		close(sock);
-		return;
-	}
-	fe.sock = sock;
-	if (fe_send(VHOST_USER_GET_FEATURES, NULL, 0, NULL, 0) < 0)
+	if (fe_dial() < 0 || fe_send(VHOST_USER_GET_FEATURES, NULL, 0, NULL, 0) < 0)
 		return;
 	do {
 		test_sleep_ms(1);
@@ -1390,7 +1399,6 @@ lb_status_read_hook(void)
  */
 TEST_CASE(polled_frontend_arriving_after_status_read_is_answered)
 {
-	struct vhost_user_hdr h = { 0 };
 	int64_t end;
 	uint64_t v = 0;
 	int ret, base = test_count_fds();
@@ -1408,12 +1416,8 @@ TEST_CASE(polled_frontend_arriving_after_status_read_is_answered)
 		test_sleep_ms(1);
 	TEST_ASSERT(__atomic_load_n(&hook_connected, __ATOMIC_ACQUIRE),
 		    "no front-end request reached rxq after a status read");
-	ret = fe_recv(&h, sizeof(h), WAIT_MS);
+	ret = fe_reply_u64(VHOST_USER_GET_FEATURES, &v, WAIT_MS);
 	TEST_ASSERT(ret == 0, "no reply to GET_FEATURES: %s", strerror(-ret));
-	TEST_ASSERT(h.request == VHOST_USER_GET_FEATURES && (h.flags & VHOST_USER_REPLY_MASK) &&
-		    h.size == sizeof(v), "reply: request %u flags 0x%x size %u", h.request,
-		    h.flags, h.size);
-	TEST_ASSERT_EQ(fe_recv(&v, sizeof(v), WAIT_MS), 0);
 	TEST_ASSERT(v & (1ULL << VIRTIO_F_VERSION_1), "features 0x%llx", (unsigned long long)v);
 	TEST_ASSERT_EQ(__atomic_load_n(&cb.conns, __ATOMIC_ACQUIRE), 1);
 	close(fe.sock);
