@@ -1239,6 +1239,13 @@ TEST_CASE(dma_sigbus_guard)
 	TEST_ASSERT_EQ(vvu_dev_chain_read(&dma, &c, buf, sizeof(buf)), -EIO);
 	TEST_ASSERT(vvu_dev_vq_want_interrupt(&dma, &vq));
 	TEST_ASSERT_EQ(vvu_dev_dma_faults() - faults, 5);
+	{
+		sigset_t cur;
+
+		/* jumping out of the handler left SIGBUS unblocked */
+		TEST_ASSERT(sigprocmask(SIG_BLOCK, NULL, &cur) == 0);
+		TEST_ASSERT(!sigismember(&cur, SIGBUS));
+	}
 	/* an unguarded access is a real bug: the fault must still kill */
 	p = vvu_dev_dma_translate(&dma, 0x10000, 1, VVU_DMA_READ);
 	TEST_ASSERT(p != NULL);
