@@ -42,6 +42,7 @@ struct vvu_server {
 	struct vfio_user_server *srv;
 	int conn_fd;		/* as registered in the loop */
 	int timer_fd;		/* fires when a partial request times out */
+	bool timer_armed;	/* timer_fd set: disarming it again is a no-op */
 	bool in_handle;		/* inside vfio_user_server_handle() */
 	bool drop_pending;	/* drop the client once handle() returns */
 };
@@ -373,12 +374,15 @@ timer_update(struct vvu_server *s)
 	int ms = s->conn_fd >= 0 ? vfio_user_server_pending_ms(s->srv) : -1;
 	struct itimerspec its = { 0 };
 
+	if (ms < 0 && !s->timer_armed)
+		return;	/* no syscall per request when no request is partial */
 	if (ms >= 0) {
 		ms++; /* past the deadline, not on it */
 		its.it_value.tv_sec = ms / 1000;
 		its.it_value.tv_nsec = (long)(ms % 1000) * 1000000;
 	}
-	timerfd_settime(s->timer_fd, 0, &its, NULL);
+	if (timerfd_settime(s->timer_fd, 0, &its, NULL) == 0)
+		s->timer_armed = ms >= 0;
 }
 
 static void
