@@ -153,6 +153,8 @@ vvu_dev_fe_set_reading(struct vvu_device *dev, bool on)
 	if (dev->fe.conn_fd < 0 || dev->fe.reading == on)
 		return;
 	dev->fe.reading = on;
+	if (!on)
+		dev->stats.fe_read_pauses++;
 	if (dev->loop != NULL)
 		vvu_dev_loop_mod(dev->loop, dev->fe.conn_fd, on ? EPOLLIN : 0);
 }

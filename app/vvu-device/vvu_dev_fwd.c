@@ -340,8 +340,13 @@ vvu_dev_fwd_frontend_msg(struct vvu_device *dev, struct vvu_dev_fe_msg *m)
 	memcpy(dev->fe.pending.bytes, m->bytes, m->len);
 	dev->fe.pending.len = m->len;
 	dev->fe.has_pending = true;
-	vvu_dev_fe_set_reading(dev, false);
 	vvu_dev_fwd_rxq(dev);
+	/*
+	 * The reader stops only while the message waits for an rxq buffer:
+	 * pausing around every delivered message cost two epoll_ctl calls.
+	 */
+	if (dev->fe.has_pending)
+		vvu_dev_fe_set_reading(dev, false);
 	return 0;
 }
 

@@ -82,6 +82,7 @@ cmd_stats(void *ctx, const char *cmd, const char *params, struct vvu_dev_tel_out
 	vvu_dev_tel_u64(o, "frontend_bytes", st->fe_bytes);
 	vvu_dev_tel_u64(o, "frontend_errors", st->fe_errors);
 	vvu_dev_tel_u64(o, "frontend_msgs_dropped", st->fe_msgs_dropped);
+	vvu_dev_tel_u64(o, "frontend_read_pauses", st->fe_read_pauses);
 	vvu_dev_tel_u64(o, "rxq_msgs", st->rxq_msgs);
 	vvu_dev_tel_u64(o, "rxq_bytes", st->rxq_bytes);
 	vvu_dev_tel_u64(o, "txq_msgs", st->txq_msgs);

@@ -509,6 +509,7 @@ struct vvu_dev_stats {
 	uint64_t fe_bytes;		/* their bytes, header included */
 	uint64_t fe_errors;		/* requests or framing that ended a session */
 	uint64_t fe_msgs_dropped;	/* accepted, died waiting for rxq with the session */
+	uint64_t fe_read_pauses;	/* reads stopped: a message waited for an rxq buffer */
 	uint64_t requests[VHOST_USER_REQUEST_MAX];	/* fe_msgs by request */
 	uint64_t rxq_msgs;		/* messages put on rxq for the driver */
 	uint64_t rxq_bytes;

@@ -1023,14 +1023,24 @@ TEST_CASE(rxq_delivery_and_backpressure)
 	uint64_t u64 = 0x1234;
 	int before = test_count_fds();
 
+	uint64_t pauses = dev.stats.fe_read_pauses;
+	int sv[2];
+
 	rings_up(4);
-	/* no buffer yet: the message waits */
+	/* a connected front-end, so that the reader's state is followed */
+	TEST_ASSERT(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	dev.fe.conn_fd = sv[0];
+	dev.fe.reading = true;
+	/* no buffer yet: the message waits, and the reader stops */
 	TEST_ASSERT(send_msg(VHOST_USER_SET_FEATURES, 1, &u64, 8, NULL, 0) == 0);
 	TEST_ASSERT(dev.fe.has_pending);
+	TEST_ASSERT(!dev.fe.reading);
+	TEST_ASSERT_EQ(dev.stats.fe_read_pauses - pauses, 1);
 	TEST_ASSERT_EQ(used_idx(RXU), 0);
 	post(RXD, RXA, 0, BUFS, 1024, VRING_DESC_F_WRITE);
 	wr(VVU_BAR0_NOTIFY + 0, 0, 2);	/* rxq notify */
 	TEST_ASSERT(!dev.fe.has_pending);
+	TEST_ASSERT(dev.fe.reading);
 	TEST_ASSERT_EQ(used_idx(RXU), 1);
 	/* used elem: id 0, len 20 */
 	TEST_ASSERT_EQ(*(uint32_t *)(void *)(drv_mem + RXU + 4), 0);
@@ -1051,9 +1061,16 @@ TEST_CASE(rxq_delivery_and_backpressure)
 		avail[1]++;
 	}
 	TEST_ASSERT(send_msg(VHOST_USER_SET_FEATURES, 1, &u64, 8, NULL, 0) == 0);
+	/* delivered at once: the reader never paused */
+	TEST_ASSERT(dev.fe.reading);
+	TEST_ASSERT_EQ(dev.stats.fe_read_pauses - pauses, 1);
 	TEST_ASSERT_EQ(used_idx(RXU), 2);
 	TEST_ASSERT_EQ(*(uint32_t *)(void *)(drv_mem + BUFS + 0x1000), VHOST_USER_SET_FEATURES);
 	TEST_ASSERT_EQ(*(uint64_t *)(void *)(drv_mem + BUFS + 0x2000 + 8), 0x1234);
+	dev.fe.conn_fd = -1;
+	dev.fe.reading = false;
+	close(sv[0]);
+	close(sv[1]);
 	rings_down();
 	TEST_ASSERT_EQ(test_count_fds(), before);
 }

@@ -767,6 +767,8 @@ TEST_CASE(device_counts_exactly_what_passed)
 	STAT_EQ(r, "frontend_replies_dropped", 0);
 	STAT_EQ(r, "frontend_errors", 0);
 	STAT_EQ(r, "frontend_msgs_dropped", 0);
+	/* rxq had buffers: the device never stopped reading the front-end */
+	STAT_EQ(r, "frontend_read_pauses", 0);
 	r = dev_ask(t, "/vvu/requests");
 	STAT_EQ(r, "GET_FEATURES", 1);
 	STAT_EQ(r, "SET_OWNER", 1);
