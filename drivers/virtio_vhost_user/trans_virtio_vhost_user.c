@@ -53,6 +53,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -110,6 +111,25 @@
  * device) is polled: status, rxq and txq this often, on the event loop.
  */
 #define VVU_POLL_MS		1
+/*
+ * After handling messages, rxq is watched this long with its interrupt off
+ * before the event loop sleeps again. A front-end sends its requests in
+ * bursts (a handshake is some fifteen, which the device relays one by one
+ * as it reads them), and an interrupt per message cost a wake-up of this
+ * thread per message: the larger part of what a VVU handshake took more
+ * than one over AF_UNIX. Bounded, and adaptive: the loop lingers once a
+ * message came within the window after the last one was handled (it would
+ * have caught it), and stops when a window passes empty, so a device that
+ * forwards a burst in one go, or a quiet front-end, costs no spinning.
+ * VVU_DRV_RX_LINGER_US (vvu_drv_transport.h) is the default.
+ */
+static unsigned int vvu_rx_linger_us = VVU_DRV_RX_LINGER_US;
+
+void
+vvu_drv_set_rx_linger_us(unsigned int us)
+{
+	__atomic_store_n(&vvu_rx_linger_us, us, __ATOMIC_RELAXED);
+}
 
 struct vvu_drv_ep {
 	struct vhost_endpoint *ep;
@@ -144,6 +164,8 @@ struct vvu_drv_ep {
 	 */
 	bool tx_defer;
 	bool tx_pending;
+	bool rx_linger;			/* linger after the next batch (vvu_process_rxq) */
+	uint64_t rx_done_us;		/* when the last batch was handled, 0: never */
 	uint64_t calls[VVU_CALL_WORDS];	/* pending call doorbells (vfio-user) */
 	int last_err;			/* last attach failure, for quiet retries */
 	bool attach_quiet;		/* its reason was logged: retry quietly */
@@ -275,6 +297,17 @@ vvu_tx_flush(struct vvu_drv_ep *e)
 		return;
 	e->tx_pending = false;
 	vvu_kick_queue(e, &e->txq, VVU_TXQ);
+}
+
+static bool
+vvu_calls_pending(const struct vvu_drv_ep *e)
+{
+	unsigned int w;
+
+	for (w = 0; w < VVU_CALL_WORDS; w++)
+		if (__atomic_load_n(&e->calls[w], __ATOMIC_RELAXED) != 0)
+			return true;
+	return false;
 }
 
 static void
@@ -549,6 +582,39 @@ bad:
 	e->conn_broken = true;
 }
 
+static uint64_t
+vvu_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/*
+ * Watch rxq for up to linger us, its interrupt off (*irq_off set by the
+ * caller). True if a message came; otherwise the interrupt is on again,
+ * and a message that came just before that is reported too (true). The
+ * data path's call doorbells, which wait for this thread, go out meanwhile.
+ */
+static bool
+vvu_rx_linger(struct vvu_drv_ep *e, unsigned int linger, bool *irq_off)
+{
+	uint64_t end;
+
+	end = vvu_now_us() + linger;
+	do {
+		if (vvu_drv_vq_has_used(&e->rxq))
+			return true;
+		if (vvu_calls_pending(e))
+			vvu_flush_calls(e);
+		sched_yield();
+	} while (vvu_now_us() < end);
+	vvu_drv_vq_set_interrupt(&e->rxq, true);
+	*irq_off = false;
+	return vvu_drv_vq_has_used(&e->rxq);
+}
+
 /*
  * Handle what rxq holds for the open connection. Without one, rxq is left
  * alone: while BACKEND_UP is set, a message there belongs to a front-end
@@ -556,34 +622,66 @@ bad:
  * before it forwards anything), and the next service opens its connection
  * first; stale messages are drained only before BACKEND_UP is set again.
  * So the loop also stops when a broken connection is dropped: the next
- * front-end may follow as soon as BACKEND_UP is back.
+ * front-end may follow as soon as BACKEND_UP is back. With interrupts, the
+ * loop lingers for the rest of a burst (vvu_rx_linger): the replies so far
+ * and the rxq buffers go back to the device first.
  */
 static int
 vvu_process_rxq(struct vvu_drv_ep *e)
 {
 	uint8_t buf[VVU_BUF_SIZE];
-	unsigned int n = 0;
+	unsigned int n = 0, unkicked = 0, linger;
+	uint64_t start = vvu_now_us();
+	bool irq_off = false;
 	int len = 0, ret = 0;
 
+	linger = __atomic_load_n(&vvu_rx_linger_us, __ATOMIC_RELAXED);
+	/* a message this soon after the last batch: lingering would have caught it */
+	if (e->rx_done_us != 0 && start - e->rx_done_us <= linger)
+		e->rx_linger = true;
 	e->tx_defer = true;
-	while (e->dev != NULL && (len = vvu_drv_vq_rx_pop(&e->rxq, buf, sizeof(buf))) > 0) {
-		n++;
-		vvu_handle_one(e, buf, len);
-		if (e->conn_broken) {
-			/* Its replies so far go out before the device drops it. */
-			vvu_tx_flush(e);
-			ret = vvu_conn_drop(e);
-			if (ret < 0)
-				break;
+	for (;;) {
+		while (e->dev != NULL && (len = vvu_drv_vq_rx_pop(&e->rxq, buf, sizeof(buf))) > 0) {
+			n++;
+			unkicked++;
+			vvu_handle_one(e, buf, len);
+			if (e->conn_broken) {
+				/* Its replies so far go out before the device drops it. */
+				vvu_tx_flush(e);
+				ret = vvu_conn_drop(e);
+				if (ret < 0)
+					break;
+			}
+		}
+		if (len < 0 || ret < 0 || e->dev == NULL || n == 0 || e->polling ||
+		    linger == 0 || !e->rx_linger)
+			break;
+		/* off before the replies go: what they bring back comes quietly */
+		if (!irq_off) {
+			vvu_drv_vq_set_interrupt(&e->rxq, false);
+			irq_off = true;
+		}
+		vvu_tx_flush(e);
+		if (unkicked > 0)
+			vvu_kick_queue(e, &e->rxq, VVU_RXQ);
+		unkicked = 0;
+		if (!vvu_rx_linger(e, linger, &irq_off)) {
+			e->rx_linger = false;	/* a window passed empty */
+			break;
 		}
 	}
+	if (n > 0)
+		e->rx_done_us = vvu_now_us();
+	/* a message that comes now belongs to no connection: not served here */
+	if (irq_off)
+		vvu_drv_vq_set_interrupt(&e->rxq, true);
 	e->tx_defer = false;
 	vvu_tx_flush(e);
 	if (len < 0) {
 		VVU_LOG(e->ep->path, ERR, "device broke the rxq ring rules\n");
 		return len;
 	}
-	if (n > 0)
+	if (unkicked > 0)
 		vvu_kick_queue(e, &e->rxq, VVU_RXQ);
 	return ret;
 }
@@ -748,6 +846,12 @@ vvu_setup_queues(struct vvu_drv_ep *e)
 	e->dma_valid = true;
 	vvu_drv_vq_init(&e->rxq, rxsz, true, e->dma.va, e->dma.iova);
 	vvu_drv_vq_init(&e->txq, txsz, false, (uint8_t *)e->dma.va + rxmem, e->dma.iova + rxmem);
+	/*
+	 * txq buffers are taken back when a reply needs one (vvu_send_reply)
+	 * or at any interrupt: one per reply the device consumed would only
+	 * wake the event loop for that.
+	 */
+	vvu_drv_vq_set_interrupt(&e->txq, false);
 
 	e->irq_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (e->irq_fd < 0)

@@ -187,6 +187,22 @@ vvu_drv_vq_tx_push(struct vvu_drv_vq *vq, const void *msg, size_t len)
 	return 0;
 }
 
+void
+vvu_drv_vq_set_interrupt(struct vvu_drv_vq *vq, bool on)
+{
+	__atomic_store_n(&vq->avail->flags, on ? 0 : VRING_AVAIL_F_NO_INTERRUPT,
+			 __ATOMIC_RELAXED);
+	/* pairs with the device's barrier between its used index and this flag */
+	if (on)
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+bool
+vvu_drv_vq_has_used(const struct vvu_drv_vq *vq)
+{
+	return __atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE) != vq->last_used;
+}
+
 bool
 vvu_drv_vq_notify_suppressed(const struct vvu_drv_vq *vq)
 {

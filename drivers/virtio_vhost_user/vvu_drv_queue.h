@@ -85,4 +85,15 @@ int vvu_drv_vq_tx_push(struct vvu_drv_vq *vq, const void *msg, size_t len);
 /* Whether the device asked not to be notified (a hint, never trusted further). */
 bool vvu_drv_vq_notify_suppressed(const struct vvu_drv_vq *vq);
 
+/*
+ * Ask the device for an interrupt per used buffer (on) or for none
+ * (VRING_AVAIL_F_NO_INTERRUPT, a hint the device may ignore). Turning them
+ * on ends with a full barrier: a caller that then finds no used buffer
+ * (vvu_drv_vq_has_used) is sure to get an interrupt for the next one.
+ */
+void vvu_drv_vq_set_interrupt(struct vvu_drv_vq *vq, bool on);
+
+/* Whether the device returned a buffer we have not taken (checked when taken). */
+bool vvu_drv_vq_has_used(const struct vvu_drv_vq *vq);
+
 #endif /* _VVU_DRV_QUEUE_H_ */

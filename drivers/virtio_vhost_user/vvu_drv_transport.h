@@ -34,4 +34,12 @@ bool vvu_drv_path_is_pci_addr(const char *path);
  */
 int vvu_drv_hw_register(const char *prefix, const struct vvu_drv_hw_ops *ops);
 
+/*
+ * How long the driver keeps watching rxq, its interrupt off, after it
+ * handled messages (default VVU_DRV_RX_LINGER_US; 0: it sleeps at once).
+ * For tests and experiments: applies from the next wait of every endpoint.
+ */
+#define VVU_DRV_RX_LINGER_US	100
+void vvu_drv_set_rx_linger_us(unsigned int us);
+
 #endif /* _VVU_DRV_TRANSPORT_H_ */

@@ -1112,7 +1112,11 @@ wait_backend_up(void)
 static void
 lb_backend_start(void)
 {
-	int ret = lb_device_start();
+	int ret;
+
+	/* request_bursts_cost_one_interrupt may have failed with a long window */
+	vvu_drv_set_rx_linger_us(VVU_DRV_RX_LINGER_US);
+	ret = lb_device_start();
 
 	TEST_ASSERT(ret == 0, "device: %s", strerror(-ret));
 	TEST_ASSERT_EQ(rte_vhost_driver_register(LB_PATH, 0), 0);
@@ -1285,11 +1289,94 @@ TEST_CASE(replies_of_one_batch_share_a_doorbell)
 		    after.txq_doorbells - before.txq_doorbells);
 }
 
+/* Interrupts the device raised so far, and rxq's avail flags (the driver's wish). */
+static void
+lb_irq_state(uint64_t *interrupts, uint16_t *rx_avail_flags)
+{
+	const uint16_t *f;
+
+	pthread_mutex_lock(&lb.lock);
+	*interrupts = lb.dev.interrupts;
+	f = vvu_dev_dma_translate(&lb.dev.dma, lb.dev.vq[VVU_RXQ].avail, 2, VVU_DMA_READ);
+	*rx_avail_flags = f != NULL ? __atomic_load_n(f, __ATOMIC_ACQUIRE) : 0xffff;
+	pthread_mutex_unlock(&lb.lock);
+}
+
+/* Wait until the driver asks for rxq interrupts again (it is not lingering). */
+static void
+lb_wait_rx_interrupts_on(void)
+{
+	int64_t end = test_now_ms() + WAIT_MS;
+	uint64_t irqs;
+	uint16_t flags;
+
+	do {
+		lb_irq_state(&irqs, &flags);
+		if (!(flags & VRING_AVAIL_F_NO_INTERRUPT))
+			return;
+		test_sleep_ms(1);
+	} while (test_now_ms() < end);
+	TEST_ASSERT(0, "rxq interrupts stay off (avail flags 0x%x)", flags);
+}
+
+/*
+ * What a request costs in interrupts. txq never interrupts: the driver
+ * takes its buffers back when a reply needs one, so a request and its reply
+ * cost the one rxq interrupt. Once requests come close together, the
+ * driver watches rxq a while after each batch with that interrupt off
+ * (VRING_AVAIL_F_NO_INTERRUPT), so the rest of a burst costs none; it turns
+ * it on again before it sleeps, and does not linger after a lone request.
+ * The window is stretched to seconds here, so that the test does not
+ * depend on the machine's speed.
+ */
+TEST_CASE(request_bursts_cost_one_interrupt)
+{
+	uint64_t i0, i1, v;
+	uint16_t flags;
+	unsigned int k;
+
+	vid_now();
+	vvu_drv_set_rx_linger_us(0);
+	lb_wait_rx_interrupts_on();
+	for (k = 0; k < 3; k++) {
+		lb_irq_state(&i0, &flags);
+		TEST_ASSERT_EQ(fe_get_u64(VHOST_USER_GET_FEATURES, &v, WAIT_MS), 0);
+		lb_irq_state(&i1, &flags);
+		TEST_ASSERT(i1 - i0 == 1, "request %u: %llu interrupts", k,
+			    (unsigned long long)(i1 - i0));
+		TEST_ASSERT(!(flags & VRING_AVAIL_F_NO_INTERRUPT),
+			    "no lingering, yet rxq interrupts are off");
+	}
+	vvu_drv_set_rx_linger_us(2000 * 1000);
+	TEST_ASSERT_EQ(fe_get_u64(VHOST_USER_GET_FEATURES, &v, WAIT_MS), 0);
+	lb_irq_state(&i0, &flags);
+	TEST_ASSERT(flags & VRING_AVAIL_F_NO_INTERRUPT, "rxq interrupts on while lingering");
+	for (k = 0; k < 4; k++)
+		TEST_ASSERT_EQ(fe_get_u64(VHOST_USER_GET_FEATURES, &v, WAIT_MS), 0);
+	lb_irq_state(&i1, &flags);
+	TEST_ASSERT(i1 == i0, "%llu interrupts for 4 requests within the window",
+		    (unsigned long long)(i1 - i0));
+	/* the window ends: rxq interrupts on again before the driver sleeps */
+	vvu_drv_set_rx_linger_us(50 * 1000);
+	lb_wait_rx_interrupts_on();
+	/* a lone request, long after the last: one interrupt, and no lingering */
+	test_sleep_ms(200);
+	lb_irq_state(&i0, &flags);
+	TEST_ASSERT_EQ(fe_get_u64(VHOST_USER_GET_FEATURES, &v, WAIT_MS), 0);
+	lb_irq_state(&i1, &flags);
+	TEST_ASSERT(i1 - i0 == 1, "%llu interrupts for a request after the window",
+		    (unsigned long long)(i1 - i0));
+	TEST_ASSERT(!(flags & VRING_AVAIL_F_NO_INTERRUPT), "lingering after a lone request");
+	vvu_drv_set_rx_linger_us(VVU_DRV_RX_LINGER_US);
+}
+
 TEST_CASE(frontend_reconnect_gets_a_new_device)
 {
 	struct lb_requests before, after;
 	int vid = vid_now();
 
+	/* the last case may have failed with a long rxq window */
+	vvu_drv_set_rx_linger_us(VVU_DRV_RX_LINGER_US);
 	fe_session_down(0);
 	attached = false;
 	/* the vid of a gone connection names nothing any more */
@@ -1549,6 +1636,7 @@ TEST_MAIN(lb_setup, lb_teardown,
 	TEST_ENTRY(frontend_kick_wakes_library_kickfd),
 	TEST_ENTRY(vring_call_reaches_frontend_unless_suppressed),
 	TEST_ENTRY(replies_of_one_batch_share_a_doorbell),
+	TEST_ENTRY(request_bursts_cost_one_interrupt),
 	TEST_ENTRY(frontend_reconnect_gets_a_new_device),
 	TEST_ENTRY(unregister_ends_with_the_fds_it_started_with),
 	TEST_ENTRY(device_without_interrupts_is_polled),
