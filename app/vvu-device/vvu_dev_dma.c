@@ -216,7 +216,8 @@ vvu_dev_dma_guard_init(void)
 	/*
 	 * SA_NODEFER: SIGBUS stays unblocked in the handler, so the jump out
 	 * of it needs no mask restore, and sigsetjmp() no rt_sigprocmask call
-	 * per guarded access (five per forwarded message).
+	 * per guarded access (five per forwarded message). sa_mask must
+	 * stay empty: what it blocked would stay blocked after the jump.
 	 */
 	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
 	sigemptyset(&sa.sa_mask);

@@ -419,6 +419,7 @@ timer_ready(void *arg, uint32_t events)
 
 	if (read(s->timer_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		vvu_dev_log(s->dev, VVU_ERR, "vfio-user timer: %s", strerror(errno));
+	s->timer_armed = false;	/* one-shot: it fired */
 	/* handle() drops the client if its partial request is overdue */
 	conn_ready(s, EPOLLIN);
 }

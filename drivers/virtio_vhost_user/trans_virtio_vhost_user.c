@@ -121,8 +121,12 @@
  * message came within the window after the last one was handled (it would
  * have caught it), and stops when a window passes empty, so a device that
  * forwards a burst in one go, or a quiet front-end, costs no spinning.
- * VVU_DRV_RX_LINGER_US (vvu_drv_transport.h) is the default.
+ * VVU_DRV_RX_LINGER_US (vvu_drv_transport.h) is the default. One turn of
+ * the event loop lingers VVU_RX_LINGER_TURN windows at most: a message
+ * every window (a busy front-end, or a hostile device) must not keep the
+ * loop, the endpoint lock and the other ports' events waiting.
  */
+#define VVU_RX_LINGER_TURN	10
 static unsigned int vvu_rx_linger_us = VVU_DRV_RX_LINGER_US;
 
 void
@@ -582,6 +586,16 @@ bad:
 	e->conn_broken = true;
 }
 
+/* Raise the queue interrupt ourselves: its eventfd is ours. */
+static void
+vvu_queue_self_wake(struct vvu_drv_ep *e)
+{
+	int fd = e->q_irq_fd >= 0 ? e->q_irq_fd : e->irq_fd;
+
+	if (eventfd_write(fd, 1) < 0)
+		VVU_LOG(e->ep->path, DEBUG, "queue interrupt eventfd: %s\n", strerror(errno));
+}
+
 static uint64_t
 vvu_now_us(void)
 {
@@ -606,6 +620,9 @@ vvu_rx_linger(struct vvu_drv_ep *e, unsigned int linger, bool *irq_off)
 	do {
 		if (vvu_drv_vq_has_used(&e->rxq))
 			return true;
+		/* vvu_disconnect from another thread: its drop waits for us */
+		if (__atomic_load_n(&e->conn_broken, __ATOMIC_RELAXED))
+			break;
 		if (vvu_calls_pending(e))
 			vvu_flush_calls(e);
 		sched_yield();
@@ -624,13 +641,15 @@ vvu_rx_linger(struct vvu_drv_ep *e, unsigned int linger, bool *irq_off)
  * So the loop also stops when a broken connection is dropped: the next
  * front-end may follow as soon as BACKEND_UP is back. With interrupts, the
  * loop lingers for the rest of a burst (vvu_rx_linger): the replies so far
- * and the rxq buffers go back to the device first.
+ * and the rxq buffers go back to the device first. When it stops with
+ * messages in rxq that raised no interrupt (its turn is over), it raises
+ * one itself, so the loop comes back to them after the other events.
  */
 static int
 vvu_process_rxq(struct vvu_drv_ep *e)
 {
 	uint8_t buf[VVU_BUF_SIZE];
-	unsigned int n = 0, unkicked = 0, linger;
+	unsigned int n = 0, n_pass, unkicked = 0, linger;
 	uint64_t start = vvu_now_us();
 	bool irq_off = false;
 	int len = 0, ret = 0;
@@ -641,6 +660,7 @@ vvu_process_rxq(struct vvu_drv_ep *e)
 		e->rx_linger = true;
 	e->tx_defer = true;
 	for (;;) {
+		n_pass = n;
 		while (e->dev != NULL && (len = vvu_drv_vq_rx_pop(&e->rxq, buf, sizeof(buf))) > 0) {
 			n++;
 			unkicked++;
@@ -653,8 +673,10 @@ vvu_process_rxq(struct vvu_drv_ep *e)
 					break;
 			}
 		}
-		if (len < 0 || ret < 0 || e->dev == NULL || n == 0 || e->polling ||
-		    linger == 0 || !e->rx_linger)
+		/* n == n_pass: nothing came of what looked like a message */
+		if (len < 0 || ret < 0 || e->dev == NULL || n == n_pass || e->polling ||
+		    linger == 0 || !e->rx_linger ||
+		    vvu_now_us() - start >= (uint64_t)linger * VVU_RX_LINGER_TURN)
 			break;
 		/* off before the replies go: what they bring back comes quietly */
 		if (!irq_off) {
@@ -672,9 +694,16 @@ vvu_process_rxq(struct vvu_drv_ep *e)
 	}
 	if (n > 0)
 		e->rx_done_us = vvu_now_us();
-	/* a message that comes now belongs to no connection: not served here */
-	if (irq_off)
+	if (irq_off) {
 		vvu_drv_vq_set_interrupt(&e->rxq, true);
+		/*
+		 * Messages that came with the interrupt off raised none. Without
+		 * a connection they belong to the next front-end, whose arrival
+		 * (a configuration change) opens it and serves them.
+		 */
+		if (e->dev != NULL && len >= 0 && vvu_drv_vq_has_used(&e->rxq))
+			vvu_queue_self_wake(e);
+	}
 	e->tx_defer = false;
 	vvu_tx_flush(e);
 	if (len < 0) {
