@@ -177,9 +177,11 @@ TEST_CASE(rxq_doorbell_only_when_out_of_buffers)
 	TEST_ASSERT(used > 0 && used < PEER_QSZ, "%u rxq entries used", used);
 	TEST_ASSERT(__atomic_load_n(flags, __ATOMIC_ACQUIRE) & VRING_USED_F_NO_NOTIFY,
 		    "doorbells wanted with %u buffers left", PEER_QSZ - used);
-	/* The rest of the buffers, then one message more. */
-	for (i = used; i <= PEER_QSZ; i++)
+	/* The rest of the buffers, then three messages more (index 1000 + j). */
+	for (i = used; i < PEER_QSZ + 3; i++) {
+		st.index = i < PEER_QSZ ? 0 : 1000 + (i - PEER_QSZ);
 		peer_fe_send(fe, VHOST_USER_SET_VRING_NUM, &st, sizeof(st), NULL, 0);
+	}
 	TEST_ASSERT(peer_wait_used(&drv, true, PEER_QSZ, USED_MS), "rxq not filled");
 	end = test_now_ms() + USED_MS;
 	while ((__atomic_load_n(flags, __ATOMIC_ACQUIRE) & VRING_USED_F_NO_NOTIFY) &&
@@ -194,8 +196,18 @@ TEST_CASE(rxq_doorbell_only_when_out_of_buffers)
 		peer_post(&drv, true, i, PEER_IOVA + PEER_RXBUF + PEER_RXBUF_LEN * i,
 			  PEER_RXBUF_LEN, VRING_DESC_F_WRITE);
 	peer_wr(&drv, BAR0, VVU_BAR0_NOTIFY, 0, 2);
-	TEST_ASSERT(peer_wait_used(&drv, true, PEER_QSZ + 1, USED_MS),
-		    "the waiting message did not land after the doorbell");
+	TEST_ASSERT(peer_wait_used(&drv, true, PEER_QSZ + 3, USED_MS),
+		    "the waiting messages did not land after the doorbell");
+	/* the reader paused with one waiting, and went on in order after it */
+	for (i = 0; i < 3; i++) {
+		const struct vhost_user_msg *m =
+			(const void *)(drv.mem + PEER_RXBUF + PEER_RXBUF_LEN * i);
+
+		TEST_ASSERT(m->hdr.request == VHOST_USER_SET_VRING_NUM &&
+			    m->payload.state.index == 1000u + i,
+			    "message %u after the doorbell: request %u index %u", i,
+			    m->hdr.request, m->payload.state.index);
+	}
 	TEST_ASSERT(__atomic_load_n(flags, __ATOMIC_ACQUIRE) & VRING_USED_F_NO_NOTIFY,
 		    "doorbells still wanted with buffers at hand");
 }
