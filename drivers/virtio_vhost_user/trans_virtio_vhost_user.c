@@ -127,6 +127,14 @@
  * loop, the endpoint lock and the other ports' events waiting.
  */
 #define VVU_RX_LINGER_TURN	10
+/*
+ * Messages handled in one pass over rxq before the turn ends (with a
+ * self-raised interrupt, so the loop comes back): buffers go back to the
+ * device as they are read, so a device or front-end that keeps rxq full
+ * would otherwise keep the loop in one pass for good. Above a
+ * handshake's burst (about fifteen), below the ring's 128.
+ */
+#define VVU_RX_PASS_MAX		64
 static unsigned int vvu_rx_linger_us = VVU_DRV_RX_LINGER_US;
 
 void
@@ -169,7 +177,7 @@ struct vvu_drv_ep {
 	bool tx_defer;
 	bool tx_pending;
 	bool rx_linger;			/* linger after the next batch (vvu_process_rxq) */
-	uint64_t rx_done_us;		/* when the last batch was handled, 0: never */
+	uint64_t rx_done_us;		/* when a message was last handled, 0: never */
 	uint64_t calls[VVU_CALL_WORDS];	/* pending call doorbells (vfio-user) */
 	int last_err;			/* last attach failure, for quiet retries */
 	bool attach_quiet;		/* its reason was logged: retry quietly */
@@ -642,8 +650,9 @@ vvu_rx_linger(struct vvu_drv_ep *e, unsigned int linger, bool *irq_off)
  * front-end may follow as soon as BACKEND_UP is back. With interrupts, the
  * loop lingers for the rest of a burst (vvu_rx_linger): the replies so far
  * and the rxq buffers go back to the device first. When it stops with
- * messages in rxq that raised no interrupt (its turn is over), it raises
- * one itself, so the loop comes back to them after the other events.
+ * messages in rxq that may have raised no interrupt (its turn is over, or
+ * a pass reached VVU_RX_PASS_MAX), it raises one itself, so the loop comes
+ * back to them after the other events.
  */
 static int
 vvu_process_rxq(struct vvu_drv_ep *e)
@@ -651,17 +660,17 @@ vvu_process_rxq(struct vvu_drv_ep *e)
 	uint8_t buf[VVU_BUF_SIZE];
 	unsigned int n = 0, n_pass, unkicked = 0, linger;
 	uint64_t start = vvu_now_us();
-	bool irq_off = false;
+	bool irq_off = false, was_off = false, capped = false, soon;
 	int len = 0, ret = 0;
 
 	linger = __atomic_load_n(&vvu_rx_linger_us, __ATOMIC_RELAXED);
-	/* a message this soon after the last batch: lingering would have caught it */
-	if (e->rx_done_us != 0 && start - e->rx_done_us <= linger)
-		e->rx_linger = true;
+	/* this soon after the last message handled, lingering would have caught it */
+	soon = e->rx_done_us != 0 && start - e->rx_done_us <= linger;
 	e->tx_defer = true;
 	for (;;) {
 		n_pass = n;
-		while (e->dev != NULL && (len = vvu_drv_vq_rx_pop(&e->rxq, buf, sizeof(buf))) > 0) {
+		while (e->dev != NULL && n - n_pass < VVU_RX_PASS_MAX &&
+		       (len = vvu_drv_vq_rx_pop(&e->rxq, buf, sizeof(buf))) > 0) {
 			n++;
 			unkicked++;
 			vvu_handle_one(e, buf, len);
@@ -673,8 +682,19 @@ vvu_process_rxq(struct vvu_drv_ep *e)
 					break;
 			}
 		}
+		if (n > n_pass) {
+			/*
+			 * Stamped per pass, not when the turn ends: a window
+			 * that passed empty must not count as a message.
+			 */
+			e->rx_done_us = vvu_now_us();
+			/* a spurious wake-up (nothing popped) does not start it */
+			if (n_pass == 0 && soon)
+				e->rx_linger = true;
+		}
+		capped = n - n_pass == VVU_RX_PASS_MAX;
 		/* n == n_pass: nothing came of what looked like a message */
-		if (len < 0 || ret < 0 || e->dev == NULL || n == n_pass || e->polling ||
+		if (capped || len < 0 || ret < 0 || e->dev == NULL || n == n_pass || e->polling ||
 		    linger == 0 || !e->rx_linger ||
 		    vvu_now_us() - start >= (uint64_t)linger * VVU_RX_LINGER_TURN)
 			break;
@@ -692,18 +712,19 @@ vvu_process_rxq(struct vvu_drv_ep *e)
 			break;
 		}
 	}
-	if (n > 0)
-		e->rx_done_us = vvu_now_us();
-	if (irq_off) {
+	was_off = irq_off;
+	if (irq_off)
 		vvu_drv_vq_set_interrupt(&e->rxq, true);
-		/*
-		 * Messages that came with the interrupt off raised none. Without
-		 * a connection they belong to the next front-end, whose arrival
-		 * (a configuration change) opens it and serves them.
-		 */
-		if (e->dev != NULL && len >= 0 && vvu_drv_vq_has_used(&e->rxq))
-			vvu_queue_self_wake(e);
-	}
+	/*
+	 * Messages that came with the interrupt off raised none, and those
+	 * left by a capped pass may have raised theirs before this turn read
+	 * it. Without a connection they belong to the next front-end, whose
+	 * arrival (a configuration change) opens it and serves them; polling
+	 * comes back by itself.
+	 */
+	if ((was_off || capped) && !e->polling && e->dev != NULL && len >= 0 &&
+	    vvu_drv_vq_has_used(&e->rxq))
+		vvu_queue_self_wake(e);
 	e->tx_defer = false;
 	vvu_tx_flush(e);
 	if (len < 0) {

@@ -1356,7 +1356,10 @@ TEST_CASE(request_bursts_cost_one_interrupt)
 	lb_irq_state(&i1, &flags);
 	TEST_ASSERT(i1 == i0, "%llu interrupts for 4 requests within the window",
 		    (unsigned long long)(i1 - i0));
-	/* the window ends: rxq interrupts on again before the driver sleeps */
+	/*
+	 * The window running (0.5 s, read when the turn began) passes empty:
+	 * rxq interrupts on again before the driver sleeps.
+	 */
 	vvu_drv_set_rx_linger_us(50 * 1000);
 	lb_wait_rx_interrupts_on();
 	/* a lone request, long after the last: one interrupt, and no lingering */
@@ -1397,6 +1400,107 @@ TEST_CASE(lingering_ends_with_its_turn)
 	vvu_drv_set_rx_linger_us(VVU_DRV_RX_LINGER_US);
 	TEST_ASSERT(i1 - i0 >= 3 && i1 - i0 < reqs / 2, "%llu interrupts for %u requests",
 		    (unsigned long long)(i1 - i0), reqs);
+	lb_wait_rx_interrupts_on();
+}
+
+/*
+ * Lingering starts when a message comes within a window of the last one
+ * handled, not of the end of the last (empty) window: requests 150 ms
+ * apart with 100 ms windows cost an interrupt each and no lingering, even
+ * right after a burst that lingered. Stamping the end of the turn instead
+ * made every such request linger a whole empty window.
+ */
+TEST_CASE(spaced_requests_do_not_linger)
+{
+	uint64_t i0, i1, v;
+	uint16_t flags;
+	unsigned int k;
+
+	vid_now();
+	vvu_drv_set_rx_linger_us(100 * 1000);
+	lb_wait_rx_interrupts_on();
+	/* a burst: the second request comes within the window of the first */
+	TEST_ASSERT_EQ(fe_get_u64(VHOST_USER_GET_FEATURES, &v, WAIT_MS), 0);
+	TEST_ASSERT_EQ(fe_get_u64(VHOST_USER_GET_FEATURES, &v, WAIT_MS), 0);
+	lb_irq_state(&i0, &flags);
+	TEST_ASSERT(flags & VRING_AVAIL_F_NO_INTERRUPT, "no lingering within a burst");
+	for (k = 0; k < 8; k++) {
+		test_sleep_ms(150);
+		lb_irq_state(&i0, &flags);
+		TEST_ASSERT_EQ(fe_get_u64(VHOST_USER_GET_FEATURES, &v, WAIT_MS), 0);
+		lb_irq_state(&i1, &flags);
+		TEST_ASSERT(!(flags & VRING_AVAIL_F_NO_INTERRUPT),
+			    "request %u, 150 ms after the last: lingering", k);
+		TEST_ASSERT(i1 - i0 == 1, "request %u: %llu interrupts", k,
+			    (unsigned long long)(i1 - i0));
+	}
+	vvu_drv_set_rx_linger_us(VVU_DRV_RX_LINGER_US);
+	lb_wait_rx_interrupts_on();
+}
+
+/*
+ * rxq buffers go back to the device as they are read, so a full ring
+ * could keep the driver in one pass; a pass ends after 64 messages, and
+ * the driver raises its own interrupt for the rest, whose interrupts came
+ * before it read the last one. Here all of them do: rxq's vector is masked
+ * while the device fills the 128 rxq buffers with requests, then unmasked
+ * (one pending interrupt). Without lingering and with it, every reply must
+ * come, in order.
+ */
+#define LB_RXQ_FILL	VVU_VQ_MAX_SIZE
+TEST_CASE(long_request_burst_is_served_in_passes)
+{
+	static const unsigned int windows[] = { 0, VVU_DRV_RX_LINGER_US };
+	struct vhost_user_hdr h;
+	unsigned int i, w, vec;
+	uint16_t used0, filled;
+	int64_t end;
+	uint64_t v;
+
+	vid_now();
+	for (w = 0; w < RTE_DIM(windows); w++) {
+		vvu_drv_set_rx_linger_us(windows[w]);
+		lb_wait_rx_interrupts_on();
+		pthread_mutex_lock(&lb.lock);
+		vec = lb.dev.vq[VVU_RXQ].msix_vector;
+		if (vec < lb.dev.nvec)
+			lb.dev.irq_masked[vec] = true;
+		used0 = lb.dev.vq[VVU_RXQ].used_idx;
+		for (i = 0; vec < lb.dev.nvec && i < LB_RXQ_FILL; i++) {
+			if (fe_send(VHOST_USER_GET_FEATURES, NULL, 0, NULL, 0) != 0)
+				break;
+		}
+		pthread_mutex_unlock(&lb.lock);
+		TEST_ASSERT(vec < lb.dev.nvec, "rxq has no interrupt vector (%u)", vec);
+		/* the device fills rxq; its interrupts wait in the pending bits */
+		end = test_now_ms() + WAIT_MS;
+		do {
+			pthread_mutex_lock(&lb.lock);
+			filled = lb.dev.vq[VVU_RXQ].used_idx - used0;
+			pthread_mutex_unlock(&lb.lock);
+			if (filled >= LB_RXQ_FILL)
+				break;
+			test_sleep_ms(1);
+		} while (test_now_ms() < end);
+		pthread_mutex_lock(&lb.lock);
+		lb.dev.irq_masked[vec] = false;
+		vvu_dev_msix_unmasked(&lb.dev, (uint16_t)vec);
+		pthread_mutex_unlock(&lb.lock);
+		TEST_ASSERT_EQ(i, LB_RXQ_FILL);
+		TEST_ASSERT(filled == LB_RXQ_FILL, "window %u us: %u of %u requests in rxq",
+			    windows[w], filled, LB_RXQ_FILL);
+		for (i = 0; i < LB_RXQ_FILL; i++) {
+			TEST_ASSERT(fe_recv(&h, sizeof(h), WAIT_MS) == 0,
+				    "window %u us: reply %u of %u never came", windows[w], i,
+				    LB_RXQ_FILL);
+			TEST_ASSERT(h.request == VHOST_USER_GET_FEATURES &&
+				    (h.flags & VHOST_USER_REPLY_MASK) && h.size == sizeof(v),
+				    "window %u us, reply %u: request %u flags 0x%x size %u",
+				    windows[w], i, h.request, h.flags, h.size);
+			TEST_ASSERT_EQ(fe_recv(&v, sizeof(v), WAIT_MS), 0);
+		}
+	}
+	vvu_drv_set_rx_linger_us(VVU_DRV_RX_LINGER_US);
 	lb_wait_rx_interrupts_on();
 }
 
@@ -1668,6 +1772,8 @@ TEST_MAIN(lb_setup, lb_teardown,
 	TEST_ENTRY(replies_of_one_batch_share_a_doorbell),
 	TEST_ENTRY(request_bursts_cost_one_interrupt),
 	TEST_ENTRY(lingering_ends_with_its_turn),
+	TEST_ENTRY(spaced_requests_do_not_linger),
+	TEST_ENTRY(long_request_burst_is_served_in_passes),
 	TEST_ENTRY(frontend_reconnect_gets_a_new_device),
 	TEST_ENTRY(unregister_ends_with_the_fds_it_started_with),
 	TEST_ENTRY(device_without_interrupts_is_polled),
