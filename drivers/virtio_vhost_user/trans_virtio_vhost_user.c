@@ -176,7 +176,6 @@ struct vvu_drv_ep {
 	 */
 	bool tx_defer;
 	bool tx_pending;
-	bool rx_linger;			/* linger after the next batch (vvu_process_rxq) */
 	uint64_t rx_done_us;		/* when a message was last handled, 0: never */
 	uint64_t calls[VVU_CALL_WORDS];	/* pending call doorbells (vfio-user) */
 	int last_err;			/* last attach failure, for quiet retries */
@@ -660,7 +659,7 @@ vvu_process_rxq(struct vvu_drv_ep *e)
 	uint8_t buf[VVU_BUF_SIZE];
 	unsigned int n = 0, n_pass, unkicked = 0, linger;
 	uint64_t start = vvu_now_us();
-	bool irq_off = false, was_off = false, capped = false, soon;
+	bool irq_off = false, capped = false, lingering = false, soon;
 	int len = 0, ret = 0;
 
 	linger = __atomic_load_n(&vvu_rx_linger_us, __ATOMIC_RELAXED);
@@ -688,14 +687,14 @@ vvu_process_rxq(struct vvu_drv_ep *e)
 			 * that passed empty must not count as a message.
 			 */
 			e->rx_done_us = vvu_now_us();
-			/* a spurious wake-up (nothing popped) does not start it */
-			if (n_pass == 0 && soon)
-				e->rx_linger = true;
+			/* decided by the turn's first message, not by a spurious wake-up */
+			if (n_pass == 0)
+				lingering = soon;
 		}
-		capped = n - n_pass == VVU_RX_PASS_MAX;
+		capped = n - n_pass == VVU_RX_PASS_MAX && vvu_drv_vq_has_used(&e->rxq);
 		/* n == n_pass: nothing came of what looked like a message */
 		if (capped || len < 0 || ret < 0 || e->dev == NULL || n == n_pass || e->polling ||
-		    linger == 0 || !e->rx_linger ||
+		    linger == 0 || !lingering ||
 		    vvu_now_us() - start >= (uint64_t)linger * VVU_RX_LINGER_TURN)
 			break;
 		/* off before the replies go: what they bring back comes quietly */
@@ -707,12 +706,9 @@ vvu_process_rxq(struct vvu_drv_ep *e)
 		if (unkicked > 0)
 			vvu_kick_queue(e, &e->rxq, VVU_RXQ);
 		unkicked = 0;
-		if (!vvu_rx_linger(e, linger, &irq_off)) {
-			e->rx_linger = false;	/* a window passed empty */
-			break;
-		}
+		if (!vvu_rx_linger(e, linger, &irq_off))
+			break;	/* a window passed empty */
 	}
-	was_off = irq_off;
 	if (irq_off)
 		vvu_drv_vq_set_interrupt(&e->rxq, true);
 	/*
@@ -722,7 +718,7 @@ vvu_process_rxq(struct vvu_drv_ep *e)
 	 * arrival (a configuration change) opens it and serves them; polling
 	 * comes back by itself.
 	 */
-	if ((was_off || capped) && !e->polling && e->dev != NULL && len >= 0 &&
+	if ((irq_off || capped) && !e->polling && e->dev != NULL && len >= 0 &&
 	    vvu_drv_vq_has_used(&e->rxq))
 		vvu_queue_self_wake(e);
 	e->tx_defer = false;

@@ -1405,32 +1405,39 @@ TEST_CASE(lingering_ends_with_its_turn)
 
 /*
  * Lingering starts when a message comes within a window of the last one
- * handled, not of the end of the last (empty) window: requests 150 ms
- * apart with 100 ms windows cost an interrupt each and no lingering, even
+ * handled, not of the end of the last (empty) window: requests 450 ms
+ * apart with 300 ms windows cost an interrupt each and no lingering, even
  * right after a burst that lingered. Stamping the end of the turn instead
- * made every such request linger a whole empty window.
+ * made every such request linger a whole empty window. Each request waits
+ * until the driver is no longer lingering, so a late thread does not pick
+ * it up inside a window.
  */
 TEST_CASE(spaced_requests_do_not_linger)
 {
 	uint64_t i0, i1, v;
 	uint16_t flags;
 	unsigned int k;
+	int64_t t;
 
 	vid_now();
-	vvu_drv_set_rx_linger_us(100 * 1000);
+	vvu_drv_set_rx_linger_us(300 * 1000);
 	lb_wait_rx_interrupts_on();
 	/* a burst: the second request comes within the window of the first */
 	TEST_ASSERT_EQ(fe_get_u64(VHOST_USER_GET_FEATURES, &v, WAIT_MS), 0);
 	TEST_ASSERT_EQ(fe_get_u64(VHOST_USER_GET_FEATURES, &v, WAIT_MS), 0);
+	t = test_now_ms();
 	lb_irq_state(&i0, &flags);
 	TEST_ASSERT(flags & VRING_AVAIL_F_NO_INTERRUPT, "no lingering within a burst");
-	for (k = 0; k < 8; k++) {
-		test_sleep_ms(150);
+	for (k = 0; k < 4; k++) {
+		lb_wait_rx_interrupts_on();
+		if (test_now_ms() < t + 450)
+			test_sleep_ms((int)(t + 450 - test_now_ms()));
 		lb_irq_state(&i0, &flags);
 		TEST_ASSERT_EQ(fe_get_u64(VHOST_USER_GET_FEATURES, &v, WAIT_MS), 0);
+		t = test_now_ms();
 		lb_irq_state(&i1, &flags);
 		TEST_ASSERT(!(flags & VRING_AVAIL_F_NO_INTERRUPT),
-			    "request %u, 150 ms after the last: lingering", k);
+			    "request %u, 450 ms after the last: lingering", k);
 		TEST_ASSERT(i1 - i0 == 1, "request %u: %llu interrupts", k,
 			    (unsigned long long)(i1 - i0));
 	}
@@ -1444,10 +1451,17 @@ TEST_CASE(spaced_requests_do_not_linger)
  * the driver raises its own interrupt for the rest, whose interrupts came
  * before it read the last one. Here all of them do: rxq's vector is masked
  * while the device fills the 128 rxq buffers with requests, then unmasked
- * (one pending interrupt). Without lingering and with it, every reply must
- * come, in order.
+ * (one pending interrupt). With linger windows of 0 and 100 us, every
+ * reply must come, in order (two kinds of request, alternating).
  */
 #define LB_RXQ_FILL	VVU_VQ_MAX_SIZE
+
+static uint32_t
+lb_alternate_req(unsigned int i)
+{
+	return i % 2 ? VHOST_USER_GET_PROTOCOL_FEATURES : VHOST_USER_GET_FEATURES;
+}
+
 TEST_CASE(long_request_burst_is_served_in_passes)
 {
 	static const unsigned int windows[] = { 0, VVU_DRV_RX_LINGER_US };
@@ -1467,7 +1481,7 @@ TEST_CASE(long_request_burst_is_served_in_passes)
 			lb.dev.irq_masked[vec] = true;
 		used0 = lb.dev.vq[VVU_RXQ].used_idx;
 		for (i = 0; vec < lb.dev.nvec && i < LB_RXQ_FILL; i++) {
-			if (fe_send(VHOST_USER_GET_FEATURES, NULL, 0, NULL, 0) != 0)
+			if (fe_send(lb_alternate_req(i), NULL, 0, NULL, 0) != 0)
 				break;
 		}
 		pthread_mutex_unlock(&lb.lock);
@@ -1493,7 +1507,7 @@ TEST_CASE(long_request_burst_is_served_in_passes)
 			TEST_ASSERT(fe_recv(&h, sizeof(h), WAIT_MS) == 0,
 				    "window %u us: reply %u of %u never came", windows[w], i,
 				    LB_RXQ_FILL);
-			TEST_ASSERT(h.request == VHOST_USER_GET_FEATURES &&
+			TEST_ASSERT(h.request == lb_alternate_req(i) &&
 				    (h.flags & VHOST_USER_REPLY_MASK) && h.size == sizeof(v),
 				    "window %u us, reply %u: request %u flags 0x%x size %u",
 				    windows[w], i, h.request, h.flags, h.size);
