@@ -1465,11 +1465,11 @@ lb_alternate_req(unsigned int i)
 TEST_CASE(long_request_burst_is_served_in_passes)
 {
 	static const unsigned int windows[] = { 0, VVU_DRV_RX_LINGER_US };
-	struct vhost_user_hdr h;
 	unsigned int i, w, vec;
 	uint16_t used0, filled;
 	int64_t end;
 	uint64_t v;
+	int ret;
 
 	vid_now();
 	for (w = 0; w < RTE_DIM(windows); w++) {
@@ -1504,14 +1504,9 @@ TEST_CASE(long_request_burst_is_served_in_passes)
 		TEST_ASSERT(filled == LB_RXQ_FILL, "window %u us: %u of %u requests in rxq",
 			    windows[w], filled, LB_RXQ_FILL);
 		for (i = 0; i < LB_RXQ_FILL; i++) {
-			TEST_ASSERT(fe_recv(&h, sizeof(h), WAIT_MS) == 0,
-				    "window %u us: reply %u of %u never came", windows[w], i,
-				    LB_RXQ_FILL);
-			TEST_ASSERT(h.request == lb_alternate_req(i) &&
-				    (h.flags & VHOST_USER_REPLY_MASK) && h.size == sizeof(v),
-				    "window %u us, reply %u: request %u flags 0x%x size %u",
-				    windows[w], i, h.request, h.flags, h.size);
-			TEST_ASSERT_EQ(fe_recv(&v, sizeof(v), WAIT_MS), 0);
+			ret = fe_reply_u64(lb_alternate_req(i), &v, WAIT_MS);
+			TEST_ASSERT(ret == 0, "window %u us: reply %u of %u: %s", windows[w], i,
+				    LB_RXQ_FILL, strerror(-ret));
 		}
 	}
 	vvu_drv_set_rx_linger_us(VVU_DRV_RX_LINGER_US);
